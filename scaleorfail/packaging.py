@@ -1,0 +1,74 @@
+"""Build the Lambda deployment zip the way Terraform's ``archive_file`` data source does.
+
+The archive is deterministic (sorted entries, fixed timestamps, fixed permissions),
+so the same sources always give the same SHA-256 and a re-deploy only changes code
+when the code changed.
+"""
+
+from __future__ import annotations
+
+import base64
+import fnmatch
+import hashlib
+import os
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+FIXED_TIME = (1980, 1, 1, 0, 0, 0)
+DEFAULT_EXCLUDES = ("**/__pycache__/**", "**/*.pyc")
+
+
+@dataclass(frozen=True)
+class Archive:
+    path: Path
+    size: int
+    sha256_hex: str
+    base64sha256: str
+    files: tuple[str, ...]
+
+
+def excluded(relative: str, patterns: tuple[str, ...]) -> bool:
+    for pattern in patterns:
+        candidates = {pattern, pattern.removeprefix("**/")}
+        if any(fnmatch.fnmatchcase(relative, p) for p in candidates):
+            return True
+    return False
+
+
+def source_files(source_dir: Path, excludes: tuple[str, ...] = DEFAULT_EXCLUDES) -> list[str]:
+    if not source_dir.is_dir():
+        raise FileNotFoundError(f"no source directory at {source_dir}")
+    found = []
+    for folder, dirs, files in os.walk(source_dir):
+        dirs.sort()
+        for name in files:
+            relative = Path(folder, name).relative_to(source_dir).as_posix()
+            if not excluded(relative, excludes):
+                found.append(relative)
+    return sorted(found)
+
+
+def build_zip(source_dir: Path, output_path: Path, excludes: tuple[str, ...] = DEFAULT_EXCLUDES) -> Archive:
+    """Zip every file under source_dir (minus excludes) into output_path."""
+    files = source_files(source_dir, excludes)
+    if not files:
+        raise FileNotFoundError(f"{source_dir} holds no files to package")
+    output_path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = output_path.with_suffix(output_path.suffix + ".tmp")
+    with zipfile.ZipFile(temporary, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for relative in files:
+            info = zipfile.ZipInfo(relative, date_time=FIXED_TIME)
+            info.external_attr = 0o644 << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, (source_dir / relative).read_bytes())
+    temporary.replace(output_path)
+    data = output_path.read_bytes()
+    digest = hashlib.sha256(data).digest()
+    return Archive(
+        path=output_path,
+        size=len(data),
+        sha256_hex=digest.hex(),
+        base64sha256=base64.b64encode(digest).decode("ascii"),
+        files=tuple(files),
+    )

@@ -1,0 +1,1 @@
+"""Reading the project's Terraform without Terraform: HCL expressions, templates, modules."""

@@ -1,0 +1,155 @@
+"""What the AWS and archive providers compute for the resources this project declares.
+
+ARNs follow AWS's documented formats; ``aws_iam_policy_document`` renders the same
+IAM JSON the provider renders; ``archive_file`` builds the zip (see
+:mod:`scaleorfail.packaging`). Used by the static tests (fake account) and by the
+local deployment (the emulator's account and region).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from scaleorfail.packaging import build_zip
+from scaleorfail.tf.expr import HclError, Unknown
+
+
+def _one_or_list(values: list[Any]) -> Any:
+    return values[0] if len(values) == 1 else values
+
+
+def policy_json(args: dict[str, Any]) -> str:
+    """Render aws_iam_policy_document arguments to an IAM policy JSON string."""
+    statements = []
+    for statement in args.get("statement", []):
+        rendered: dict[str, Any] = {}
+        if statement.get("sid"):
+            rendered["Sid"] = statement["sid"]
+        rendered["Effect"] = statement.get("effect") or "Allow"
+        for key, name in (("actions", "Action"), ("not_actions", "NotAction")):
+            if statement.get(key):
+                rendered[name] = _one_or_list(sorted(set(statement[key]), reverse=True))
+        for key, name in (("resources", "Resource"), ("not_resources", "NotResource")):
+            if statement.get(key):
+                rendered[name] = _one_or_list(sorted(set(statement[key]), reverse=True))
+        for key, name in (("principals", "Principal"), ("not_principals", "NotPrincipal")):
+            blocks = statement.get(key) or []
+            if blocks:
+                principal: dict[str, Any] = {}
+                for block in blocks:
+                    principal.setdefault(block["type"], []).extend(block["identifiers"])
+                rendered[name] = {k: _one_or_list(sorted(set(v), reverse=True)) for k, v in principal.items()}
+        conditions = statement.get("condition") or []
+        if conditions:
+            condition: dict[str, dict[str, Any]] = {}
+            for block in conditions:
+                condition.setdefault(block["test"], {})[block["variable"]] = _one_or_list(list(block["values"]))
+            rendered["Condition"] = condition
+        statements.append(rendered)
+    return json.dumps({"Version": args.get("version") or "2012-10-17", "Statement": statements}, indent=2)
+
+
+@dataclass
+class AwsModel:
+    """Computed attributes of AWS resources in one account and region."""
+
+    region: str = "us-east-1"
+    account_id: str = "123456789012"
+    partition: str = "aws"
+    root_dir: str = "."
+    build_archives: bool = True
+
+    def arn(self, service: str, resource: str, *, regional: bool = True) -> str:
+        region = self.region if regional else ""
+        return f"arn:{self.partition}:{service}:{region}:{self.account_id}:{resource}"
+
+    def computed(self, mode: str, rtype: str, address: str, args: dict[str, Any]) -> dict[str, Any]:
+        handler = getattr(self, f"_{mode}_{rtype}", None)
+        if handler is None:
+            raise HclError(f"{address}: {mode} resource type {rtype} is not modelled (add it to scaleorfail/tf/aws.py)")
+        result: dict[str, Any] = handler(args)
+        return result
+
+    # -- data sources -------------------------------------------------------------
+
+    def _data_aws_partition(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {"partition": self.partition, "dns_suffix": "amazonaws.com", "id": self.partition}
+
+    def _data_aws_region(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {"region": self.region, "name": self.region, "id": self.region}
+
+    def _data_aws_caller_identity(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "account_id": self.account_id,
+            "arn": f"arn:{self.partition}:iam::{self.account_id}:user/scale-or-fail",
+            "user_id": "AIDASCALEORFAIL",
+            "id": self.account_id,
+        }
+
+    def _data_aws_iam_policy_document(self, args: dict[str, Any]) -> dict[str, Any]:
+        document = policy_json(args)
+        return {"json": document, "minified_json": json.dumps(json.loads(document), separators=(",", ":"))}
+
+    def _data_archive_file(self, args: dict[str, Any]) -> dict[str, Any]:
+        if args.get("type") != "zip" or "source_dir" not in args:
+            raise HclError("archive_file: only type = zip with source_dir is modelled")
+        source = Path(self.root_dir, args["source_dir"])
+        output = Path(self.root_dir, args["output_path"])
+        if not self.build_archives:
+            return {"output_base64sha256": Unknown("archive hash"), "output_size": Unknown("archive size")}
+        archive = build_zip(source, output, tuple(args.get("excludes") or ()))
+        return {
+            "output_base64sha256": archive.base64sha256,
+            "output_sha256": archive.sha256_hex,
+            "output_size": archive.size,
+            "output_path": args["output_path"],
+            "id": archive.sha256_hex,
+        }
+
+    # -- managed resources ----------------------------------------------------------
+
+    def _managed_aws_cloudwatch_log_group(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {"arn": self.arn("logs", f"log-group:{args['name']}"), "id": args["name"]}
+
+    def _managed_aws_iam_role(self, args: dict[str, Any]) -> dict[str, Any]:
+        name = args["name"]
+        return {"arn": self.arn("iam", f"role/{name}", regional=False), "id": name, "unique_id": f"AROA{name[:16]}"}
+
+    def _managed_aws_iam_role_policy(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {"id": f"{args['role']}:{args['name']}"}
+
+    def _managed_aws_lambda_function(self, args: dict[str, Any]) -> dict[str, Any]:
+        arn = self.arn("lambda", f"function:{args['function_name']}")
+        api = f"arn:{self.partition}:apigateway:{self.region}:lambda:path/2015-03-31/functions"
+        return {
+            "arn": arn,
+            "qualified_arn": f"{arn}:$LATEST",
+            "invoke_arn": f"{api}/{arn}/invocations",
+            "version": "$LATEST",
+            "id": args["function_name"],
+        }
+
+    def _managed_aws_sfn_state_machine(self, args: dict[str, Any]) -> dict[str, Any]:
+        arn = self.arn("states", f"stateMachine:{args['name']}")
+        return {"arn": arn, "id": arn}
+
+    def _managed_aws_cloudwatch_dashboard(self, args: dict[str, Any]) -> dict[str, Any]:
+        name = args["dashboard_name"]
+        return {"dashboard_arn": self.arn("cloudwatch", f"dashboard/{name}", regional=False), "id": name}
+
+    def _managed_aws_cloudwatch_metric_alarm(self, args: dict[str, Any]) -> dict[str, Any]:
+        name = args["alarm_name"]
+        return {"arn": self.arn("cloudwatch", f"alarm:{name}"), "id": name}
+
+    def _managed_aws_cloudwatch_query_definition(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {"query_definition_id": Unknown(f"query definition id of {args['name']}")}
+
+    def _managed_aws_sns_topic(self, args: dict[str, Any]) -> dict[str, Any]:
+        arn = self.arn("sns", args["name"])
+        return {"arn": arn, "id": arn}
+
+    def _managed_aws_sns_topic_subscription(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {"arn": Unknown("subscription arn (pending confirmation)")}

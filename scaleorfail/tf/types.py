@@ -1,0 +1,141 @@
+"""Terraform type constraints (``type = object({...})`` ...) and value conversion."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from lark import Tree
+
+from scaleorfail.tf.expr import (
+    HclError,
+    Scope,
+    Unknown,
+    boolean,
+    evaluate,
+    number,
+    to_string,
+    tokens_removed,
+    type_name,
+)
+
+
+@dataclass(frozen=True)
+class TypeSpec:
+    kind: str  # string | number | bool | any | list | set | map | object | tuple
+    element: TypeSpec | None = None
+    attributes: dict[str, Attr] = field(default_factory=dict)
+    elements: tuple[TypeSpec, ...] = ()
+
+    def __str__(self) -> str:
+        if self.kind in ("list", "set", "map"):
+            return f"{self.kind}({self.element})"
+        if self.kind == "object":
+            return "object({" + ", ".join(f"{k}={a.spec}" for k, a in self.attributes.items()) + "})"
+        if self.kind == "tuple":
+            return "tuple([" + ", ".join(str(e) for e in self.elements) + "])"
+        return self.kind
+
+
+@dataclass(frozen=True)
+class Attr:
+    spec: TypeSpec
+    optional: bool = False
+    default: Any = None
+
+
+ANY = TypeSpec("any")
+PRIMITIVES = ("string", "number", "bool", "any")
+
+
+def parse_type(node: Tree[Any], scope: Scope) -> TypeSpec:
+    """Turn a type-constraint expression tree into a TypeSpec."""
+    if node.data == "expr_term":
+        return parse_type(tokens_removed(node.children)[0], scope)
+    if node.data == "identifier":
+        name = str(node.children[0])
+        if name in PRIMITIVES:
+            return TypeSpec(name)
+        raise HclError(f"unknown type {name!r}")
+    if node.data == "function_call":
+        parts = tokens_removed(node.children)
+        name = str(parts[0].children[0])
+        args = tokens_removed(parts[1].children) if len(parts) > 1 else []
+        if name in ("list", "set", "map"):
+            return TypeSpec(name, element=parse_type(args[0], scope))
+        if name == "object":
+            return TypeSpec("object", attributes=_object_attrs(args[0], scope))
+        if name == "tuple":
+            inner = tokens_removed(args[0].children)[0]
+            return TypeSpec("tuple", elements=tuple(parse_type(e, scope) for e in tokens_removed(inner.children)))
+        raise HclError(f"unknown type constructor {name}()")
+    raise HclError(f"cannot read a type from a {node.data}")
+
+
+def _object_attrs(node: Tree[Any], scope: Scope) -> dict[str, Attr]:
+    obj = tokens_removed(node.children)[0] if node.data == "expr_term" else node
+    attrs: dict[str, Attr] = {}
+    for elem in tokens_removed(obj.children):
+        key_node, type_node = tokens_removed(elem.children)
+        key = str(tokens_removed(tokens_removed(key_node.children)[0].children)[0].children[0])
+        attrs[key] = _attr(type_node, scope)
+    return attrs
+
+
+def _attr(node: Tree[Any], scope: Scope) -> Attr:
+    inner = tokens_removed(node.children)[0] if node.data == "expr_term" else node
+    if inner.data == "function_call":
+        parts = tokens_removed(inner.children)
+        if str(parts[0].children[0]) == "optional":
+            args = tokens_removed(parts[1].children)
+            spec = parse_type(args[0], scope)
+            default = convert(evaluate(args[1], scope), spec, "optional() default") if len(args) > 1 else None
+            return Attr(spec, optional=True, default=default)
+    return Attr(parse_type(node, scope))
+
+
+def convert(value: Any, spec: TypeSpec, where: str) -> Any:
+    """Convert a value to a type the way Terraform converts variable values."""
+    if value is None or isinstance(value, Unknown) or spec.kind == "any":
+        return value
+    if spec.kind == "string":
+        if isinstance(value, (Mapping, list, tuple)):
+            raise HclError(f"{where}: a string is required, got {type_name(value)}")
+        return to_string(value, where)
+    if spec.kind == "number":
+        return number(value, where)
+    if spec.kind == "bool":
+        return boolean(value, where)
+    if spec.kind in ("list", "set"):
+        if not isinstance(value, (list, tuple)):
+            raise HclError(f"{where}: a {spec.kind} is required, got {type_name(value)}")
+        assert spec.element is not None
+        items = [convert(v, spec.element, f"{where}[{i}]") for i, v in enumerate(value)]
+        if spec.kind == "set":
+            unique: list[Any] = []
+            for item in items:
+                if item not in unique:
+                    unique.append(item)
+            return unique
+        return items
+    if spec.kind == "tuple":
+        if not isinstance(value, (list, tuple)) or len(value) != len(spec.elements):
+            raise HclError(f"{where}: a tuple of {len(spec.elements)} elements is required")
+        return [convert(v, s, f"{where}[{i}]") for i, (v, s) in enumerate(zip(value, spec.elements, strict=True))]
+    if not isinstance(value, Mapping):
+        raise HclError(f"{where}: a {spec.kind} is required, got {type_name(value)}")
+    if spec.kind == "map":
+        assert spec.element is not None
+        return {str(k): convert(v, spec.element, f"{where}.{k}") for k, v in value.items()}
+    out: dict[str, Any] = {}
+    for name, attr in spec.attributes.items():
+        if name in value and value[name] is not None:
+            out[name] = convert(value[name], attr.spec, f"{where}.{name}")
+        elif attr.optional:
+            out[name] = attr.default
+        elif name in value:
+            out[name] = None
+        else:
+            raise HclError(f"{where}: attribute {name!r} is required")
+    return out

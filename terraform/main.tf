@@ -1,0 +1,124 @@
+data "aws_partition" "current" {}
+
+locals {
+  use_emulator = var.emulator_endpoint != null
+
+  tags = merge({ Project = "scale-or-fail", Stack = var.name_prefix }, var.tags)
+
+  # The three pipeline steps: one deployment package, one function each.
+  functions = {
+    preprocess = {
+      handler              = "pipeline.preprocess.handler"
+      description          = "Validates a support ticket, normalises its text and counts tokens."
+      memory_size          = var.preprocess_memory_mb
+      timeout              = var.preprocess_timeout_seconds
+      reserved_concurrency = null
+      environment = {
+        MAX_TEXT_CHARS = tostring(var.max_text_chars)
+      }
+    }
+    embed = {
+      handler              = "pipeline.embed.handler"
+      description          = "The model step: simulated MiniLM embedding and routing, with fault knobs."
+      memory_size          = var.embed_memory_mb
+      timeout              = var.embed_timeout_seconds
+      reserved_concurrency = var.embed_reserved_concurrency
+      environment = {
+        MAX_TEXT_CHARS        = tostring(var.max_text_chars)
+        SIMULATED_INFER_MS    = tostring(var.simulated_infer_ms)
+        INFER_JITTER_SIGMA_MS = tostring(var.infer_jitter_sigma_ms)
+        INFER_JITTER_CLAMP_MS = tostring(var.infer_jitter_clamp_ms)
+        MODEL_MEMORY_MB       = tostring(var.model_memory_mb)
+        DEPENDENCY_LATENCY_MS = tostring(var.dependency_latency_ms)
+        DEPENDENCY_TIMEOUT_MS = tostring(var.dependency_timeout_ms)
+      }
+    }
+    postprocess = {
+      handler              = "pipeline.postprocess.handler"
+      description          = "Sets priority and action from the route and its score."
+      memory_size          = var.postprocess_memory_mb
+      timeout              = var.postprocess_timeout_seconds
+      reserved_concurrency = null
+      environment = {
+        PRIORITY_SCORE_THRESHOLD = tostring(var.priority_score_threshold)
+      }
+    }
+  }
+
+  # Retry and Catch rules shared by the three Lambda tasks of the state machine.
+  lambda_retry = var.lambda_retry.max_attempts == 0 ? [] : [{
+    ErrorEquals     = var.lambda_retry.errors
+    IntervalSeconds = var.lambda_retry.interval_seconds
+    BackoffRate     = var.lambda_retry.backoff_rate
+    MaxAttempts     = var.lambda_retry.max_attempts
+    MaxDelaySeconds = var.lambda_retry.max_delay_seconds
+    JitterStrategy  = var.lambda_retry.jitter_strategy
+  }]
+
+  quarantine_catch = [{
+    ErrorEquals = var.quarantine_errors
+    ResultPath  = "$"
+    Next        = "Quarantine"
+  }]
+}
+
+# One zip holds the `pipeline` package; each function points its handler at one module.
+data "archive_file" "lambda" {
+  type        = "zip"
+  source_dir  = "${path.module}/../lambda_src"
+  output_path = "${path.module}/../build/lambda.zip"
+  excludes    = ["**/__pycache__/**", "**/*.pyc"]
+}
+
+module "step" {
+  source   = "./modules/lambda_step"
+  for_each = local.functions
+
+  function_name        = "${var.name_prefix}-${each.key}"
+  description          = each.value.description
+  handler              = each.value.handler
+  runtime              = var.lambda_runtime
+  memory_size          = each.value.memory_size
+  timeout              = each.value.timeout
+  reserved_concurrency = each.value.reserved_concurrency
+  environment          = each.value.environment
+  package_path         = data.archive_file.lambda.output_path
+  package_hash         = data.archive_file.lambda.output_base64sha256
+  log_retention_days   = var.log_retention_days
+  enable_xray          = var.enable_xray
+}
+
+module "state_machine" {
+  source = "./modules/state_machine"
+
+  name = "${var.name_prefix}-pipeline"
+  definition = templatefile("${path.module}/templates/pipeline.asl.json.tftpl", {
+    partition                = data.aws_partition.current.partition
+    preprocess_function_arn  = module.step["preprocess"].function_arn
+    embed_function_arn       = module.step["embed"].function_arn
+    postprocess_function_arn = module.step["postprocess"].function_arn
+    default_max_concurrency  = var.default_max_concurrency
+    execution_timeout        = var.execution_timeout_seconds
+    lambda_retry             = local.lambda_retry
+    bad_input_policy         = var.bad_input_policy
+    quarantine_catch         = local.quarantine_catch
+  })
+  lambda_function_arns = [for step in module.step : step.function_arn]
+  log_level            = var.state_machine_log_level
+  log_retention_days   = var.log_retention_days
+  enable_xray          = var.enable_xray
+}
+
+module "observability" {
+  source = "./modules/observability"
+
+  name_prefix             = var.name_prefix
+  region                  = var.region
+  function_names          = { for key, step in module.step : key => step.function_name }
+  lambda_log_group_names  = [for step in module.step : step.log_group_name]
+  state_machine_arn       = module.state_machine.arn
+  state_machine_log_group = module.state_machine.log_group_name
+  embed_p95_threshold_ms  = var.embed_p95_alarm_threshold_ms
+  alarm_email             = var.alarm_email
+  queries_dir             = "${path.module}/queries"
+}

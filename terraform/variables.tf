@@ -1,0 +1,371 @@
+# ---------------------------------------------------------------------------------------
+# Naming and placement
+# ---------------------------------------------------------------------------------------
+
+variable "name_prefix" {
+  description = "Prefix of every resource name (functions, state machine, log groups, dashboard). Lower-case letters, digits and hyphens, 3-24 characters, starting with a letter."
+  type        = string
+  default     = "scale-or-fail"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{2,23}$", var.name_prefix))
+    error_message = "name_prefix must be 3-24 characters of a-z, 0-9 and '-', starting with a letter."
+  }
+}
+
+variable "region" {
+  description = "AWS region to deploy into (also the region the local emulator reports)."
+  type        = string
+  default     = "us-east-1"
+
+  validation {
+    condition     = can(regex("^[a-z]{2}(-gov)?-[a-z]+-[0-9]$", var.region))
+    error_message = "region must look like an AWS region code, e.g. us-east-1 or eu-west-2."
+  }
+}
+
+variable "tags" {
+  description = "Extra tags added to every resource (the provider's default_tags)."
+  type        = map(string)
+  default     = {}
+}
+
+variable "emulator_endpoint" {
+  description = "Only for running this module against the embedded emulator: its URL (e.g. http://127.0.0.1:4566). null (the default) means real AWS."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.emulator_endpoint == null || can(regex("^https?://(127\\.0\\.0\\.1|localhost|\\[::1\\])(:[0-9]+)?/?$", var.emulator_endpoint))
+    error_message = "emulator_endpoint must be a loopback URL such as http://127.0.0.1:4566, or null for AWS."
+  }
+}
+
+# ---------------------------------------------------------------------------------------
+# Lambda functions
+# ---------------------------------------------------------------------------------------
+
+variable "lambda_runtime" {
+  description = "Python runtime of the three functions."
+  type        = string
+  default     = "python3.12"
+
+  validation {
+    condition     = contains(["python3.11", "python3.12", "python3.13"], var.lambda_runtime)
+    error_message = "lambda_runtime must be python3.11, python3.12 or python3.13."
+  }
+}
+
+variable "preprocess_memory_mb" {
+  description = "Memory size of the Preprocess function, in MB (128-10240)."
+  type        = number
+  default     = 128
+
+  validation {
+    condition     = var.preprocess_memory_mb >= 128 && var.preprocess_memory_mb <= 10240 && floor(var.preprocess_memory_mb) == var.preprocess_memory_mb
+    error_message = "preprocess_memory_mb must be a whole number of MB between 128 and 10240."
+  }
+}
+
+variable "embed_memory_mb" {
+  description = "Memory size of the Embed (model) function, in MB (128-10240). Lambda gives CPU in proportion to memory."
+  type        = number
+  default     = 256
+
+  validation {
+    condition     = var.embed_memory_mb >= 128 && var.embed_memory_mb <= 10240 && floor(var.embed_memory_mb) == var.embed_memory_mb
+    error_message = "embed_memory_mb must be a whole number of MB between 128 and 10240."
+  }
+}
+
+variable "postprocess_memory_mb" {
+  description = "Memory size of the Postprocess function, in MB (128-10240)."
+  type        = number
+  default     = 128
+
+  validation {
+    condition     = var.postprocess_memory_mb >= 128 && var.postprocess_memory_mb <= 10240 && floor(var.postprocess_memory_mb) == var.postprocess_memory_mb
+    error_message = "postprocess_memory_mb must be a whole number of MB between 128 and 10240."
+  }
+}
+
+variable "preprocess_timeout_seconds" {
+  description = "Timeout of the Preprocess function, in seconds (1-900)."
+  type        = number
+  default     = 3
+
+  validation {
+    condition     = var.preprocess_timeout_seconds >= 1 && var.preprocess_timeout_seconds <= 900
+    error_message = "preprocess_timeout_seconds must be between 1 and 900."
+  }
+}
+
+variable "embed_timeout_seconds" {
+  description = "Timeout of the Embed function, in seconds (1-900)."
+  type        = number
+  default     = 6
+
+  validation {
+    condition     = var.embed_timeout_seconds >= 1 && var.embed_timeout_seconds <= 900
+    error_message = "embed_timeout_seconds must be between 1 and 900."
+  }
+}
+
+variable "postprocess_timeout_seconds" {
+  description = "Timeout of the Postprocess function, in seconds (1-900)."
+  type        = number
+  default     = 3
+
+  validation {
+    condition     = var.postprocess_timeout_seconds >= 1 && var.postprocess_timeout_seconds <= 900
+    error_message = "postprocess_timeout_seconds must be between 1 and 900."
+  }
+}
+
+variable "embed_reserved_concurrency" {
+  description = "Reserved concurrency of the Embed function. null leaves it unreserved (shares the account pool); 0 throttles every invocation."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.embed_reserved_concurrency == null || (try(var.embed_reserved_concurrency >= 0 && var.embed_reserved_concurrency <= 1000 && floor(var.embed_reserved_concurrency) == var.embed_reserved_concurrency, false))
+    error_message = "embed_reserved_concurrency must be null or a whole number between 0 and 1000."
+  }
+}
+
+variable "max_text_chars" {
+  description = "Longest ticket text accepted, in characters; longer texts fail with PayloadTooLarge (the workshop uses 5000)."
+  type        = number
+  default     = 5000
+
+  validation {
+    condition     = var.max_text_chars >= 1 && var.max_text_chars <= 100000
+    error_message = "max_text_chars must be between 1 and 100000."
+  }
+}
+
+variable "priority_score_threshold" {
+  description = "Lowest route score (cosine similarity) at which a billing or delivery ticket becomes P1."
+  type        = number
+  default     = 0.15
+
+  validation {
+    condition     = var.priority_score_threshold >= -1 && var.priority_score_threshold <= 1
+    error_message = "priority_score_threshold must be between -1 and 1."
+  }
+}
+
+# ---------------------------------------------------------------------------------------
+# The model step's fault knobs (Embed environment variables)
+# ---------------------------------------------------------------------------------------
+
+variable "simulated_infer_ms" {
+  description = "Mean simulated inference latency of the Embed step, in milliseconds (the workshop uses 250)."
+  type        = number
+  default     = 250
+
+  validation {
+    condition     = var.simulated_infer_ms >= 0 && var.simulated_infer_ms <= 60000
+    error_message = "simulated_infer_ms must be between 0 and 60000."
+  }
+}
+
+variable "infer_jitter_sigma_ms" {
+  description = "Standard deviation of the normal jitter added to the inference latency, in milliseconds."
+  type        = number
+  default     = 25
+
+  validation {
+    condition     = var.infer_jitter_sigma_ms >= 0 && var.infer_jitter_sigma_ms <= 10000
+    error_message = "infer_jitter_sigma_ms must be between 0 and 10000."
+  }
+}
+
+variable "infer_jitter_clamp_ms" {
+  description = "The jitter is clamped to +/- this many milliseconds."
+  type        = number
+  default     = 50
+
+  validation {
+    condition     = var.infer_jitter_clamp_ms >= 0 && var.infer_jitter_clamp_ms <= 10000
+    error_message = "infer_jitter_clamp_ms must be between 0 and 10000."
+  }
+}
+
+variable "model_memory_mb" {
+  description = "Memory the simulated model allocates and touches per Embed invocation, in MB. Above what the function has, invocations fail out of memory (the EXHAUSTED scenario)."
+  type        = number
+  default     = 16
+
+  validation {
+    condition     = var.model_memory_mb >= 0 && var.model_memory_mb <= 10240 && floor(var.model_memory_mb) == var.model_memory_mb
+    error_message = "model_memory_mb must be a whole number between 0 and 10240."
+  }
+}
+
+variable "dependency_latency_ms" {
+  description = "Latency of the simulated external feature service Embed calls, in milliseconds; 0 means no call."
+  type        = number
+  default     = 0
+
+  validation {
+    condition     = var.dependency_latency_ms >= 0 && var.dependency_latency_ms <= 900000
+    error_message = "dependency_latency_ms must be between 0 and 900000."
+  }
+}
+
+variable "dependency_timeout_ms" {
+  description = "How long Embed waits for the feature service before failing with DependencyTimeout, in milliseconds."
+  type        = number
+  default     = 1000
+
+  validation {
+    condition     = var.dependency_timeout_ms >= 1 && var.dependency_timeout_ms <= 900000
+    error_message = "dependency_timeout_ms must be between 1 and 900000."
+  }
+}
+
+# ---------------------------------------------------------------------------------------
+# The state machine
+# ---------------------------------------------------------------------------------------
+
+variable "default_max_concurrency" {
+  description = "Map MaxConcurrency used when an execution's input has no max_concurrency (the scaling knob; the workshop starts at 2)."
+  type        = number
+  default     = 2
+
+  validation {
+    condition     = var.default_max_concurrency >= 1 && var.default_max_concurrency <= 40 && floor(var.default_max_concurrency) == var.default_max_concurrency
+    error_message = "default_max_concurrency must be a whole number between 1 and 40 (inline Map runs at most 40 iterations at once)."
+  }
+}
+
+variable "lambda_retry" {
+  description = "Retry policy of the three Lambda tasks. max_attempts = 0 disables retries (throttled items then fail the execution). jitter_strategy is FULL or NONE."
+  type = object({
+    errors            = optional(list(string), ["Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException", "Lambda.TooManyRequestsException", "DependencyTimeout"])
+    interval_seconds  = optional(number, 1)
+    backoff_rate      = optional(number, 2)
+    max_attempts      = optional(number, 6)
+    max_delay_seconds = optional(number, 20)
+    jitter_strategy   = optional(string, "FULL")
+  })
+  default = {}
+
+  validation {
+    condition     = var.lambda_retry.max_attempts >= 0 && var.lambda_retry.max_attempts <= 20 && floor(var.lambda_retry.max_attempts) == var.lambda_retry.max_attempts
+    error_message = "lambda_retry.max_attempts must be a whole number between 0 and 20."
+  }
+
+  validation {
+    condition     = var.lambda_retry.interval_seconds >= 1 && var.lambda_retry.interval_seconds <= 3600 && floor(var.lambda_retry.interval_seconds) == var.lambda_retry.interval_seconds
+    error_message = "lambda_retry.interval_seconds must be a whole number between 1 and 3600."
+  }
+
+  validation {
+    condition     = var.lambda_retry.backoff_rate >= 1 && var.lambda_retry.backoff_rate <= 10
+    error_message = "lambda_retry.backoff_rate must be between 1.0 and 10.0."
+  }
+
+  validation {
+    condition     = var.lambda_retry.max_delay_seconds >= 1 && var.lambda_retry.max_delay_seconds <= 31622400 && floor(var.lambda_retry.max_delay_seconds) == var.lambda_retry.max_delay_seconds
+    error_message = "lambda_retry.max_delay_seconds must be a whole number of seconds, at least 1."
+  }
+
+  validation {
+    condition     = contains(["FULL", "NONE"], var.lambda_retry.jitter_strategy)
+    error_message = "lambda_retry.jitter_strategy must be FULL or NONE."
+  }
+
+  validation {
+    condition     = length(var.lambda_retry.errors) > 0
+    error_message = "lambda_retry.errors must name at least one error (use max_attempts = 0 to disable retries)."
+  }
+}
+
+variable "bad_input_policy" {
+  description = "What a bad ticket does: 'fail' (the workshop: the execution FAILS with the error) or 'quarantine' (the item is recorded as REJECTED with its error and the batch succeeds)."
+  type        = string
+  default     = "fail"
+
+  validation {
+    condition     = contains(["fail", "quarantine"], var.bad_input_policy)
+    error_message = "bad_input_policy must be 'fail' or 'quarantine'."
+  }
+}
+
+variable "quarantine_errors" {
+  description = "Errors that count as bad input under the quarantine policy."
+  type        = list(string)
+  default     = ["PayloadTooLarge", "InvalidTicket"]
+
+  validation {
+    condition     = length(var.quarantine_errors) > 0
+    error_message = "quarantine_errors must name at least one error."
+  }
+}
+
+variable "execution_timeout_seconds" {
+  description = "An execution still running after this many seconds ends TIMED_OUT."
+  type        = number
+  default     = 3600
+
+  validation {
+    condition     = var.execution_timeout_seconds >= 60 && var.execution_timeout_seconds <= 86400
+    error_message = "execution_timeout_seconds must be between 60 and 86400."
+  }
+}
+
+variable "state_machine_log_level" {
+  description = "Step Functions logging level: ALL (every history event, needed by the retry/throttle Logs Insights query), ERROR, FATAL or OFF."
+  type        = string
+  default     = "ALL"
+
+  validation {
+    condition     = contains(["ALL", "ERROR", "FATAL", "OFF"], var.state_machine_log_level)
+    error_message = "state_machine_log_level must be ALL, ERROR, FATAL or OFF."
+  }
+}
+
+# ---------------------------------------------------------------------------------------
+# Observability
+# ---------------------------------------------------------------------------------------
+
+variable "log_retention_days" {
+  description = "Retention of every log group, in days (a value CloudWatch Logs accepts)."
+  type        = number
+  default     = 7
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be one of 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288 or 3653."
+  }
+}
+
+variable "enable_xray" {
+  description = "Turn on AWS X-Ray tracing for the functions and the state machine."
+  type        = bool
+  default     = false
+}
+
+variable "alarm_email" {
+  description = "E-mail address subscribed to the alarms through SNS; null creates no topic."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.alarm_email == null || can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", var.alarm_email))
+    error_message = "alarm_email must be an e-mail address or null."
+  }
+}
+
+variable "embed_p95_alarm_threshold_ms" {
+  description = "The Embed p95 Duration alarm fires above this many milliseconds."
+  type        = number
+  default     = 1000
+
+  validation {
+    condition     = var.embed_p95_alarm_threshold_ms > 0
+    error_message = "embed_p95_alarm_threshold_ms must be positive."
+  }
+}
