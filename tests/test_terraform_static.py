@@ -25,7 +25,12 @@ from scaleorfail.tf.instance import ModuleInstance, root_instance
 
 ROOT = Path(__file__).resolve().parent.parent
 TERRAFORM = ROOT / "terraform"
-REFERENCE_PATHS = [ROOT.parent / "shared" / "reference" / "terraform-aws-arguments.json"]
+# A copy of ../shared/reference/terraform-aws-arguments.json (provider argument names read
+# from the AWS provider v6 / archive 2.8 docs), kept in the repo so CI has it.
+REFERENCE_PATHS = [
+    Path(__file__).resolve().parent / "reference" / "terraform-aws-arguments.json",
+    ROOT.parent / "shared" / "reference" / "terraform-aws-arguments.json",
+]
 TF_FILES = sorted(TERRAFORM.rglob("*.tf"))
 META = {"count", "for_each", "depends_on", "provider", "lifecycle"}
 
