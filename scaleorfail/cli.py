@@ -2,6 +2,12 @@
 
 Deploy the inference pipeline (to AWS or the embedded emulator), load it, harvest what
 happened and explain it. Run `sof <command> --help` for the details of a command.
+
+  sof local up                     start the embedded AWS emulator (127.0.0.1:4566)
+  sof deploy --target local        apply terraform/ to it (or --target aws, with Terraform)
+  sof invoke-one                   Activity 2: one small batch, its status and step durations
+  sof bad-input                    Activity 6: the 5,100-character ticket -> FAILED
+  sof local down                   stop the emulator
 """
 
 from __future__ import annotations
@@ -9,6 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from scaleorfail.errors import UserError
 
@@ -27,6 +34,49 @@ def _package(args: argparse.Namespace) -> int:
     return 0
 
 
+def _lazy(module: str, function: str) -> Handler:
+    """Import a command's module only when it runs (keeps `sof --help` fast)."""
+
+    def run(args: argparse.Namespace) -> int:
+        import importlib
+
+        handler: Handler = getattr(importlib.import_module(f"scaleorfail.commands.{module}"), function)
+        return handler(args)
+
+    return run
+
+
+def _positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return number
+
+
+def _concurrency(value: str) -> int:
+    number = _positive_int(value)
+    if number > 40:
+        raise argparse.ArgumentTypeError(f"{value} is above 40, the inline Map limit")
+    return number
+
+
+def _port(value: str) -> int:
+    number = _positive_int(value)
+    if number > 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a port number")
+    return number
+
+
+def _add_target(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--target", choices=["local", "aws"], default="local", help="where the stack runs (default local)"
+    )
+    parser.add_argument("--region", help="AWS region (default: the stack's / your AWS config's)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sof", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -38,15 +88,72 @@ def build_parser() -> argparse.ArgumentParser:
         help="build the Lambda deployment zip (build/lambda.zip)",
         description="Zip lambda_src/ deterministically, the same way Terraform's archive_file does.",
     )
-    package.add_argument("--output", type=_path, help="where to write the zip (default: build/lambda.zip)")
+    package.add_argument("--output", type=Path, help="where to write the zip (default: build/lambda.zip)")
     package.set_defaults(handler=_package)
+
+    local = commands.add_parser("local", help="start, inspect or stop the embedded AWS emulator")
+    local_commands = local.add_subparsers(dest="local_command", metavar="ACTION", required=True)
+    up = local_commands.add_parser(
+        "up",
+        help="start the emulator in the background",
+        description="Start the emulator (moto + a Docker-free Lambda runtime) in the background. "
+        "It binds 127.0.0.1 only; state and logs live in .sof/.",
+    )
+    up.add_argument("--port", type=_port, help="port to listen on (default 4566, or $SOF_EMULATOR_PORT)")
+    up.add_argument("--host", help="address to bind (default 127.0.0.1)")
+    up.add_argument("--allow-remote", action="store_true", help="allow binding a non-loopback address")
+    up.add_argument(
+        "--profile",
+        choices=["default", "sandbox"],
+        help="account profile: default (Lambda account concurrency 1000) or sandbox (10, like workshop accounts)",
+    )
+    up.add_argument(
+        "--account-concurrency", type=_positive_int, help="Lambda account concurrency limit (overrides the profile)"
+    )
+    up.set_defaults(handler=_lazy("local", "up"))
+    status = local_commands.add_parser("status", help="is it running, with which settings")
+    status.set_defaults(handler=_lazy("local", "status"))
+    down = local_commands.add_parser("down", help="stop the emulator and every Lambda environment it started")
+    down.set_defaults(handler=_lazy("local", "down"))
+
+    for name, verb in (("deploy", "create or update"), ("destroy", "remove")):
+        command = commands.add_parser(
+            name,
+            help=f"{verb} the pipeline on a target",
+            description=f"{verb.capitalize()} everything terraform/ declares. --target local works on the running "
+            "emulator (no Terraform needed); --target aws runs Terraform.",
+        )
+        _add_target(command)
+        command.add_argument("--var-file", type=Path, help="a .tfvars file with variable values")
+        command.add_argument("--var", action="append", metavar="NAME=VALUE", help="set a variable (repeatable)")
+        command.add_argument("--auto-approve", action="store_true", help="AWS: do not ask terraform for confirmation")
+        command.add_argument("-v", "--verbose", action="store_true", help="list every resource")
+        command.set_defaults(handler=_lazy("deploy", name))
+
+    invoke = commands.add_parser(
+        "invoke-one",
+        help="Activity 2: run one small batch and show status, step durations and output",
+        description="Start one execution with the first N tickets of the dataset, wait for it, and print its status, "
+        "per-step durations (from the execution history) and output.",
+    )
+    _add_target(invoke)
+    invoke.add_argument("-n", type=_positive_int, default=3, help="tickets in the batch (default 3)")
+    invoke.add_argument("--max-concurrency", type=_concurrency, help="Map max_concurrency (default: the stack's)")
+    invoke.add_argument("--tickets", type=Path, help="ticket file (JSON lines; default data/tickets.jsonl)")
+    invoke.add_argument("--timeout", type=float, default=300.0, help="seconds to wait (default 300)")
+    invoke.set_defaults(handler=_lazy("activities", "invoke_one"))
+
+    bad = commands.add_parser(
+        "bad-input",
+        help="Activity 6: send the 5,100-character ticket and show how the execution fails",
+        description="Start an execution with one named bad input from data/bad_inputs.json and print the FAILED "
+        "status, the failing state, the error name and cause.",
+    )
+    _add_target(bad)
+    bad.add_argument("--name", default="oversized_text_5100", help="which bad input (default oversized_text_5100)")
+    bad.add_argument("--timeout", type=float, default=120.0, help="seconds to wait (default 120)")
+    bad.set_defaults(handler=_lazy("activities", "bad_input"))
     return parser
-
-
-def _path(value: str) -> object:
-    from pathlib import Path
-
-    return Path(value)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

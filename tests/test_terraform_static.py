@@ -551,3 +551,18 @@ def test_every_checkov_skip_is_justified_inline() -> None:
                 assert len(reason.strip()) > 20, f"{path}:{number}: skip {check} needs a reason"
                 skips.append(check)
     assert skips, "expected the documented skips (log group KMS, Lambda VPC, ...)"
+
+
+def test_emulator_endpoint_variable_points_every_service_at_the_emulator() -> None:
+    from scaleorfail.tf.instance import evaluate_body
+
+    for endpoint, expected in (("http://127.0.0.1:4566", True), (None, False)):
+        root = evaluated(emulator_endpoint=endpoint)
+        (provider,) = root.config.providers
+        args = evaluate_body(provider.body, root.scope)
+        assert args["skip_credentials_validation"] is expected
+        if expected:
+            (endpoints,) = args["endpoints"]
+            assert set(endpoints.values()) == {"http://127.0.0.1:4566"}
+        else:
+            assert "endpoints" not in args

@@ -286,9 +286,9 @@ def evaluate_body(body: Body, scope: Scope) -> dict[str, Any]:
         content = block.body.blocks_of("content")
         if len(content) != 1:
             raise HclError(f"{block.where}: dynamic {label!r} needs exactly one content block")
-        blocks = out.setdefault(label, [])
         for key, value in items:
-            blocks.append(evaluate_body(content[0].body, scope.child(**{iterator: {"key": key, "value": value}})))
+            body_value = evaluate_body(content[0].body, scope.child(**{iterator: {"key": key, "value": value}}))
+            out.setdefault(label, []).append(body_value)
     return out
 
 

@@ -1,0 +1,87 @@
+"""sof deploy / sof destroy."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from tabulate import tabulate
+
+from scaleorfail import target as targets
+from scaleorfail.errors import UserError
+
+
+def parse_vars(pairs: list[str] | None) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for pair in pairs or []:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise UserError(f"--var {pair!r} is not NAME=VALUE", "e.g. --var default_max_concurrency=10")
+        try:
+            values[key] = json.loads(raw)
+        except ValueError:
+            values[key] = raw
+    return values
+
+
+def deploy(args: argparse.Namespace) -> int:
+    overrides = parse_vars(args.var)
+    if args.target == "local":
+        from scaleorfail.deploy import local
+
+        target = targets.local_target(args.region)
+        result = local.deploy(target, args.var_file, overrides)
+        counts: dict[str, int] = {}
+        for applied in result.applied:
+            counts[applied.action] = counts.get(applied.action, 0) + 1
+        if args.verbose:
+            rows = [(a.action, a.address, a.id) for a in result.applied]
+            print(tabulate(rows, headers=["action", "resource", "id"]))
+        summary = ", ".join(f"{n} {action}" for action, n in sorted(counts.items()))
+        print(f"deployed to the emulator at {target.endpoint_url}: {len(result.applied)} resources ({summary})")
+        print(f"state machine: {result.outputs['state_machine_arn']}")
+        print(f"stack outputs: {result.outputs_path}")
+        return 0
+    from scaleorfail.deploy import aws
+
+    path = aws.deploy(targets.aws_target(args.region), args.var_file, overrides, args.auto_approve)
+    print(f"stack outputs: {path}")
+    return 0
+
+
+def destroy(args: argparse.Namespace) -> int:
+    if args.target == "local":
+        from scaleorfail.deploy import local
+
+        target = targets.local_target(args.region)
+        removed = local.destroy(target)
+        leftovers = leftover_resources(target)
+        print(f"removed {len(removed)} resources from the emulator")
+        if leftovers:
+            print("still present: " + ", ".join(leftovers))
+            return 1
+        targets.outputs_path("local").unlink(missing_ok=True)
+        print("verified: no pipeline function, state machine, log group, alarm, dashboard or saved query is left")
+        return 0
+    from scaleorfail.deploy import aws
+
+    aws.destroy(args.var_file, parse_vars(args.var), args.auto_approve)
+    targets.outputs_path("aws").unlink(missing_ok=True)
+    return 0
+
+
+def leftover_resources(target: targets.Target) -> list[str]:
+    """Anything of the pipeline still in the target, by listing every kind it deploys."""
+    prefix_outputs = targets.read_outputs_file(target.name)
+    prefix = str((prefix_outputs or {}).get("outputs", {}).get("name_prefix", "scale-or-fail"))
+    found = []
+    lam, sfn, logs, cw = (target.client(s) for s in ("lambda", "stepfunctions", "logs", "cloudwatch"))
+    found += [f["FunctionName"] for f in lam.list_functions()["Functions"] if f["FunctionName"].startswith(prefix)]
+    found += [m["name"] for m in sfn.list_state_machines()["stateMachines"] if m["name"].startswith(prefix)]
+    for group_prefix in (f"/aws/lambda/{prefix}", f"/aws/vendedlogs/states/{prefix}"):
+        found += [g["logGroupName"] for g in logs.describe_log_groups(logGroupNamePrefix=group_prefix)["logGroups"]]
+    found += [a["AlarmName"] for a in cw.describe_alarms(AlarmNamePrefix=prefix)["MetricAlarms"]]
+    found += [d["DashboardName"] for d in cw.list_dashboards(DashboardNamePrefix=prefix)["DashboardEntries"]]
+    found += [q["name"] for q in logs.describe_query_definitions(queryDefinitionNamePrefix=prefix)["queryDefinitions"]]
+    return found

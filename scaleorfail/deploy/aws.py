@@ -1,0 +1,64 @@
+"""`sof deploy --target aws`: terraform apply, then store `terraform output -json`."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from scaleorfail import paths
+from scaleorfail.errors import UserError
+from scaleorfail.target import Target, terraform_output_values, write_outputs
+
+
+def terraform_binary() -> str:
+    binary = shutil.which("terraform")
+    if binary is None:
+        raise UserError(
+            "terraform is not installed (the AWS target is applied with Terraform >= 1.6)",
+            "install it from https://developer.hashicorp.com/terraform/install, or use --target local",
+        )
+    return binary
+
+
+def var_arguments(tfvars: Path | None, overrides: dict[str, Any]) -> list[str]:
+    args = [f"-var-file={tfvars.resolve()}"] if tfvars else []
+    for key, value in overrides.items():
+        rendered = value if isinstance(value, str) else json.dumps(value)
+        args.append(f"-var={key}={rendered}")
+    return args
+
+
+def deploy(target: Target, tfvars: Path | None, overrides: dict[str, Any], auto_approve: bool) -> Path:
+    terraform = terraform_binary()
+    chdir = f"-chdir={paths.terraform_dir()}"
+    subprocess.run([terraform, chdir, "init", "-input=false"], check=True)
+    apply = [terraform, chdir, "apply", "-input=false", *var_arguments(tfvars, overrides)]
+    if auto_approve:
+        apply.append("-auto-approve")
+    subprocess.run(apply, check=True)
+    return store_outputs(target)
+
+
+def store_outputs(target: Target) -> Path:
+    terraform = terraform_binary()
+    done = subprocess.run(
+        [terraform, f"-chdir={paths.terraform_dir()}", "output", "-json"], check=True, capture_output=True, text=True
+    )
+    return write_outputs(target, terraform_output_values(json.loads(done.stdout)))
+
+
+def destroy(tfvars: Path | None, overrides: dict[str, Any], auto_approve: bool) -> None:
+    terraform = terraform_binary()
+    command = [
+        terraform,
+        f"-chdir={paths.terraform_dir()}",
+        "destroy",
+        "-input=false",
+        *var_arguments(tfvars, overrides),
+    ]
+    if auto_approve:
+        command.append("-auto-approve")
+    subprocess.run(command, check=True)

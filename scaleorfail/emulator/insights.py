@@ -1,0 +1,731 @@
+"""CloudWatch Logs Insights queries over the emulator's log events.
+
+Supported: ``fields``, ``filter``, ``parse`` (regex with named groups, or a glob pattern
+with ``as``), ``stats`` (count, count_distinct, sum, avg, min, max, pct, stddev,
+earliest, latest ... ``by`` fields and ``bin(period)``), ``sort``, ``limit``, ``display``
+and ``dedup``; expressions with comparisons, ``like``/``not like``/``=~`` (regex or
+substring), ``in``, ``and``/``or``/``not``, arithmetic and the functions ``ispresent``,
+``isempty``, ``isblank``, ``strlen``, ``tolower``, ``toupper``, ``concat``, ``abs``,
+``floor``, ``ceil``, ``bin``.
+
+Discovered fields, as on AWS: ``@timestamp``, ``@message``, ``@logStream``, ``@log``,
+``@ingestionTime``; the keys of JSON log events; and, from Lambda ``REPORT`` lines,
+``@type``, ``@requestId``, ``@duration``, ``@billedDuration``, ``@memorySize``,
+``@maxMemoryUsed`` (bytes) and ``@initDuration``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import re
+import statistics
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+MAX_ROWS = 10_000
+
+
+class QueryError(ValueError):
+    """The query text is malformed or uses something unsupported."""
+
+
+@dataclass(frozen=True)
+class Event:
+    timestamp: int  # epoch ms
+    message: str
+    log_stream: str
+    log_group: str
+    ingestion_time: int = 0
+
+
+# -- tokens -------------------------------------------------------------------------------
+
+TOKEN_SPEC = [
+    ("SPACE", r"\s+"),
+    ("DURATION", r"\d+(?:ms|s|m|h|d)\b"),
+    ("NUMBER", r"\d+(?:\.\d+)?(?:[eE][-+]?\d+)?"),
+    ("STRING", r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\""),
+    ("BACKTICK", r"`[^`]*`"),
+    ("NAME", r"@?[A-Za-z_][A-Za-z0-9_.$-]*"),
+    ("OP", r"=~|!=|<=|>=|[=<>+\-*%,()\[\]]"),
+    ("SLASH", r"/"),
+]
+TOKEN_RE = re.compile("|".join(f"(?P<{name}>{pattern})" for name, pattern in TOKEN_SPEC))
+KEYWORDS = {"and", "or", "not", "like", "in", "as", "by", "asc", "desc"}
+OPERAND_END = {"NUMBER", "DURATION", "STRING", "NAME", "REGEX", "BACKTICK"}
+
+
+@dataclass
+class Token:
+    kind: str
+    value: str
+    pos: int
+
+
+def tokenize(text: str) -> list[Token]:
+    tokens: list[Token] = []
+    i = 0
+    while i < len(text):
+        previous = tokens[-1] if tokens else None
+        expects_operand = previous is None or not (
+            (previous.kind in OPERAND_END and previous.value.lower() not in KEYWORDS) or previous.value in (")", "]")
+        )
+        if text[i] == "/" and expects_operand:
+            end = _regex_end(text, i)
+            tokens.append(Token("REGEX", text[i + 1 : end], i))
+            i = end + 1
+            continue
+        match = TOKEN_RE.match(text, i)
+        if not match:
+            raise QueryError(f"unexpected character {text[i]!r} at position {i}")
+        kind = match.lastgroup or ""
+        if kind != "SPACE":
+            value = match.group()
+            if kind == "NAME" and value.lower() in KEYWORDS:
+                kind = "KEYWORD"
+                value = value.lower()
+            tokens.append(Token(kind, value, i))
+        i = match.end()
+    return tokens
+
+
+def _regex_end(text: str, start: int) -> int:
+    i = start + 1
+    while i < len(text):
+        if text[i] == "\\":
+            i += 2
+            continue
+        if text[i] == "/":
+            return i
+        i += 1
+    raise QueryError(f"unterminated regular expression at position {start}")
+
+
+def split_commands(query: str) -> list[str]:
+    """Split on '|' outside strings and regexes."""
+    commands: list[str] = []
+    current: list[str] = []
+    quote: str | None = None
+    i = 0
+    while i < len(query):
+        ch = query[i]
+        if quote:
+            current.append(ch)
+            if ch == "\\" and i + 1 < len(query):
+                current.append(query[i + 1])
+                i += 2
+                continue
+            if ch == quote:
+                quote = None
+        elif ch in "'\"`":
+            quote = ch
+            current.append(ch)
+        elif ch == "/" and _slash_starts_regex("".join(current)):
+            quote = "/"
+            current.append(ch)
+        elif ch == "|":
+            commands.append("".join(current).strip())
+            current = []
+        else:
+            current.append(ch)
+        i += 1
+    commands.append("".join(current).strip())
+    return [c for c in commands if c and not c.startswith("#")]
+
+
+def _slash_starts_regex(before: str) -> bool:
+    stripped = before.rstrip()
+    if not stripped:
+        return True
+    last_word = re.split(r"\s+", stripped)[-1].lower()
+    return (
+        stripped[-1] in "(,=~"
+        or last_word in ("like", "parse", "filter", "and", "or", "not")
+        or bool(re.search(r"parse\s+\S+$", stripped, re.IGNORECASE))
+    )
+
+
+# -- expressions ----------------------------------------------------------------------------
+
+
+class Parser:
+    def __init__(self, tokens: list[Token]) -> None:
+        self.tokens = tokens
+        self.i = 0
+
+    def peek(self, offset: int = 0) -> Token | None:
+        index = self.i + offset
+        return self.tokens[index] if index < len(self.tokens) else None
+
+    def take(self, kind: str | None = None, value: str | None = None) -> Token:
+        token = self.peek()
+        if token is None or (kind and token.kind != kind) or (value and token.value != value):
+            wanted = value or kind or "more input"
+            found = token.value if token else "the end"
+            raise QueryError(f"expected {wanted}, found {found!r}")
+        self.i += 1
+        return token
+
+    def accept(self, value: str) -> bool:
+        token = self.peek()
+        if token is not None and token.value == value:
+            self.i += 1
+            return True
+        return False
+
+    def done(self) -> bool:
+        return self.i >= len(self.tokens)
+
+    def expression(self) -> Any:
+        return self.or_expr()
+
+    def or_expr(self) -> Any:
+        node = self.and_expr()
+        while self.accept("or"):
+            node = ("or", node, self.and_expr())
+        return node
+
+    def and_expr(self) -> Any:
+        node = self.not_expr()
+        while self.accept("and"):
+            node = ("and", node, self.not_expr())
+        return node
+
+    def not_expr(self) -> Any:
+        if self.accept("not"):
+            return ("not", self.not_expr())
+        return self.comparison()
+
+    def comparison(self) -> Any:
+        left = self.additive()
+        token = self.peek()
+        if token is None:
+            return left
+        if token.value in ("=", "!=", "<", ">", "<=", ">="):
+            self.i += 1
+            return ("cmp", token.value, left, self.additive())
+        if token.value == "=~":
+            self.i += 1
+            return ("like", left, self.additive(), False)
+        if token.value == "like":
+            self.i += 1
+            return ("like", left, self.additive(), False)
+        if token.value == "not" and self.peek(1) is not None and self.peek(1).value in ("like", "in"):  # type: ignore[union-attr]
+            self.i += 2
+            if self.tokens[self.i - 1].value == "like":
+                return ("like", left, self.additive(), True)
+            return ("not", ("in", left, self.list_literal()))
+        if token.value == "in":
+            self.i += 1
+            return ("in", left, self.list_literal())
+        return left
+
+    def list_literal(self) -> list[Any]:
+        self.take(value="[")
+        items = []
+        while not self.accept("]"):
+            items.append(self.additive())
+            self.accept(",")
+        return items
+
+    def additive(self) -> Any:
+        node = self.multiplicative()
+        while self.peek() is not None and self.peek().value in ("+", "-"):  # type: ignore[union-attr]
+            op = self.take().value
+            node = ("arith", op, node, self.multiplicative())
+        return node
+
+    def multiplicative(self) -> Any:
+        node = self.unary()
+        while self.peek() is not None and (
+            self.peek().value in ("*", "%") or self.peek().kind == "SLASH"  # type: ignore[union-attr]
+        ):
+            op = self.take().value
+            node = ("arith", op, node, self.unary())
+        return node
+
+    def unary(self) -> Any:
+        if self.accept("-"):
+            return ("arith", "-", ("lit", 0), self.unary())
+        return self.primary()
+
+    def primary(self) -> Any:
+        token = self.take()
+        if token.kind == "NUMBER":
+            return ("lit", float(token.value))
+        if token.kind == "DURATION":
+            amount, unit = re.fullmatch(r"(\d+)(ms|s|m|h|d)", token.value).groups()  # type: ignore[union-attr]
+            return ("duration", int(amount) * UNITS[unit])
+        if token.kind == "STRING":
+            return ("lit", _unquote(token.value))
+        if token.kind == "REGEX":
+            return ("regex", token.value)
+        if token.kind == "BACKTICK":
+            return ("field", token.value[1:-1])
+        if token.value == "(":
+            node = self.expression()
+            self.take(value=")")
+            return node
+        if token.kind == "NAME":
+            if self.accept("("):
+                args = []
+                if self.peek() is not None and self.peek().value == "*":  # type: ignore[union-attr]
+                    self.i += 1
+                    args.append(("star",))
+                while not self.accept(")"):
+                    args.append(self.expression())
+                    self.accept(",")
+                return ("call", token.value.lower(), args)
+            return ("field", token.value)
+        raise QueryError(f"unexpected {token.value!r}")
+
+
+def _unquote(text: str) -> str:
+    body = text[1:-1]
+    return re.sub(r"\\(.)", r"\1", body)
+
+
+def go_regex(pattern: str) -> re.Pattern[str]:
+    translated = re.sub(r"\(\?<([A-Za-z_][A-Za-z0-9_]*)>", r"(?P<\1>", pattern)
+    try:
+        return re.compile(translated)
+    except re.error as exc:
+        raise QueryError(f"bad regular expression /{pattern}/: {exc}") from None
+
+
+def number(value: Any) -> float | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    try:
+        return float(str(value))
+    except ValueError:
+        return None
+
+
+def evaluate(node: Any, row: dict[str, Any]) -> Any:
+    kind = node[0]
+    if kind == "lit":
+        return node[1]
+    if kind == "field":
+        return row.get(node[1])
+    if kind == "regex":
+        return go_regex(node[1])
+    if kind == "and":
+        return truthy(evaluate(node[1], row)) and truthy(evaluate(node[2], row))
+    if kind == "or":
+        return truthy(evaluate(node[1], row)) or truthy(evaluate(node[2], row))
+    if kind == "not":
+        return not truthy(evaluate(node[1], row))
+    if kind == "cmp":
+        return compare(node[1], evaluate(node[2], row), evaluate(node[3], row))
+    if kind == "like":
+        value = evaluate(node[1], row)
+        pattern = evaluate(node[2], row)
+        if value is None:
+            return False
+        text = str(value)
+        found = bool(pattern.search(text)) if isinstance(pattern, re.Pattern) else str(pattern) in text
+        return found != node[3]
+    if kind == "in":
+        value = evaluate(node[1], row)
+        return any(compare("=", value, evaluate(item, row)) for item in node[2])
+    if kind == "arith":
+        a, b = number(evaluate(node[2], row)), number(evaluate(node[3], row))
+        if a is None or b is None:
+            return None
+        op = node[1]
+        if op in ("/", "%") and b == 0:
+            return None
+        return {"+": a + b, "-": a - b, "*": a * b, "/": a / b if b else None, "%": a % b if b else None}[op]
+    if kind == "call":
+        return call(node[1], node[2], row)
+    raise QueryError(f"cannot evaluate {kind}")
+
+
+def truthy(value: Any) -> bool:
+    return bool(value) and value != "false"
+
+
+def compare(op: str, a: Any, b: Any) -> bool:
+    if a is None or b is None:
+        return op == "!=" and (a is None) != (b is None)
+    na, nb = number(a), number(b)
+    left: Any
+    right: Any
+    left, right = (na, nb) if na is not None and nb is not None else (str(a), str(b))
+    outcome: bool = {
+        "=": left == right,
+        "!=": left != right,
+        "<": left < right,
+        ">": left > right,
+        "<=": left <= right,
+        ">=": left >= right,
+    }[op]
+    return outcome
+
+
+SCALAR_FUNCTIONS: dict[str, Callable[..., Any]] = {
+    "ispresent": lambda v: v is not None,
+    "isempty": lambda v: v is None or v == "",
+    "isblank": lambda v: v is None or str(v).strip() == "",
+    "strlen": lambda v: None if v is None else len(str(v)),
+    "tolower": lambda v: None if v is None else str(v).lower(),
+    "toupper": lambda v: None if v is None else str(v).upper(),
+    "concat": lambda *vs: "".join("" if v is None else str(v) for v in vs),
+    "abs": lambda v: None if number(v) is None else abs(number(v)),  # type: ignore[arg-type]
+    "floor": lambda v: None if number(v) is None else math.floor(number(v)),  # type: ignore[arg-type]
+    "ceil": lambda v: None if number(v) is None else math.ceil(number(v)),  # type: ignore[arg-type]
+}
+AGGREGATES = {"count", "count_distinct", "sum", "avg", "min", "max", "pct", "stddev", "earliest", "latest"}
+UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def call(name: str, args: list[Any], row: dict[str, Any]) -> Any:
+    if name == "bin":
+        return bin_time(args, row)
+    if name in AGGREGATES:
+        raise QueryError(f"{name}() can only be used in stats")
+    function = SCALAR_FUNCTIONS.get(name)
+    if function is None:
+        raise QueryError(f"unsupported function {name}()")
+    return function(*(evaluate(a, row) for a in args))
+
+
+def bin_time(args: list[Any], row: dict[str, Any]) -> str:
+    if len(args) != 1 or args[0][0] != "duration":
+        raise QueryError("bin() takes a period such as 1m or 5s")
+    seconds = args[0][1]
+    stamp = row.get("@timestamp_ms", 0) / 1000.0
+    start = math.floor(stamp / seconds) * seconds
+    return format_time(int(start * 1000))
+
+
+def format_time(epoch_ms: int) -> str:
+    return datetime.fromtimestamp(epoch_ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S.") + f"{epoch_ms % 1000:03d}"
+
+
+# -- commands ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Projection:
+    expr: Any
+    name: str
+
+
+@dataclass
+class Query:
+    steps: list[tuple[str, Any]] = field(default_factory=list)
+
+
+def _projections(parser: Parser) -> list[Projection]:
+    out = []
+    while not parser.done():
+        start = parser.i
+        expr = parser.expression()
+        if parser.accept("as"):
+            name = parser.take().value
+        else:
+            name = expr[1] if expr[0] == "field" else _text(parser.tokens[start : parser.i])
+        out.append(Projection(expr, name))
+        if not parser.accept(","):
+            break
+    if not parser.done():
+        raise QueryError(f"unexpected {parser.peek().value!r}")  # type: ignore[union-attr]
+    return out
+
+
+def _text(tokens: list[Token]) -> str:
+    return "".join(f"/{t.value}/" if t.kind == "REGEX" else t.value for t in tokens)
+
+
+def parse_query(text: str) -> Query:
+    query = Query()
+    commands = split_commands(text)
+    if not commands:
+        raise QueryError("the query is empty")
+    for command in commands:
+        keyword, _, rest = command.partition(" ")
+        keyword = keyword.lower()
+        rest = rest.strip()
+        if keyword in ("fields", "display"):
+            query.steps.append((keyword, _projections(Parser(tokenize(rest)))))
+        elif keyword == "filter":
+            parser = Parser(tokenize(rest))
+            expr = parser.expression()
+            if not parser.done():
+                raise QueryError(f"unexpected {parser.peek().value!r} in filter")  # type: ignore[union-attr]
+            query.steps.append(("filter", expr))
+        elif keyword == "parse":
+            query.steps.append(("parse", _parse_command(rest)))
+        elif keyword == "stats":
+            query.steps.append(("stats", _stats_command(rest)))
+        elif keyword == "sort":
+            query.steps.append(("sort", _sort_command(rest)))
+        elif keyword == "limit":
+            if not rest.isdigit() or int(rest) < 1:
+                raise QueryError(f"limit needs a positive number, got {rest!r}")
+            query.steps.append(("limit", min(int(rest), MAX_ROWS)))
+        elif keyword == "dedup":
+            query.steps.append(("dedup", [p.strip() for p in rest.split(",") if p.strip()]))
+        else:
+            raise QueryError(f"unsupported command {keyword!r}")
+    return query
+
+
+def _parse_command(rest: str) -> tuple[str, Any, list[str]]:
+    source, _, pattern_text = rest.partition(" ")
+    source = source.strip("`")
+    pattern_text = pattern_text.strip()
+    if not source or not pattern_text:
+        raise QueryError("parse needs a field and a pattern, e.g. parse @message /(?<x>...)/")
+    if pattern_text.startswith("/"):
+        end = _regex_end(pattern_text, 0)
+        if pattern_text[end + 1 :].strip():
+            raise QueryError(f"unexpected {pattern_text[end + 1 :].strip()!r} after the parse regex")
+        pattern = go_regex(pattern_text[1:end])
+        if not pattern.groupindex:
+            raise QueryError("a parse regex needs named groups (?<name>...)")
+        return source, pattern, list(pattern.groupindex)
+    tokens = tokenize(pattern_text)
+    if tokens and tokens[0].kind == "STRING":
+        glob = _unquote(tokens[0].value)
+        names = [t.value for t in tokens[2:] if t.kind == "NAME"]
+        if not (len(tokens) > 1 and tokens[1].value == "as") or len(names) != glob.count("*"):
+            raise QueryError("a glob parse needs 'as' and one name per '*'")
+        regex = "^" + "(.*?)".join(re.escape(part) for part in glob.split("*")) + "$"
+        return source, re.compile(regex, re.DOTALL), names
+    raise QueryError("parse needs a /regex/ with named groups or a \"glob\" with 'as'")
+
+
+@dataclass
+class Stats:
+    aggregates: list[tuple[str, str, Any]]  # (output name, function, argument expressions)
+    groups: list[Projection]
+
+
+def _stats_command(rest: str) -> Stats:
+    parser = Parser(tokenize(rest))
+    aggregates: list[tuple[str, str, Any]] = []
+    while True:
+        start = parser.i
+        expr = parser.expression()
+        if expr[0] != "call" or expr[1] not in AGGREGATES:
+            raise QueryError(f"stats needs aggregation functions ({', '.join(sorted(AGGREGATES))})")
+        name = parser.take().value if parser.accept("as") else _text(parser.tokens[start : parser.i])
+        aggregates.append((name, expr[1], expr[2]))
+        if not parser.accept(","):
+            break
+    groups: list[Projection] = []
+    if parser.accept("by"):
+        groups = _projections(parser)
+    elif not parser.done():
+        raise QueryError(f"unexpected {parser.peek().value!r} in stats")  # type: ignore[union-attr]
+    return Stats(aggregates, groups)
+
+
+def _sort_command(rest: str) -> list[tuple[str, bool]]:
+    keys = []
+    for part in rest.split(","):
+        words = part.split()
+        if not words:
+            continue
+        descending = len(words) > 1 and words[-1].lower() == "desc"
+        if len(words) > 1 and words[-1].lower() not in ("asc", "desc"):
+            raise QueryError(f"bad sort key {part.strip()!r}")
+        keys.append((words[0].strip("`"), descending))
+    if not keys:
+        raise QueryError("sort needs a field")
+    return keys
+
+
+# -- execution -------------------------------------------------------------------------------
+
+REPORT = re.compile(
+    r"^REPORT RequestId: (?P<request>\S+)\s+Duration: (?P<duration>[\d.]+) ms\s+Billed Duration: (?P<billed>\d+) ms"
+    r"\s+Memory Size: (?P<size>\d+) MB\s+Max Memory Used: (?P<used>\d+) MB(?:\s+Init Duration: (?P<init>[\d.]+) ms)?"
+)
+MB = 1024 * 1024
+
+
+def discover(event: Event) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "@timestamp": format_time(event.timestamp),
+        "@timestamp_ms": event.timestamp,
+        "@message": event.message,
+        "@logStream": event.log_stream,
+        "@log": event.log_group,
+        "@ingestionTime": format_time(event.ingestion_time or event.timestamp),
+    }
+    message = event.message
+    if message.startswith("{"):
+        try:
+            data = json.loads(message)
+        except ValueError:
+            data = None
+        if isinstance(data, dict):
+            _flatten(data, "", row)
+    report = REPORT.match(message)
+    if report:
+        row.update(
+            {
+                "@type": "REPORT",
+                "@requestId": report.group("request"),
+                "@duration": float(report.group("duration")),
+                "@billedDuration": float(report.group("billed")),
+                "@memorySize": int(report.group("size")) * MB,
+                "@maxMemoryUsed": int(report.group("used")) * MB,
+            }
+        )
+        if report.group("init"):
+            row["@initDuration"] = float(report.group("init"))
+    elif message.startswith(("START RequestId:", "END RequestId:")):
+        row["@type"] = message.split(" ", 1)[0]
+        row["@requestId"] = message.split("RequestId: ", 1)[1].split()[0]
+    return row
+
+
+def _flatten(data: dict[str, Any], prefix: str, row: dict[str, Any]) -> None:
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            _flatten(value, f"{name}.", row)
+        elif not isinstance(value, list):
+            row.setdefault(name, value)
+
+
+def run(query_text: str, events: list[Event], start_ms: int, end_ms: int) -> list[dict[str, Any]]:
+    """Rows of the query result, each an ordered dict of field -> value (as text)."""
+    query = parse_query(query_text)
+    rows = [discover(e) for e in events if start_ms <= e.timestamp <= end_ms]
+    rows.sort(key=lambda r: r["@timestamp_ms"], reverse=True)
+    columns: list[str] | None = None
+    limited = False
+    for step, arg in query.steps:
+        if step == "fields":
+            for projection in arg:
+                for row in rows:
+                    row[projection.name] = evaluate(projection.expr, row)
+            columns = (columns or []) + [p.name for p in arg if p.name not in (columns or [])]
+        elif step == "display":
+            for projection in arg:
+                for row in rows:
+                    row[projection.name] = evaluate(projection.expr, row)
+            columns = [p.name for p in arg]
+        elif step == "filter":
+            rows = [row for row in rows if truthy(evaluate(arg, row))]
+        elif step == "parse":
+            source, pattern, names = arg
+            for row in rows:
+                match = pattern.search(str(row.get(source) or ""))
+                if match:
+                    values = match.groupdict() if pattern.groupindex else dict(zip(names, match.groups(), strict=False))
+                    row.update(values)
+        elif step == "stats":
+            rows, columns = _stats(arg, rows)
+        elif step == "sort":
+            for name, descending in reversed(arg):
+                rows.sort(key=functools.partial(_row_sort_key, name), reverse=descending)
+        elif step == "limit":
+            rows = rows[:arg]
+            limited = True
+        elif step == "dedup":
+            seen = set()
+            kept = []
+            for row in rows:
+                key = tuple(str(row.get(n)) for n in arg)
+                if key not in seen:
+                    seen.add(key)
+                    kept.append(row)
+            rows = kept
+    if not limited:
+        rows = rows[:MAX_ROWS]
+    if columns is None:
+        columns = ["@timestamp", "@message"]
+    return [{name: render(row.get(name)) for name in columns if row.get(name) is not None} for row in rows]
+
+
+def _row_sort_key(name: str, row: dict[str, Any]) -> tuple[int, float, str]:
+    return _sort_key(row.get(name))
+
+
+def _sort_key(value: Any) -> tuple[int, float, str]:
+    if value is None:
+        return (0, 0.0, "")
+    numeric = number(value)
+    return (1, numeric, "") if numeric is not None else (2, 0.0, str(value))
+
+
+def render(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(round(value, 6))
+    return str(value)
+
+
+def _stats(spec: Stats, rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    keys: dict[tuple[str, ...], dict[str, Any]] = {}
+    for row in rows:
+        values = {g.name: evaluate(g.expr, row) for g in spec.groups}
+        if any(v is None for v in values.values()):
+            continue
+        key = tuple(render(v) for v in values.values())
+        groups.setdefault(key, []).append(row)
+        keys[key] = values
+    if not spec.groups:
+        groups = {(): rows}
+        keys = {(): {}}
+    out = []
+    for key, members in groups.items():
+        result = dict(keys[key])
+        for name, function, args in spec.aggregates:
+            result[name] = aggregate(function, args, members)
+        out.append(result)
+    columns = [g.name for g in spec.groups] + [name for name, _, _ in spec.aggregates]
+    return out, columns
+
+
+def aggregate(function: str, args: list[Any], rows: list[dict[str, Any]]) -> Any:
+    if function == "count":
+        if not args or args[0][0] == "star":
+            return float(len(rows))
+        return float(sum(1 for r in rows if evaluate(args[0], r) is not None))
+    if not args:
+        raise QueryError(f"{function}() needs a field")
+    raw = [evaluate(args[0], r) for r in rows]
+    present = [v for v in raw if v is not None]
+    if function == "count_distinct":
+        return float(len({render(v) for v in present}))
+    if function in ("earliest", "latest"):
+        pairs = [(r["@timestamp_ms"], v) for r, v in zip(rows, raw, strict=True) if v is not None]
+        if not pairs:
+            return None
+        return (min(pairs, key=lambda p: p[0]) if function == "earliest" else max(pairs, key=lambda p: p[0]))[1]
+    numbers = [n for n in (number(v) for v in present) if n is not None]
+    if not numbers:
+        return None
+    if function == "sum":
+        return sum(numbers)
+    if function == "avg":
+        return sum(numbers) / len(numbers)
+    if function == "min":
+        return min(numbers)
+    if function == "max":
+        return max(numbers)
+    if function == "stddev":
+        return statistics.pstdev(numbers)
+    if function == "pct":
+        if len(args) != 2 or args[1][0] != "lit":
+            raise QueryError("pct() needs a field and a percentile, e.g. pct(duration_ms, 95)")
+        ordered = sorted(numbers)
+        rank = max(1, math.ceil(float(args[1][1]) / 100.0 * len(ordered)))
+        return ordered[min(rank, len(ordered)) - 1]
+    raise QueryError(f"unsupported aggregation {function}()")

@@ -1,0 +1,553 @@
+"""Every use of moto's internals, in one place.
+
+Written against **moto == 5.2.5** (pinned exactly in pyproject.toml); :func:`install`
+refuses any other version, because each patch below relies on a private detail:
+
+Lambda
+  * ``moto.awslambda.utils.get_backend`` (the Docker-less ``LambdaSimpleBackend`` when
+    ``use_docker`` is off), ``LambdaBackend.invoke`` / ``LambdaSimpleBackend.invoke``
+    and ``LambdaFunction`` attributes
+    (``code_bytes``, ``code_sha_256``, ``handler``, ``run_time``, ``memory_size``,
+    ``timeout``, ``environment_vars``, ``reserved_concurrency``, ``version``,
+    ``function_arn``): invocations are served by our process runtime instead of Docker.
+  * ``moto.awslambda.models.LambdaBackend.list_functions`` for account reservations.
+Step Functions (moto's ASL interpreter, ``execute_state_machine``)
+  * ``...state_task.lambda_eval_utils._invoke_lambda_function`` / ``exec_lambda_function``:
+    Lambda tasks call the runtime in-process (no boto3 client per task, no HTTP).
+  * ``...state_map.iteration.inline_iteration_component.InlineIterationComponent._eval_body``
+    and ``InlineIterationComponentEvalInput``: the inline Map cap of 40.
+  * ``moto.stepfunctions.parser.models.StepFunctionsParserBackend.start_execution``:
+    unnamed executions, the 256 KB input limit.
+  * ``...parser.backend.execution.Execution.start`` and
+    ``BaseExecutionWorkerCommunication.terminated``: AWS/States metrics.
+  * ``moto.stepfunctions.responses.StepFunctionResponse.get_execution_history``:
+    maxResults/nextToken/reverseOrder paging, as AWS pages (at most 1,000 events).
+CloudWatch
+  * ``moto.cloudwatch.models.CloudWatchBackend.put_metric_data`` (writing metrics) and
+    ``get_metric_data`` (replaced: percentiles, one pass per query).
+Logs
+  * ``moto.logs.models.LogsBackend`` groups/streams and ``put_log_events`` (writing logs);
+    ``moto.logs.models.execute_query`` (replaced by our Logs Insights engine);
+    ``moto.logs.responses.LogsResponse`` gains Put/Describe/DeleteQueryDefinition(s).
+Config
+  * ``moto.core.config.default_user_config`` (interpreter on, Docker off).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import moto
+from botocore.exceptions import ClientError
+
+from scaleorfail.emulator import cwstats, insights
+from scaleorfail.emulator.runtime import Datum, FunctionSpec, LambdaRuntime, ThrottledError
+from scaleorfail.emulator.settings import ACCOUNT_ID, EmulatorSettings
+
+MOTO_VERSION = "5.2.5"
+INLINE_MAP_CAP = 40
+MAX_PAYLOAD_BYTES = 256 * 1024
+HISTORY_PAGE_MAX = 1000
+
+_state: dict[str, Any] = {}
+_install_lock = threading.Lock()
+
+
+def _replace(owner: Any, name: str, new: Any) -> Any:
+    """Monkeypatch owner.name with new; returns what was there."""
+    original = getattr(owner, name, None)
+    setattr(owner, name, new)
+    return original
+
+
+def runtime() -> LambdaRuntime:
+    value = _state.get("runtime")
+    if value is None:
+        raise RuntimeError("the emulator extensions are not installed")
+    assert isinstance(value, LambdaRuntime)
+    return value
+
+
+# -- sink: logs and metrics into moto's backends ------------------------------------------
+
+
+class MotoSink:
+    """Writes logs and metrics straight into moto's CloudWatch Logs and CloudWatch."""
+
+    def __init__(self, account_id: str, region: str) -> None:
+        self.account_id = account_id
+        self.region = region
+        self._lock = threading.Lock()
+
+    def log_events(self, group: str, stream: str, events: list[tuple[int, str]]) -> None:
+        from moto.logs.models import logs_backends
+
+        backend = logs_backends[self.account_id][self.region]
+        with self._lock:
+            if group not in backend.groups:
+                backend.create_log_group(group, {})
+            log_group = backend.groups[group]
+            if stream not in log_group.streams:
+                log_group.create_log_stream(stream)
+            ordered = sorted(events, key=lambda e: e[0])
+            backend.put_log_events(group, stream, [{"timestamp": t, "message": m} for t, m in ordered])
+
+    def metrics(self, namespace: str, data: list[Datum]) -> None:
+        from moto.cloudwatch.models import cloudwatch_backends
+
+        if not data:
+            return
+        backend = cloudwatch_backends[self.account_id][self.region]
+        backend.put_metric_data(
+            namespace,
+            [
+                {
+                    "MetricName": d.name,
+                    "Value": d.value,
+                    "Unit": d.unit,
+                    "Timestamp": d.timestamp.astimezone(UTC).replace(tzinfo=None),  # moto keeps naive UTC
+                    "Dimensions": [{"Name": k, "Value": v} for k, v in d.dimensions.items()],
+                }
+                for d in data
+            ],
+        )
+
+
+# -- Lambda ------------------------------------------------------------------------------------
+
+
+def function_spec(fn: Any) -> FunctionSpec:
+    reserved = fn.reserved_concurrency
+    return FunctionSpec(
+        name=fn.function_name,
+        arn=fn.function_arn,
+        version=str(fn.version),
+        handler=fn.handler or "",
+        runtime=fn.run_time or "python3.12",
+        memory_mb=int(fn.memory_size),
+        timeout_s=float(fn.timeout),
+        environment={str(k): str(v) for k, v in (fn.environment_vars or {}).items()},
+        code_sha256=fn.code_sha_256 or "none",
+        reserved_concurrency=None if reserved is None else int(reserved),
+        code=fn.code_bytes or b"",
+    )
+
+
+def _lambda_backend(account_id: str, region: str) -> Any:
+    from moto.awslambda.utils import get_backend  # the Docker-less backend, as configured
+
+    return get_backend(account_id, region)
+
+
+def reservations(account_id: str, region: str) -> dict[str, int]:
+    backend = _lambda_backend(account_id, region)
+    return {
+        fn.function_name: int(fn.reserved_concurrency)
+        for fn in backend.list_functions()
+        if fn.reserved_concurrency is not None
+    }
+
+
+class TooManyRequestsError(Exception):
+    """Placeholder replaced in install() by a moto JsonRESTError subclass (HTTP 429)."""
+
+
+def _make_http_error_classes() -> None:
+    from moto.core.exceptions import JsonRESTError
+
+    class LambdaTooManyRequestsError(JsonRESTError):
+        code = 429
+
+        def __init__(self, reason: str, detail: str) -> None:
+            super().__init__("TooManyRequestsException", "Rate Exceeded.")
+            self.description = json.dumps(
+                {"__type": "TooManyRequestsException", "message": "Rate Exceeded.", "Reason": reason, "Type": "User"}
+            )
+
+    _state["TooManyRequests"] = LambdaTooManyRequestsError
+
+
+def _split_function_arn(name: str, default_account: str, default_region: str) -> tuple[str, str]:
+    parts = name.split(":")
+    if len(parts) >= 7 and parts[2] == "lambda":
+        return parts[4], parts[3]
+    return default_account, default_region
+
+
+def _backend_invoke(
+    self: Any, function_name: str, qualifier: str | None, body: Any, headers: Any, response_headers: Any
+) -> bytes | None:
+    """LambdaBackend.invoke: the Invoke API (HTTP) served by the process runtime."""
+    fn = self.get_function(function_name, qualifier)
+    spec = function_spec(fn)
+    payload = body.encode("utf-8") if isinstance(body, str) else (body or b"{}")
+    invocation_type = headers.get("X-Amz-Invocation-Type", "RequestResponse")
+    if invocation_type == "DryRun":
+        return b""
+    if invocation_type == "Event":
+        threading.Thread(target=_invoke_quietly, args=(spec, payload), daemon=True).start()
+        return b""
+    try:
+        result = runtime().invoke(spec, payload)
+    except ThrottledError as throttled:
+        raise _state["TooManyRequests"](throttled.reason, throttled.detail) from None
+    if result.function_error:
+        response_headers["x-amz-function-error"] = result.function_error
+    import base64
+
+    response_headers["x-amz-log-result"] = base64.b64encode(result.log_tail.encode("utf-8")).decode("ascii")
+    response_headers["x-amz-executed-version"] = result.executed_version
+    response_headers["Content-Length"] = str(len(result.payload))
+    return result.payload
+
+
+def _invoke_quietly(spec: FunctionSpec, payload: bytes) -> None:
+    with contextlib.suppress(ThrottledError):  # the throttle is already counted in the metrics
+        runtime().invoke(spec, payload)
+
+
+def _client_error(code: str, message: str, status: int, operation: str = "Invoke", **extra: Any) -> ClientError:
+    response: dict[str, Any] = {
+        "Error": {"Code": code, "Message": message},
+        "ResponseMetadata": {"HTTPStatusCode": status, "RequestId": str(uuid.uuid4())},
+        **extra,
+    }
+    return ClientError(response, operation)
+
+
+def _direct_invoke(parameters: dict[str, Any], region: str) -> dict[str, Any]:
+    """Invoke from a Step Functions task, in-process (same semantics as the API)."""
+    name = str(parameters["FunctionName"])
+    account, fn_region = _split_function_arn(name, _state["account_id"], region)
+    backend = _lambda_backend(account, fn_region)
+    try:
+        fn = backend.get_function(name, parameters.get("Qualifier"))
+    except Exception as exc:  # moto raises UnknownFunctionException
+        raise _client_error("ResourceNotFoundException", f"Function not found: {name} ({exc})", 404) from None
+    payload = parameters.get("Payload")
+    if isinstance(payload, str):
+        payload = payload.encode("utf-8")
+    try:
+        result = runtime().invoke(function_spec(fn), payload or b"{}")
+    except ThrottledError as throttled:
+        raise _client_error(
+            "TooManyRequestsException", f"Rate Exceeded. ({throttled.detail})", 429, Reason=throttled.reason
+        ) from None
+    response: dict[str, Any] = {
+        "StatusCode": 200,
+        "ExecutedVersion": result.executed_version,
+        "Payload": json.loads(result.payload),
+    }
+    if result.function_error:
+        response["FunctionError"] = result.function_error
+    return response
+
+
+def _patch_lambda() -> None:
+    from moto.awslambda.models import LambdaBackend
+    from moto.awslambda_simple.models import LambdaSimpleBackend
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+
+    _replace(LambdaBackend, "invoke", _backend_invoke)
+    _replace(LambdaSimpleBackend, "invoke", _backend_invoke)
+
+    def invoke_lambda_function(parameters: dict[str, Any], region: str, state_credentials: Any) -> dict[str, Any]:
+        return _direct_invoke(parameters, region)
+
+    def exec_lambda_function(env: Any, parameters: dict[str, Any], region: str, account: str, credentials: Any) -> None:
+        response = _direct_invoke(parameters, region)
+        if response.get("FunctionError"):
+            payload = json.dumps(response["Payload"], separators=(",", ":"))
+            raise lambda_eval_utils.LambdaFunctionErrorException(response["FunctionError"], payload)
+        env.stack.append(response["Payload"])
+
+    _replace(lambda_eval_utils, "_invoke_lambda_function", invoke_lambda_function)
+    _replace(lambda_eval_utils, "exec_lambda_function", exec_lambda_function)
+
+
+# -- Step Functions ---------------------------------------------------------------------------
+
+
+def _patch_map_cap() -> None:
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import inline_iteration_component
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.max_concurrency import (
+        DEFAULT_MAX_CONCURRENCY_VALUE,
+    )
+
+    component = inline_iteration_component.InlineIterationComponent
+    original = component._eval_body
+
+    def capped_eval_body(self: Any, env: Any) -> None:
+        eval_input = env.stack[-1]
+        requested = eval_input.max_concurrency
+        items = len(eval_input.input_items)
+        wanted = items if requested == DEFAULT_MAX_CONCURRENCY_VALUE else requested
+        capped = max(1, min(wanted, INLINE_MAP_CAP, max(items, 1)))
+        if capped != requested:
+            env.stack[-1] = inline_iteration_component.InlineIterationComponentEvalInput(
+                state_name=eval_input.state_name,
+                max_concurrency=capped,
+                input_items=eval_input.input_items,
+                parameters=eval_input.parameters,
+                item_selector=eval_input.item_selector,
+            )
+            for attribute, value in vars(eval_input).items():  # subclasses carry more fields
+                if not hasattr(env.stack[-1], attribute):
+                    setattr(env.stack[-1], attribute, value)
+        original(self, env)
+
+    _replace(component, "_eval_body", capped_eval_body)
+
+
+def _patch_start_execution() -> None:
+    from moto.stepfunctions.exceptions import InvalidExecutionInput
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    original = StepFunctionsParserBackend.start_execution
+
+    def start_execution(
+        self: Any, state_machine_arn: str, name: Any = None, execution_input: Any = None, trace_header: Any = None
+    ) -> Any:
+        if execution_input is not None and len(execution_input.encode("utf-8")) > MAX_PAYLOAD_BYTES:
+            raise InvalidExecutionInput(
+                f"The input is {len(execution_input.encode('utf-8'))} bytes; the maximum is {MAX_PAYLOAD_BYTES} bytes."
+            )
+        return original(self, state_machine_arn, name or str(uuid.uuid4()), execution_input, trace_header)
+
+    _replace(StepFunctionsParserBackend, "start_execution", start_execution)
+
+
+def _states_metric(execution: Any, name: str, value: float, unit: str = "Count") -> None:
+    sink: MotoSink = _state["sink"]
+    arn = execution.state_machine.arn
+    sink.metrics("AWS/States", [Datum(name, value, unit, {"StateMachineArn": arn}, datetime.now(UTC))])
+
+
+def _patch_execution_metrics() -> None:
+    from moto.stepfunctions.parser.backend import execution as execution_module
+
+    execution_class = execution_module.Execution
+    original_start = execution_class.start
+
+    def start(self: Any) -> None:
+        _states_metric(self, "ExecutionsStarted", 1)
+        original_start(self)
+
+    _replace(execution_class, "start", start)
+
+    comm_class = execution_module.BaseExecutionWorkerCommunication
+    original_terminated = comm_class.terminated
+    names = {
+        "SUCCEEDED": "ExecutionsSucceeded",
+        "FAILED": "ExecutionsFailed",
+        "TIMED_OUT": "ExecutionsTimedOut",
+        "ABORTED": "ExecutionsAborted",
+    }
+
+    def terminated(self: Any) -> None:
+        original_terminated(self)
+        execution = self.execution
+        status = str(getattr(execution.exec_status, "value", execution.exec_status))
+        if status in names:
+            _states_metric(execution, names[status], 1)
+            if execution.stop_date and execution.start_date:
+                elapsed = (execution.stop_date - execution.start_date).total_seconds() * 1000.0
+                _states_metric(execution, "ExecutionTime", elapsed, "Milliseconds")
+
+    _replace(comm_class, "terminated", terminated)
+
+
+def _patch_history_paging() -> None:
+    from moto.core.responses import ActionResult
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    def get_execution_history(self: Any) -> Any:
+        execution_arn = self._get_param("executionArn")
+        max_results = self._get_int_param("maxResults") or HISTORY_PAGE_MAX
+        max_results = max(1, min(int(max_results), HISTORY_PAGE_MAX))
+        reverse = bool(self._get_param("reverseOrder"))
+        token = self._get_param("nextToken")
+        history = self.stepfunction_backend.get_execution_history(execution_arn)
+        events = list(history["events"])
+        if reverse:
+            events.reverse()
+        start = 0
+        if token:
+            try:
+                start = int(str(token).rsplit(":", 1)[1])
+            except (IndexError, ValueError):
+                from moto.stepfunctions.exceptions import InvalidToken
+
+                raise InvalidToken("the nextToken does not belong to this history") from None
+        page = events[start : start + max_results]
+        result: dict[str, Any] = {"events": page}
+        if start + max_results < len(events):
+            result["nextToken"] = f"{execution_arn}:{start + max_results}"
+        return ActionResult(result)
+
+    _replace(StepFunctionResponse, "get_execution_history", get_execution_history)
+
+
+# -- CloudWatch and Logs ------------------------------------------------------------------------
+
+
+def _patch_cloudwatch() -> None:
+    from moto.cloudwatch.models import CloudWatchBackend
+
+    def get_metric_data(
+        self: Any,
+        queries: list[dict[str, Any]],
+        start_time: datetime,
+        end_time: datetime,
+        scan_by: str = "TimestampAscending",
+    ) -> list[dict[str, Any]]:
+        data = [
+            cwstats.Point(
+                namespace=md.namespace,
+                name=md.name,
+                dimensions=tuple(sorted((d.name, d.value) for d in md.dimensions)),
+                timestamp=md.timestamp,
+                values=_values(md),
+                unit=md.unit,
+            )
+            for md in self.get_all_metrics()
+        ]
+        results = cwstats.get_metric_data(data, queries, start_time, end_time, scan_by, include_hidden=True)
+        expressions = [q for q in queries if "Expression" in q and not str(q["Expression"]).startswith("SELECT")]
+        if expressions:
+            from moto.cloudwatch.metric_data_expression_parser import parse_expression
+
+            for query in expressions:
+                values, timestamps = parse_expression(query["Expression"], results)
+                results.append(
+                    {
+                        "id": query["Id"],
+                        "label": query.get("Label") or query["Id"],
+                        "values": values,
+                        "timestamps": timestamps,
+                        "status_code": "Complete",
+                        "return_data": query.get("ReturnData", True),
+                    }
+                )
+        return [{k: v for k, v in r.items() if k != "return_data"} for r in results if r["return_data"]]
+
+    _replace(CloudWatchBackend, "get_metric_data", get_metric_data)
+
+
+def _values(md: Any) -> tuple[float, ...] | cwstats.Aggregate:
+    if hasattr(md, "value"):
+        return (float(md.value),)
+    return cwstats.Aggregate(
+        sample_count=float(md.sample_count), total=float(md.sum), minimum=float(md.min), maximum=float(md.max)
+    )
+
+
+def _patch_logs_insights() -> None:
+    from moto.logs import models as logs_models
+
+    def execute_query(log_groups: list[Any], query: str, start_time: int, end_time: int) -> list[dict[str, Any]]:
+        events = [
+            insights.Event(
+                timestamp=event.timestamp,
+                message=event.message,
+                log_stream=stream_name,
+                log_group=group.name,
+                ingestion_time=getattr(event, "ingestion_time", event.timestamp),
+            )
+            for group in log_groups
+            for stream_name, stream in list(group.streams.items())
+            for event in list(stream.events)
+        ]
+        return insights.run(query, events, start_time * 1000, end_time * 1000 + 999)
+
+    _replace(logs_models, "execute_query", execute_query)
+
+
+def _patch_query_definitions() -> None:
+    """Saved Logs Insights queries (moto 5.2.5 has none of these three actions)."""
+    from moto.logs.responses import LogsResponse
+
+    store: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
+    lock = threading.Lock()
+
+    def definitions(response: Any) -> dict[str, dict[str, Any]]:
+        return store.setdefault((response.current_account, response.region), {})
+
+    def put_query_definition(self: Any) -> str:
+        name = self._get_param("name")
+        query = self._get_param("queryString")
+        if not name or not query:
+            from moto.logs.exceptions import InvalidParameterException
+
+            raise InvalidParameterException("name and queryString are required")
+        with lock:
+            table = definitions(self)
+            ident = self._get_param("queryDefinitionId") or str(uuid.uuid4())
+            table[ident] = {
+                "queryDefinitionId": ident,
+                "name": name,
+                "queryString": query,
+                "lastModified": int(datetime.now(UTC).timestamp() * 1000),
+                "logGroupNames": list(self._get_param("logGroupNames") or []),
+            }
+        return json.dumps({"queryDefinitionId": ident})
+
+    def describe_query_definitions(self: Any) -> str:
+        prefix = self._get_param("queryDefinitionNamePrefix") or ""
+        with lock:
+            found = [dict(d) for d in definitions(self).values() if d["name"].startswith(prefix)]
+        return json.dumps({"queryDefinitions": sorted(found, key=lambda d: d["name"])})
+
+    def delete_query_definition(self: Any) -> str:
+        ident = self._get_param("queryDefinitionId")
+        with lock:
+            removed = definitions(self).pop(ident, None)
+        if removed is None:
+            from moto.logs.exceptions import ResourceNotFoundException
+
+            raise ResourceNotFoundException("The specified query definition does not exist.")
+        return json.dumps({"success": True})
+
+    _replace(LogsResponse, "put_query_definition", put_query_definition)
+    _replace(LogsResponse, "describe_query_definitions", describe_query_definitions)
+    _replace(LogsResponse, "delete_query_definition", delete_query_definition)
+
+
+# -- installation -------------------------------------------------------------------------------
+
+
+def install(settings: EmulatorSettings, work_dir: Path) -> LambdaRuntime:
+    """Apply every extension to the moto in this process (once) and start the runtime."""
+    with _install_lock:
+        if "runtime" in _state:
+            return runtime()
+        if moto.__version__ != MOTO_VERSION:
+            raise RuntimeError(
+                f"scaleorfail's emulator extends moto {MOTO_VERSION} internals; found moto {moto.__version__}. "
+                "Reinstall with `make setup`."
+            )
+        from moto.core.config import default_user_config
+
+        default_user_config["stepfunctions"]["execute_state_machine"] = True
+        default_user_config["lambda"]["use_docker"] = False
+        _state["account_id"] = ACCOUNT_ID
+        sink = MotoSink(ACCOUNT_ID, settings.region)
+        _state["sink"] = sink
+        _make_http_error_classes()
+        _patch_lambda()
+        _patch_map_cap()
+        _patch_start_execution()
+        _patch_execution_metrics()
+        _patch_history_paging()
+        _patch_cloudwatch()
+        _patch_logs_insights()
+        _patch_query_definitions()
+        lambda_runtime = LambdaRuntime(settings, sink, lambda: reservations(ACCOUNT_ID, settings.region), work_dir)
+        _state["runtime"] = lambda_runtime
+        return lambda_runtime

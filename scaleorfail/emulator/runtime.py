@@ -1,0 +1,621 @@
+"""A Docker-free Lambda runtime: execution environments as worker processes.
+
+Each environment is a ``worker.py`` process that imported one function's handler from
+its unpacked deployment zip, with that function's environment variables. It serves one
+invocation at a time and is reused while warm; idle environments expire. Busy
+environments are the function's concurrency: above the account limit (minus
+reservations) or the function's reserved concurrency, an invocation is refused with
+``TooManyRequestsException`` before it starts, exactly as Lambda refuses it.
+
+Timeouts kill the environment (``Sandbox.Timedout``); an environment whose memory
+exceeds the function's MemorySize is killed (``Runtime.OutOfMemory``); handler
+exceptions come back as Lambda's error payload. Logs (START/END/REPORT and the
+handler's lines) and AWS/Lambda metrics go to a :class:`Sink`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import math
+import os
+import secrets
+import select
+import shutil
+import subprocess
+import sys
+import threading
+import time
+import uuid
+import zipfile
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any, Protocol
+
+from scaleorfail.emulator.settings import EmulatorSettings
+
+WORKER = Path(__file__).with_name("worker.py")
+INIT_TIMEOUT_S = 10.0  # Lambda's init phase limit
+MAX_UNZIPPED_BYTES = 250 * 1024 * 1024
+LOG_TAIL_BYTES = 4096
+TIMEOUT = "timeout"
+EXITED = "exited"
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """What the runtime needs to know about one function version."""
+
+    name: str
+    arn: str
+    version: str
+    handler: str
+    runtime: str
+    memory_mb: int
+    timeout_s: float
+    environment: dict[str, str]
+    code_sha256: str
+    reserved_concurrency: int | None
+    code: bytes = field(repr=False, compare=False, hash=False)
+
+    @property
+    def log_group(self) -> str:
+        return f"/aws/lambda/{self.name}"
+
+    @property
+    def key(self) -> str:
+        """Environments are reusable only for the same code and configuration."""
+        config = json.dumps(
+            [self.arn, self.version, self.handler, self.runtime, self.memory_mb, self.timeout_s, self.environment],
+            sort_keys=True,
+        )
+        return hashlib.sha256((config + self.code_sha256).encode()).hexdigest()[:24]
+
+
+@dataclass(frozen=True)
+class Datum:
+    name: str
+    value: float
+    unit: str
+    dimensions: dict[str, str]
+    timestamp: datetime
+
+
+class Sink(Protocol):
+    """Where the runtime writes logs and metrics (the emulator's CloudWatch)."""
+
+    def log_events(self, group: str, stream: str, events: list[tuple[int, str]]) -> None: ...
+
+    def metrics(self, namespace: str, data: list[Datum]) -> None: ...
+
+
+class ThrottledError(Exception):
+    """The invocation was refused: 429 TooManyRequestsException."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"Rate Exceeded. ({reason}: {detail})")
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass
+class InvokeResult:
+    request_id: str
+    payload: bytes
+    function_error: str | None
+    log_tail: str
+    executed_version: str
+    duration_ms: float
+    init_ms: float | None
+
+
+class Environment:
+    """One worker process for one function version."""
+
+    def __init__(self, spec: FunctionSpec, code_dir: Path, endpoint: str, region: str) -> None:
+        self.spec = spec
+        self.key = spec.key
+        stamp = datetime.now(UTC).strftime("%Y/%m/%d")
+        self.log_stream = f"{stamp}/[{spec.version}]{secrets.token_hex(16)}"
+        self.code_dir = code_dir
+        self.endpoint = endpoint
+        self.region = region
+        self.process: subprocess.Popen[bytes] | None = None
+        self.last_used = time.monotonic()
+        self.pending_init_ms: float | None = None
+        self.init_error: dict[str, Any] | None = None
+        self.init_output = ""
+
+    def environment_variables(self) -> dict[str, str]:
+        spec = self.spec
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "TZ": ":UTC"}
+        env.update(spec.environment)
+        env.update(
+            {
+                "AWS_LAMBDA_FUNCTION_NAME": spec.name,
+                "AWS_LAMBDA_FUNCTION_VERSION": spec.version,
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_mb),
+                "AWS_LAMBDA_LOG_GROUP_NAME": spec.log_group,
+                "AWS_LAMBDA_LOG_STREAM_NAME": self.log_stream,
+                "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+                "AWS_REGION": self.region,
+                "AWS_DEFAULT_REGION": self.region,
+                "AWS_EXECUTION_ENV": f"AWS_Lambda_{spec.runtime}",
+                "LAMBDA_TASK_ROOT": str(self.code_dir),
+                "LAMBDA_RUNTIME_DIR": str(WORKER.parent),
+                "_HANDLER": spec.handler,
+                # Code that calls AWS from inside a function reaches the emulator.
+                "AWS_ENDPOINT_URL": self.endpoint,
+                "AWS_ACCESS_KEY_ID": "test",
+                "AWS_SECRET_ACCESS_KEY": "test",
+                "SOF_MEMORY_LIMIT_MB": str(spec.memory_mb),
+            }
+        )
+        return env
+
+    def start(self, modelled_init_ms: float) -> None:
+        """Cold start: a real process start and import, plus the modelled init time."""
+        began = time.perf_counter()
+        self.process = subprocess.Popen(
+            [sys.executable, "-I", str(WORKER)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=self.environment_variables(),
+            cwd=str(self.code_dir),
+            start_new_session=True,
+        )
+        message = self._read(INIT_TIMEOUT_S)
+        if isinstance(message, str):
+            code = self.exit_status() if message == EXITED else None
+            self.kill()
+            self.init_error = {
+                "errorType": "Runtime.ExitError" if code is not None else "Runtime.InitTimeout",
+                "errorMessage": f"Error: Runtime exited during init (status {code})"
+                if code is not None
+                else f"Init phase did not finish within {INIT_TIMEOUT_S:g} seconds",
+            }
+            return
+        self.init_output = str(message.get("output", ""))
+        if not message.get("ready"):
+            self.init_error = dict(message.get("error") or {})
+            self.kill()
+            return
+        if modelled_init_ms > 0:
+            time.sleep(modelled_init_ms / 1000.0)
+        self.pending_init_ms = (time.perf_counter() - began) * 1000.0
+
+    def _read(self, timeout_s: float) -> dict[str, Any] | str:
+        """The next message, or TIMEOUT, or EXITED when the process ended first."""
+        assert self.process is not None and self.process.stdout is not None
+        stdout: IO[bytes] = self.process.stdout
+        ready, _, _ = select.select([stdout], [], [], max(0.0, timeout_s))
+        if not ready:
+            return TIMEOUT
+        line = stdout.readline()
+        if not line:
+            return EXITED
+        return dict(json.loads(line))
+
+    def exit_status(self) -> int | None:
+        """After EXITED: the process's exit status (it may take a moment to be reaped)."""
+        if self.process is None:
+            return None
+        try:
+            return self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def send(self, request: dict[str, Any]) -> None:
+        assert self.process is not None and self.process.stdin is not None
+        self.process.stdin.write(json.dumps(request, separators=(",", ":")).encode("utf-8") + b"\n")
+        self.process.stdin.flush()
+
+    def rss_mb(self) -> float:
+        """Resident memory of the process now (0 when it is gone)."""
+        if self.process is None:
+            return 0.0
+        try:
+            with open(f"/proc/{self.process.pid}/statm", "rb") as statm:
+                return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1024 / 1024
+        except (OSError, IndexError, ValueError):
+            return 0.0
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def kill(self) -> int | None:
+        """Stop the process; returns its exit status (negative = signal) if it had already ended."""
+        if self.process is None:
+            return None
+        code = self.process.poll()
+        if code is None:
+            self.process.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=5)
+        for stream in (self.process.stdin, self.process.stdout):
+            if stream is not None:
+                with contextlib.suppress(OSError):
+                    stream.close()
+        return code
+
+
+@dataclass
+class Outcome:
+    """What one invocation produced, before it is turned into logs, metrics and a result."""
+
+    payload: Any = None
+    error: dict[str, Any] | None = None
+    output: str = ""
+    duration_ms: float = 0.0
+    max_memory_mb: float = 0.0
+    status: str = "ok"  # ok | error | timeout | oom | init_error
+    environment_dead: bool = False
+
+
+class LambdaRuntime:
+    def __init__(
+        self,
+        settings: EmulatorSettings,
+        sink: Sink,
+        reservations: Callable[[], dict[str, int]],
+        work_dir: Path,
+    ) -> None:
+        self.settings = settings
+        self.sink = sink
+        self.reservations = reservations
+        self.work_dir = work_dir
+        self.endpoint = f"http://{settings.host}:{settings.port}"
+        self._lock = threading.Lock()
+        self._idle: dict[str, list[Environment]] = {}
+        self._busy: Counter[str] = Counter()
+        self._environments: set[Environment] = set()
+        self._code_locks: dict[str, threading.Lock] = {}
+        self._stopping = threading.Event()
+        self.cold_starts = 0
+        self._reaper = threading.Thread(target=self._reap_forever, name="lambda-reaper", daemon=True)
+        self._reaper.start()
+
+    # -- concurrency ------------------------------------------------------------------
+
+    def _acquire(self, spec: FunctionSpec) -> tuple[Environment, bool, int, int]:
+        """An environment for spec (warm if one is idle), or ThrottledError."""
+        reservations = self.reservations()
+        with self._lock:
+            busy_here = self._busy[spec.name]
+            reserved = spec.reserved_concurrency
+            if reserved is not None:
+                if busy_here >= reserved:
+                    raise ThrottledError(
+                        "ReservedFunctionConcurrentInvocationLimitExceeded",
+                        f"{spec.name} has reserved concurrency {reserved} and {busy_here} invocations running",
+                    )
+            else:
+                pool = self.settings.account_concurrency - sum(
+                    n for name, n in reservations.items() if name != spec.name
+                )
+                busy_unreserved = sum(n for name, n in self._busy.items() if name not in reservations)
+                if busy_unreserved >= pool:
+                    raise ThrottledError(
+                        "ConcurrentInvocationLimitExceeded",
+                        f"account concurrency {self.settings.account_concurrency}, unreserved pool {pool}, "
+                        f"{busy_unreserved} running",
+                    )
+            self._retire_stale(spec)
+            idle = self._idle.get(spec.key) or []
+            environment = idle.pop() if idle else None
+            cold = environment is None
+            if environment is None:
+                self._make_room()
+                environment = Environment(spec, self._code_dir(spec), self.endpoint, self.settings.region)
+                self._environments.add(environment)
+            self._busy[spec.name] += 1
+            return environment, cold, self._busy[spec.name], sum(self._busy.values())
+
+    def _release(self, environment: Environment, reusable: bool) -> None:
+        with self._lock:
+            self._busy[environment.spec.name] -= 1
+            if self._busy[environment.spec.name] <= 0:
+                del self._busy[environment.spec.name]
+            if reusable and environment.alive() and not self._stopping.is_set():
+                environment.last_used = time.monotonic()
+                self._idle.setdefault(environment.key, []).append(environment)
+                return
+            self._environments.discard(environment)
+        environment.kill()
+
+    def _retire_stale(self, spec: FunctionSpec) -> None:
+        """Idle environments of an older code/configuration of this function are shut down."""
+        for key, idle in list(self._idle.items()):
+            if key != spec.key and idle and idle[0].spec.name == spec.name:
+                for environment in idle:
+                    self._environments.discard(environment)
+                    threading.Thread(target=environment.kill, daemon=True).start()
+                del self._idle[key]
+
+    def _make_room(self) -> None:
+        if len(self._environments) < self.settings.max_environments:
+            return
+        oldest = min((e for idle in self._idle.values() for e in idle), key=lambda e: e.last_used, default=None)
+        if oldest is None:
+            raise ThrottledError(
+                "ConcurrentInvocationLimitExceeded",
+                f"the emulator's cap of {self.settings.max_environments} execution environments is reached",
+            )
+        self._idle[oldest.key].remove(oldest)
+        self._environments.discard(oldest)
+        threading.Thread(target=oldest.kill, daemon=True).start()
+
+    def _reap_forever(self) -> None:
+        while not self._stopping.wait(1.0):
+            self.reap_idle()
+
+    def reap_idle(self, older_than_s: float | None = None) -> int:
+        limit = self.settings.idle_expiry_s if older_than_s is None else older_than_s
+        now = time.monotonic()
+        expired: list[Environment] = []
+        with self._lock:
+            for key, idle in list(self._idle.items()):
+                keep = [e for e in idle if now - e.last_used < limit]
+                expired += [e for e in idle if now - e.last_used >= limit]
+                if keep:
+                    self._idle[key] = keep
+                else:
+                    del self._idle[key]
+            for environment in expired:
+                self._environments.discard(environment)
+        for environment in expired:
+            environment.kill()
+        return len(expired)
+
+    def stats(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "environments": len(self._environments),
+                "idle": sum(len(v) for v in self._idle.values()),
+                "busy": dict(self._busy),
+                "cold_starts": self.cold_starts,
+                "pids": sorted(e.process.pid for e in self._environments if e.process is not None),
+            }
+
+    def shutdown(self) -> None:
+        self._stopping.set()
+        with self._lock:
+            environments = list(self._environments)
+            self._environments.clear()
+            self._idle.clear()
+        for environment in environments:
+            environment.kill()
+
+    # -- code -------------------------------------------------------------------------
+
+    def _code_dir(self, spec: FunctionSpec) -> Path:
+        target = self.work_dir / "code" / hashlib.sha256(spec.code_sha256.encode()).hexdigest()[:32]
+        lock = self._code_locks.setdefault(spec.code_sha256, threading.Lock())
+        with lock:
+            if not (target / ".complete").exists():
+                unpack(spec.code, target)
+        return target
+
+    # -- invoking ---------------------------------------------------------------------
+
+    def invoke(self, spec: FunctionSpec, payload: bytes, invoked_arn: str | None = None) -> InvokeResult:
+        """Run one synchronous invocation; raises ThrottledError when refused."""
+        request_id = str(uuid.uuid4())
+        started = datetime.now(UTC)
+        try:
+            environment, cold, busy_function, busy_account = self._acquire(spec)
+        except ThrottledError:
+            self._metrics(spec, started, throttled=True)
+            raise
+        self._concurrency_metric(spec, started, busy_function, busy_account)
+        reusable = False
+        init_ms: float | None = None
+        try:
+            if cold:
+                self.cold_starts += 1
+                environment.start(self.settings.cold_start_ms)
+            if self.settings.invoke_overhead_ms > 0:
+                time.sleep(self.settings.invoke_overhead_ms / 1000.0)
+            init_ms, environment.pending_init_ms = environment.pending_init_ms, None
+            outcome = self._run(environment, spec, payload, request_id, invoked_arn or spec.arn)
+            reusable = not outcome.environment_dead
+        finally:
+            self._release(environment, reusable)
+        self._write_logs(environment, spec, request_id, started, outcome, init_ms)
+        self._metrics(spec, started, outcome=outcome)
+        body = outcome.error if outcome.error is not None else outcome.payload
+        return InvokeResult(
+            request_id=request_id,
+            payload=json.dumps(body).encode("utf-8"),
+            function_error="Unhandled" if outcome.error is not None else None,
+            log_tail=self._tail(environment, request_id, outcome, init_ms),
+            executed_version=spec.version,
+            duration_ms=outcome.duration_ms,
+            init_ms=init_ms,
+        )
+
+    def _run(
+        self, environment: Environment, spec: FunctionSpec, payload: bytes, request_id: str, invoked_arn: str
+    ) -> Outcome:
+        if environment.init_error is not None:
+            error = dict(environment.init_error)
+            error.setdefault("requestId", request_id)
+            return Outcome(error=error, output=environment.init_output, status="init_error", environment_dead=True)
+        try:
+            event = json.loads(payload or b"{}")
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            return Outcome(
+                error={"errorType": "InvalidRequestContentException", "errorMessage": "Could not parse request body"},
+                status="error",
+            )
+        began = time.perf_counter()
+        deadline_ms = time.time() * 1000 + spec.timeout_s * 1000
+        environment.send(
+            {"request_id": request_id, "event": event, "deadline_ms": deadline_ms, "invoked_arn": invoked_arn}
+        )
+        response = environment._read(spec.timeout_s)
+        elapsed = (time.perf_counter() - began) * 1000.0
+        if response == TIMEOUT:
+            last_rss_mb = environment.rss_mb()
+            environment.kill()
+            message = f"RequestId: {request_id} Error: Task timed out after {spec.timeout_s:.2f} seconds"
+            return Outcome(
+                error={"errorType": "Sandbox.Timedout", "errorMessage": message},
+                duration_ms=spec.timeout_s * 1000.0,
+                max_memory_mb=last_rss_mb,
+                status="timeout",
+                environment_dead=True,
+            )
+        if isinstance(response, str):  # EXITED
+            code = environment.exit_status()
+            environment.kill()
+            return self._died(spec, request_id, -9 if code is None else code, elapsed)
+        max_memory_mb = response.get("max_rss_kb", 0) / 1024.0
+        if max_memory_mb > spec.memory_mb:  # a spike the watchdog did not sample
+            environment.kill()
+            return self._died(spec, request_id, -9, elapsed, output=str(response.get("output", "")))
+        outcome = Outcome(
+            output=str(response.get("output", "")),
+            duration_ms=float(response.get("duration_ms", elapsed)),
+            max_memory_mb=max_memory_mb,
+        )
+        if response.get("ok"):
+            outcome.payload = response.get("result")
+        else:
+            outcome.error = dict(response.get("error") or {})
+            outcome.status = "error"
+        return outcome
+
+    def _died(self, spec: FunctionSpec, request_id: str, code: int, elapsed: float, output: str = "") -> Outcome:
+        if code == -9:
+            error_type, reason = "Runtime.OutOfMemory", "signal: killed"
+            status = "oom"
+        else:
+            error_type = "Runtime.ExitError"
+            reason = f"signal: {-code}" if code < 0 else f"exit status {code}"
+            status = "error"
+        message = f"RequestId: {request_id} Error: Runtime exited with error: {reason}"
+        return Outcome(
+            error={"errorType": error_type, "errorMessage": message},
+            output=output,
+            duration_ms=elapsed,
+            max_memory_mb=float(spec.memory_mb) if status == "oom" else 0.0,
+            status=status,
+            environment_dead=True,
+        )
+
+    # -- logs and metrics -------------------------------------------------------------
+
+    def _report(self, spec: FunctionSpec, request_id: str, outcome: Outcome, init_ms: float | None) -> str:
+        parts = [
+            f"REPORT RequestId: {request_id}",
+            f"Duration: {outcome.duration_ms:.2f} ms",
+            f"Billed Duration: {math.ceil(outcome.duration_ms + (init_ms or 0.0))} ms",
+            f"Memory Size: {spec.memory_mb} MB",
+            f"Max Memory Used: {max(1, round(outcome.max_memory_mb))} MB",
+        ]
+        if init_ms is not None:
+            parts.append(f"Init Duration: {init_ms:.2f} ms")
+        if outcome.status in ("timeout", "oom", "init_error"):
+            parts.append(f"Status: {'timeout' if outcome.status == 'timeout' else 'error'}")
+            if outcome.error:
+                parts.append(f"Error Type: {outcome.error.get('errorType')}")
+        return "\t".join(parts) + "\t"
+
+    def _log_lines(
+        self, spec: FunctionSpec, request_id: str, outcome: Outcome, init_ms: float | None
+    ) -> list[tuple[str, str]]:
+        """(phase, message) pairs in the order Lambda writes them."""
+        lines: list[tuple[str, str]] = []
+        if outcome.status == "init_error":
+            lines += [("init", line) for line in outcome.output.split("\n") if line.strip()]
+            error = outcome.error or {}
+            lines.append(("init", f"[ERROR] {error.get('errorType')}: {error.get('errorMessage')}"))
+        lines.append(("start", f"START RequestId: {request_id} Version: {spec.version}"))
+        if outcome.status != "init_error":
+            lines += [("handler", line) for line in outcome.output.split("\n") if line.strip()]
+        lines.append(("end", f"END RequestId: {request_id}"))
+        lines.append(("end", self._report(spec, request_id, outcome, init_ms)))
+        if outcome.status == "timeout":
+            now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+            lines.append(("end", f"{now} {request_id} Task timed out after {spec.timeout_s:.2f} seconds"))
+        elif outcome.status == "oom" and outcome.error:
+            lines.append(("end", f"{outcome.error['errorMessage']}\n{outcome.error['errorType']}"))
+        return lines
+
+    def _write_logs(
+        self,
+        environment: Environment,
+        spec: FunctionSpec,
+        request_id: str,
+        started: datetime,
+        outcome: Outcome,
+        init_ms: float | None,
+    ) -> None:
+        start_ms = int(started.timestamp() * 1000)
+        end_ms = max(start_ms, int(time.time() * 1000))
+        events = [
+            (start_ms if phase in ("init", "start") else end_ms, message)
+            for phase, message in self._log_lines(spec, request_id, outcome, init_ms)
+        ]
+        self.sink.log_events(spec.log_group, environment.log_stream, events)
+
+    def _tail(self, environment: Environment, request_id: str, outcome: Outcome, init_ms: float | None) -> str:
+        text = "\n".join(m for _, m in self._log_lines(environment.spec, request_id, outcome, init_ms)) + "\n"
+        return text.encode("utf-8")[-LOG_TAIL_BYTES:].decode("utf-8", errors="ignore")
+
+    def _concurrency_metric(self, spec: FunctionSpec, when: datetime, busy_function: int, busy_account: int) -> None:
+        self.sink.metrics(
+            "AWS/Lambda",
+            [
+                Datum("ConcurrentExecutions", busy_function, "Count", {"FunctionName": spec.name}, when),
+                Datum("ConcurrentExecutions", busy_account, "Count", {}, when),
+            ],
+        )
+
+    def _metrics(
+        self, spec: FunctionSpec, when: datetime, *, outcome: Outcome | None = None, throttled: bool = False
+    ) -> None:
+        dims = {"FunctionName": spec.name}
+        data: list[Datum] = []
+        if throttled:
+            data += [Datum("Throttles", 1, "Count", dims, when), Datum("Throttles", 1, "Count", {}, when)]
+        elif outcome is not None:
+            failed = 1 if outcome.error is not None else 0
+            for dimensions in (dims, {}):
+                data += [
+                    Datum("Invocations", 1, "Count", dimensions, when),
+                    Datum("Errors", failed, "Count", dimensions, when),
+                    Datum("Duration", round(outcome.duration_ms, 3), "Milliseconds", dimensions, when),
+                ]
+        self.sink.metrics("AWS/Lambda", data)
+
+
+def unpack(code: bytes, target: Path) -> None:
+    """Unzip a deployment package safely (no absolute or parent paths, size capped)."""
+    temporary = target.with_name(target.name + f".tmp{os.getpid()}{threading.get_ident()}")
+    shutil.rmtree(temporary, ignore_errors=True)
+    temporary.mkdir(parents=True)
+    try:
+        with zipfile.ZipFile(io.BytesIO(code)) as archive:
+            total = 0
+            for info in archive.infolist():
+                name = info.filename
+                if name.startswith("/") or ".." in Path(name).parts:
+                    raise ValueError(f"unsafe path in deployment package: {name}")
+                total += info.file_size
+                if total > MAX_UNZIPPED_BYTES:
+                    raise ValueError("deployment package is larger than 250 MB unzipped")
+            archive.extractall(temporary)
+        (temporary / ".complete").touch()
+        shutil.rmtree(target, ignore_errors=True)
+        temporary.rename(target)
+    except BaseException:
+        shutil.rmtree(temporary, ignore_errors=True)
+        raise

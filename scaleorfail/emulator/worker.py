@@ -1,0 +1,207 @@
+"""One Lambda execution environment: a process that imports a handler and serves invocations.
+
+Run by the emulator as ``python -I worker.py`` (stdlib only, nothing of the emulator is
+imported, so a cold start costs what a real Python runtime start costs). The function's
+environment variables are already set by the parent; ``LAMBDA_TASK_ROOT`` holds the
+unpacked deployment package and ``_HANDLER`` the ``module.function`` to call.
+
+Protocol (binary, on the original stdin/stdout, one JSON document per line):
+
+- after start-up the worker writes ``{"ready": true, "init_ms": ...}`` or, when the
+  handler cannot be imported, ``{"ready": false, "error": {...}, "output": "..."}``;
+- each request ``{"request_id", "event", "deadline_ms", "invoked_arn"}`` gets one
+  response ``{"ok": true, "result": ...}`` or ``{"ok": false, "error": {...}}``, both with
+  ``output`` (everything the handler wrote to stdout/stderr), ``duration_ms`` and
+  ``max_rss_kb``.
+
+File descriptors 1 and 2 are redirected to a scratch file, so anything the handler
+prints (even from C code) is captured as its log output instead of corrupting the
+protocol. A watchdog thread ends the process with SIGKILL when its resident memory
+exceeds ``SOF_MEMORY_LIMIT_MB`` - the way Lambda's out-of-memory kill looks from outside.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import signal
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from typing import Any, BinaryIO
+
+PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
+
+
+def rss_kb() -> int:
+    with open("/proc/self/statm", "rb") as statm:
+        return int(statm.read().split()[1]) * PAGE_KB
+
+
+def peak_rss_kb() -> int:
+    """VmHWM: the peak resident set of this program (ru_maxrss would include the forked parent's)."""
+    with open("/proc/self/status", "rb") as status:
+        for line in status:
+            if line.startswith(b"VmHWM:"):
+                return int(line.split()[1])
+    return rss_kb()
+
+
+def memory_watchdog(limit_kb: int, interval: float) -> None:
+    while True:
+        if rss_kb() > limit_kb:
+            os.kill(os.getpid(), signal.SIGKILL)
+        time.sleep(interval)
+
+
+class Context:
+    """The subset of Lambda's context object handlers use."""
+
+    def __init__(self, request_id: str, deadline_ms: float, invoked_arn: str) -> None:
+        self.aws_request_id = request_id
+        self.invoked_function_arn = invoked_arn
+        self.function_name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "")
+        self.function_version = os.environ.get("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        self.memory_limit_in_mb = os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        self.log_group_name = os.environ.get("AWS_LAMBDA_LOG_GROUP_NAME", "")
+        self.log_stream_name = os.environ.get("AWS_LAMBDA_LOG_STREAM_NAME", "")
+        self._deadline_ms = deadline_ms
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int(self._deadline_ms - time.time() * 1000))
+
+
+class Capture:
+    """fd 1 and 2 go to a scratch file; read() returns what was written since last time."""
+
+    def __init__(self) -> None:
+        self.file = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the process
+        os.dup2(self.file.fileno(), 1)
+        os.dup2(self.file.fileno(), 2)
+        sys.stdout = os.fdopen(1, "w", buffering=1, encoding="utf-8", errors="replace", closefd=False)
+        sys.stderr = os.fdopen(2, "w", buffering=1, encoding="utf-8", errors="replace", closefd=False)
+
+    def read(self) -> str:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        self.file.seek(0)
+        data = self.file.read()
+        self.file.seek(0)
+        self.file.truncate()
+        os.lseek(1, 0, os.SEEK_SET)
+        return data.decode("utf-8", errors="replace")
+
+
+def handler_frames(exc: BaseException) -> Any:
+    """The traceback without this runtime's own frame, as Lambda shows it."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
+        tb = tb.tb_next
+    return tb
+
+
+def error_payload(exc: BaseException, error_type: str | None = None) -> dict[str, Any]:
+    frames = traceback.extract_tb(handler_frames(exc)) if error_type is None else []
+    return {
+        "errorMessage": str(exc),
+        "errorType": error_type or type(exc).__name__,
+        "requestId": "",
+        "stackTrace": [f'  File "{f.filename}", line {f.lineno}, in {f.name}\n    {f.line}\n' for f in frames],
+    }
+
+
+def log_error_record(exc: BaseException) -> None:
+    """Like Lambda's Python runtime: one log event, lines joined by carriage returns."""
+    lines = traceback.format_exception(type(exc), exc, handler_frames(exc))
+    record = f"[ERROR] {type(exc).__name__}: {exc}\r" + "".join(lines).rstrip("\n").replace("\n", "\r")
+    sys.stderr.write(record + "\n")
+
+
+def load_handler() -> Any:
+    spec = os.environ.get("_HANDLER", "")
+    module_name, _, function_name = spec.rpartition(".")
+    if not module_name:
+        raise LookupError(f"Bad handler '{spec}': not enough values to unpack (expected 2, got 1)")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:
+        raise ImportError(f"Unable to import module '{module_name}': {exc}") from exc
+    handler = getattr(module, function_name, None)
+    if handler is None:
+        raise LookupError(f"Handler '{function_name}' missing on module '{module_name}'")
+    return handler
+
+
+def send(out: BinaryIO, message: dict[str, Any]) -> None:
+    out.write(json.dumps(message, separators=(",", ":")).encode("utf-8") + b"\n")
+    out.flush()
+
+
+def serve() -> None:
+    proto_in = os.fdopen(os.dup(0), "rb")
+    proto_out = os.fdopen(os.dup(1), "wb")
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    capture = Capture()
+    limit_mb = float(os.environ.get("SOF_MEMORY_LIMIT_MB", "0") or 0)
+    if limit_mb > 0:
+        watchdog = threading.Thread(target=memory_watchdog, args=(int(limit_mb * 1024), 0.005), daemon=True)
+        watchdog.start()
+    task_root = os.environ.get("LAMBDA_TASK_ROOT", "")
+    if task_root:
+        sys.path.insert(0, task_root)
+        os.chdir(task_root)
+    started = time.perf_counter()
+    try:
+        handler = load_handler()
+    except ImportError as exc:
+        send(
+            proto_out,
+            {"ready": False, "error": error_payload(exc, "Runtime.ImportModuleError"), "output": capture.read()},
+        )
+        return
+    except LookupError as exc:
+        send(
+            proto_out,
+            {"ready": False, "error": error_payload(exc, "Runtime.HandlerNotFound"), "output": capture.read()},
+        )
+        return
+    except BaseException as exc:  # the module raised while importing
+        send(proto_out, {"ready": False, "error": error_payload(exc), "output": capture.read()})
+        return
+    send(proto_out, {"ready": True, "init_ms": (time.perf_counter() - started) * 1000, "output": capture.read()})
+
+    for line in proto_in:
+        request = json.loads(line)
+        context = Context(request["request_id"], request["deadline_ms"], request.get("invoked_arn", ""))
+        began = time.perf_counter()
+        response: dict[str, Any]
+        try:
+            result = handler(request["event"], context)
+            try:
+                json.dumps(result)
+                response = {"ok": True, "result": result}
+            except (TypeError, ValueError) as exc:
+                response = {
+                    "ok": False,
+                    "error": {
+                        "errorMessage": f"Unable to marshal response: {exc}",
+                        "errorType": "Runtime.MarshalError",
+                    },
+                }
+        except Exception as exc:
+            payload = error_payload(exc)
+            payload["requestId"] = request["request_id"]
+            log_error_record(exc)
+            response = {"ok": False, "error": payload}
+        response["duration_ms"] = (time.perf_counter() - began) * 1000
+        response["max_rss_kb"] = peak_rss_kb()
+        response["output"] = capture.read()
+        send(proto_out, response)
+
+
+if __name__ == "__main__":
+    serve()

@@ -1,0 +1,160 @@
+"""Start one execution, wait for it, read its history: Activities 2 and 6."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from scaleorfail import paths
+from scaleorfail.errors import UserError
+from scaleorfail.target import Target
+
+TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
+
+
+def sample_tickets(count: int, path: Path | None = None) -> list[dict[str, str]]:
+    source = path or paths.data_dir() / "tickets.jsonl"
+    if not source.exists():
+        raise UserError(f"no ticket file at {source}", "pass --tickets FILE (JSON lines with ticket_id and text)")
+    tickets = []
+    with source.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except ValueError:
+                raise UserError(f"{source}:{number} is not JSON", "each line must be a JSON object") from None
+            tickets.append({"ticket_id": row["ticket_id"], "text": row["text"]})
+            if len(tickets) == count:
+                break
+    if not tickets:
+        raise UserError(f"{source} holds no tickets", "add JSON lines with ticket_id and text")
+    return tickets
+
+
+def named_bad_input(name: str) -> Any:
+    entries = json.loads((paths.data_dir() / "bad_inputs.json").read_text(encoding="utf-8"))
+    for entry in entries:
+        if entry["name"] == name:
+            return entry["ticket"]
+    names = ", ".join(e["name"] for e in entries)
+    raise UserError(f"no bad input named {name!r}", f"choose one of: {names}")
+
+
+@dataclass
+class ExecutionReport:
+    arn: str
+    status: str
+    started: datetime
+    stopped: datetime | None
+    output: Any = None
+    error: str | None = None
+    cause: str | None = None
+    step_durations_ms: dict[str, list[float]] = field(default_factory=dict)
+    failed_state: str | None = None
+    events: int = 0
+
+    @property
+    def duration_s(self) -> float | None:
+        return None if self.stopped is None else (self.stopped - self.started).total_seconds()
+
+
+def start(target: Target, state_machine_arn: str, payload: dict[str, Any], name: str | None = None) -> str:
+    sfn = target.client("stepfunctions")
+    response = sfn.start_execution(
+        stateMachineArn=state_machine_arn, name=name or f"sof-{uuid.uuid4().hex[:12]}", input=json.dumps(payload)
+    )
+    return str(response["executionArn"])
+
+
+def wait(target: Target, execution_arn: str, timeout_s: float = 300.0) -> dict[str, Any]:
+    sfn = target.client("stepfunctions")
+    deadline = time.monotonic() + timeout_s
+    delay = 0.2
+    while True:
+        description = dict(sfn.describe_execution(executionArn=execution_arn))
+        if description["status"] in TERMINAL:
+            return description
+        if time.monotonic() > deadline:
+            raise UserError(
+                f"{execution_arn} is still {description['status']} after {timeout_s:g} s",
+                "wait longer with --timeout, or look at it in the console / with `sof harvest`",
+            )
+        time.sleep(delay)
+        delay = min(delay * 1.5, 2.0)
+
+
+def history(target: Target, execution_arn: str) -> list[dict[str, Any]]:
+    sfn = target.client("stepfunctions")
+    events: list[dict[str, Any]] = []
+    token: str | None = None
+    while True:
+        kwargs: dict[str, Any] = {"executionArn": execution_arn, "maxResults": 1000}
+        if token:
+            kwargs["nextToken"] = token
+        page = sfn.get_execution_history(**kwargs)
+        events.extend(page["events"])
+        token = page.get("nextToken")
+        if not token:
+            return events
+
+
+def step_durations(events: list[dict[str, Any]]) -> tuple[dict[str, list[float]], str | None]:
+    """Durations (entered -> exited) of every state visit, by state name; and the state that failed."""
+    by_id = {e["id"]: e for e in events}
+    entered: dict[int, tuple[str, datetime]] = {}
+    durations: dict[str, list[float]] = defaultdict(list)
+    failed_state = None
+    for event in events:
+        kind = event["type"]
+        if kind.endswith("StateEntered"):
+            details = event["stateEnteredEventDetails"]
+            entered[event["id"]] = (details["name"], event["timestamp"])
+        elif kind.endswith("StateExited"):
+            name = event["stateExitedEventDetails"]["name"]
+            parent = _entered_ancestor(event, by_id, name)
+            if parent is not None:
+                durations[name].append((event["timestamp"] - entered[parent][1]).total_seconds() * 1000.0)
+        elif kind in ("TaskFailed", "LambdaFunctionFailed", "ExecutionFailed") and failed_state is None:
+            previous = by_id.get(event.get("previousEventId", -1))
+            while previous is not None and not previous["type"].endswith("StateEntered"):
+                previous = by_id.get(previous.get("previousEventId", -1))
+            if previous is not None:
+                failed_state = previous["stateEnteredEventDetails"]["name"]
+    return dict(durations), failed_state
+
+
+def _entered_ancestor(event: dict[str, Any], by_id: dict[int, dict[str, Any]], name: str) -> int | None:
+    current = by_id.get(event.get("previousEventId", -1))
+    while current is not None:
+        if current["type"].endswith("StateEntered") and current["stateEnteredEventDetails"]["name"] == name:
+            return int(current["id"])
+        current = by_id.get(current.get("previousEventId", -1))
+    return None
+
+
+def run_one(target: Target, state_machine_arn: str, payload: dict[str, Any], timeout_s: float) -> ExecutionReport:
+    arn = start(target, state_machine_arn, payload)
+    description = wait(target, arn, timeout_s)
+    events = history(target, arn)
+    durations, failed_state = step_durations(events)
+    output = description.get("output")
+    return ExecutionReport(
+        arn=arn,
+        status=description["status"],
+        started=description["startDate"],
+        stopped=description.get("stopDate"),
+        output=json.loads(output) if output else None,
+        error=description.get("error"),
+        cause=description.get("cause"),
+        step_durations_ms=durations,
+        failed_state=failed_state,
+        events=len(events),
+    )

@@ -1,0 +1,131 @@
+"""Targets (AWS or the local emulator), their boto3 clients and their stack outputs.
+
+Everything after deploy talks to AWS APIs through these clients; the only difference
+between the targets is the endpoint and the credentials.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from scaleorfail import paths
+from scaleorfail.errors import UserError
+
+TARGETS = ("local", "aws")
+OUTPUTS_SCHEMA = 1
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    region: str
+    endpoint_url: str | None = None
+
+    def client(self, service: str, *, max_attempts: int = 3, read_timeout: float = 70.0) -> Any:
+        """A boto3 client; max_attempts=1 means no hidden SDK retries."""
+        config = Config(
+            region_name=self.region,
+            retries={"max_attempts": max_attempts, "mode": "standard"},
+            read_timeout=read_timeout,
+            connect_timeout=5,
+            max_pool_connections=64,
+        )
+        if self.endpoint_url:
+            return boto3.client(
+                service,
+                endpoint_url=self.endpoint_url,
+                aws_access_key_id="test",
+                aws_secret_access_key="test",
+                config=config,
+            )
+        return boto3.client(service, config=config)
+
+
+def local_target(region: str | None = None) -> Target:
+    from scaleorfail.emulator.control import health, running
+
+    current = running(paths.state_dir())
+    if current is None:
+        raise UserError("the local emulator is not running", "start it with `sof local up` (or `make local-up`)")
+    url = f"http://127.0.0.1:{current.port}" if current.host in ("127.0.0.1", "localhost", "::1") else current.url
+    if health(url) is None:
+        raise UserError(
+            f"the local emulator (pid {current.pid}) does not answer at {url}",
+            "restart it: sof local down && sof local up",
+        )
+    return Target("local", region or str(current.record.get("region", "us-east-1")), url)
+
+
+def aws_target(region: str | None = None) -> Target:
+    chosen = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    if not chosen:
+        stored = read_outputs_file("aws")
+        chosen = str(stored["outputs"].get("region")) if stored else "us-east-1"
+    return Target("aws", chosen)
+
+
+def resolve(name: str, region: str | None = None) -> Target:
+    if name == "local":
+        return local_target(region)
+    if name == "aws":
+        return aws_target(region)
+    raise UserError(f"unknown target {name!r}", "use --target local or --target aws")
+
+
+def outputs_path(target_name: str) -> Path:
+    return paths.state_dir() / f"stack-outputs-{target_name}.json"
+
+
+def read_outputs_file(target_name: str) -> dict[str, Any] | None:
+    path = outputs_path(target_name)
+    if not path.exists():
+        return None
+    try:
+        data = json.loads(path.read_text())
+    except ValueError:
+        raise UserError(f"{path} is not valid JSON", f"re-run `make deploy TARGET={target_name}`") from None
+    if not isinstance(data, dict) or "outputs" not in data:
+        raise UserError(f"{path} is not a stack-outputs file", f"re-run `make deploy TARGET={target_name}`")
+    return data
+
+
+def load_outputs(target_name: str) -> dict[str, Any]:
+    """The stack outputs of a deployed target, or a 'deploy first' error."""
+    data = read_outputs_file(target_name)
+    if data is None:
+        raise UserError(
+            f"no stack outputs for target {target_name} ({outputs_path(target_name)})",
+            f"deploy first: make deploy TARGET={target_name}",
+        )
+    return dict(data["outputs"])
+
+
+def write_outputs(target: Target, outputs: dict[str, Any]) -> Path:
+    path = outputs_path(target.name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    document = {
+        "schema": OUTPUTS_SCHEMA,
+        "target": target.name,
+        "endpoint_url": target.endpoint_url,
+        "written_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "outputs": outputs,
+    }
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
+    temporary.replace(path)
+    return path
+
+
+def terraform_output_values(raw: dict[str, Any]) -> dict[str, Any]:
+    """`terraform output -json` wraps each output in {value, type, sensitive}."""
+    return {
+        key: entry["value"] if isinstance(entry, dict) and "value" in entry else entry for key, entry in raw.items()
+    }

@@ -1,0 +1,156 @@
+"""Starting the emulator for tests: real server processes on free loopback ports."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from scaleorfail.emulator import control
+from scaleorfail.emulator.settings import EmulatorSettings, resolve
+from scaleorfail.target import Target
+
+FAST = {"simulated_infer_ms": 20, "infer_jitter_sigma_ms": 0}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class Emulator:
+    settings: EmulatorSettings
+    state_dir: Path
+    url: str
+
+    @property
+    def target(self) -> Target:
+        return Target("local", self.settings.region, self.url)
+
+    def client(self, service: str, **kwargs: Any) -> Any:
+        return self.target.client(service, **kwargs)
+
+
+@contextmanager
+def running_emulator(state_dir: Path, **overrides: Any) -> Any:
+    """An emulator process for the duration of the block; SOF_STATE_DIR points at it."""
+    settings = replace(resolve(profile=overrides.pop("profile", "default")), port=free_port(), cold_start_ms=0.0)
+    settings = replace(settings, **overrides)
+    previous = os.environ.get("SOF_STATE_DIR")
+    os.environ["SOF_STATE_DIR"] = str(state_dir)
+    current = control.up(settings, state_dir, state_dir / "emulator.log")
+    try:
+        yield Emulator(settings, state_dir, current.url)
+    finally:
+        control.down(state_dir)
+        if previous is None:
+            os.environ.pop("SOF_STATE_DIR", None)
+        else:
+            os.environ["SOF_STATE_DIR"] = previous
+
+
+def deploy(emulator: Emulator, **variables: Any) -> dict[str, Any]:
+    from scaleorfail.deploy import local
+
+    result = local.deploy(emulator.target, overrides={**FAST, **variables})
+    return result.outputs
+
+
+def run(emulator: Emulator, outputs: dict[str, Any], payload: dict[str, Any], timeout: float = 120.0) -> dict[str, Any]:
+    """Start an execution and wait for it; returns DescribeExecution plus the history."""
+    sfn = emulator.client("stepfunctions")
+    arn = sfn.start_execution(stateMachineArn=outputs["state_machine_arn"], input=json.dumps(payload))["executionArn"]
+    deadline = time.monotonic() + timeout
+    while True:
+        description = sfn.describe_execution(executionArn=arn)
+        if description["status"] != "RUNNING":
+            break
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{arn} still running after {timeout} s")
+        time.sleep(0.1)
+    events = []
+    token = None
+    while True:
+        page = sfn.get_execution_history(executionArn=arn, **({"nextToken": token} if token else {}))
+        events += page["events"]
+        token = page.get("nextToken")
+        if not token:
+            break
+    description["events"] = events
+    if description.get("output"):
+        description["result"] = json.loads(description["output"])
+    return dict(description)
+
+
+def tickets(count: int, prefix: str = "T") -> list[dict[str, str]]:
+    texts = [
+        "I was charged twice for my subscription, please refund the duplicate payment",
+        "My parcel never arrived and the tracking page has not updated in a week",
+        "The app crashes with an error 500 every time I try to log in",
+        "Please cancel my membership and close the account at the end of the month",
+    ]
+    return [{"ticket_id": f"{prefix}-{i:04d}", "text": texts[i % len(texts)]} for i in range(count)]
+
+
+def metric(
+    emulator: Emulator,
+    namespace: str,
+    name: str,
+    stat: str,
+    dimensions: dict[str, str],
+    minutes: int = 30,
+    since: datetime | None = None,
+) -> float | None:
+    """The statistic over the last `minutes` (or since a moment, e.g. an execution's start)."""
+    now = datetime.now(UTC)
+    start = since.replace(microsecond=0) if since else now - timedelta(minutes=minutes - 1)
+    result = emulator.client("cloudwatch").get_metric_data(
+        MetricDataQueries=[
+            {
+                "Id": "m",
+                "MetricStat": {
+                    "Metric": {
+                        "Namespace": namespace,
+                        "MetricName": name,
+                        "Dimensions": [{"Name": k, "Value": v} for k, v in dimensions.items()],
+                    },
+                    "Period": minutes * 60,
+                    "Stat": stat,
+                },
+            }
+        ],
+        StartTime=start,
+        EndTime=now + timedelta(minutes=1),
+    )
+    values = result["MetricDataResults"][0]["Values"]
+    if not values:
+        return None
+    if stat in ("Maximum",):
+        return float(max(values))
+    return float(sum(values))
+
+
+def insights(emulator: Emulator, groups: list[str], query: str) -> list[dict[str, str]]:
+    logs = emulator.client("logs")
+    now = int(time.time())
+    query_id = logs.start_query(logGroupNames=groups, startTime=now - 3600, endTime=now + 60, queryString=query)[
+        "queryId"
+    ]
+    for _ in range(100):
+        result = logs.get_query_results(queryId=query_id)
+        if result["status"] == "Complete":
+            return [{field["field"]: field["value"] for field in row} for row in result["results"]]
+        time.sleep(0.1)
+    raise AssertionError("query did not complete")
+
+
+def task_failures(events: list[dict[str, Any]]) -> list[str]:
+    return [e["taskFailedEventDetails"]["error"] for e in events if e["type"] == "TaskFailed"]

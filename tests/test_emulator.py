@@ -1,0 +1,403 @@
+"""The emulator, tested by running real executions through it.
+
+Each module-scoped emulator is a real server process (moto + the Lambda runtime) on a
+free loopback port, deployed from terraform/ with `sof deploy --target local`'s code.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from emulator_support import (
+    Emulator,
+    deploy,
+    insights,
+    metric,
+    run,
+    running_emulator,
+    task_failures,
+    tickets,
+)
+
+pytestmark = pytest.mark.slow
+
+LAMBDA_GROUPS = [f"/aws/lambda/scale-or-fail-{s}" for s in ("preprocess", "embed", "postprocess")]
+QUERIES = Path(__file__).resolve().parent.parent / "terraform" / "queries"
+
+
+@pytest.fixture(scope="module")
+def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
+    with running_emulator(tmp_path_factory.mktemp("emulator")) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
+    """The workshop's sandbox account: Lambda account concurrency 10."""
+    with running_emulator(tmp_path_factory.mktemp("sandbox"), profile="sandbox") as running:
+        yield running
+
+
+def embed_dims(outputs: dict[str, Any]) -> dict[str, str]:
+    return {"FunctionName": outputs["function_names"]["embed"]}
+
+
+# -- the pipeline ----------------------------------------------------------------------------------
+
+
+def test_happy_path_processes_every_ticket_in_order(emulator: Emulator) -> None:
+    outputs = deploy(emulator)
+    done = run(emulator, outputs, {"tickets": tickets(6), "max_concurrency": 3})
+    assert done["status"] == "SUCCEEDED"
+    results = done["result"]["results"]
+    assert [r["ticket_id"] for r in results] == [f"T-{i:04d}" for i in range(6)]
+    assert [r["route"] for r in results[:4]] == ["billing", "delivery", "technical", "cancellation"]
+    assert {r["status"] for r in results} == {"OK"}
+    entered = [e["stateEnteredEventDetails"]["name"] for e in done["events"] if e["type"] == "TaskStateEntered"]
+    assert entered.count("Preprocess") == entered.count("Embed") == entered.count("Postprocess") == 6
+
+
+def test_default_max_concurrency_applies_when_the_input_has_none(emulator: Emulator) -> None:
+    outputs = deploy(emulator, default_max_concurrency=3)
+    done = run(emulator, outputs, {"tickets": tickets(2)})
+    assert done["status"] == "SUCCEEDED"
+    passes = [e for e in done["events"] if e["type"] == "PassStateExited"]
+    assert json.loads(passes[0]["stateExitedEventDetails"]["output"])["max_concurrency"] == 3
+
+
+def test_bad_input_fails_the_execution_in_preprocess(emulator: Emulator) -> None:
+    outputs = deploy(emulator)
+    bad = {"ticket_id": "T-BIG", "text": "x" * 5100}
+    done = run(emulator, outputs, {"tickets": [*tickets(2), bad]})
+    assert done["status"] == "FAILED"
+    assert done["error"] == "PayloadTooLarge"
+    cause = json.loads(done["cause"])
+    assert cause["errorType"] == "PayloadTooLarge" and "5100 characters" in cause["errorMessage"]
+    failed = [e for e in done["events"] if e["type"] == "TaskFailed"]
+    assert failed and failed[0]["taskFailedEventDetails"]["error"] == "PayloadTooLarge"
+
+
+def test_quarantine_policy_keeps_the_good_tickets(emulator: Emulator) -> None:
+    outputs = deploy(emulator, bad_input_policy="quarantine")
+    try:
+        batch = [*tickets(3), {"ticket_id": "T-BIG", "text": "y" * 5100}, "not a ticket"]
+        done = run(emulator, outputs, {"tickets": batch, "max_concurrency": 5})
+        assert done["status"] == "SUCCEEDED"
+        statuses = [r["status"] for r in done["result"]["results"]]
+        assert statuses == ["OK", "OK", "OK", "REJECTED", "REJECTED"]
+        rejected = done["result"]["results"][3:]
+        assert [r["error"] for r in rejected] == ["PayloadTooLarge", "InvalidTicket"]
+        assert "T-BIG" in rejected[0]["cause"]
+    finally:
+        deploy(emulator)
+
+
+# -- Lambda limits -------------------------------------------------------------------------------------
+
+
+def test_over_the_account_limit_without_retry_the_execution_fails_with_429(sandbox: Emulator) -> None:
+    outputs = deploy(sandbox, simulated_infer_ms=400, lambda_retry={"max_attempts": 0})
+    done = run(sandbox, outputs, {"tickets": tickets(20), "max_concurrency": 20})
+    assert done["status"] == "FAILED"
+    assert done["error"] == "Lambda.TooManyRequestsException"
+    assert "Rate Exceeded" in done["cause"] and "429" in done["cause"]
+
+
+def test_over_the_account_limit_the_default_retry_succeeds_and_throttles_are_counted(sandbox: Emulator) -> None:
+    outputs = deploy(sandbox, simulated_infer_ms=400)
+    before = metric(sandbox, "AWS/Lambda", "Throttles", "Sum", {}) or 0.0
+    done = run(sandbox, outputs, {"tickets": tickets(20), "max_concurrency": 20})
+    assert done["status"] == "SUCCEEDED"
+    assert len(done["result"]["results"]) == 20
+    retried = task_failures(done["events"])
+    assert retried and set(retried) == {"Lambda.TooManyRequestsException"}
+    throttles = (metric(sandbox, "AWS/Lambda", "Throttles", "Sum", {}) or 0.0) - before
+    assert throttles == len(retried)  # every 429 the state machine saw is in the metric
+    assert metric(sandbox, "AWS/Lambda", "ConcurrentExecutions", "Maximum", {}, since=done["startDate"]) == 10
+
+
+def test_reserved_concurrency_caps_the_function(emulator: Emulator) -> None:
+    outputs = deploy(emulator, simulated_infer_ms=200, embed_reserved_concurrency=2)
+    try:
+        done = run(emulator, outputs, {"tickets": tickets(8), "max_concurrency": 8})
+        assert done["status"] == "SUCCEEDED"
+        peak = metric(
+            emulator, "AWS/Lambda", "ConcurrentExecutions", "Maximum", embed_dims(outputs), since=done["startDate"]
+        )
+        assert peak == 2
+        assert "Lambda.TooManyRequestsException" in task_failures(done["events"])
+    finally:
+        deploy(emulator)
+
+
+def test_reserved_concurrency_zero_throttles_everything(emulator: Emulator) -> None:
+    outputs = deploy(emulator, embed_reserved_concurrency=0, lambda_retry={"max_attempts": 0})
+    try:
+        done = run(emulator, outputs, {"tickets": tickets(1)})
+        assert done["status"] == "FAILED" and done["error"] == "Lambda.TooManyRequestsException"
+        lam = emulator.client("lambda", max_attempts=1)
+        with pytest.raises(lam.exceptions.TooManyRequestsException) as info:
+            lam.invoke(FunctionName=outputs["function_names"]["embed"], Payload=b"{}")
+        assert info.value.response["Reason"] == "ReservedFunctionConcurrentInvocationLimitExceeded"
+    finally:
+        deploy(emulator)
+
+
+def test_timeout_kills_the_environment_with_lambdas_error(emulator: Emulator) -> None:
+    outputs = deploy(emulator, simulated_infer_ms=2500, embed_timeout_seconds=1, lambda_retry={"max_attempts": 0})
+    try:
+        done = run(emulator, outputs, {"tickets": tickets(1)})
+        assert done["status"] == "FAILED" and done["error"] == "Sandbox.Timedout"
+        assert "Task timed out after 1.00 seconds" in done["cause"]
+        rows = insights(emulator, [LAMBDA_GROUPS[1]], "filter @message like /Task timed out/ | fields @message")
+        assert rows
+        reports = insights(emulator, [LAMBDA_GROUPS[1]], "filter @message like /Status: timeout/ | fields @message")
+        assert reports and "Duration: 1000.00 ms" in reports[0]["@message"]
+    finally:
+        deploy(emulator)
+
+
+def test_a_model_too_heavy_for_the_memory_dies_out_of_memory(emulator: Emulator) -> None:
+    outputs = deploy(emulator, model_memory_mb=300, embed_memory_mb=128, lambda_retry={"max_attempts": 0})
+    try:
+        done = run(emulator, outputs, {"tickets": tickets(1)})
+        assert done["status"] == "FAILED" and done["error"] == "Runtime.OutOfMemory"
+        assert "Runtime exited with error: signal: killed" in done["cause"]
+        rows = insights(
+            emulator,
+            [LAMBDA_GROUPS[1]],
+            'filter @type = "REPORT" and @maxMemoryUsed >= @memorySize | fields @maxMemoryUsed / 1048576 as used_mb',
+        )
+        assert rows and rows[0]["used_mb"] == "128"
+        assert metric(emulator, "AWS/Lambda", "Errors", "Sum", embed_dims(outputs), since=done["startDate"]) == 1
+    finally:
+        deploy(emulator)
+
+
+def test_a_slow_dependency_times_out_and_is_retried(emulator: Emulator) -> None:
+    retry = {"max_attempts": 2, "interval_seconds": 1, "backoff_rate": 1, "jitter_strategy": "NONE"}
+    outputs = deploy(emulator, dependency_latency_ms=300, dependency_timeout_ms=50, lambda_retry=retry)
+    try:
+        done = run(emulator, outputs, {"tickets": tickets(1)})
+        assert done["status"] == "FAILED" and done["error"] == "DependencyTimeout"
+        assert task_failures(done["events"]) == ["DependencyTimeout"] * 3  # first try + 2 retries
+        elapsed = (done["stopDate"] - done["startDate"]).total_seconds()
+        assert elapsed >= 2.0  # two 1-second retry intervals
+    finally:
+        deploy(emulator)
+
+
+def test_inline_map_never_runs_more_than_40_items_at_once(emulator: Emulator) -> None:
+    outputs = deploy(emulator, simulated_infer_ms=600)
+    done = run(emulator, outputs, {"tickets": tickets(60), "max_concurrency": 0}, timeout=180)
+    assert done["status"] == "SUCCEEDED"
+    in_flight = peak = 0
+    for event in done["events"]:
+        if event["type"] == "MapIterationStarted":
+            in_flight += 1
+            peak = max(peak, in_flight)
+        elif event["type"] in ("MapIterationSucceeded", "MapIterationFailed"):
+            in_flight -= 1
+    assert peak == 40
+
+
+# -- Step Functions fidelity ----------------------------------------------------------------------
+
+
+def _pass_machine(emulator: Emulator, name: str, definition: dict[str, Any]) -> str:
+    sfn = emulator.client("stepfunctions")
+    iam = emulator.client("iam")
+    role = iam.create_role(RoleName=f"{name}-role", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    return str(sfn.create_state_machine(name=name, definition=json.dumps(definition), roleArn=role)["stateMachineArn"])
+
+
+def test_executions_without_a_name_get_unique_ones(emulator: Emulator) -> None:
+    arn = _pass_machine(emulator, "unnamed", {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}})
+    sfn = emulator.client("stepfunctions")
+    first = sfn.start_execution(stateMachineArn=arn)["executionArn"]
+    second = sfn.start_execution(stateMachineArn=arn)["executionArn"]
+    assert first != second and not first.endswith(":None")
+
+
+def test_payloads_over_256_kb_are_refused(emulator: Emulator) -> None:
+    arn = _pass_machine(
+        emulator,
+        "bigdata",
+        {
+            "StartAt": "Grow",
+            "States": {"Grow": {"Type": "Pass", "Parameters": {"a.$": "$.blob", "b.$": "$.blob"}, "End": True}},
+        },
+    )
+    sfn = emulator.client("stepfunctions")
+    with pytest.raises(sfn.exceptions.InvalidExecutionInput):
+        sfn.start_execution(stateMachineArn=arn, input=json.dumps({"blob": "z" * 270_000}))
+    execution = sfn.start_execution(stateMachineArn=arn, input=json.dumps({"blob": "z" * 140_000}))["executionArn"]
+    for _ in range(100):
+        description = sfn.describe_execution(executionArn=execution)
+        if description["status"] != "RUNNING":
+            break
+    assert description["status"] == "FAILED" and description["error"] == "States.DataLimitExceeded"
+
+
+def test_execution_history_is_paged_like_aws(emulator: Emulator) -> None:
+    outputs = deploy(emulator)
+    done = run(emulator, outputs, {"tickets": tickets(3), "max_concurrency": 3})
+    sfn = emulator.client("stepfunctions")
+    pages, token = [], None
+    while True:
+        page = sfn.get_execution_history(
+            executionArn=done["executionArn"], maxResults=7, **({"nextToken": token} if token else {})
+        )
+        pages.append(page["events"])
+        token = page.get("nextToken")
+        if not token:
+            break
+    assert all(len(p) == 7 for p in pages[:-1]) and len(pages) > 2
+    assert [e["id"] for p in pages for e in p] == [e["id"] for e in done["events"]]
+    newest = sfn.get_execution_history(executionArn=done["executionArn"], maxResults=1, reverseOrder=True)
+    assert newest["events"][0]["type"] == "ExecutionSucceeded"
+
+
+# -- metrics and logs -----------------------------------------------------------------------------------
+
+
+def test_metrics_match_what_happened(tmp_path: Path) -> None:
+    with running_emulator(tmp_path) as fresh:
+        outputs = deploy(fresh)
+        machine = {"StateMachineArn": outputs["state_machine_arn"]}
+        ok = run(fresh, outputs, {"tickets": tickets(7), "max_concurrency": 4})
+        bad = run(fresh, outputs, {"tickets": [{"ticket_id": "T-X", "text": ""}]})
+        assert (ok["status"], bad["status"]) == ("SUCCEEDED", "FAILED")
+        assert metric(fresh, "AWS/Lambda", "Invocations", "Sum", embed_dims(outputs)) == 7
+        assert metric(fresh, "AWS/Lambda", "Duration", "SampleCount", embed_dims(outputs)) == 7
+        p95 = metric(fresh, "AWS/Lambda", "Duration", "p95", embed_dims(outputs))
+        assert p95 is not None and 20 <= p95 < 1000
+        preprocess = {"FunctionName": outputs["function_names"]["preprocess"]}
+        assert metric(fresh, "AWS/Lambda", "Invocations", "Sum", preprocess) == 8
+        assert metric(fresh, "AWS/Lambda", "Errors", "Sum", preprocess) == 1
+        assert metric(fresh, "AWS/Lambda", "Throttles", "Sum", preprocess) is None
+        assert metric(fresh, "AWS/Lambda", "ConcurrentExecutions", "Maximum", embed_dims(outputs)) == 4
+        assert metric(fresh, "AWS/States", "ExecutionsStarted", "Sum", machine) == 2
+        assert metric(fresh, "AWS/States", "ExecutionsSucceeded", "Sum", machine) == 1
+        assert metric(fresh, "AWS/States", "ExecutionsFailed", "Sum", machine) == 1
+        assert (metric(fresh, "AWS/States", "ExecutionTime", "Maximum", machine) or 0) > 0
+        statistics = fresh.client("cloudwatch").get_metric_statistics(
+            Namespace="AWS/Lambda",
+            MetricName="Invocations",
+            Dimensions=[{"Name": "FunctionName", "Value": outputs["function_names"]["postprocess"]}],
+            StartTime=ok["startDate"].replace(microsecond=0) - __import__("datetime").timedelta(minutes=1),
+            EndTime=bad["stopDate"] + __import__("datetime").timedelta(minutes=1),
+            Period=3600,
+            Statistics=["Sum"],
+        )
+        assert sum(p["Sum"] for p in statistics["Datapoints"]) == 7
+
+
+def test_lambda_logs_have_start_end_report_and_the_handler_lines(emulator: Emulator) -> None:
+    outputs = deploy(emulator)
+    done = run(emulator, outputs, {"tickets": tickets(2, prefix="LOG"), "max_concurrency": 1})
+    logs = emulator.client("logs")
+    group = outputs["log_group_names"]["embed"]
+    since = int(done["startDate"].timestamp() * 1000)
+    events = logs.filter_log_events(logGroupName=group, startTime=since)["events"]
+    messages = [e["message"] for e in events]
+    assert sum(m.startswith("START RequestId:") and "Version: $LATEST" in m for m in messages) == 2
+    assert any(m.startswith("END RequestId:") for m in messages)
+    reports = [m for m in messages if m.startswith("REPORT RequestId:")]
+    assert len(reports) == 2
+    for field in ("Duration:", "Billed Duration:", "Memory Size: 256 MB", "Max Memory Used:"):
+        assert all(field in r for r in reports)
+    handler_lines = [json.loads(m) for m in messages if m.startswith("{") and "LOG-" in m]
+    assert {line["ticket_id"] for line in handler_lines} == {"LOG-0000", "LOG-0001"}
+    streams = logs.describe_log_streams(logGroupName=group)["logStreams"]
+    assert streams and all("[$LATEST]" in s["logStreamName"] for s in streams), streams
+
+
+def test_cold_starts_report_init_duration_and_warm_ones_do_not(tmp_path: Path) -> None:
+    with running_emulator(tmp_path, cold_start_ms=150.0) as fresh:
+        outputs = deploy(fresh)
+        run(fresh, outputs, {"tickets": tickets(1)})
+        run(fresh, outputs, {"tickets": tickets(1)})
+        rows = insights(
+            fresh,
+            [outputs["log_group_names"]["embed"]],
+            'filter @type = "REPORT" | fields @initDuration, @duration | sort @timestamp asc',
+        )
+        assert len(rows) == 2
+        assert float(rows[0]["@initDuration"]) >= 150.0  # real process start + import + modelled 150 ms
+        assert "@initDuration" not in rows[1]
+
+
+def test_the_workshop_insights_queries_answer(emulator: Emulator) -> None:
+    outputs = deploy(emulator)
+    run(emulator, outputs, {"tickets": tickets(4, prefix="INS"), "max_concurrency": 2})
+    run(emulator, outputs, {"tickets": [{"ticket_id": "INS-BIG", "text": "b" * 5100}]})
+    index = json.loads((QUERIES / "queries.json").read_text())
+    results = {key: insights(emulator, LAMBDA_GROUPS, (QUERIES / q["file"]).read_text()) for key, q in index.items()}
+    assert 0 < len(results["recent-lines"]) <= 50
+    assert set(results["recent-lines"][0]) == {"@timestamp", "@message"}
+    fields = results["step-fields"]
+    assert {row["step"] for row in fields} == {"preprocess", "embed", "postprocess"}
+    assert any(row["ticket_id"] == "INS-0003" for row in fields)
+    by_step = {row["step"]: row for row in results["duration-by-step"]}
+    assert set(by_step) == {"preprocess", "embed", "postprocess"}
+    assert float(by_step["embed"]["avg_ms"]) >= 20.0 > float(by_step["preprocess"]["avg_ms"])
+    assert list(results["duration-by-step"][0]) == ["step", "avg_ms", "max_ms", "invocations"]
+    assert results["duration-by-step"][0]["step"] == "embed"  # sorted by the average, slowest first
+    assert any("INS-BIG" in row["@message"] for row in results["bad-input"])
+    assert all("PayloadTooLarge" in row["@message"] for row in results["bad-input"])
+
+
+# -- any deployment package -----------------------------------------------------------------------
+
+
+def test_any_python_package_from_s3_runs(emulator: Emulator, tmp_path: Path) -> None:
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("deep/pkg/__init__.py", "")
+        archive.writestr(
+            "deep/pkg/app.py",
+            "import os\nprint('cold import')\n"
+            "def go(event, context):\n"
+            "    print('hello', event['who'])\n"
+            "    return {'who': event['who'], 'greeting': os.environ['GREETING'],"
+            " 'fn': context.function_name, 'left': context.get_remaining_time_in_millis() > 0,"
+            " 'region': os.environ['AWS_REGION']}\n",
+        )
+    s3 = emulator.client("s3")
+    s3.create_bucket(Bucket="code-bucket")
+    s3.put_object(Bucket="code-bucket", Key="app.zip", Body=buffer.getvalue())
+    role = emulator.client("iam").create_role(RoleName="anyzip", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    lam = emulator.client("lambda")
+    lam.create_function(
+        FunctionName="any-zip",
+        Runtime="python3.12",
+        Role=role,
+        Handler="deep.pkg.app.go",
+        Code={"S3Bucket": "code-bucket", "S3Key": "app.zip"},
+        Environment={"Variables": {"GREETING": "hi"}},
+    )
+    response = lam.invoke(FunctionName="any-zip", Payload=json.dumps({"who": "ada"}), LogType="Tail")
+    body = json.loads(response["Payload"].read())
+    assert body == {"who": "ada", "greeting": "hi", "fn": "any-zip", "left": True, "region": "us-east-1"}
+    import base64
+
+    tail = base64.b64decode(response["LogResult"]).decode()
+    assert "hello ada" in tail and "Init Duration" in tail
+    broken = lam.create_function(
+        FunctionName="no-such-module",
+        Runtime="python3.12",
+        Role=role,
+        Handler="nothere.handler",
+        Code={"S3Bucket": "code-bucket", "S3Key": "app.zip"},
+    )
+    failed = lam.invoke(FunctionName=broken["FunctionName"], Payload=b"{}")
+    assert failed["FunctionError"] == "Unhandled"
+    assert json.loads(failed["Payload"].read())["errorType"] == "Runtime.ImportModuleError"
