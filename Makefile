@@ -10,8 +10,10 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 CHECKOV_VENV := .venv-checkov
 CHECKOV_VERSION := 3.3.30
 PYTEST_ARGS ?=
+TARGET ?= local
+SOF := $(BIN)/sof
 
-.PHONY: help setup test lint fmt package clean
+.PHONY: help setup test lint fmt package clean local-up local-down local-status deploy destroy invoke-one bad-input bench
 
 help: ## List the targets
 	@grep -hE '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -48,6 +50,31 @@ fmt: $(STAMP) ## Format Python (and Terraform when terraform is installed)
 
 package: $(STAMP) ## Build the Lambda deployment zip (build/lambda.zip)
 	$(BIN)/sof package
+
+local-up: $(STAMP) ## Start the embedded AWS emulator (PROFILE=sandbox for account concurrency 10)
+	$(SOF) local up $(if $(PROFILE),--profile $(PROFILE)) $(if $(PORT),--port $(PORT))
+
+local-status: $(STAMP) ## Is the emulator running, with which settings
+	$(SOF) local status
+
+local-down: $(STAMP) ## Stop the emulator and every Lambda environment it started
+	$(SOF) local down
+
+deploy: $(STAMP) ## Deploy the pipeline: TARGET=local (emulator, started if needed) or TARGET=aws (Terraform)
+	@if [ "$(TARGET)" = "local" ]; then $(SOF) local status >/dev/null 2>&1 || $(SOF) local up; fi
+	$(SOF) deploy --target $(TARGET) $(if $(VAR_FILE),--var-file $(VAR_FILE))
+
+destroy: $(STAMP) ## Remove everything the deploy created, and verify (TARGET=local|aws)
+	$(SOF) destroy --target $(TARGET) $(if $(VAR_FILE),--var-file $(VAR_FILE))
+
+invoke-one: $(STAMP) ## Activity 2: one small batch on TARGET
+	$(SOF) invoke-one --target $(TARGET)
+
+bad-input: $(STAMP) ## Activity 6: the 5,100-character ticket on TARGET
+	$(SOF) bad-input --target $(TARGET)
+
+bench: $(STAMP) ## Benchmarks -> bench/results/*.json and *.md (takes several minutes)
+	$(BIN)/python bench/emulator_bench.py
 
 clean: ## Remove build outputs (keeps .venv)
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache

@@ -401,3 +401,13 @@ def test_any_python_package_from_s3_runs(emulator: Emulator, tmp_path: Path) -> 
     failed = lam.invoke(FunctionName=broken["FunctionName"], Payload=b"{}")
     assert failed["FunctionError"] == "Unhandled"
     assert json.loads(failed["Payload"].read())["errorType"] == "Runtime.ImportModuleError"
+
+
+def test_a_configuration_change_reaches_the_next_invocation(emulator: Emulator) -> None:
+    outputs = deploy(emulator, simulated_infer_ms=10)
+    quick = run(emulator, outputs, {"tickets": tickets(1)})
+    outputs = deploy(emulator, simulated_infer_ms=400)
+    slow = run(emulator, outputs, {"tickets": tickets(1)})
+    assert (slow["stopDate"] - slow["startDate"]).total_seconds() >= 0.4
+    assert (quick["stopDate"] - quick["startDate"]).total_seconds() < 0.4
+    deploy(emulator)

@@ -20,15 +20,20 @@ Step Functions (moto's ASL interpreter, ``execute_state_machine``)
     unnamed executions, the 256 KB input limit.
   * ``...parser.backend.execution.Execution.start`` and
     ``BaseExecutionWorkerCommunication.terminated``: AWS/States metrics.
+  * ``...parser.asl.utils.json_path.parse`` and ``...common.path.result_path.parse``
+    (jsonpath_ng parsers, rebuilt per evaluation in 5.2.5): memoised.
   * ``moto.stepfunctions.responses.StepFunctionResponse.get_execution_history``:
     maxResults/nextToken/reverseOrder paging, as AWS pages (at most 1,000 events).
 CloudWatch
-  * ``moto.cloudwatch.models.CloudWatchBackend.put_metric_data`` (writing metrics) and
-    ``get_metric_data`` (replaced: percentiles, one pass per query).
+  * ``moto.cloudwatch.models.CloudWatchBackend.metric_data`` / ``MetricDatum`` (writing
+    metrics) and ``get_metric_data`` (replaced: percentiles, one pass per query).
 Logs
   * ``moto.logs.models.LogsBackend`` groups/streams and ``put_log_events`` (writing logs);
     ``moto.logs.models.execute_query`` (replaced by our Logs Insights engine);
     ``moto.logs.responses.LogsResponse`` gains Put/Describe/DeleteQueryDefinition(s).
+Reads
+  * ``LogsResponse.call_action`` / ``CloudWatchResponse.call_action`` (from
+    ``moto.core.responses.BaseResponse``): flush the write-behind sink first.
 Config
   * ``moto.core.config.default_user_config`` (interpreter on, Docker off).
 """
@@ -38,6 +43,7 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
+import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -78,18 +84,56 @@ def runtime() -> LambdaRuntime:
 
 
 class MotoSink:
-    """Writes logs and metrics straight into moto's CloudWatch Logs and CloudWatch."""
+    """Writes logs and metrics into moto's CloudWatch Logs and CloudWatch, write-behind.
+
+    Invocations only queue their records; a flusher thread writes them every
+    FLUSH_INTERVAL_S (as CloudWatch itself shows data after a short delay), and every
+    read path (GetMetricData, Logs Insights, GetLogEvents ...) flushes first, so what a
+    client reads always includes everything that happened before its request.
+    """
+
+    FLUSH_INTERVAL_S = 0.25
 
     def __init__(self, account_id: str, region: str) -> None:
         self.account_id = account_id
         self.region = region
         self._lock = threading.Lock()
+        self._flush_lock = threading.Lock()
+        self._logs: list[tuple[str, str, list[tuple[int, str]]]] = []
+        self._metrics: list[tuple[str, Datum]] = []
+        threading.Thread(target=self._flush_forever, name="cloudwatch-sink", daemon=True).start()
 
     def log_events(self, group: str, stream: str, events: list[tuple[int, str]]) -> None:
+        with self._lock:
+            self._logs.append((group, stream, events))
+
+    def metrics(self, namespace: str, data: list[Datum]) -> None:
+        with self._lock:
+            self._metrics.extend((namespace, d) for d in data)
+
+    def _flush_forever(self) -> None:
+        while True:
+            time.sleep(self.FLUSH_INTERVAL_S)
+            self.flush()
+
+    def flush(self) -> None:
+        with self._flush_lock:
+            with self._lock:
+                logs, self._logs = self._logs, []
+                metrics, self._metrics = self._metrics, []
+            if logs:
+                self._write_logs(logs)
+            if metrics:
+                self._write_metrics(metrics)
+
+    def _write_logs(self, batches: list[tuple[str, str, list[tuple[int, str]]]]) -> None:
         from moto.logs.models import logs_backends
 
         backend = logs_backends[self.account_id][self.region]
-        with self._lock:
+        by_stream: dict[tuple[str, str], list[tuple[int, str]]] = {}
+        for group, stream, events in batches:
+            by_stream.setdefault((group, stream), []).extend(events)
+        for (group, stream), events in by_stream.items():
             if group not in backend.groups:
                 backend.create_log_group(group, {})
             log_group = backend.groups[group]
@@ -98,25 +142,28 @@ class MotoSink:
             ordered = sorted(events, key=lambda e: e[0])
             backend.put_log_events(group, stream, [{"timestamp": t, "message": m} for t, m in ordered])
 
-    def metrics(self, namespace: str, data: list[Datum]) -> None:
-        from moto.cloudwatch.models import cloudwatch_backends
+    def _write_metrics(self, data: list[tuple[str, Datum]]) -> None:
+        from moto.cloudwatch.models import MetricDatum, cloudwatch_backends
 
-        if not data:
-            return
         backend = cloudwatch_backends[self.account_id][self.region]
-        backend.put_metric_data(
-            namespace,
-            [
-                {
-                    "MetricName": d.name,
-                    "Value": d.value,
-                    "Unit": d.unit,
-                    "Timestamp": d.timestamp.astimezone(UTC).replace(tzinfo=None),  # moto keeps naive UTC
-                    "Dimensions": [{"Name": k, "Value": v} for k, v in d.dimensions.items()],
-                }
-                for d in data
-            ],
+        # Appended directly (what put_metric_data does after validating), to keep this cheap.
+        backend.metric_data.extend(
+            MetricDatum(
+                namespace=namespace,
+                name=d.name,
+                value=float(d.value),
+                dimensions=[{"Name": k, "Value": v} for k, v in d.dimensions.items()],
+                timestamp=d.timestamp.astimezone(UTC).replace(tzinfo=None),  # moto keeps naive UTC
+                unit=d.unit,
+            )
+            for namespace, d in data
         )
+
+
+def flush_sink() -> None:
+    sink = _state.get("sink")
+    if sink is not None:
+        sink.flush()
 
 
 # -- Lambda ------------------------------------------------------------------------------------
@@ -145,13 +192,47 @@ def _lambda_backend(account_id: str, region: str) -> Any:
     return get_backend(account_id, region)
 
 
+RESERVATIONS_TTL_S = 1.0
+_reservations_cache: dict[tuple[str, str], tuple[float, dict[str, int]]] = {}
+
+
 def reservations(account_id: str, region: str) -> dict[str, int]:
+    """Reserved concurrency of every function (re-read at most once a second: it is on the hot path)."""
+    now = time.monotonic()
+    cached = _reservations_cache.get((account_id, region))
+    if cached is not None and now - cached[0] < RESERVATIONS_TTL_S:
+        return cached[1]
     backend = _lambda_backend(account_id, region)
-    return {
+    table = {
         fn.function_name: int(fn.reserved_concurrency)
         for fn in backend.list_functions()
         if fn.reserved_concurrency is not None
     }
+    _reservations_cache[(account_id, region)] = (now, table)
+    return table
+
+
+_specs: dict[tuple[Any, ...], FunctionSpec] = {}
+
+
+def cached_spec(fn: Any) -> FunctionSpec:
+    """The FunctionSpec of a moto function, rebuilt only when its code or configuration changed."""
+    # moto's update_configuration does not touch last_modified: key on the configuration itself.
+    key = (
+        fn.function_arn,
+        fn.version,
+        fn.code_sha_256,
+        fn.reserved_concurrency,
+        fn.memory_size,
+        fn.timeout,
+        fn.handler,
+        fn.run_time,
+        tuple(sorted((fn.environment_vars or {}).items())),
+    )
+    spec = _specs.get(key)
+    if spec is None:
+        spec = _specs[key] = function_spec(fn)
+    return spec
 
 
 class TooManyRequestsError(Exception):
@@ -185,7 +266,7 @@ def _backend_invoke(
 ) -> bytes | None:
     """LambdaBackend.invoke: the Invoke API (HTTP) served by the process runtime."""
     fn = self.get_function(function_name, qualifier)
-    spec = function_spec(fn)
+    spec = cached_spec(fn)
     payload = body.encode("utf-8") if isinstance(body, str) else (body or b"{}")
     invocation_type = headers.get("X-Amz-Invocation-Type", "RequestResponse")
     if invocation_type == "DryRun":
@@ -234,7 +315,7 @@ def _direct_invoke(parameters: dict[str, Any], region: str) -> dict[str, Any]:
     if isinstance(payload, str):
         payload = payload.encode("utf-8")
     try:
-        result = runtime().invoke(function_spec(fn), payload or b"{}")
+        result = runtime().invoke(cached_spec(fn), payload or b"{}")
     except ThrottledError as throttled:
         raise _client_error(
             "TooManyRequestsException", f"Rate Exceeded. ({throttled.detail})", 429, Reason=throttled.reason
@@ -394,6 +475,19 @@ def _patch_history_paging() -> None:
     _replace(StepFunctionResponse, "get_execution_history", get_execution_history)
 
 
+def _patch_jsonpath_cache() -> None:
+    """moto's interpreter re-parses every JSONPath (building a ply parser) at each use: memoise it."""
+    import functools
+
+    from jsonpath_ng.ext.parser import parse as parse_extended
+    from jsonpath_ng.parser import parse as parse_plain
+    from moto.stepfunctions.parser.asl.component.common.path import result_path
+    from moto.stepfunctions.parser.asl.utils import json_path
+
+    _replace(json_path, "parse", functools.lru_cache(maxsize=4096)(parse_extended))
+    _replace(result_path, "parse", functools.lru_cache(maxsize=4096)(parse_plain))
+
+
 # -- CloudWatch and Logs ------------------------------------------------------------------------
 
 
@@ -407,6 +501,7 @@ def _patch_cloudwatch() -> None:
         end_time: datetime,
         scan_by: str = "TimestampAscending",
     ) -> list[dict[str, Any]]:
+        flush_sink()
         data = [
             cwstats.Point(
                 namespace=md.namespace,
@@ -452,6 +547,7 @@ def _patch_logs_insights() -> None:
     from moto.logs import models as logs_models
 
     def execute_query(log_groups: list[Any], query: str, start_time: int, end_time: int) -> list[dict[str, Any]]:
+        flush_sink()
         events = [
             insights.Event(
                 timestamp=event.timestamp,
@@ -467,6 +563,21 @@ def _patch_logs_insights() -> None:
         return insights.run(query, events, start_time * 1000, end_time * 1000 + 999)
 
     _replace(logs_models, "execute_query", execute_query)
+
+
+def _patch_read_your_writes() -> None:
+    """Reads of logs and metrics see every record queued before the request."""
+    from moto.cloudwatch.responses import CloudWatchResponse
+    from moto.logs.responses import LogsResponse
+
+    for response_class in (LogsResponse, CloudWatchResponse):
+        original = response_class.call_action
+
+        def call_action(self: Any, _original: Any = original) -> Any:
+            flush_sink()
+            return _original(self)
+
+        _replace(response_class, "call_action", call_action)
 
 
 def _patch_query_definitions() -> None:
@@ -545,9 +656,11 @@ def install(settings: EmulatorSettings, work_dir: Path) -> LambdaRuntime:
         _patch_start_execution()
         _patch_execution_metrics()
         _patch_history_paging()
+        _patch_jsonpath_cache()
         _patch_cloudwatch()
         _patch_logs_insights()
         _patch_query_definitions()
+        _patch_read_your_writes()
         lambda_runtime = LambdaRuntime(settings, sink, lambda: reservations(ACCOUNT_ID, settings.region), work_dir)
         _state["runtime"] = lambda_runtime
         return lambda_runtime

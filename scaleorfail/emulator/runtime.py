@@ -16,6 +16,7 @@ handler's lines) and AWS/Lambda metrics go to a :class:`Sink`.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import io
 import json
@@ -67,7 +68,7 @@ class FunctionSpec:
     def log_group(self) -> str:
         return f"/aws/lambda/{self.name}"
 
-    @property
+    @functools.cached_property
     def key(self) -> str:
         """Environments are reusable only for the same code and configuration."""
         config = json.dumps(
@@ -276,6 +277,7 @@ class LambdaRuntime:
         self._busy: Counter[str] = Counter()
         self._environments: set[Environment] = set()
         self._code_locks: dict[str, threading.Lock] = {}
+        self._current_keys: dict[str, str] = {}
         self._stopping = threading.Event()
         self.cold_starts = 0
         self._reaper = threading.Thread(target=self._reap_forever, name="lambda-reaper", daemon=True)
@@ -331,6 +333,9 @@ class LambdaRuntime:
 
     def _retire_stale(self, spec: FunctionSpec) -> None:
         """Idle environments of an older code/configuration of this function are shut down."""
+        if self._current_keys.get(spec.name) == spec.key:
+            return
+        self._current_keys[spec.name] = spec.key
         for key, idle in list(self._idle.items()):
             if key != spec.key and idle and idle[0].spec.name == spec.name:
                 for environment in idle:

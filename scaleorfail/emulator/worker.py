@@ -50,11 +50,25 @@ def peak_rss_kb() -> int:
     return rss_kb()
 
 
-def memory_watchdog(limit_kb: int, interval: float) -> None:
-    while True:
-        if rss_kb() > limit_kb:
-            os.kill(os.getpid(), signal.SIGKILL)
-        time.sleep(interval)
+class MemoryWatchdog:
+    """Kills this process (SIGKILL, like the kernel's OOM killer) when RSS exceeds the limit.
+
+    It samples only while an invocation runs, so idle warm environments cost no CPU.
+    """
+
+    def __init__(self, limit_kb: int, interval_s: float = 0.005) -> None:
+        self.limit_kb = limit_kb
+        self.interval_s = interval_s
+        self.busy = threading.Event()
+        self.statm = os.open("/proc/self/statm", os.O_RDONLY)
+        threading.Thread(target=self._watch, name="memory-watchdog", daemon=True).start()
+
+    def _watch(self) -> None:
+        while True:
+            self.busy.wait()
+            if int(os.pread(self.statm, 128, 0).split()[1]) * PAGE_KB > self.limit_kb:
+                os.kill(os.getpid(), signal.SIGKILL)
+            time.sleep(self.interval_s)
 
 
 class Context:
@@ -147,9 +161,7 @@ def serve() -> None:
     os.dup2(null, 0)
     capture = Capture()
     limit_mb = float(os.environ.get("SOF_MEMORY_LIMIT_MB", "0") or 0)
-    if limit_mb > 0:
-        watchdog = threading.Thread(target=memory_watchdog, args=(int(limit_mb * 1024), 0.005), daemon=True)
-        watchdog.start()
+    watchdog = MemoryWatchdog(int(limit_mb * 1024)) if limit_mb > 0 else None
     task_root = os.environ.get("LAMBDA_TASK_ROOT", "")
     if task_root:
         sys.path.insert(0, task_root)
@@ -179,6 +191,8 @@ def serve() -> None:
         context = Context(request["request_id"], request["deadline_ms"], request.get("invoked_arn", ""))
         began = time.perf_counter()
         response: dict[str, Any]
+        if watchdog is not None:
+            watchdog.busy.set()
         try:
             result = handler(request["event"], context)
             try:
@@ -197,6 +211,8 @@ def serve() -> None:
             payload["requestId"] = request["request_id"]
             log_error_record(exc)
             response = {"ok": False, "error": payload}
+        if watchdog is not None:
+            watchdog.busy.clear()
         response["duration_ms"] = (time.perf_counter() - began) * 1000
         response["max_rss_kb"] = peak_rss_kb()
         response["output"] = capture.read()
