@@ -12,8 +12,16 @@ CHECKOV_VERSION := 3.3.30
 PYTEST_ARGS ?=
 TARGET ?= local
 SOF := $(BIN)/sof
+LOCUST := $(BIN)/locust -f loadtest/locustfile.py --headless --target $(TARGET)
+N ?= 500
+MAX_CONCURRENCY ?= 2
+PROFILE ?= steady
+RATE ?= 1
+DURATION ?= 60
+BATCH ?= 10
 
-.PHONY: help setup test lint fmt package clean local-up local-down local-status deploy destroy invoke-one bad-input bench
+.PHONY: help setup test lint fmt package clean local-up local-down local-status deploy destroy invoke-one bad-input \
+	burst load bench
 
 help: ## List the targets
 	@grep -hE '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -51,8 +59,8 @@ fmt: $(STAMP) ## Format Python (and Terraform when terraform is installed)
 package: $(STAMP) ## Build the Lambda deployment zip (build/lambda.zip)
 	$(BIN)/sof package
 
-local-up: $(STAMP) ## Start the embedded AWS emulator (PROFILE=sandbox for account concurrency 10)
-	$(SOF) local up $(if $(PROFILE),--profile $(PROFILE)) $(if $(PORT),--port $(PORT))
+local-up: $(STAMP) ## Start the embedded AWS emulator (EMULATOR_PROFILE=sandbox: account concurrency 10)
+	$(SOF) local up $(if $(EMULATOR_PROFILE),--profile $(EMULATOR_PROFILE)) $(if $(PORT),--port $(PORT))
 
 local-status: $(STAMP) ## Is the emulator running, with which settings
 	$(SOF) local status
@@ -73,8 +81,17 @@ invoke-one: $(STAMP) ## Activity 2: one small batch on TARGET
 bad-input: $(STAMP) ## Activity 6: the 5,100-character ticket on TARGET
 	$(SOF) bad-input --target $(TARGET)
 
+burst: $(STAMP) ## Activity 3/4: one execution of N tickets at MAX_CONCURRENCY (default 500 at 2) on TARGET
+	$(LOCUST) --profile single-batch --batch-size $(N) --max-concurrency $(MAX_CONCURRENCY) \
+	  --run-label $(or $(LABEL),burst-c$(MAX_CONCURRENCY))
+
+load: $(STAMP) ## A stream of executions: PROFILE=steady|ramp|spike|step|burst RATE=/s DURATION=s BATCH=tickets
+	$(LOCUST) --profile $(PROFILE) --rate $(RATE) --duration $(DURATION) --batch-size $(BATCH) \
+	  --max-concurrency $(MAX_CONCURRENCY) --run-label $(or $(LABEL),$(PROFILE)-r$(RATE))
+
 bench: $(STAMP) ## Benchmarks -> bench/results/*.json and *.md (takes several minutes)
 	$(BIN)/python bench/emulator_bench.py
+	$(BIN)/python bench/load_bench.py
 
 clean: ## Remove build outputs (keeps .venv)
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache

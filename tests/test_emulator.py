@@ -411,3 +411,11 @@ def test_a_configuration_change_reaches_the_next_invocation(emulator: Emulator) 
     assert (slow["stopDate"] - slow["startDate"]).total_seconds() >= 0.4
     assert (quick["stopDate"] - quick["startDate"]).total_seconds() < 0.4
     deploy(emulator)
+
+
+def test_a_long_map_at_concurrency_one_completes(emulator: Emulator) -> None:
+    """moto's Map worker recursed once per item; 1,200 items overflowed its stack and hung."""
+    outputs = deploy(emulator, simulated_infer_ms=0, model_memory_mb=0)
+    done = run(emulator, outputs, {"tickets": tickets(1200), "max_concurrency": 1}, timeout=240)
+    assert done["status"] == "SUCCEEDED" and len(done["result"]["results"]) == 1200
+    deploy(emulator)

@@ -16,12 +16,18 @@ Step Functions (moto's ASL interpreter, ``execute_state_machine``)
     Lambda tasks call the runtime in-process (no boto3 client per task, no HTTP).
   * ``...state_map.iteration.inline_iteration_component.InlineIterationComponent._eval_body``
     and ``InlineIterationComponentEvalInput``: the inline Map cap of 40.
+  * ``...state_map.iteration.iteration_worker.IterationWorker._eval_pool``: a loop instead
+    of one recursion per item (1,000+ items at low concurrency overflowed the stack).
+  * ``...parser.backend.execution_worker.ExecutionWorker._get_evaluation_entrypoint`` /
+    ``_execution_logic`` (``_evaluation_details.state_machine_details.definition``):
+    parsed programs pooled per definition instead of an ANTLR parse per execution.
   * ``moto.stepfunctions.parser.models.StepFunctionsParserBackend.start_execution``:
     unnamed executions, the 256 KB input limit.
   * ``...parser.backend.execution.Execution.start`` and
     ``BaseExecutionWorkerCommunication.terminated``: AWS/States metrics.
   * ``...parser.asl.utils.json_path.parse`` and ``...common.path.result_path.parse``
     (jsonpath_ng parsers, rebuilt per evaluation in 5.2.5): memoised.
+  * ``StepFunctionResponse.list_executions`` (``ActionResult.result``): stopDate for TIMED_OUT.
   * ``moto.stepfunctions.responses.StepFunctionResponse.get_execution_history``:
     maxResults/nextToken/reverseOrder paging, as AWS pages (at most 1,000 events).
 CloudWatch
@@ -60,6 +66,7 @@ MOTO_VERSION = "5.2.5"
 INLINE_MAP_CAP = 40
 MAX_PAYLOAD_BYTES = 256 * 1024
 HISTORY_PAGE_MAX = 1000
+PROGRAM_POOL_SIZE = 256
 
 _state: dict[str, Any] = {}
 _install_lock = threading.Lock()
@@ -386,6 +393,77 @@ def _patch_map_cap() -> None:
     _replace(component, "_eval_body", capped_eval_body)
 
 
+def _patch_program_pool() -> None:
+    """Each execution re-parsed its definition with ANTLR (~30 ms of CPU per StartExecution).
+
+    Parsed programs are kept in a pool per definition and reused - by one execution at a
+    time, since a few components (Parallel's branches) keep per-run fields.
+    """
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
+    pools: dict[str, list[Any]] = {}
+    lock = threading.Lock()
+    original_logic = ExecutionWorker._execution_logic
+
+    def get_evaluation_entrypoint(self: Any) -> Any:
+        definition = self._evaluation_details.state_machine_details.definition
+        with lock:
+            pool = pools.get(definition)
+            program = pool.pop() if pool else None
+        if program is None:
+            program = AmazonStateLanguageParser.parse(definition)[0]
+        self._sof_program = (definition, program)
+        return program
+
+    def execution_logic(self: Any) -> Any:
+        try:
+            return original_logic(self)
+        finally:
+            taken = getattr(self, "_sof_program", None)
+            if taken is not None:
+                with lock:
+                    pool = pools.setdefault(taken[0], [])
+                    if len(pool) < PROGRAM_POOL_SIZE:
+                        pool.append(taken[1])
+
+    _replace(ExecutionWorker, "_get_evaluation_entrypoint", get_evaluation_entrypoint)
+    _replace(ExecutionWorker, "_execution_logic", execution_logic)
+
+
+def _patch_iteration_loop() -> None:
+    """IterationWorker._eval_pool recurses once per item a worker processes: a Map of 1,000+
+    items at low concurrency overflows the stack and the execution hangs. Same logic, as a loop."""
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.iteration_worker import (
+        IterationWorker,
+    )
+
+    def eval_pool(self: Any, job: Any, worker_frame: Any) -> None:
+        while True:
+            if job is None:
+                self._env.close_frame(worker_frame)
+                return
+            job_frame = worker_frame.open_inner_frame()
+            self._eval_job(env=job_frame, job=job)
+            worker_frame.close_frame(job_frame)
+            if isinstance(job.job_output, Exception) or self.stopped():
+                self._env.close_frame(worker_frame)
+                self._job_pool.close_job(job)
+                return
+            next_job = self._job_pool.next_job()
+            if next_job is None:
+                worker_frame.event_history_context.source_event_id = (
+                    job_frame.event_history_context.last_published_event_id
+                )
+                self._env.close_frame(worker_frame)
+                self._job_pool.close_job(job)
+                return
+            self._job_pool.close_job(job)
+            job = next_job
+
+    _replace(IterationWorker, "_eval_pool", eval_pool)
+
+
 def _patch_start_execution() -> None:
     from moto.stepfunctions.exceptions import InvalidExecutionInput
     from moto.stepfunctions.parser.models import StepFunctionsParserBackend
@@ -442,6 +520,25 @@ def _patch_execution_metrics() -> None:
                 _states_metric(execution, "ExecutionTime", elapsed, "Milliseconds")
 
     _replace(comm_class, "terminated", terminated)
+
+
+def _patch_list_executions_stop_date() -> None:
+    """moto 5.2.5 leaves stopDate out of ListExecutions for TIMED_OUT executions; AWS includes it."""
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    original = StepFunctionResponse.list_executions
+
+    def list_executions(self: Any) -> Any:
+        result = original(self)
+        items = result.result.get("executions", []) if isinstance(result.result, dict) else []
+        missing = [i for i in items if i.get("status") == "TIMED_OUT" and "stopDate" not in i]
+        for item in missing:
+            execution = self.stepfunction_backend.describe_execution(item["executionArn"])
+            if execution.stop_date:
+                item["stopDate"] = execution.stop_date
+        return result
+
+    _replace(StepFunctionResponse, "list_executions", list_executions)
 
 
 def _patch_history_paging() -> None:
@@ -653,9 +750,12 @@ def install(settings: EmulatorSettings, work_dir: Path) -> LambdaRuntime:
         _make_http_error_classes()
         _patch_lambda()
         _patch_map_cap()
+        _patch_iteration_loop()
+        _patch_program_pool()
         _patch_start_execution()
         _patch_execution_metrics()
         _patch_history_paging()
+        _patch_list_executions_stop_date()
         _patch_jsonpath_cache()
         _patch_cloudwatch()
         _patch_logs_insights()

@@ -1,0 +1,397 @@
+"""Locust glue: options, the starter user, the profile shape, the run recorder.
+
+Roles:
+- the **coordinator** (a local runner, or the master of a distributed run) validates the
+  options, owns the run (run id, manifest, journal, Locust CSV/HTML in runs/<run_id>/),
+  and drives the profile shape; the run id travels to workers with Locust's own options;
+- each **load process** (the local runner, or every worker) runs one ``PipelineLoad``
+  user that starts its share of the executions - start k belongs to process k mod W, at
+  the profile's moment t_k - plus one completion poller; it reports starts, failed
+  starts and completions to the coordinator with Locust messages.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import gevent
+from locust import LoadTestShape, User, events, task
+from locust.runners import STATE_MISSING, MasterRunner, WorkerRunner
+from locust.stats import PERCENTILES_TO_REPORT, StatsCSV, StatsCSVFileWriter
+
+from scaleorfail import target as targets
+from scaleorfail.errors import UserError
+from scaleorfail.load import options
+from scaleorfail.load.batches import MAX_INPUT_BYTES, TicketPool, execution_input
+from scaleorfail.load.manifest import FailedStart, Finished, Journal, Manifest, Recorder, Started, Starting, now_iso
+from scaleorfail.load.profiles import my_starts
+from scaleorfail.load.starter import start_execution
+from scaleorfail.load.tracker import CompletionTracker
+from scaleorfail.ratelimit import ApiLimiter
+
+log = logging.getLogger("scale-or-fail")
+REQUEST_TYPE = "SFN"
+START_MARGIN_S = 0.5  # workers start their schedules this long after the plan is sent
+SEND_INTERVAL_S = 0.5
+MANIFEST_INTERVAL_S = 2.0
+
+# Per-process state (a Locust process loads the locustfile once).
+coordinator: dict[str, Any] = {}
+loader: dict[str, Any] = {}
+
+
+def fail(error: UserError) -> None:
+    print(error.render(), file=sys.stderr, flush=True)
+    sys.exit(2)
+
+
+@events.init_command_line_parser.add_listener
+def _register(parser: Any, **_: Any) -> None:
+    options.register(parser)
+    parser.set_defaults(exit_code_on_error=0)  # failed executions are evidence, not a harness failure
+
+
+@events.init.add_listener
+def _init(environment: Any, **_: Any) -> None:
+    runner = environment.runner
+    if isinstance(runner, WorkerRunner):
+        runner.register_message("sof_plan", _on_plan)
+        return
+    try:
+        settings = options.validate(environment.parsed_options)
+        target = targets.resolve(settings.target, settings.region)
+        outputs = targets.load_outputs(settings.target)
+        pool = TicketPool(settings.tickets)
+        largest = pool.largest_input_bytes(settings.batch_size, settings.max_concurrency)
+        if largest > MAX_INPUT_BYTES:
+            raise UserError(
+                f"a batch of {settings.batch_size} tickets can reach {largest // 1024} KB, over the 256 KB "
+                "Step Functions input limit",
+                "use a smaller --batch-size (the workshop uses 500)",
+            )
+        warning = options.concurrency_warning(settings, account_concurrency(target))
+    except UserError as error:
+        fail(error)
+        return
+    if warning:
+        print(warning, file=sys.stderr, flush=True)
+    environment.parsed_options.run_id = settings.run_id  # sent to workers with the spawn message
+    environment.parsed_options.sof_profile = settings.profile.name
+    run_dir = settings.run_dir / settings.run_id
+    manifest = Manifest(
+        run_id=settings.run_id,
+        label=settings.run_label,
+        target=settings.target,
+        profile=settings.profile.name,
+        parameters={**settings.parameters(), "state_machine_arn": settings.state_machine_arn or outputs["state_machine_arn"]},
+        stack_outputs=outputs,
+        endpoint_url=target.endpoint_url,
+        region=target.region,
+        started_at=now_iso(),
+        completion_tracking=settings.track_completion,
+        locust={"csv_prefix": str(run_dir / "locust"), "html": str(run_dir / "locust.html")},
+        notes=[warning] if warning else [],
+    )
+    recorder = Recorder(run_dir, manifest)
+    if not environment.parsed_options.html_file:
+        environment.parsed_options.html_file = str(run_dir / "locust.html")
+    writer = StatsCSVFileWriter(environment, PERCENTILES_TO_REPORT, str(run_dir / "locust"), full_history=True)
+    gevent.spawn(writer.stats_writer)
+    coordinator.update(settings=settings, recorder=recorder, writer=writer, run_dir=run_dir, done=False)
+    runner.register_message("sof_started", lambda msg, **_: recorder.started([Started(**r) for r in msg.data]))
+    runner.register_message("sof_failed", lambda msg, **_: recorder.failed([FailedStart(**r) for r in msg.data]))
+    runner.register_message("sof_finished", lambda msg, **_: recorder.finished([Finished(**r) for r in msg.data]))
+    runner.register_message("sof_unconfirmed", lambda msg, **_: recorder.unconfirmed([Starting(**r) for r in msg.data]))
+    if not isinstance(runner, MasterRunner):
+        runner.register_message("sof_plan", _on_plan)
+    gevent.spawn(_keep_manifest_fresh, recorder)
+    print(
+        f"run {settings.run_id}: {settings.profile.name}, {settings.profile.total()} executions of "
+        f"{settings.batch_size} tickets -> {run_dir}",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def account_concurrency(target: targets.Target) -> int | None:
+    """The target's Lambda account concurrency limit (None when it cannot be read)."""
+    try:
+        settings = target.client("lambda", max_attempts=1).get_account_settings()
+        return int(settings["AccountLimit"]["ConcurrentExecutions"])
+    except Exception:
+        if target.name == "local":
+            from scaleorfail import paths
+            from scaleorfail.emulator.control import running
+
+            current = running(paths.state_dir())
+            return int(current.record["account_concurrency"]) if current else None
+        return None
+
+
+def _keep_manifest_fresh(recorder: Recorder) -> None:
+    while True:
+        gevent.sleep(MANIFEST_INTERVAL_S)
+        recorder.write()
+
+
+@events.test_start.add_listener
+def _test_start(environment: Any, **_: Any) -> None:
+    runner = environment.runner
+    if isinstance(runner, WorkerRunner) or not coordinator:
+        return
+    if isinstance(runner, MasterRunner):  # dense shares 0..W-1, whatever Locust's worker indexes are
+        clients = sorted(node.id for node in runner.clients.values() if node.state != STATE_MISSING)
+    else:
+        clients = [str(getattr(runner, "client_id", "local"))]
+    workers = max(1, len(clients))
+    plan = {
+        "run_id": coordinator["settings"].run_id,
+        "t0": time.time() + START_MARGIN_S,
+        "workers": workers,
+        "shares": {client: index for index, client in enumerate(clients)},
+    }
+    coordinator["plan"] = plan
+    coordinator["recorder"].manifest.workers = workers
+    runner.send_message("sof_plan", plan)
+
+
+def _on_plan(msg: Any, environment: Any = None, **_: Any) -> None:
+    loader["plan"] = msg.data
+
+
+@events.test_stop.add_listener
+def _test_stop(environment: Any, **_: Any) -> None:
+    process = loader.get("process")
+    if process is not None:
+        process.stop()
+
+
+@events.quit.add_listener
+def _quit(exit_code: int = 0, **_: Any) -> None:
+    if not coordinator:
+        return
+    recorder: Recorder = coordinator["recorder"]
+    status = "complete" if coordinator.get("done") else "interrupted"
+    path = recorder.close(status)
+    _final_csv(coordinator["writer"].environment, coordinator["run_dir"])
+    started, failed, finished = recorder.counts
+    print(
+        f"run {recorder.manifest.run_id} {status}: {started} executions started, {failed} failed to start, "
+        f"{finished} seen finishing -> {path}",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def _final_csv(environment: Any, run_dir: Path) -> None:
+    """The final request/failure/exception tables (the periodic writer can be a second behind)."""
+    import csv
+
+    tables = StatsCSV(environment, PERCENTILES_TO_REPORT)
+    for suffix, method in (("stats", tables.requests_csv), ("failures", tables.failures_csv)):
+        with (run_dir / f"locust_{suffix}.csv").open("w", newline="") as handle:
+            method(csv.writer(handle))
+    with (run_dir / "locust_exceptions.csv").open("w", newline="") as handle:
+        tables.exceptions_csv(csv.writer(handle))
+
+
+# -- the load process ---------------------------------------------------------------------------
+
+
+class ProcessLoad:
+    """Everything one load process needs, built once from the (forwarded) options."""
+
+    def __init__(self, environment: Any) -> None:
+        self.environment = environment
+        self.settings = options.validate(environment.parsed_options)
+        self.target = targets.resolve(self.settings.target, self.settings.region)
+        self.outputs = targets.load_outputs(self.settings.target)
+        self.state_machine_arn = self.settings.state_machine_arn or str(self.outputs["state_machine_arn"])
+        self.client = self.target.client("stepfunctions", max_attempts=1)  # no hidden retries
+        self.pool = TicketPool(self.settings.tickets)
+        runner = environment.runner
+        self.worker = int(getattr(runner, "worker_index", 0) or 0)
+        self.local = not isinstance(runner, WorkerRunner)
+        self.outbox: dict[str, list[dict[str, Any]]] = {"sof_started": [], "sof_failed": [], "sof_finished": []}
+        self.inflight: dict[str, Starting] = {}
+        self.journal: Journal | None = None
+        if not self.local:  # a worker keeps its own journal beside the coordinator's, for crashes
+            run_dir = self.settings.run_dir / self.settings.run_id
+            self.journal = Journal(run_dir / f"journal-worker{self.worker}.jsonl")
+        self.tracker: CompletionTracker | None = None
+        self.scheduled = False
+
+    def record(self, kind: str, record: Any) -> None:
+        """Send a record to the coordinator (directly when it is this process)."""
+        if self.local:
+            recorder: Recorder = coordinator["recorder"]
+            if kind == "sof_started":
+                recorder.started([record])
+            elif kind == "sof_failed":
+                recorder.failed([record])
+            else:
+                recorder.finished([record])
+            return
+        assert self.journal is not None
+        self.journal.log(kind.removeprefix("sof_"), record)
+        self.outbox[kind].append(asdict(record))
+
+    def starting(self, record: Starting) -> None:
+        self.inflight[record.name] = record
+        if self.local:
+            coordinator["recorder"].starting(record)
+        elif self.journal is not None:
+            self.journal.log("starting", record)
+
+    def flush(self) -> None:
+        runner = self.environment.runner
+        for kind, records in self.outbox.items():
+            if records:
+                self.outbox[kind] = []
+                runner.send_message(kind, records)
+
+    def stop(self) -> None:
+        """The test is stopping: send everything, and report calls still in flight as unconfirmed."""
+        if self.local:
+            return
+        self.flush()
+        if self.inflight:
+            self.environment.runner.send_message("sof_unconfirmed", [asdict(r) for r in self.inflight.values()])
+
+    def fire(self, name: str, response_time: float, exception: Exception | None, length: int = 0) -> None:
+        self.environment.events.request.fire(
+            request_type=REQUEST_TYPE,
+            name=name,
+            response_time=response_time,
+            response_length=length,
+            exception=exception,
+            context={},
+        )
+
+    def start(self, seq: int, run_id: str) -> None:
+        settings = self.settings
+        name = f"{run_id}-{self.worker}-{seq}"
+        payload = execution_input(self.pool.batch(seq, settings.batch_size), settings.max_concurrency)
+        self.starting(Starting(name, now_iso(), settings.batch_size, self.worker, seq))
+        result = start_execution(self.client, self.state_machine_arn, name, payload)
+        self.inflight.pop(name, None)
+        if result.ok:
+            self.fire("StartExecution", result.latency_ms, None, len(payload))
+            self.record(
+                "sof_started",
+                Started(
+                    name, result.arn, now_iso(), settings.batch_size, self.worker, seq, round(result.latency_ms, 3)
+                ),
+            )
+            if self.tracker is not None:
+                self.tracker.add(name, result.arn)
+        else:
+            self.fire("StartExecution", result.latency_ms, StartFailedError(f"{result.error}: {result.message[:200]}"))
+            self.record(
+                "sof_failed",
+                FailedStart(name, now_iso(), result.error, result.message, settings.batch_size, self.worker, seq),
+            )
+
+    def run_schedule(self) -> None:
+        """Start this process's share of the profile: start k at t0 + t_k when k % W == index."""
+        deadline = time.time() + 30
+        while "plan" not in loader and time.time() < deadline:
+            gevent.sleep(0.05)
+        plan = loader.get("plan") or {"run_id": self.settings.run_id, "t0": time.time(), "workers": 1}
+        if self.settings.track_completion:
+            since = datetime.fromtimestamp(plan["t0"] - START_MARGIN_S, UTC)
+            limiter = ApiLimiter.for_target(self.target.name, self.target.region)
+            self.tracker = CompletionTracker(self.client, self.state_machine_arn, since, limiter)
+            gevent.spawn(self.poll_forever)
+        if not self.local:
+            gevent.spawn(self.flush_forever)
+        times = self.settings.profile.start_times()
+        client = str(getattr(self.environment.runner, "client_id", "local"))
+        share = int(plan.get("shares", {}).get(client, self.worker % plan["workers"]))
+        self.worker = share  # execution names and records use the dense share index
+        for seq, moment in my_starts(times, share, plan["workers"]):
+            delay = plan["t0"] + moment - time.time()
+            if delay > 0:
+                gevent.sleep(delay)
+            gevent.spawn(self.start, seq, plan["run_id"])
+
+    def poll_forever(self) -> None:
+        assert self.tracker is not None
+        while True:
+            gevent.sleep(self.settings.poll_interval)
+            for done in self.tracker.poll():
+                failure = None if done.status == "SUCCEEDED" else ExecutionNotSucceededError(done.status)
+                self.fire("Execution", done.duration_ms, failure)
+                self.record(
+                    "sof_finished",
+                    Finished(done.name, done.status, done.stopped.isoformat(), round(done.duration_ms, 3)),
+                )
+
+    def flush_forever(self) -> None:
+        while True:
+            gevent.sleep(SEND_INTERVAL_S)
+            self.flush()
+
+
+class StartFailedError(Exception):
+    """A StartExecution call failed; the message starts with the AWS error code."""
+
+
+class ExecutionNotSucceededError(Exception):
+    """An execution ended FAILED, TIMED_OUT or ABORTED."""
+
+
+class PipelineLoad(User):
+    """Keeps this process's start schedule running (the schedule outlives any user restart)."""
+
+    def wait_time(self) -> float:
+        return 3600.0
+
+    @task
+    def run_schedule(self) -> None:
+        if "process" not in loader:
+            try:
+                loader["process"] = ProcessLoad(self.environment)
+            except UserError as error:
+                log.error(error.render())
+                self.environment.runner.quit()
+                return
+        process: ProcessLoad = loader["process"]
+        if not process.scheduled:  # once per process, whatever happens to the users
+            process.scheduled = True
+            gevent.spawn(process.run_schedule)
+        gevent.sleep(3600)
+
+
+class RunShape(LoadTestShape):
+    """One PipelineLoad user per load process until the profile and the drain are over."""
+
+    def tick(self) -> tuple[int, float] | None:
+        if not coordinator or ("plan" not in coordinator and self.get_run_time() > 60):
+            return None
+        runner = self.runner
+        workers = max(1, int(getattr(runner, "worker_count", 1)))
+        if "plan" not in coordinator:
+            return workers, workers
+        settings = coordinator["settings"]
+        recorder: Recorder = coordinator["recorder"]
+        elapsed = self.get_run_time()
+        started, failed, finished = recorder.counts
+        planned = settings.profile.total()
+        schedule_end = START_MARGIN_S + settings.duration + 1.0
+        if elapsed < schedule_end or (started + failed < planned and elapsed < schedule_end + 60):
+            return workers, workers
+        if settings.track_completion and finished < started and elapsed < schedule_end + settings.drain_timeout:
+            return workers, workers
+        if settings.track_completion and finished < started:
+            recorder.manifest.notes.append(
+                f"drain timeout: {started - finished} executions were still running after {settings.drain_timeout:g} s"
+            )
+        coordinator["done"] = True
+        return None

@@ -1,0 +1,194 @@
+"""The harness's options: registered on Locust's own parser, validated into LoadSettings.
+
+Every option is also an environment variable (SOF_*) and a key in a `--config` file
+(see loadtest/*.conf). Locust's own `--profile` names the load profile.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from scaleorfail import paths
+from scaleorfail.errors import UserError
+from scaleorfail.load import profiles
+
+RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,47}$")
+MAP_LIMIT = 40
+
+
+def register(parser: Any) -> None:
+    """Add the harness options to Locust's argument parser."""
+    for action in getattr(parser, "_actions", []):
+        if action.dest == "profile" and not getattr(action, "env_var", None):
+            action.env_var = "SOF_LOAD_PROFILE"  # Locust's --profile doubles as the load profile
+            action.help = f"load profile: {', '.join(profiles.NAMES)} (env SOF_LOAD_PROFILE)"
+    group = parser.add_argument_group("scale-or-fail", "How the pipeline is loaded (each option: also SOF_* env var)")
+    group.add_argument(
+        "--target", choices=["local", "aws"], default="local", env_var="SOF_TARGET", help="where the stack runs"
+    )
+    group.add_argument("--region", default=None, env_var="SOF_REGION", help="AWS region (default: the stack's)")
+    group.add_argument(
+        "--state-machine-arn",
+        default=None,
+        env_var="SOF_STATE_MACHINE_ARN",
+        help="start executions of this state machine instead of the stack's",
+    )
+    group.add_argument("--rate", type=float, default=1.0, env_var="SOF_RATE", help="executions started per second")
+    group.add_argument(
+        "--duration", type=float, default=None, env_var="SOF_DURATION", help="seconds of load (profile default)"
+    )
+    group.add_argument("--batch-size", type=int, default=10, env_var="SOF_BATCH_SIZE", help="tickets per execution")
+    group.add_argument(
+        "--max-concurrency",
+        type=int,
+        default=None,
+        env_var="SOF_MAX_CONCURRENCY",
+        help="Map max_concurrency in each input (0..40; default: the stack's default)",
+    )
+    group.add_argument(
+        "--baseline-rate", type=float, default=None, env_var="SOF_BASELINE_RATE", help="spike: rate outside the spike"
+    )
+    group.add_argument("--steps", type=int, default=4, env_var="SOF_STEPS", help="step: number of plateaus")
+    group.add_argument(
+        "--tickets", default=None, env_var="SOF_TICKETS", help="ticket file (default data/tickets.jsonl)"
+    )
+    group.add_argument("--run-label", default="", env_var="SOF_RUN_LABEL", help="a label for the run (e.g. c2)")
+    group.add_argument("--run-dir", default=None, env_var="SOF_RUN_DIR", help="where runs are written (default runs/)")
+    group.add_argument("--run-id", default="", env_var="SOF_RUN_ID", help="run id (default: generated)")
+    # Locust forwards only custom options to workers: the coordinator copies --profile here.
+    group.add_argument("--sof-profile", default="", help=argparse.SUPPRESS)
+    group.add_argument(
+        "--track-completion",
+        choices=["on", "off"],
+        default="on",
+        env_var="SOF_TRACK_COMPLETION",
+        help="report finished executions to Locust as 'Execution' requests (default on)",
+    )
+    group.add_argument(
+        "--drain-timeout",
+        type=float,
+        default=900.0,
+        env_var="SOF_DRAIN_TIMEOUT",
+        help="seconds to wait for started executions to finish after the last start",
+    )
+    group.add_argument(
+        "--poll-interval", type=float, default=1.0, env_var="SOF_POLL_INTERVAL", help="seconds between status polls"
+    )
+
+
+@dataclass(frozen=True)
+class LoadSettings:
+    target: str
+    region: str | None
+    state_machine_arn: str | None
+    profile: profiles.Profile
+    rate: float
+    duration: float
+    batch_size: int
+    max_concurrency: int | None
+    tickets: Path
+    run_label: str
+    run_dir: Path
+    run_id: str
+    track_completion: bool
+    drain_timeout: float
+    poll_interval: float
+    baseline_rate: float | None
+    steps: int
+
+    def parameters(self) -> dict[str, Any]:
+        return {
+            "rate": self.rate,
+            "duration": self.duration,
+            "batch_size": self.batch_size,
+            "max_concurrency": self.max_concurrency,
+            "tickets_file": str(self.tickets),
+            "baseline_rate": self.baseline_rate,
+            "steps": self.steps,
+            "executions_planned": self.profile.total(),
+            "drain_timeout": self.drain_timeout,
+            "poll_interval": self.poll_interval,
+        }
+
+
+def new_run_id(label: str) -> str:
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    clean = re.sub(r"[^A-Za-z0-9-]+", "-", label).strip("-")[:16]
+    return f"{stamp}-{clean + '-' if clean else ''}{secrets.token_hex(2)}"
+
+
+def validate(options: Any) -> LoadSettings:
+    """One clear error per invalid option (raised as UserError)."""
+    name = getattr(options, "sof_profile", "") or getattr(options, "profile", None) or "single-batch"
+    if name not in profiles.NAMES:
+        raise UserError(f"unknown load profile {name!r}", f"use --profile one of: {', '.join(profiles.NAMES)}")
+    if options.rate is None or options.rate <= 0:
+        raise UserError(
+            f"--rate must be a positive number of executions per second, got {options.rate}", "e.g. --rate 5"
+        )
+    if options.duration is not None and options.duration <= 0:
+        raise UserError(
+            f"--duration must be a positive number of seconds, got {options.duration}", "e.g. --duration 30"
+        )
+    if options.batch_size is None or options.batch_size < 1:
+        raise UserError(f"--batch-size must be at least 1 ticket, got {options.batch_size}", "e.g. --batch-size 10")
+    if options.max_concurrency is not None and not 0 <= options.max_concurrency <= MAP_LIMIT:
+        raise UserError(
+            f"--max-concurrency must be between 0 and {MAP_LIMIT} (0 = no limit below the inline Map's 40), "
+            f"got {options.max_concurrency}",
+            "e.g. --max-concurrency 10",
+        )
+    if options.baseline_rate is not None and options.baseline_rate < 0:
+        raise UserError(f"--baseline-rate must not be negative, got {options.baseline_rate}", "e.g. --baseline-rate 1")
+    if options.steps < 1:
+        raise UserError(f"--steps must be at least 1, got {options.steps}", "e.g. --steps 4")
+    if options.drain_timeout < 0 or options.poll_interval <= 0:
+        raise UserError("--drain-timeout must be >= 0 and --poll-interval > 0", "e.g. --poll-interval 1")
+    run_id = options.run_id or new_run_id(options.run_label)
+    if not RUN_ID.match(run_id):
+        raise UserError(f"--run-id {run_id!r} may only hold letters, digits, - and _ (1-48)", "e.g. --run-id c2-burst")
+    profile = profiles.build(
+        name, options.rate, options.duration, baseline_rate=options.baseline_rate, steps=options.steps
+    )
+    tickets = Path(options.tickets) if options.tickets else paths.data_dir() / "tickets.jsonl"
+    run_dir = Path(options.run_dir) if options.run_dir else paths.runs_dir()
+    return LoadSettings(
+        target=options.target,
+        region=options.region,
+        state_machine_arn=getattr(options, "state_machine_arn", None) or None,
+        profile=profile,
+        rate=float(options.rate),
+        duration=profile.duration,
+        batch_size=int(options.batch_size),
+        max_concurrency=options.max_concurrency,
+        tickets=tickets,
+        run_label=options.run_label or name,
+        run_dir=run_dir,
+        run_id=run_id,
+        track_completion=options.track_completion == "on",
+        drain_timeout=float(options.drain_timeout),
+        poll_interval=float(options.poll_interval),
+        baseline_rate=options.baseline_rate,
+        steps=int(options.steps),
+    )
+
+
+def concurrency_warning(settings: LoadSettings, account_concurrency: int | None) -> str | None:
+    """A warning when the Map knob exceeds what the account can run at once."""
+    wanted = settings.max_concurrency
+    if wanted is None or account_concurrency is None:
+        return None
+    in_flight = MAP_LIMIT if wanted == 0 else wanted
+    if in_flight > account_concurrency:
+        return (
+            f"warning: max_concurrency {in_flight} exceeds the target's Lambda account concurrency "
+            f"({account_concurrency}): expect 429 TooManyRequestsException throttling "
+            "(Lambda.TooManyRequestsException in Step Functions; retried if the Retry policy covers it)"
+        )
+    return None

@@ -1,0 +1,238 @@
+"""The Locust harness, run headless against a real emulator."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from emulator_support import Emulator, deploy, free_port, running_emulator
+
+from scaleorfail.load.manifest import load
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parent.parent
+LOCUSTFILE = ROOT / "loadtest" / "locustfile.py"
+
+
+@pytest.fixture(scope="module")
+def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
+    with running_emulator(tmp_path_factory.mktemp("load"), profile="sandbox") as running:
+        deploy(running)
+        yield running
+
+
+def locust(emulator: Emulator, run_dir: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "SOF_STATE_DIR": str(emulator.state_dir), "PYTHONUNBUFFERED": "1"}
+    command = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--run-dir", str(run_dir), *args]
+    return subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT, timeout=timeout, check=False)
+
+
+def executions_in_emulator(emulator: Emulator, prefix: str) -> dict[str, str]:
+    sfn = emulator.client("stepfunctions")
+    arn = sfn.list_state_machines()["stateMachines"][0]["stateMachineArn"]
+    found = {}
+    for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=arn):
+        for item in page["executions"]:
+            if item["name"].startswith(prefix + "-"):
+                found[item["name"]] = item["status"]
+    return found
+
+
+def stats(run_dir: Path) -> dict[str, dict[str, str]]:
+    import csv
+
+    with (run_dir / "locust_stats.csv").open() as handle:
+        return {row["Name"]: row for row in csv.DictReader(handle)}
+
+
+PROFILES = [
+    ("single-batch", ["--batch-size", "5"], 1),
+    ("burst", ["--rate", "5", "--duration", "2", "--batch-size", "1"], 10),
+    ("steady", ["--rate", "4", "--duration", "3", "--batch-size", "1"], 12),
+    ("ramp", ["--rate", "6", "--duration", "3", "--batch-size", "1"], 9),
+    ("spike", ["--rate", "6", "--baseline-rate", "3", "--duration", "3", "--batch-size", "1"], 12),
+    ("step", ["--rate", "6", "--steps", "3", "--duration", "3", "--batch-size", "1"], 12),
+]
+
+
+@pytest.mark.parametrize(("profile", "args", "expected"), PROFILES, ids=[p[0] for p in PROFILES])
+def test_each_profile_leaves_a_manifest_matching_the_emulator(
+    emulator: Emulator, tmp_path: Path, profile: str, args: list[str], expected: int
+) -> None:
+    run_id = f"t-{profile}"
+    done = locust(emulator, tmp_path, "--profile", profile, "--run-id", run_id, "--max-concurrency", "3", *args)
+    assert done.returncode == 0, done.stderr[-2000:]
+    manifest = load(tmp_path / run_id)
+    assert manifest.status == "complete" and manifest.profile == profile
+    assert manifest.stack_outputs["state_machine_arn"].endswith("scale-or-fail-pipeline")
+    assert manifest.failed_starts == []
+    names = {e.name for e in manifest.executions}
+    assert len(names) == expected == len(manifest.executions)
+    emulated = executions_in_emulator(emulator, run_id)
+    assert set(emulated) == names  # exactly the executions the emulator holds for this run
+    assert {f.name for f in manifest.finished} == names  # completion tracked to the end
+    assert set(emulated.values()) == {"SUCCEEDED"}
+    table = stats(tmp_path / run_id)
+    assert int(table["StartExecution"]["Request Count"]) == expected
+    assert int(table["Execution"]["Request Count"]) == expected and table["Execution"]["Failure Count"] == "0"
+    assert (tmp_path / run_id / "locust.html").stat().st_size > 1000
+    assert (tmp_path / run_id / "locust_stats_history.csv").exists()
+
+
+def test_start_rate_is_exact_at_low_rates(emulator: Emulator, tmp_path: Path) -> None:
+    done = locust(
+        emulator,
+        tmp_path,
+        "--profile",
+        "steady",
+        "--rate",
+        "8",
+        "--duration",
+        "5",
+        "--batch-size",
+        "1",
+        "--run-id",
+        "t-rate",
+        "--track-completion",
+        "off",
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    manifest = load(tmp_path / "t-rate")
+    moments = sorted(datetime.fromisoformat(e.started_at).timestamp() for e in manifest.executions)
+    assert len(moments) == 40
+    achieved = (len(moments) - 1) / (moments[-1] - moments[0])
+    assert achieved == pytest.approx(8.0, rel=0.05)
+    assert manifest.finished == [] and not manifest.completion_tracking
+
+
+def test_an_interrupted_run_still_leaves_a_valid_manifest(emulator: Emulator, tmp_path: Path) -> None:
+    env = {**os.environ, "SOF_STATE_DIR": str(emulator.state_dir)}
+    command = [
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        str(LOCUSTFILE),
+        "--headless",
+        "--run-dir",
+        str(tmp_path),
+        "--profile",
+        "steady",
+        "--rate",
+        "5",
+        "--duration",
+        "60",
+        "--batch-size",
+        "1",
+        "--run-id",
+        "t-int",
+    ]
+    process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(8)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    manifest = load(tmp_path / "t-int")
+    assert manifest.status == "interrupted", stderr[-2000:]
+    assert 5 <= len(manifest.executions) < 300
+    started = {e.name for e in manifest.executions}
+    unconfirmed = {u.name for u in manifest.unconfirmed}
+    emulated = set(executions_in_emulator(emulator, "t-int"))
+    assert started <= emulated  # everything recorded as started exists
+    assert emulated <= started | unconfirmed  # and nothing that exists is missing from the manifest
+
+
+def test_a_distributed_run_is_one_coherent_run(emulator: Emulator, tmp_path: Path) -> None:
+    env = {**os.environ, "SOF_STATE_DIR": str(emulator.state_dir)}
+    port = free_port()
+    base = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE)]
+    master = subprocess.Popen(
+        [
+            *base,
+            "--headless",
+            "--master",
+            "--master-bind-host",
+            "127.0.0.1",
+            "--master-bind-port",
+            str(port),
+            "--expect-workers",
+            "2",
+            "--run-dir",
+            str(tmp_path),
+            "--run-id",
+            "t-dist",
+            "--profile",
+            "steady",
+            "--rate",
+            "6",
+            "--duration",
+            "4",
+            "--batch-size",
+            "1",
+        ],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    workers = [
+        subprocess.Popen(
+            [*base, "--worker", "--master-host", "127.0.0.1", "--master-port", str(port)],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for _ in range(2)
+    ]
+    try:
+        _, stderr = master.communicate(timeout=120)
+    finally:
+        for worker in workers:
+            worker.wait(timeout=30)
+    manifest = load(tmp_path / "t-dist")
+    assert manifest.status == "complete", stderr[-3000:]
+    assert manifest.workers == 2
+    assert len(manifest.executions) == 24
+    assert {e.worker for e in manifest.executions} == {0, 1}
+    assert sorted(e.seq for e in manifest.executions) == list(range(24))
+    assert set(executions_in_emulator(emulator, "t-dist")) == {e.name for e in manifest.executions}
+    assert len(manifest.finished) == 24
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--profile", "burst", "--rate", "-1"], "--rate must be a positive number"),
+        (["--profile", "burst", "--batch-size", "0"], "--batch-size must be at least 1"),
+        (["--profile", "burst", "--max-concurrency", "41"], "--max-concurrency must be between 0 and 40"),
+        (["--profile", "tidal"], "unknown load profile 'tidal'"),
+        (["--profile", "single-batch", "--batch-size", "5000"], "over the 256 KB"),
+    ],
+)
+def test_invalid_options_stop_with_one_clear_line(
+    emulator: Emulator, tmp_path: Path, args: list[str], message: str
+) -> None:
+    done = locust(emulator, tmp_path, *args, timeout=60)
+    assert done.returncode == 2
+    assert message in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_knob_above_the_account_concurrency_warns(emulator: Emulator, tmp_path: Path) -> None:
+    done = locust(emulator, tmp_path, "--profile", "single-batch", "--batch-size", "2", "--max-concurrency", "20")
+    assert done.returncode == 0
+    assert "exceeds the target's Lambda account concurrency (10)" in done.stderr
+
+
+def test_without_a_deployment_it_says_deploy_first(tmp_path: Path) -> None:
+    with running_emulator(tmp_path / "empty") as bare:
+        done = locust(bare, tmp_path, "--profile", "single-batch", timeout=60)
+    assert done.returncode == 2
+    assert "deploy first: make deploy TARGET=local" in done.stderr
