@@ -140,7 +140,8 @@ def markdown(result: dict[str, Any]) -> str:
             "",
             f"Measured {result['measured_at']} ({result['cpus']} CPUs), `{result['command']}`.",
             "",
-            f"## Start rate against the deployed pipeline ({result['pipeline'][0]['seconds']:g} s each, 1 ticket, 0 ms model)",
+            f"## Start rate against the deployed pipeline ({result['pipeline'][0]['seconds']:g} s each, "
+            "1 ticket, 0 ms model)",
             "",
             tabulate(rows(result["pipeline"]), headers=headers, tablefmt="github"),
             "",

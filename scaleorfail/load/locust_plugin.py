@@ -89,7 +89,10 @@ def _init(environment: Any, **_: Any) -> None:
         label=settings.run_label,
         target=settings.target,
         profile=settings.profile.name,
-        parameters={**settings.parameters(), "state_machine_arn": settings.state_machine_arn or outputs["state_machine_arn"]},
+        parameters={
+            **settings.parameters(),
+            "state_machine_arn": settings.state_machine_arn or outputs["state_machine_arn"],
+        },
         stack_outputs=outputs,
         endpoint_url=target.endpoint_url,
         region=target.region,
