@@ -404,7 +404,7 @@ def _patch_program_pool() -> None:
 
     pools: dict[str, list[Any]] = {}
     lock = threading.Lock()
-    original_logic = ExecutionWorker._execution_logic
+    original_logic: Any = ExecutionWorker._execution_logic
 
     def get_evaluation_entrypoint(self: Any) -> Any:
         definition = self._evaluation_details.state_machine_details.definition
