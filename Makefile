@@ -20,8 +20,8 @@ RATE ?= 1
 DURATION ?= 60
 BATCH ?= 10
 
-.PHONY: help setup test lint fmt package clean local-up local-down local-status deploy destroy invoke-one bad-input \
-	burst load bench
+.PHONY: help setup demo test lint fmt package clean local-up local-down local-status deploy destroy invoke-one bad-input \
+	burst load compare report sweep bench
 
 help: ## List the targets
 	@grep -hE '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -34,6 +34,9 @@ $(STAMP): pyproject.toml
 	@touch $@
 
 setup: $(STAMP) ## Create .venv and install the pinned dependencies
+
+demo: $(STAMP) ## The main job on the emulator: deploy, burst at 2 and 10, harvest, compare, report (DEMO_N tickets)
+	$(SOF) demo $(if $(DEMO_N),-n $(DEMO_N))
 
 test: $(STAMP) ## Run the test suite (no AWS account needed)
 	$(BIN)/pytest $(PYTEST_ARGS)
@@ -81,6 +84,15 @@ invoke-one: $(STAMP) ## Activity 2: one small batch on TARGET
 bad-input: $(STAMP) ## Activity 6: the 5,100-character ticket on TARGET
 	$(SOF) bad-input --target $(TARGET)
 
+compare: $(STAMP) ## Harvest and compare runs (RUNS="id ..." or every run in runs/)
+	$(SOF) compare $(RUNS)
+
+report: $(STAMP) ## Markdown + PNG + HTML report of runs (RUNS="id ..." or every run)
+	$(SOF) report $(RUNS)
+
+sweep: $(STAMP) ## The same burst at max_concurrency 1,2,5,10,20,40 with a scaling model (N tickets)
+	$(SOF) sweep --target $(TARGET) -n $(N)
+
 burst: $(STAMP) ## Activity 3/4: one execution of N tickets at MAX_CONCURRENCY (default 500 at 2) on TARGET
 	$(LOCUST) --profile single-batch --batch-size $(N) --max-concurrency $(MAX_CONCURRENCY) \
 	  --run-label $(or $(LABEL),burst-c$(MAX_CONCURRENCY))
@@ -92,6 +104,7 @@ load: $(STAMP) ## A stream of executions: PROFILE=steady|ramp|spike|step|burst R
 bench: $(STAMP) ## Benchmarks -> bench/results/*.json and *.md (takes several minutes)
 	$(BIN)/python bench/emulator_bench.py
 	$(BIN)/python bench/load_bench.py
+	$(BIN)/python bench/harvest_bench.py
 
 clean: ## Remove build outputs (keeps .venv)
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache

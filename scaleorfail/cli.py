@@ -153,7 +153,78 @@ def build_parser() -> argparse.ArgumentParser:
     bad.add_argument("--name", default="oversized_text_5100", help="which bad input (default oversized_text_5100)")
     bad.add_argument("--timeout", type=float, default=120.0, help="seconds to wait (default 120)")
     bad.set_defaults(handler=_lazy("activities", "bad_input"))
+    add_evidence_commands(commands)
     return parser
+
+
+def _add_run_selection(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("runs", nargs="*", metavar="RUN", help="run ids or directories (default: every run in runs/)")
+    parser.add_argument("--last", type=_positive_int, help="only the N most recent runs")
+    parser.add_argument(
+        "--wait", type=float, default=900.0, help="seconds to wait for running executions (default 900)"
+    )
+    parser.add_argument("--baseline", help="run id or label to compare against (default: the lowest max_concurrency)")
+
+
+def add_evidence_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    harvest = commands.add_parser(
+        "harvest",
+        help="read what runs left behind (statuses, histories, metrics) into runs/<id>/harvest.json",
+        description="For each run: wait until its executions finish, read statuses in bulk, histories and the "
+        "run window's CloudWatch metrics, reconcile them with the manifest, and cache the result.",
+    )
+    harvest.add_argument("runs", nargs="*", metavar="RUN", help="run ids or directories (default: every run)")
+    harvest.add_argument("--refresh", action="store_true", help="read everything again instead of using the cache")
+    harvest.add_argument("--wait", type=float, default=900.0, help="seconds to wait for running executions")
+    harvest.set_defaults(handler=_lazy("evidence", "harvest"))
+
+    compare = commands.add_parser(
+        "compare",
+        help="the comparison table of runs (terminal, Markdown, CSV, JSON)",
+        description="One row per run: throughput, latency percentiles, queue wait, throttles, retries, peak "
+        "concurrency, speed-up and scaling efficiency against a baseline, a Little's-law check and cost.",
+    )
+    _add_run_selection(compare)
+    compare.add_argument("--format", default="simple", choices=["simple", "github", "grid", "plain"])
+    compare.add_argument("--output", type=Path, help="folder for comparison.{md,csv,json} (default runs/compare)")
+    compare.set_defaults(handler=_lazy("evidence", "compare_command"))
+
+    report = commands.add_parser(
+        "report",
+        help="Markdown + PNG plots + one self-contained HTML page",
+        description="The comparison plus plots: throughput vs max_concurrency (ideal line, scaling model), "
+        "latency per step, concurrency and queue depth over time, throttles over time.",
+    )
+    _add_run_selection(report)
+    report.add_argument("--output", type=Path, help="report folder (default runs/report)")
+    report.set_defaults(handler=_lazy("evidence", "report_command"))
+
+    sweep = commands.add_parser(
+        "sweep",
+        help="the same burst at several max_concurrency settings, compared, with a scaling model",
+        description="Run a single-batch burst at each setting, harvest and compare the runs, and fit the "
+        "Universal Scalability Law: where do returns diminish, and which setting reaches a target throughput?",
+    )
+    _add_target(sweep)
+    sweep.add_argument("--concurrency", default="1,2,5,10,20,40", help="settings (default 1,2,5,10,20,40)")
+    sweep.add_argument("-n", type=_positive_int, default=500, help="tickets per burst (default 500)")
+    sweep.add_argument("--target-throughput", type=float, help="tickets/s you need: recommends a setting")
+    sweep.add_argument("--output", type=Path, help="report folder (default runs/sweep-<first run>)")
+    sweep.add_argument("--wait", type=float, default=900.0, help=argparse.SUPPRESS)
+    sweep.add_argument("--baseline", default=None, help=argparse.SUPPRESS)
+    sweep.set_defaults(handler=_lazy("evidence", "sweep_command"))
+
+    demo = commands.add_parser(
+        "demo",
+        help="the main job on the emulator: deploy, burst at 2 and 10, harvest, compare, report",
+        description="Start the emulator (if needed), deploy, run the workshop burst at max_concurrency 2 and 10, "
+        "harvest, print the comparison, write the report, and stop the emulator again.",
+    )
+    demo.add_argument(
+        "-n", type=_positive_int, default=200, help="tickets per burst (default 200; the workshop uses 500)"
+    )
+    demo.add_argument("--keep-emulator", action="store_true", help="leave the emulator running afterwards")
+    demo.set_defaults(handler=_lazy("demo", "demo"))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

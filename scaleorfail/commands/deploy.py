@@ -66,8 +66,14 @@ def destroy(args: argparse.Namespace) -> int:
         return 0
     from scaleorfail.deploy import aws
 
+    target = targets.aws_target(args.region)
     aws.destroy(args.var_file, parse_vars(args.var), args.auto_approve)
+    leftovers = leftover_resources(target)
+    if leftovers:
+        print("still present: " + ", ".join(leftovers))
+        return 1
     targets.outputs_path("aws").unlink(missing_ok=True)
+    print("verified: no pipeline function, state machine, log group, alarm, dashboard or saved query is left")
     return 0
 
 

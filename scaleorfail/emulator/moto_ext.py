@@ -4,6 +4,7 @@ Written against **moto == 5.2.5** (pinned exactly in pyproject.toml); :func:`ins
 refuses any other version, because each patch below relies on a private detail:
 
 Lambda
+  * ``moto.awslambda.urls.url_paths`` and ``LambdaResponse``: GetAccountSettings added.
   * ``moto.awslambda.utils.get_backend`` (the Docker-less ``LambdaSimpleBackend`` when
     ``use_docker`` is off), ``LambdaBackend.invoke`` / ``LambdaSimpleBackend.invoke``
     and ``LambdaFunction`` attributes
@@ -335,6 +336,33 @@ def _direct_invoke(parameters: dict[str, Any], region: str) -> dict[str, Any]:
     if result.function_error:
         response["FunctionError"] = result.function_error
     return response
+
+
+def _patch_account_settings(settings: EmulatorSettings) -> None:
+    """GetAccountSettings (absent from moto 5.2.5): the emulator's account concurrency limit."""
+    from moto.awslambda import urls
+    from moto.awslambda.responses import LambdaResponse
+
+    route = r"{0}/(?P<api_version>[^/]+)/account-settings/?$"
+    urls.url_paths.setdefault(route, LambdaResponse.dispatch)
+
+    def get_account_settings(self: Any) -> Any:
+        functions = list(_lambda_backend(self.current_account, self.region).list_functions())
+        reserved = sum(int(f.reserved_concurrency) for f in functions if f.reserved_concurrency is not None)
+        code = sum(len(f.code_bytes or b"") for f in functions)
+        body = {
+            "AccountLimit": {
+                "TotalCodeSize": 80530636800,
+                "CodeSizeUnzipped": 262144000,
+                "CodeSizeZipped": 52428800,
+                "ConcurrentExecutions": settings.account_concurrency,
+                "UnreservedConcurrentExecutions": settings.account_concurrency - reserved,
+            },
+            "AccountUsage": {"TotalCodeSize": code, "FunctionCount": len(functions)},
+        }
+        return 200, {}, json.dumps(body)
+
+    _replace(LambdaResponse, "get_account_settings", get_account_settings)
 
 
 def _patch_lambda() -> None:
@@ -749,6 +777,7 @@ def install(settings: EmulatorSettings, work_dir: Path) -> LambdaRuntime:
         _state["sink"] = sink
         _make_http_error_classes()
         _patch_lambda()
+        _patch_account_settings(settings)
         _patch_map_cap()
         _patch_iteration_loop()
         _patch_program_pool()

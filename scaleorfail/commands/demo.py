@@ -1,0 +1,67 @@
+"""sof demo: the main job, end to end, on the embedded emulator."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from scaleorfail import analysis, compare, paths
+from scaleorfail.commands.evidence import fit_model, harvest_runs
+from scaleorfail.emulator import control
+from scaleorfail.emulator.settings import resolve
+
+
+def demo(args: argparse.Namespace) -> int:
+    from scaleorfail import report
+    from scaleorfail import target as targets
+    from scaleorfail.deploy import local
+    from scaleorfail.load import runner
+
+    began = time.monotonic()
+    state = paths.state_dir()
+    state.mkdir(parents=True, exist_ok=True)
+    started_here = control.running(state) is None
+    if started_here:
+        print("1/5 starting the embedded AWS emulator (127.0.0.1) ...", flush=True)
+        control.up(resolve(), state, state / "emulator.log")
+    else:
+        print("1/5 using the emulator that is already running", flush=True)
+    try:
+        target = targets.local_target()
+        print("2/5 deploying terraform/ to it ...", flush=True)
+        local.deploy(target)
+        run_dirs = []
+        for step, c in (("3/5", 2), ("4/5", 10)):
+            print(
+                f"{step} the workshop burst: {args.n} tickets in one execution at max_concurrency {c} ...", flush=True
+            )
+            run_dirs.append(str(runner.burst("local", args.n, c, f"demo-c{c}")))
+        print("5/5 harvesting histories and metrics, comparing, writing the report ...", flush=True)
+        records = harvest_runs(run_dirs, quiet=True)
+        runs = [analysis.stats(r) for r in records]
+        baseline = compare.with_baseline(runs)
+        out = paths.runs_dir() / "demo-report"
+        written = report.build(runs, records, baseline, fit_model(runs), out)
+        compare.write(runs, baseline, out)
+    finally:
+        if started_here and not args.keep_emulator:
+            control.down(state)
+    print()
+    print(compare.table(runs, "simple"))
+    for note in compare.footnotes(runs, baseline):
+        print(f"  - {note}")
+    slow, fast = runs[0], runs[-1]
+    if slow.wall_s and fast.wall_s and fast.speedup and fast.efficiency:
+        factor = (fast.max_concurrency or 1) / (slow.max_concurrency or 1)
+        print(
+            f"\nmax_concurrency {slow.max_concurrency} -> {fast.max_concurrency}: {slow.wall_s:.1f} s -> "
+            f"{fast.wall_s:.1f} s, {fast.speedup:.2f}x the throughput for {factor:.0f}x the concurrency "
+            f"(scaling efficiency {fast.efficiency:.0%})"
+        )
+    print(f"\nreport: {written['html']}")
+    print(f"runs:   {', '.join(run_dirs)}")
+    print(f"done in {time.monotonic() - began:.0f} s")
+    print("\nnext: open the report; try `make burst N=500 MAX_CONCURRENCY=5`, `make sweep`,")
+    print("      the sandbox account (`make local-up EMULATOR_PROFILE=sandbox`, then MAX_CONCURRENCY=20),")
+    print("      or the AWS path in README.md")
+    return 0

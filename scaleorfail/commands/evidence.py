@@ -1,0 +1,150 @@
+"""sof harvest / compare / report / sweep."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from scaleorfail import analysis, compare, paths, scaling
+from scaleorfail.errors import UserError
+from scaleorfail.harvest import collect
+
+
+def harvest_runs(
+    selectors: list[str], refresh: bool = False, wait_s: float = 900.0, quiet: bool = False
+) -> list[dict[str, Any]]:
+    records = []
+    for run_dir in collect.run_dirs(selectors, paths.runs_dir()):
+        cached = None if refresh else collect.read_cached(run_dir)
+        record = cached or collect.harvest(run_dir, collect.Options(wait_s=wait_s, refresh=True, quiet=quiet))
+        records.append(record)
+        if not quiet:
+            print(summary_line(record, cached is not None), file=sys.stderr)
+    return records
+
+
+def summary_line(record: dict[str, Any], cached: bool) -> str:
+    recon = record["reconciliation"]
+    statuses = ", ".join(f"{n} {s}" for s, n in recon["harvested_by_status"].items()) or "no executions"
+    calls = ", ".join(f"{k} {v}" for k, v in record["api_calls"].items())
+    balance = "reconciled" if recon["balanced"] else "NOT reconciled"
+    missing = f", {len(recon['missing'])} missing" if recon["missing"] else ""
+    source = "cached" if cached else f"harvested in {record['harvest_seconds']:.1f} s ({calls})"
+    return f"{record['run_id']}: {statuses}{missing}; {balance}; {source}"
+
+
+def harvest(args: argparse.Namespace) -> int:
+    records = harvest_runs(args.runs, refresh=args.refresh, wait_s=args.wait)
+    unbalanced = [r["run_id"] for r in records if not r["reconciliation"]["balanced"]]
+    if unbalanced:
+        print(f"warning: not every started execution is accounted for in {', '.join(unbalanced)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def select_last(selectors: list[str], last: int | None) -> list[str]:
+    if selectors or not last:
+        return selectors
+    runs = sorted(paths.runs_dir().glob("*/manifest.json"), key=lambda p: p.stat().st_mtime)
+    return [str(p.parent) for p in runs[-last:]]
+
+
+def compare_runs(args: argparse.Namespace) -> tuple[list[analysis.RunStats], list[dict[str, Any]], Any]:
+    records = harvest_runs(select_last(args.runs, args.last), wait_s=args.wait, quiet=getattr(args, "quiet", False))
+    runs = [analysis.stats(r) for r in records]
+    order = sorted(range(len(runs)), key=lambda i: (runs[i].max_concurrency or 0, runs[i].run_id))
+    runs = [runs[i] for i in order]
+    records = [records[i] for i in order]
+    baseline = compare.with_baseline(runs, args.baseline)
+    return runs, records, baseline
+
+
+def fit_model(runs: list[analysis.RunStats]) -> scaling.USL | None:
+    points = {r.max_concurrency: r.throughput for r in runs if r.max_concurrency and r.throughput}
+    if len(points) < 3:
+        return None
+    return scaling.fit(sorted(points.items()))
+
+
+def compare_command(args: argparse.Namespace) -> int:
+    runs, _, baseline = compare_runs(args)
+    print(compare.table(runs, args.format))
+    for note in compare.footnotes(runs, baseline):
+        print(f"  - {note}")
+    out = args.output or paths.runs_dir() / "compare"
+    written = compare.write(runs, baseline, out)
+    print(f"written: {written['md']}, {written['csv']}, {written['json']}")
+    return 0
+
+
+def report_command(args: argparse.Namespace) -> int:
+    from scaleorfail import report
+
+    runs, records, baseline = compare_runs(args)
+    out = args.output or paths.runs_dir() / "report"
+    written = report.build(runs, records, baseline, fit_model(runs), out)
+    compare.write(runs, baseline, out)
+    print(compare.table(runs, "simple"))
+    print(f"report: {written['html']} (and {written['md'].name}, PNG plots) in {out}")
+    return 0
+
+
+def parse_concurrency(text: str) -> list[int]:
+    try:
+        values = sorted({int(v) for v in text.split(",") if v.strip()})
+    except ValueError:
+        raise UserError(
+            f"--concurrency {text!r} is not a list of whole numbers", "e.g. --concurrency 1,2,5,10"
+        ) from None
+    if not values or values[0] < 1 or values[-1] > 40:
+        raise UserError("--concurrency values must be between 1 and 40", "e.g. --concurrency 1,2,5,10,20,40")
+    return values
+
+
+def sweep_command(args: argparse.Namespace) -> int:
+    from scaleorfail import report
+    from scaleorfail import target as targets
+    from scaleorfail.load import runner
+
+    settings = parse_concurrency(args.concurrency)
+    target = targets.resolve(args.target, args.region)
+    targets.load_outputs(target.name)
+    run_dirs: list[str] = []
+    for c in settings:
+        print(f"sweep: {args.n} tickets at max_concurrency {c} ...", file=sys.stderr, flush=True)
+        run_dirs.append(str(runner.burst(args.target, args.n, c, f"sweep-c{c}")))
+    args.runs, args.last = run_dirs, None
+    runs, records, baseline = compare_runs(args)
+    model = fit_model(runs) if len(settings) >= 3 else None
+    print(compare.table(runs, "simple"))
+    out = args.output or paths.runs_dir() / f"sweep-{Path(run_dirs[0]).name}"
+    report.build(runs, records, baseline, model, out)
+    compare.write(runs, baseline, out)
+    if model is None:
+        print("(the scaling model needs three or more settings)")
+        return 0
+    limit = min(40, account_concurrency(target) or 40)
+    print()
+    for line in report.model_summary(model, runs):
+        if line and not line.startswith("#"):
+            print(line)
+    print("setting  measured tickets/s  model tickets/s")
+    for run in runs:
+        predicted = model.throughput(run.max_concurrency or 1)
+        print(f"{run.max_concurrency:>7}  {run.throughput or 0:>18.2f}  {predicted:>15.2f}")
+    if args.target_throughput:
+        n, x, reached = model.recommend(args.target_throughput, limit)
+        verdict = "reaches" if reached else "cannot reach; best is"
+        goal = f"for {args.target_throughput:g} tickets/s within concurrency {limit}"
+        print(f"{goal}: max_concurrency {n} ({verdict} {x:.1f}/s)")
+    print(f"report: {out / 'report.html'}")
+    return 0
+
+
+def account_concurrency(target: Any) -> int | None:
+    try:
+        return int(target.client("lambda").get_account_settings()["AccountLimit"]["ConcurrentExecutions"])
+    except Exception:
+        return None

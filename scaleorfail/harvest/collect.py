@@ -1,0 +1,436 @@
+"""`sof harvest`: everything a run left behind, read in bulk and cached.
+
+For one run manifest: resolve unconfirmed starts, wait (bounded) until the run's
+executions finish, read their statuses in bulk (ListExecutions pages by status), their
+histories (paginated, 1,000 events per page, in parallel), the Lambda configuration and
+the run window's CloudWatch metrics (one GetMetricData call per 500 queries). Every API
+call goes through a token bucket at the published Step Functions quotas on AWS and is
+counted. The result is `runs/<run_id>/harvest.json` (schema scale-or-fail/harvest v1).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from scaleorfail import target as targets
+from scaleorfail.errors import UserError
+from scaleorfail.harvest import history
+from scaleorfail.load.manifest import Manifest, load
+from scaleorfail.ratelimit import ApiLimiter
+
+SCHEMA = "scale-or-fail/harvest"
+VERSION = 1
+TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
+STEPS = ("preprocess", "embed", "postprocess")
+LAMBDA_METRICS = (
+    ("Invocations", "Sum"),
+    ("Errors", "Sum"),
+    ("Throttles", "Sum"),
+    ("ConcurrentExecutions", "Maximum"),
+    ("Duration", "p50"),
+    ("Duration", "p95"),
+    ("Duration", "Average"),
+)
+STATES_METRICS = (
+    "ExecutionsStarted",
+    "ExecutionsSucceeded",
+    "ExecutionsFailed",
+    "ExecutionsTimedOut",
+    "ExecutionsAborted",
+)
+HISTORY_THREADS = 8
+
+
+@dataclass
+class Options:
+    wait_s: float = 900.0
+    refresh: bool = False
+    quiet: bool = False
+
+
+def harvest_path(run_dir: Path) -> Path:
+    return run_dir / "harvest.json"
+
+
+def read_cached(run_dir: Path) -> dict[str, Any] | None:
+    path = harvest_path(run_dir)
+    if not path.exists():
+        return None
+    try:
+        data = json.loads(path.read_text())
+    except ValueError:
+        return None
+    if data.get("schema") != SCHEMA or data.get("version") != VERSION:
+        return None  # an older schema: re-harvest
+    return dict(data)
+
+
+def harvest(run_dir: Path, options: Options) -> dict[str, Any]:
+    """The harvest record of a run, from the cache unless refresh or the cache is stale."""
+    if not options.refresh:
+        cached = read_cached(run_dir)
+        if cached is not None:
+            return cached
+    manifest = load(run_dir)
+    collector = Collector(manifest, options)
+    record = collector.collect()
+    path = harvest_path(run_dir)
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(record, separators=(",", ":")) + "\n")
+    temporary.replace(path)
+    return record
+
+
+class Collector:
+    def __init__(self, manifest: Manifest, options: Options) -> None:
+        self.manifest = manifest
+        self.options = options
+        self.target = self._target()
+        self.limiter = ApiLimiter.for_target(self.target.name, self.target.region)
+        self.sfn = self.target.client("stepfunctions", max_attempts=8)
+        self.state_machine_arn = str(
+            manifest.parameters.get("state_machine_arn") or manifest.stack_outputs["state_machine_arn"]
+        )
+
+    def _target(self) -> targets.Target:
+        manifest = self.manifest
+        if manifest.target == "local":
+            current = targets.local_target(manifest.region)
+            return current
+        return targets.aws_target(manifest.region)
+
+    def say(self, text: str) -> None:
+        if not self.options.quiet:
+            print(text, file=sys.stderr, flush=True)
+
+    def call(self, api: str, function: Any, **kwargs: Any) -> Any:
+        return self.limiter.call(api, function, **kwargs)
+
+    # -- steps -----------------------------------------------------------------------
+
+    def collect(self) -> dict[str, Any]:
+        began = time.monotonic()
+        manifest = self.manifest
+        wanted = {e.name: e for e in manifest.executions}
+        found_unconfirmed, absent_unconfirmed = self.resolve_unconfirmed()
+        names = set(wanted) | set(found_unconfirmed)
+        statuses = self.wait_for(names)
+        histories = self.histories(statuses)
+        executions = []
+        for name in sorted(statuses, key=lambda n: statuses[n]["start"]):
+            status = statuses[name]
+            timeline, pages = histories.get(name, (None, 0))
+            batch = wanted[name].batch_size if name in wanted else found_unconfirmed[name]
+            executions.append(execution_record(name, status, timeline, pages, batch))
+        missing = [
+            {"name": name, "reason": "not found in the target (emulator restarted, or history expired after 90 days)"}
+            for name in sorted(names - set(statuses))
+        ]
+        by_status = Counter(e["status"] for e in executions)
+        reconciliation = {
+            "manifest_started": len(wanted),
+            "unconfirmed_found": sorted(found_unconfirmed),
+            "unconfirmed_absent": sorted(absent_unconfirmed),
+            "harvested_by_status": dict(sorted(by_status.items())),
+            "missing": missing,
+            "failed_starts": len(manifest.failed_starts),
+            "balanced": len(wanted) + len(found_unconfirmed) == sum(by_status.values()) + len(missing),
+        }
+        window = run_window(executions, manifest)
+        functions = self.functions()
+        metrics = self.metrics(window, functions)
+        return {
+            "schema": SCHEMA,
+            "version": VERSION,
+            "run_id": manifest.run_id,
+            "label": manifest.label,
+            "target": manifest.target,
+            "profile": manifest.profile,
+            "parameters": manifest.parameters,
+            "stack_default_max_concurrency": manifest.stack_outputs.get("default_max_concurrency"),
+            "region": self.target.region,
+            "manifest_status": manifest.status,
+            "failed_starts": [vars(f) for f in manifest.failed_starts],
+            "harvested_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "window": {"start": window[0].isoformat(), "stop": window[1].isoformat()},
+            "functions": functions,
+            "executions": executions,
+            "reconciliation": reconciliation,
+            "metrics": metrics,
+            "api_calls": dict(sorted(self.limiter.calls.items())),
+            "api_wait_s": round(self.limiter.waited_s, 3),
+            "harvest_seconds": round(time.monotonic() - began, 3),
+        }
+
+    def resolve_unconfirmed(self) -> tuple[dict[str, int], list[str]]:
+        """Starts the harness could not confirm: do they exist? (by their deterministic ARN)."""
+        found: dict[str, int] = {}
+        absent: list[str] = []
+        prefix = self.state_machine_arn.replace(":stateMachine:", ":execution:")
+        for start in self.manifest.unconfirmed:
+            try:
+                self.call("DescribeExecution", self.sfn.describe_execution, executionArn=f"{prefix}:{start.name}")
+                found[start.name] = start.batch_size
+            except ClientError as error:
+                if error.response["Error"]["Code"] not in ("ExecutionDoesNotExist", "ResourceNotFound"):
+                    raise
+                absent.append(start.name)
+        return found, absent
+
+    def list_status(self, status: str, names: set[str], since: datetime) -> dict[str, dict[str, Any]]:
+        """Executions of the run with this status (newest first, stopping at the run start)."""
+        found: dict[str, dict[str, Any]] = {}
+        token = None
+        while True:
+            kwargs: dict[str, Any] = {
+                "stateMachineArn": self.state_machine_arn,
+                "statusFilter": status,
+                "maxResults": 1000,
+            }
+            if token:
+                kwargs["nextToken"] = token
+            page = self.call("ListExecutions", self.sfn.list_executions, **kwargs)
+            older = False
+            for item in page.get("executions", []):
+                started = aware(item["startDate"])
+                if started < since:
+                    older = True
+                    continue
+                if item["name"] in names:
+                    found[item["name"]] = {
+                        "status": status,
+                        "arn": item["executionArn"],
+                        "start": started,
+                        "stop": aware(item["stopDate"]) if item.get("stopDate") else None,
+                    }
+            token = page.get("nextToken")
+            if not token or older or len(found) == len(names):
+                return found
+
+    def wait_for(self, names: set[str]) -> dict[str, dict[str, Any]]:
+        """Statuses of the run's executions, once none is RUNNING (or the wait is over)."""
+        since = datetime.fromisoformat(self.manifest.started_at) - timedelta(minutes=5)
+        deadline = time.monotonic() + self.options.wait_s
+        delay = 1.0
+        while True:
+            running = self.list_status("RUNNING", names, since) if names else {}
+            if not running or time.monotonic() > deadline:
+                break
+            self.say(f"{self.manifest.run_id}: waiting for {len(running)} of {len(names)} executions to finish ...")
+            time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
+            delay = min(delay * 1.5, 10.0)
+        statuses = dict(running)
+        for status in TERMINAL:
+            remaining = names - set(statuses)
+            if not remaining:
+                break
+            statuses.update(self.list_status(status, remaining, since))
+        return statuses
+
+    def read_history(self, arn: str) -> tuple[list[dict[str, Any]], int]:
+        events: list[dict[str, Any]] = []
+        token = None
+        pages = 0
+        while True:
+            kwargs: dict[str, Any] = {"executionArn": arn, "maxResults": 1000}
+            if token:
+                kwargs["nextToken"] = token
+            page = self.call("GetExecutionHistory", self.sfn.get_execution_history, **kwargs)
+            pages += 1
+            events.extend(page["events"])
+            token = page.get("nextToken")
+            if not token:
+                return events, pages
+
+    def histories(self, statuses: dict[str, dict[str, Any]]) -> dict[str, tuple[history.Timeline, int]]:
+        def one(name: str) -> tuple[str, tuple[history.Timeline, int]]:
+            events, pages = self.read_history(statuses[name]["arn"])
+            return name, (history.parse(events), pages)
+
+        done: dict[str, tuple[history.Timeline, int]] = {}
+        total = len(statuses)
+        with ThreadPoolExecutor(max_workers=HISTORY_THREADS) as pool:
+            for index, (name, result) in enumerate(pool.map(one, sorted(statuses)), 1):
+                done[name] = result
+                if total >= 50 and index % 250 == 0:
+                    self.say(f"{self.manifest.run_id}: {index}/{total} histories read")
+        return done
+
+    def functions(self) -> dict[str, Any]:
+        lam = self.target.client("lambda")
+        out = {}
+        for step, name in sorted(self.manifest.stack_outputs.get("function_names", {}).items()):
+            try:
+                config = lam.get_function_configuration(FunctionName=name)
+                self.limiter.calls["GetFunctionConfiguration"] += 1
+                out[step] = {"name": name, "memory_mb": config["MemorySize"], "timeout_s": config["Timeout"]}
+            except ClientError:
+                out[step] = {"name": name, "memory_mb": None, "timeout_s": None}
+        return out
+
+    def metrics(self, window: tuple[datetime, datetime], functions: dict[str, Any]) -> dict[str, Any]:
+        # One period covering the whole-minute run window: every statistic (p95 included) is run-level.
+        start = window[0].replace(second=0, microsecond=0)
+        period = 60 * (int((window[1] - start).total_seconds()) // 60 + 1)
+        stop = start + timedelta(seconds=period)
+        queries: list[dict[str, Any]] = []
+        index: dict[str, tuple[str, str, str]] = {}
+
+        def add(namespace: str, metric: str, stat: str, dims: dict[str, str], scope: str) -> None:
+            key = f"q{len(queries)}"
+            index[key] = (scope, metric, stat)
+            queries.append(
+                {
+                    "Id": key,
+                    "MetricStat": {
+                        "Metric": {
+                            "Namespace": namespace,
+                            "MetricName": metric,
+                            "Dimensions": [{"Name": k, "Value": v} for k, v in dims.items()],
+                        },
+                        "Period": period,
+                        "Stat": stat,
+                    },
+                }
+            )
+
+        for step, info in functions.items():
+            for metric, stat in LAMBDA_METRICS:
+                add("AWS/Lambda", metric, stat, {"FunctionName": info["name"]}, step)
+        for metric, stat in (("Throttles", "Sum"), ("ConcurrentExecutions", "Maximum")):
+            add("AWS/Lambda", metric, stat, {}, "account")
+        for metric in STATES_METRICS:
+            add("AWS/States", metric, "Sum", {"StateMachineArn": self.state_machine_arn}, "states")
+        cloudwatch = self.target.client("cloudwatch")
+        results: dict[str, Any] = {}
+        for offset in range(0, len(queries), 500):
+            token = None
+            while True:
+                kwargs: dict[str, Any] = {
+                    "MetricDataQueries": queries[offset : offset + 500],
+                    "StartTime": start,
+                    "EndTime": stop,
+                    "ScanBy": "TimestampAscending",
+                }
+                if token:
+                    kwargs["NextToken"] = token
+                response = cloudwatch.get_metric_data(**kwargs)
+                self.limiter.calls["GetMetricData"] += 1
+                for item in response["MetricDataResults"]:
+                    scope, metric, stat = index[item["Id"]]
+                    values = [float(v) for v in item.get("Values", [])]
+                    results.setdefault(scope, {})[f"{metric}_{stat}"] = values[0] if values else None
+                token = response.get("NextToken")
+                if not token:
+                    break
+        return {"period_s": period, "start": start.isoformat(), "stop": stop.isoformat(), **results}
+
+
+def aware(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def run_window(executions: list[dict[str, Any]], manifest: Manifest) -> tuple[datetime, datetime]:
+    starts = [e["start_ms"] for e in executions]
+    stops = [e["stop_ms"] for e in executions if e["stop_ms"] is not None]
+    if not starts:
+        moment = datetime.fromisoformat(manifest.started_at)
+        return moment, datetime.fromisoformat(manifest.stopped_at) if manifest.stopped_at else moment
+    first = datetime.fromtimestamp(min(starts) / 1000.0, UTC)
+    last = datetime.fromtimestamp(max(stops or starts) / 1000.0, UTC)
+    return first, last
+
+
+def _offset(value: float | None, origin: float) -> float | None:
+    return None if value is None else round(value - origin, 1)
+
+
+def execution_record(
+    name: str, status: dict[str, Any], timeline: history.Timeline | None, pages: int, batch_size: int
+) -> dict[str, Any]:
+    start_ms = status["start"].timestamp() * 1000.0
+    stop_ms = status["stop"].timestamp() * 1000.0 if status.get("stop") else None
+    record: dict[str, Any] = {
+        "name": name,
+        "arn": status["arn"],
+        "status": status["status"],
+        "start_ms": round(start_ms, 1),
+        "stop_ms": round(stop_ms, 1) if stop_ms is not None else None,
+        "batch_size": batch_size,
+        "history_pages": pages,
+        "items": [],
+    }
+    if timeline is None:
+        return record
+    origin = timeline.start
+    record.update(
+        {
+            "start_ms": round(origin, 1),
+            "stop_ms": round(timeline.stop, 1) if timeline.stop is not None else record["stop_ms"],
+            "error": timeline.error,
+            "cause": (timeline.cause or "")[:2000] or None,
+            "events": timeline.events,
+            "state_transitions": timeline.state_transitions,
+            "map_started": _offset(timeline.map_started, origin),
+            "map_length": timeline.map_length,
+        }
+    )
+    record["items"] = [
+        {
+            "i": item.index,
+            "start": _offset(item.started, origin),
+            "end": _offset(item.ended, origin),
+            "status": item.status,
+            "steps": [
+                {
+                    "step": visit.step,
+                    "in": _offset(visit.entered, origin),
+                    "out": _offset(visit.exited, origin),
+                    "attempts": [
+                        [
+                            _offset(a.scheduled, origin),
+                            _offset(a.started, origin),
+                            _offset(a.ended, origin),
+                            a.error,
+                        ]
+                        for a in visit.attempts
+                    ],
+                }
+                for visit in item.visits
+            ],
+        }
+        for item in timeline.items
+    ]
+    return record
+
+
+def run_dirs(selectors: list[str], runs_root: Path) -> list[Path]:
+    """Run directories from names, paths, or (none given) every run under runs/."""
+    if not selectors:
+        found = sorted(p.parent for p in runs_root.glob("*/manifest.json"))
+        if not found:
+            raise UserError(f"no runs under {runs_root}", "run a load first: make burst N=500 MAX_CONCURRENCY=2")
+        return found
+    out = []
+    for selector in selectors:
+        path = Path(selector)
+        for candidate in (path, runs_root / selector):
+            if (candidate / "manifest.json").exists():
+                out.append(candidate)
+                break
+            if candidate.name == "manifest.json" and candidate.exists():
+                out.append(candidate.parent)
+                break
+        else:
+            raise UserError(f"no run {selector!r} (looked in {runs_root})", "list runs with `ls runs/`")
+    return out

@@ -1,0 +1,158 @@
+"""Execution histories -> per-item, per-step timings.
+
+Step Functions history events chain through ``previousEventId``: every event of a Map
+iteration descends from that iteration's ``MapIterationStarted``. Walking the chain
+attributes each event to its item, so a history of thousands of interleaved events
+becomes, per ticket: when it waited for a free Map slot, each state visit, each Lambda
+attempt (scheduled -> started -> ended, with its error), and how the item ended.
+
+Times are epoch milliseconds. The optimized ``lambda:invoke`` integration emits
+TaskScheduled/TaskStarted/TaskSucceeded|TaskFailed (not the LambdaFunction* events), so
+those are what the task timings come from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+TERMINAL_TASK_EVENTS = ("TaskSucceeded", "TaskFailed", "TaskTimedOut", "TaskSubmitFailed", "TaskStartFailed")
+EXECUTION_END = {
+    "ExecutionSucceeded": "SUCCEEDED",
+    "ExecutionFailed": "FAILED",
+    "ExecutionTimedOut": "TIMED_OUT",
+    "ExecutionAborted": "ABORTED",
+}
+
+
+def epoch_ms(moment: Any) -> float:
+    if isinstance(moment, datetime):
+        return moment.timestamp() * 1000.0
+    if isinstance(moment, (int, float)):
+        return float(moment)
+    return datetime.fromisoformat(str(moment)).timestamp() * 1000.0
+
+
+@dataclass
+class Attempt:
+    scheduled: float
+    started: float | None = None
+    ended: float | None = None
+    error: str | None = None
+
+    @property
+    def duration_ms(self) -> float | None:
+        """Task time: started -> ended (the Lambda invocation as Step Functions saw it)."""
+        return None if self.started is None or self.ended is None else self.ended - self.started
+
+    @property
+    def schedule_delay_ms(self) -> float | None:
+        return None if self.started is None else self.started - self.scheduled
+
+
+@dataclass
+class Visit:
+    step: str
+    entered: float
+    exited: float | None = None
+    attempts: list[Attempt] = field(default_factory=list)
+
+    @property
+    def duration_ms(self) -> float | None:
+        return None if self.exited is None else self.exited - self.entered
+
+    @property
+    def retries(self) -> int:
+        return max(0, len(self.attempts) - 1)
+
+
+@dataclass
+class Item:
+    index: int
+    started: float
+    ended: float | None = None
+    status: str = "RUNNING"
+    visits: list[Visit] = field(default_factory=list)
+
+    @property
+    def duration_ms(self) -> float | None:
+        return None if self.ended is None else self.ended - self.started
+
+    @property
+    def final_error(self) -> str | None:
+        for visit in reversed(self.visits):
+            if visit.attempts and visit.attempts[-1].error:
+                return visit.attempts[-1].error
+        return None
+
+
+@dataclass
+class Timeline:
+    start: float
+    stop: float | None = None
+    status: str = "RUNNING"
+    map_started: float | None = None
+    map_length: int | None = None
+    items: list[Item] = field(default_factory=list)
+    error: str | None = None
+    cause: str | None = None
+    events: int = 0
+    state_transitions: int = 0
+
+
+def _index(details: dict[str, Any]) -> int:
+    return int(details.get("index", 0))
+
+
+def parse(events: list[dict[str, Any]]) -> Timeline:
+    """A Timeline from the events of one execution (any order; ids decide)."""
+    ordered = sorted(events, key=lambda e: int(e["id"]))
+    timeline = Timeline(start=epoch_ms(ordered[0]["timestamp"]) if ordered else 0.0, events=len(ordered))
+    owner: dict[int, int | None] = {}
+    items: dict[int, Item] = {}
+    for event in ordered:
+        kind = str(event["type"])
+        at = epoch_ms(event["timestamp"])
+        event_id = int(event["id"])
+        parent = event.get("previousEventId")
+        item_index = owner.get(int(parent)) if parent is not None else None
+        if kind.endswith("StateEntered"):
+            timeline.state_transitions += 1
+        if kind == "MapIterationStarted":
+            item_index = _index(event.get("mapIterationStartedEventDetails", {}))
+            items[item_index] = Item(item_index, at)
+        owner[event_id] = item_index
+        if kind == "ExecutionStarted":
+            timeline.start = at
+        elif kind in EXECUTION_END:
+            timeline.stop = at
+            timeline.status = EXECUTION_END[kind]
+            details: dict[str, Any] = next((v for k, v in event.items() if k.endswith("EventDetails")), {}) or {}
+            timeline.error = details.get("error")
+            timeline.cause = details.get("cause")
+        elif kind == "MapStateStarted" and timeline.map_started is None:
+            timeline.map_started = at
+            timeline.map_length = int(event.get("mapStateStartedEventDetails", {}).get("length", 0) or 0)
+        if item_index is None or item_index not in items:
+            continue
+        item = items[item_index]
+        if kind in ("MapIterationSucceeded", "MapIterationFailed", "MapIterationAborted"):
+            item.ended = at
+            item.status = {"MapIterationSucceeded": "SUCCEEDED", "MapIterationFailed": "FAILED"}.get(kind, "ABORTED")
+        elif kind.endswith("StateEntered"):
+            item.visits.append(Visit(str(event["stateEnteredEventDetails"]["name"]), at))
+        elif kind.endswith("StateExited") and item.visits:
+            item.visits[-1].exited = at
+        elif kind == "TaskScheduled" and item.visits:
+            item.visits[-1].attempts.append(Attempt(scheduled=at))
+        elif kind == "TaskStarted" and item.visits and item.visits[-1].attempts:
+            item.visits[-1].attempts[-1].started = at
+        elif kind in TERMINAL_TASK_EVENTS and item.visits and item.visits[-1].attempts:
+            attempt = item.visits[-1].attempts[-1]
+            attempt.ended = at
+            if kind != "TaskSucceeded":
+                failed: dict[str, Any] = next((v for k, v in event.items() if k.endswith("EventDetails")), {}) or {}
+                attempt.error = str(failed.get("error") or kind)
+    timeline.items = [items[i] for i in sorted(items)]
+    return timeline

@@ -1,0 +1,90 @@
+"""The Universal Scalability Law, fitted to throughput at several concurrency settings.
+
+    X(N) = lambda * N / (1 + sigma * (N - 1) + kappa * N * (N - 1))
+
+lambda: throughput of one unit of concurrency; sigma: contention (the serial part);
+kappa: coherency (crosstalk that makes adding concurrency counter-productive). The fit
+uses the USL's linear form N / X = a + b (N - 1) + c N (N - 1) (a = 1/lambda,
+b = sigma/lambda, c = kappa/lambda) solved by least squares with sigma, kappa >= 0.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from itertools import combinations
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class USL:
+    lam: float
+    sigma: float
+    kappa: float
+    r2: float
+
+    def throughput(self, n: float) -> float:
+        return self.lam * n / (1.0 + self.sigma * (n - 1.0) + self.kappa * n * (n - 1.0))
+
+    @property
+    def peak_concurrency(self) -> float | None:
+        """N where X(N) is highest (None: it keeps rising)."""
+        if self.kappa <= 0:
+            return None
+        return math.sqrt((1.0 - self.sigma) / self.kappa) if self.sigma < 1 else 1.0
+
+    def knee(self, limit: int = 40, gain: float = 0.5) -> int:
+        """The first N where one more unit of concurrency adds less than `gain` of lambda."""
+        for n in range(1, limit):
+            if self.throughput(n + 1) - self.throughput(n) < gain * self.lam:
+                return n
+        return limit
+
+    def recommend(self, target_throughput: float, limit: int) -> tuple[int, float, bool]:
+        """Smallest N <= limit reaching the target; else the best N within the limit."""
+        best_n, best_x = 1, self.throughput(1)
+        for n in range(1, max(1, limit) + 1):
+            x = self.throughput(n)
+            if x >= target_throughput:
+                return n, x, True
+            if x > best_x:
+                best_n, best_x = n, x
+        return best_n, best_x, False
+
+
+def fit(points: list[tuple[float, float]]) -> USL:
+    """Least-squares USL through (N, X) points (at least 2, N >= 1, X > 0)."""
+    clean = [(float(n), float(x)) for n, x in points if n >= 1 and x > 0]
+    if len(clean) < 2:
+        raise ValueError("the USL needs throughput at two or more concurrency settings")
+    n = np.array([p[0] for p in clean])
+    x = np.array([p[1] for p in clean])
+    y = n / x
+    columns = {"a": np.ones_like(n), "b": n - 1.0, "c": n * (n - 1.0)}
+    best: tuple[float, dict[str, float]] | None = None
+    for size in (3, 2, 1):  # largest model with non-negative sigma and kappa wins
+        for names in combinations(("b", "c"), size - 1):
+            chosen = ("a", *names)
+            if len(clean) < len(chosen):
+                continue
+            matrix = np.column_stack([columns[c] for c in chosen])
+            solution, *_ = np.linalg.lstsq(matrix, y, rcond=None)
+            values = dict(zip(chosen, (float(v) for v in solution), strict=True))
+            if values["a"] <= 0 or any(values[k] < 0 for k in names):
+                continue
+            error = float(np.sum((matrix @ solution - y) ** 2))
+            if best is None or error < best[0] - 1e-12:
+                best = (error, values)
+        if best is not None:
+            break
+    if best is None:
+        slope = float(np.mean(x / n))
+        best = (0.0, {"a": 1.0 / slope})
+    values = best[1]
+    a = values["a"]
+    model = USL(lam=1.0 / a, sigma=values.get("b", 0.0) / a, kappa=values.get("c", 0.0) / a, r2=0.0)
+    predicted = np.array([model.throughput(v) for v in n])
+    total = float(np.sum((x - x.mean()) ** 2))
+    r2 = 1.0 - float(np.sum((x - predicted) ** 2)) / total if total > 0 else 1.0
+    return USL(model.lam, model.sigma, model.kappa, round(r2, 4))

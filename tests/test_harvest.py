@@ -1,0 +1,209 @@
+"""Harvest, compare, report and the demo, against a real emulator."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from emulator_support import Emulator, deploy, free_port, running_emulator
+
+from scaleorfail import analysis, compare, report
+from scaleorfail.commands.evidence import harvest_runs
+from scaleorfail.harvest import collect
+from scaleorfail.load import runner
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Emulator, list[Path]]]:
+    """An emulator with two real load runs: 12 tickets at max_concurrency 2 and at 6."""
+    root = tmp_path_factory.mktemp("harvest")
+    os.environ["SOF_RUNS_DIR"] = str(root / "runs")
+    try:
+        with running_emulator(root / "state") as emulator:
+            deploy(emulator, simulated_infer_ms=60)
+            runs = [runner.burst("local", 12, c, f"h-c{c}") for c in (2, 6)]
+            yield emulator, runs
+    finally:
+        os.environ.pop("SOF_RUNS_DIR", None)
+
+
+def test_harvest_reads_every_execution_and_reconciles(lab: tuple[Emulator, list[Path]]) -> None:
+    _, runs = lab
+    record = collect.harvest(runs[0], collect.Options(quiet=True))
+    assert record["schema"] == "scale-or-fail/harvest" and record["version"] == 1
+    (execution,) = record["executions"]
+    assert execution["status"] == "SUCCEEDED" and len(execution["items"]) == 12
+    assert all(len(i["steps"]) == 3 for i in execution["items"])
+    recon = record["reconciliation"]
+    assert recon["balanced"] and recon["harvested_by_status"] == {"SUCCEEDED": 1} and recon["missing"] == []
+    calls = record["api_calls"]
+    assert calls["GetExecutionHistory"] == 1  # 12 tickets: one page of history
+    assert calls["GetMetricData"] == 1
+    assert "DescribeExecution" not in calls  # statuses come in bulk, not one call per execution
+    assert record["functions"]["embed"]["memory_mb"] == 256
+    # CloudWatch is minute-grained: the other run of this module may share the minute
+    assert record["metrics"]["embed"]["Invocations_Sum"] >= 12
+
+
+def test_the_cache_makes_harvest_instant_and_idempotent(
+    lab: tuple[Emulator, list[Path]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, runs = lab
+    first = collect.harvest(runs[1], collect.Options(quiet=True))
+    stamp = collect.harvest_path(runs[1]).stat().st_mtime_ns
+
+    def no_api(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a cached harvest must not call the API")
+
+    monkeypatch.setattr(collect.Collector, "collect", no_api)
+    assert collect.harvest(runs[1], collect.Options(quiet=True)) == first
+    assert collect.harvest_path(runs[1]).stat().st_mtime_ns == stamp
+    monkeypatch.undo()
+    refreshed = collect.harvest(runs[1], collect.Options(quiet=True, refresh=True))
+    assert refreshed["executions"] == first["executions"]
+
+
+def test_missing_and_unconfirmed_executions_are_accounted_for(lab: tuple[Emulator, list[Path]], tmp_path: Path) -> None:
+    _, runs = lab
+    copy = tmp_path / "edited"
+    shutil.copytree(runs[0], copy)
+    (copy / "harvest.json").unlink(missing_ok=True)
+    for journal in copy.glob("journal*.jsonl"):
+        journal.unlink()
+    manifest = json.loads((copy / "manifest.json").read_text())
+    real = manifest["executions"].pop()
+    manifest["unconfirmed"] = [
+        {"name": real["name"], "at": real["started_at"], "batch_size": 12, "worker": 0, "seq": 0},
+        {"name": "never-started", "at": real["started_at"], "batch_size": 12, "worker": 0, "seq": 1},
+    ]
+    manifest["executions"].append({**real, "name": "ghost-0-9", "arn": real["arn"] + "-ghost", "seq": 9})
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    record = collect.harvest(copy, collect.Options(quiet=True, wait_s=2))
+    recon = record["reconciliation"]
+    assert recon["unconfirmed_found"] == [real["name"]]
+    assert recon["unconfirmed_absent"] == ["never-started"]
+    assert [m["name"] for m in recon["missing"]] == ["ghost-0-9"]
+    assert "not found" in recon["missing"][0]["reason"]
+    assert recon["balanced"]  # 1 started + 1 found = 1 harvested + 1 missing
+
+
+def test_compare_and_report_write_every_artefact(lab: tuple[Emulator, list[Path]], tmp_path: Path) -> None:
+    _, runs = lab
+    records = harvest_runs([str(r) for r in runs], quiet=True)
+    stats = [analysis.stats(r) for r in records]
+    baseline = compare.with_baseline(stats)
+    assert baseline is not None and baseline.max_concurrency == 2
+    faster = stats[1]
+    assert faster.speedup is not None and faster.speedup > 1.5  # 6 slots vs 2, 60 ms model
+    assert faster.peak_concurrency <= 6 and stats[0].peak_concurrency <= 2
+    written = compare.write(stats, baseline, tmp_path / "compare")
+    assert written["csv"].read_text().count("\n") == 3
+    assert json.loads(written["json"].read_text())["baseline"] == baseline.run_id
+    paths = report.build(stats, records, baseline, None, tmp_path / "report")
+    for name in ("throughput", "latency", "timeline", "throttles"):
+        width, height = png_size(paths[name])
+        assert width >= 600 and height >= 300 and paths[name].stat().st_size > 10_000
+    page = paths["html"].read_text()
+    assert page.count("<img") == 4 and "data:image/png;base64," in page and "<table>" in page
+    assert "h-c6" in paths["md"].read_text()
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    header = path.read_bytes()[:24]
+    assert header[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", header[16:24])
+    return int(width), int(height)
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(
+    CHROMIUM is None and not os.environ.get("SOF_REQUIRE_CHROMIUM"), reason="Debian's chromium is not installed"
+)
+def test_the_html_report_renders_in_headless_chromium(lab: tuple[Emulator, list[Path]], tmp_path: Path) -> None:
+    assert CHROMIUM, "SOF_REQUIRE_CHROMIUM is set but chromium is missing (.ci/run installs it)"
+    _, runs = lab
+    records = harvest_runs([str(r) for r in runs], quiet=True)
+    stats = [analysis.stats(r) for r in records]
+    paths = report.build(stats, records, compare.with_baseline(stats), None, tmp_path / "report")
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+    ]
+    url = paths["html"].as_uri()
+    wrapper = tmp_path / "check.html"
+    wrapper.write_text(
+        f'<iframe id=f src="{url}" width=1400 height=900></iframe><script>'
+        "document.getElementById('f').onload = () => {"
+        " const d = document.getElementById('f').contentDocument;"
+        " const rows = d.querySelectorAll('table tr').length;"
+        " const images = Array.from(d.images).filter(i => i.complete && i.naturalWidth > 500).length;"
+        " document.body.setAttribute('data-rendered', rows + ',' + images); };</script>"
+    )
+    checked = subprocess.run(
+        [
+            CHROMIUM,
+            *flags,
+            "--allow-file-access-from-files",
+            "--virtual-time-budget=15000",
+            "--dump-dom",
+            wrapper.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    assert 'data-rendered="3,4"' in checked  # header + 2 rows, and all 4 plots decoded at full width
+    dom = subprocess.run(
+        [CHROMIUM, *flags, "--dump-dom", url], capture_output=True, text=True, timeout=120, check=True
+    ).stdout
+    assert "<table>" in dom and dom.count("data:image/png;base64") == 4
+    shot = tmp_path / "shot.png"
+    subprocess.run(
+        [CHROMIUM, *flags, "--window-size=1400,2000", f"--screenshot={shot}", url],
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
+    assert shot.stat().st_size > 50_000  # a rendered page with plots, not a blank one
+    width, height = png_size(shot)
+    assert (width, height) == (1400, 2000)
+
+
+def test_make_demo_runs_the_main_job_end_to_end(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "SOF_STATE_DIR": str(tmp_path / "state"),
+        "SOF_RUNS_DIR": str(tmp_path / "runs"),
+        "SOF_EMULATOR_PORT": str(free_port()),
+    }
+    done = subprocess.run(
+        ["make", "-s", "demo", "DEMO_N=16"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    out = done.stdout
+    assert "demo-c2" in out and "demo-c10" in out and "report:" in out
+    assert (tmp_path / "runs" / "demo-report" / "report.html").exists()
+    lines = [line for line in out.splitlines() if line.startswith("demo-c")]
+    assert len(lines) == 2 and all(" 1/0 " in line for line in lines)
+    assert not (tmp_path / "state" / "emulator.json").exists()  # the demo stopped the emulator it started
+    assert sys.executable  # the demo ran in the project's own virtualenv through make

@@ -1,0 +1,205 @@
+"""History parsing, run statistics, cost and the scaling model on synthetic data with known answers."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from scaleorfail import analysis, compare
+from scaleorfail.harvest import history
+from scaleorfail.harvest.collect import execution_record
+from scaleorfail.scaling import USL, fit
+
+T0 = datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)
+
+
+class HistoryBuilder:
+    """Writes a Step Functions history the way the service chains it (previousEventId)."""
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+
+    def add(self, kind: str, at_ms: float, parent: int | None, **details: Any) -> int:
+        event: dict[str, Any] = {
+            "id": len(self.events) + 1,
+            "type": kind,
+            "timestamp": T0 + timedelta(milliseconds=at_ms),
+            "previousEventId": parent or 0,
+        }
+        event.update(details)
+        self.events.append(event)
+        return int(event["id"])
+
+    def task(
+        self, parent: int, step: str, entered: float, attempts: list[tuple[float, float, float, str | None]]
+    ) -> int:
+        last = self.add("TaskStateEntered", entered, parent, stateEnteredEventDetails={"name": step})
+        for scheduled, started, ended, error in attempts:
+            last = self.add("TaskScheduled", scheduled, last)
+            last = self.add("TaskStarted", started, last)
+            if error:
+                last = self.add("TaskFailed", ended, last, taskFailedEventDetails={"error": error, "cause": "x"})
+            else:
+                last = self.add("TaskSucceeded", ended, last)
+        exit_at = attempts[-1][2]
+        return self.add("TaskStateExited", exit_at, last, stateExitedEventDetails={"name": step})
+
+
+def two_item_history() -> list[dict[str, Any]]:
+    """Map concurrency 1, two tickets; item 1 waits for item 0 and has one throttled Embed attempt."""
+    h = HistoryBuilder()
+    start = h.add("ExecutionStarted", 0, None)
+    mapped = h.add("MapStateEntered", 5, start, stateEnteredEventDetails={"name": "ProcessTickets"})
+    map_started = h.add("MapStateStarted", 10, mapped, mapStateStartedEventDetails={"length": 2})
+    it0 = h.add("MapIterationStarted", 10, map_started, mapIterationStartedEventDetails={"index": 0})
+    last = h.task(it0, "Preprocess", 11, [(11, 12, 20, None)])
+    last = h.task(last, "Embed", 20, [(21, 22, 272, None)])
+    last = h.task(last, "Postprocess", 272, [(272, 273, 280, None)])
+    h.add("MapIterationSucceeded", 281, last, mapIterationSucceededEventDetails={"index": 0})
+    it1 = h.add("MapIterationStarted", 282, map_started, mapIterationStartedEventDetails={"index": 1})
+    last = h.task(it1, "Preprocess", 283, [(283, 284, 290, None)])
+    last = h.task(
+        last,
+        "Embed",
+        290,
+        [(291, 292, 295, "Lambda.TooManyRequestsException"), (1295, 1296, 1546, None)],
+    )
+    last = h.task(last, "Postprocess", 1546, [(1546, 1547, 1550, None)])
+    done = h.add("MapIterationSucceeded", 1551, last, mapIterationSucceededEventDetails={"index": 1})
+    h.add("ExecutionSucceeded", 1560, done)
+    random.Random(3).shuffle(h.events)  # the parser must not depend on the order it is given
+    return h.events
+
+
+def test_history_is_attributed_to_items_and_steps_exactly() -> None:
+    timeline = history.parse(two_item_history())
+    assert timeline.status == "SUCCEEDED" and timeline.stop - timeline.start == 1560
+    assert timeline.map_started - timeline.start == 10 and timeline.map_length == 2
+    first, second = timeline.items
+    assert (first.started - timeline.start, first.duration_ms, first.status) == (10, 271, "SUCCEEDED")
+    assert [v.step for v in second.visits] == ["Preprocess", "Embed", "Postprocess"]
+    embed = second.visits[1]
+    assert embed.retries == 1 and embed.duration_ms == 1256
+    assert [a.duration_ms for a in embed.attempts] == [3, 250]
+    assert [a.schedule_delay_ms for a in embed.attempts] == [1, 1]
+    assert embed.attempts[0].error == "Lambda.TooManyRequestsException"
+    assert timeline.state_transitions == 7  # Map + 3 tasks x 2 items
+
+
+def record_for(events: list[dict[str, Any]], batch: int = 2, memory: int = 256) -> dict[str, Any]:
+    timeline = history.parse(events)
+    status = {
+        "arn": "arn:x",
+        "status": timeline.status,
+        "start": T0,
+        "stop": T0 + timedelta(milliseconds=timeline.stop - timeline.start),
+    }
+    execution = execution_record("r-0-0", status, timeline, 1, batch)
+    return {
+        "run_id": "r",
+        "label": "c1",
+        "target": "local",
+        "profile": "single-batch",
+        "parameters": {"max_concurrency": 1},
+        "functions": {
+            s: {"name": s, "memory_mb": memory if s == "embed" else 128} for s in ("preprocess", "embed", "postprocess")
+        },
+        "executions": [execution],
+        "reconciliation": {"missing": [], "failed_starts": 0},
+        "metrics": {},
+    }
+
+
+def test_run_statistics_from_a_known_history() -> None:
+    run = analysis.stats(record_for(two_item_history()))
+    assert (run.executions_ok, run.tickets, run.tickets_ok) == (1, 2, 2)
+    assert run.wall_s == 1.56 and run.throughput == round(2 / 1.56, 3)
+    assert run.queue_wait_ms == {"p50": 0.0, "p95": 272.0, "max": 272.0}
+    assert run.step_ms["Embed"] == {"p50": 252.0, "p95": 1256.0}
+    assert run.task_ms["Embed"] == {"p50": 250.0, "p95": 250.0}  # successful attempts only
+    assert (run.retries, run.throttles, run.retry_errors) == (1, 1, {"Lambda.TooManyRequestsException": 1})
+    assert run.peak_in_flight == 1 and run.peak_concurrency == 1
+    assert run.execution_ms == {"p50": 1560.0, "p95": 1560.0, "p99": 1560.0}
+    assert run.item_ms_mean == (271 + 1269) / 2
+    assert run.little_ratio == pytest.approx(run.throughput * (1540 / 2) / 1000.0, rel=1e-3)
+
+
+def test_cost_arithmetic() -> None:
+    prices = {
+        "as_of": "test",
+        "lambda": {"usd_per_gb_second": 0.0001, "usd_per_million_requests": 1.0},
+        "step_functions_standard": {"usd_per_thousand_state_transitions": 1.0},
+    }
+    cost = analysis.cost(record_for(two_item_history(), memory=1024), prices)
+    assert cost is not None
+    # billed attempts: pre 8 + 6 ms (128 MB), embed 250 + 250 ms (1024 MB), post 7 + 3 ms (128 MB); 429 not billed
+    gb_s = (8 + 6 + 7 + 3) / 1000 * 0.125 + (250 + 250) / 1000 * 1.0
+    assert cost.lambda_gb_s == round(gb_s, 4) and cost.lambda_requests == 6
+    assert cost.state_transitions == 7 + 1  # the retry is a transition too
+    assert cost.usd == pytest.approx(gb_s * 0.0001 + 6 / 1e6 + 8 / 1000, rel=1e-6)
+    assert cost.usd_per_1000_tickets == pytest.approx(cost.usd / 2 * 1000, rel=1e-3)
+
+
+def test_percentile_is_nearest_rank() -> None:
+    values = [float(v) for v in range(1, 101)]
+    assert analysis.percentile(values, 50) == 50.0
+    assert analysis.percentile(values, 95) == 95.0
+    assert analysis.percentile(values, 99) == 99.0
+    assert analysis.percentile([7.0], 95) == 7.0 and analysis.percentile([], 50) is None
+
+
+def test_timeline_counts_queue_depth_and_throttles() -> None:
+    series = analysis.timeline(record_for(two_item_history()), resolution_ms=10.0)
+    at = {round(t * 1000): i for i, t in enumerate(series["t_s"])}
+    assert series["queued"][at[100]] == 1 and series["in_flight"][at[100]] == 1
+    assert series["queued"][at[300]] == 0 and series["in_flight"][at[300]] == 1
+    assert series["tasks"][at[1000]] == 0  # in the retry's backoff: nothing running
+    assert sum(series["throttles"]) == 1
+
+
+def test_speedup_and_efficiency_against_the_lowest_concurrency() -> None:
+    runs = []
+    for c, throughput in ((2, 4.0), (10, 12.0), (5, 9.0)):
+        run = analysis.stats(record_for(two_item_history()))
+        run.label, run.run_id, run.max_concurrency, run.throughput = f"c{c}", f"r{c}", c, throughput
+        runs.append(run)
+    baseline = compare.with_baseline(runs)
+    assert baseline is runs[0]
+    assert [(r.speedup, r.efficiency) for r in runs] == [(1.0, 1.0), (3.0, 0.6), (2.25, 0.9)]
+    assert "c10" in compare.table(runs)
+
+
+# -- the scaling model -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("lam", "sigma", "kappa"),
+    [(4.0, 0.0, 0.0), (4.0, 0.05, 0.0), (4.0, 0.05, 0.002), (1.5, 0.2, 0.01)],
+)
+def test_the_usl_fit_recovers_known_parameters(lam: float, sigma: float, kappa: float) -> None:
+    truth = USL(lam, sigma, kappa, 1.0)
+    settings = [1, 2, 5, 10, 20, 40]
+    model = fit([(n, truth.throughput(n)) for n in settings])
+    assert model.lam == pytest.approx(lam, rel=1e-6)
+    assert model.sigma == pytest.approx(sigma, abs=1e-6)
+    assert model.kappa == pytest.approx(kappa, abs=1e-7)
+    rng = random.Random(7)
+    noisy = fit([(n, truth.throughput(n) * (1 + rng.uniform(-0.02, 0.02))) for n in settings])
+    assert noisy.lam == pytest.approx(lam, rel=0.05) and noisy.r2 > 0.98
+
+
+def test_the_model_answers_where_returns_diminish() -> None:
+    model = USL(4.0, 0.05, 0.002, 1.0)
+    assert model.peak_concurrency == pytest.approx(21.79, abs=0.01)
+    knee = model.knee()
+    assert (
+        model.throughput(knee + 1) - model.throughput(knee) < 2.0 <= model.throughput(knee) - model.throughput(knee - 1)
+    )
+    assert model.recommend(20.0, 40) == (7, pytest.approx(model.throughput(7)), True)
+    best_n, best_x, reached = model.recommend(1000.0, 10)
+    assert (best_n, reached) == (10, False) and best_x == pytest.approx(model.throughput(10))
+    with pytest.raises(ValueError):
+        fit([(2, 4.0)])
