@@ -21,7 +21,7 @@ DURATION ?= 60
 BATCH ?= 10
 
 .PHONY: help setup demo test lint fmt package clean local-up local-down local-status deploy destroy invoke-one bad-input \
-	burst load compare report sweep bench
+	burst load compare report sweep bench insights scenario rca portfolio
 
 help: ## List the targets
 	@grep -hE '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -59,7 +59,7 @@ fmt: $(STAMP) ## Format Python (and Terraform when terraform is installed)
 	$(BIN)/ruff check --fix .
 	@if command -v terraform >/dev/null; then terraform fmt -recursive terraform; fi
 
-package: $(STAMP) ## Build the Lambda deployment zip (build/lambda.zip)
+package: $(STAMP) ## Build build/lambda.zip and the SageMaker model bundle build/model.tar.gz
 	$(BIN)/sof package
 
 local-up: $(STAMP) ## Start the embedded AWS emulator (EMULATOR_PROFILE=sandbox: account concurrency 10)
@@ -100,6 +100,18 @@ burst: $(STAMP) ## Activity 3/4: one execution of N tickets at MAX_CONCURRENCY (
 load: $(STAMP) ## A stream of executions: PROFILE=steady|ramp|spike|step|burst RATE=/s DURATION=s BATCH=tickets
 	$(LOCUST) --profile $(PROFILE) --rate $(RATE) --duration $(DURATION) --batch-size $(BATCH) \
 	  --max-concurrency $(MAX_CONCURRENCY) --run-label $(or $(LABEL),$(PROFILE)-r$(RATE))
+
+insights: $(STAMP) ## Activity 5: a Logs Insights query by name (QUERY=duration-by-step, SINCE=1h; sof insights --list)
+	$(SOF) insights $(or $(QUERY),duration-by-step) --since $(or $(SINCE),1h) --target $(TARGET)
+
+scenario: $(STAMP) ## Reproduce an incident: SCENARIO=queueing|throttled|exhausted|timeout|bad-input on TARGET
+	$(SOF) scenario $(or $(SCENARIO),queueing) --target $(TARGET)
+
+rca: $(STAMP) ## Activity 6/7: classify a run and write its incident report (RUN=<run id>)
+	$(SOF) rca $(or $(RUN),$(error give RUN=<run id>; see ls runs/))
+
+portfolio: $(STAMP) ## Activity 8: the evidence bundle in runs/portfolio (portfolio.md + portfolio.html)
+	$(SOF) portfolio
 
 bench: $(STAMP) ## Benchmarks -> bench/results/*.json and *.md (takes several minutes)
 	$(BIN)/python bench/emulator_bench.py

@@ -256,9 +256,9 @@ def peak_tasks(record: dict[str, Any]) -> int:
         base = execution["start_ms"]
         for item in execution.get("items", []):
             for visit in item["steps"]:
-                for _, started, ended, _error in visit["attempts"]:
-                    if started is not None and ended is not None:
-                        events += [(base + started, 1), (base + ended, -1)]
+                for _, started, ended, error in visit["attempts"]:
+                    if started is not None and ended is not None and error not in THROTTLE_ERRORS:
+                        events += [(base + started, 1), (base + ended, -1)]  # a 429 never ran
     return _peak(events)
 
 

@@ -24,13 +24,16 @@ Handler = Callable[[argparse.Namespace], int]
 
 def _package(args: argparse.Namespace) -> int:
     from scaleorfail import paths
-    from scaleorfail.packaging import DEFAULT_EXCLUDES, build_zip
+    from scaleorfail.packaging import DEFAULT_EXCLUDES, MODEL_ENTRY, build_model_bundle, build_zip
 
     output = args.output or paths.build_dir() / "lambda.zip"
-    archive = build_zip(paths.lambda_src_dir(), output, DEFAULT_EXCLUDES)
-    print(
-        f"built {archive.path} ({archive.size} bytes, {len(archive.files)} files, sha256 {archive.sha256_hex[:16]}...)"
-    )
+    built = [
+        build_zip(paths.lambda_src_dir(), output, (*DEFAULT_EXCLUDES, MODEL_ENTRY)),
+        build_model_bundle(paths.lambda_src_dir(), output.with_name("model.tar.gz")),
+    ]
+    for archive in built:
+        files = len(archive.files)
+        print(f"built {archive.path} ({archive.size} bytes, {files} files, sha256 {archive.sha256_hex[:16]}...)")
     return 0
 
 
@@ -85,10 +88,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     package = commands.add_parser(
         "package",
-        help="build the Lambda deployment zip (build/lambda.zip)",
-        description="Zip lambda_src/ deterministically, the same way Terraform's archive_file does.",
+        help="build the Lambda zip (build/lambda.zip) and the SageMaker model bundle (build/model.tar.gz)",
+        description="Package lambda_src/ deterministically: the zip the way Terraform's archive_file builds it, "
+        'and model.tar.gz (code/inference.py + code/pipeline/) for embed_backend = "sagemaker", which '
+        "Terraform uploads but cannot build: run this before terraform apply.",
     )
-    package.add_argument("--output", type=Path, help="where to write the zip (default: build/lambda.zip)")
+    package.add_argument(
+        "--output", type=Path, help="where to write the zip (default: build/lambda.zip); the bundle goes next to it"
+    )
     package.set_defaults(handler=_package)
 
     local = commands.add_parser("local", help="start, inspect or stop the embedded AWS emulator")
@@ -154,6 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     bad.add_argument("--timeout", type=float, default=120.0, help="seconds to wait (default 120)")
     bad.set_defaults(handler=_lazy("activities", "bad_input"))
     add_evidence_commands(commands)
+    add_diagnose_commands(commands)
     return parser
 
 
@@ -213,6 +221,60 @@ def add_evidence_commands(commands: argparse._SubParsersAction) -> None:  # type
     sweep.add_argument("--wait", type=float, default=900.0, help=argparse.SUPPRESS)
     sweep.add_argument("--baseline", default=None, help=argparse.SUPPRESS)
     sweep.set_defaults(handler=_lazy("evidence", "sweep_command"))
+
+
+def add_diagnose_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    insights = commands.add_parser(
+        "insights",
+        help="run a Logs Insights query (the workshop's, by name, or your own)",
+        description="Runs one of terraform/queries/ (the same files as the saved query definitions) or --query "
+        "through StartQuery/GetQueryResults, and prints the rows as a table.",
+    )
+    insights.add_argument("name", nargs="?", help="query name (see --list)")
+    insights.add_argument("--query", help="your own query text")
+    insights.add_argument("--list", action="store_true", help="list the named queries")
+    insights.add_argument("--since", default="1h", help="how far back (e.g. 15m, 2h; default 1h)")
+    insights.add_argument("--run", help="the time window of this run instead of --since")
+    insights.add_argument("--log-groups", help="lambda, state_machine, or comma-separated log group names")
+    _add_target(insights)
+    insights.set_defaults(handler=_lazy("insights", "insights_command"))
+
+    scenario = commands.add_parser(
+        "scenario",
+        help="reproduce an incident: queueing, throttled, exhausted, timeout, bad-input",
+        description="Set the scenario's Terraform variables, run a small load, harvest it and restore the "
+        "variables. Then classify the run with `sof rca <run>`.",
+    )
+    scenario.add_argument("name", help="queueing | throttled | exhausted | timeout | bad-input")
+    _add_target(scenario)
+    scenario.add_argument(
+        "--scale", type=float, default=1.0, help="multiply the ticket counts (e.g. 0.2 for quick runs)"
+    )
+    scenario.add_argument("--auto-approve", action="store_true", help="AWS: apply Terraform without asking")
+    scenario.set_defaults(handler=_lazy("diagnose", "scenario_command"))
+
+    rca = commands.add_parser(
+        "rca",
+        help="classify a run with the RCA tree and write an evidence-first incident report",
+        description="THROTTLED (queueing / hard 429), EXHAUSTED, TIMED OUT, BAD INPUT or HEALTHY - with the "
+        "evidence behind each, the hypothesis, the fishbone bone, one safe action and the verification run.",
+    )
+    rca.add_argument("run", help="run id or directory")
+    rca.add_argument("--no-logs", action="store_true", help="do not query the logs (histories and metrics only)")
+    rca.set_defaults(handler=_lazy("diagnose", "rca_command"))
+
+    portfolio = commands.add_parser(
+        "portfolio",
+        help="Activity 8: the evidence bundle (graph, wall vs fix, bad input, Insights, incident reports)",
+        description="Collect the evidence of the workshop into one Markdown + HTML bundle, with the checklist "
+        "ticked only for artefacts that exist. Runs are picked from runs/ unless given.",
+    )
+    portfolio.add_argument("--wall", help="the max_concurrency 2 run (default: the newest)")
+    portfolio.add_argument("--fix", help="the max_concurrency 10 run (default: the newest)")
+    portfolio.add_argument("--bad-input", help="the bad-input run (default: the newest PayloadTooLarge failure)")
+    portfolio.add_argument("--happy", help="the run drawn as the happy-path graph (default: the wall run)")
+    portfolio.add_argument("--output", type=Path, help="folder (default runs/portfolio)")
+    portfolio.set_defaults(handler=_lazy("diagnose", "portfolio_command"))
 
     demo = commands.add_parser(
         "demo",

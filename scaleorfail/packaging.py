@@ -1,4 +1,5 @@
-"""Build the Lambda deployment zip the way Terraform's ``archive_file`` data source does.
+"""Build the Lambda deployment zip the way Terraform's ``archive_file`` data source does,
+and the SageMaker model bundle (model.tar.gz) of the endpoint variant.
 
 The archive is deterministic (sorted entries, fixed timestamps, fixed permissions),
 so the same sources always give the same SHA-256 and a re-deploy only changes code
@@ -9,8 +10,11 @@ from __future__ import annotations
 
 import base64
 import fnmatch
+import gzip
 import hashlib
+import io
 import os
+import tarfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,4 +75,43 @@ def build_zip(source_dir: Path, output_path: Path, excludes: tuple[str, ...] = D
         sha256_hex=digest.hex(),
         base64sha256=base64.b64encode(digest).decode("ascii"),
         files=tuple(files),
+    )
+
+
+MODEL_ENTRY = "inference.py"
+
+
+def build_model_bundle(source_dir: Path, output_path: Path, excludes: tuple[str, ...] = DEFAULT_EXCLUDES) -> Archive:
+    """The SageMaker model bundle: ``code/inference.py`` and ``code/pipeline/...`` in a tar.gz.
+
+    SageMaker's framework containers unpack model.tar.gz into /opt/ml/model and run the
+    script named by SAGEMAKER_PROGRAM from its ``code/`` folder. Deterministic like the
+    zip: sorted entries, fixed times, owners and modes, no gzip timestamp.
+    """
+    files = [f for f in source_files(source_dir, excludes) if f == MODEL_ENTRY or f.startswith("pipeline/")]
+    if MODEL_ENTRY not in files:
+        raise FileNotFoundError(f"{source_dir / MODEL_ENTRY} is missing: the model bundle needs its entry script")
+    output_path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = output_path.with_suffix(output_path.suffix + ".tmp")
+    with (
+        temporary.open("wb") as raw,
+        gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as zipped,
+        tarfile.open(fileobj=zipped, mode="w", format=tarfile.PAX_FORMAT) as archive,
+    ):
+        for relative in files:
+            data = (source_dir / relative).read_bytes()
+            info = tarfile.TarInfo(f"code/{relative}")
+            info.size, info.mtime, info.mode = len(data), 0, 0o644
+            info.uid = info.gid = 0
+            info.uname = info.gname = ""
+            archive.addfile(info, io.BytesIO(data))
+    temporary.replace(output_path)
+    data = output_path.read_bytes()
+    digest = hashlib.sha256(data).digest()
+    return Archive(
+        path=output_path,
+        size=len(data),
+        sha256_hex=digest.hex(),
+        base64sha256=base64.b64encode(digest).decode("ascii"),
+        files=tuple(f"code/{f}" for f in files),
     )

@@ -28,6 +28,7 @@ locals {
         SIMULATED_INFER_MS    = tostring(var.simulated_infer_ms)
         INFER_JITTER_SIGMA_MS = tostring(var.infer_jitter_sigma_ms)
         INFER_JITTER_CLAMP_MS = tostring(var.infer_jitter_clamp_ms)
+        INFER_SEED            = var.infer_seed
         MODEL_MEMORY_MB       = tostring(var.model_memory_mb)
         DEPENDENCY_LATENCY_MS = tostring(var.dependency_latency_ms)
         DEPENDENCY_TIMEOUT_MS = tostring(var.dependency_timeout_ms)

@@ -192,6 +192,17 @@ variable "infer_jitter_clamp_ms" {
   }
 }
 
+variable "infer_seed" {
+  description = "Seed for the inference latency jitter (the same seed gives the same latency per ticket); empty means random."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_-]{0,32}$", var.infer_seed))
+    error_message = "infer_seed must be up to 32 letters, digits, '-' or '_' (empty for random)."
+  }
+}
+
 variable "model_memory_mb" {
   description = "Memory the simulated model allocates and touches per Embed invocation, in MB. Above what the function has, invocations fail out of memory (the EXHAUSTED scenario)."
   type        = number

@@ -154,6 +154,13 @@ def up(settings: EmulatorSettings, state_dir: Path, log_path: Path, allow_remote
     raise UserError(f"the emulator did not answer within {START_TIMEOUT_S:g} s", f"see {log_path}")
 
 
+def set_account_concurrency(url: str, value: int) -> int:
+    """Change the running emulator's Lambda account concurrency limit (the sandbox has 10)."""
+    request = urllib.request.Request(f"{url}/_sof/account-concurrency?value={value}", method="POST")
+    with urllib.request.urlopen(request, timeout=5) as response:
+        return int(json.loads(response.read())["account_concurrency"])
+
+
 def down(state_dir: Path) -> bool:
     """Stop the emulator and its Lambda environments; False if none was running."""
     current = running(state_dir)

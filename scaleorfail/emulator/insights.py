@@ -675,9 +675,7 @@ def _stats(spec: Stats, rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]
     keys: dict[tuple[str, ...], dict[str, Any]] = {}
     for row in rows:
         values = {g.name: evaluate(g.expr, row) for g in spec.groups}
-        if any(v is None for v in values.values()):
-            continue
-        key = tuple(render(v) for v in values.values())
+        key = tuple("" if v is None else render(v) for v in values.values())
         groups.setdefault(key, []).append(row)
         keys[key] = values
     if not spec.groups:

@@ -25,12 +25,27 @@ Step Functions (moto's ASL interpreter, ``execute_state_machine``)
   * ``moto.stepfunctions.parser.models.StepFunctionsParserBackend.start_execution``:
     unnamed executions, the 256 KB input limit.
   * ``...parser.backend.execution.Execution.start`` and
-    ``BaseExecutionWorkerCommunication.terminated``: AWS/States metrics.
+    ``BaseExecutionWorkerCommunication.terminated`` (``execution.state_machine.loggingConfiguration``,
+    ``to_history_output``): AWS/States metrics and execution logging to CloudWatch Logs.
   * ``...parser.asl.utils.json_path.parse`` and ``...common.path.result_path.parse``
     (jsonpath_ng parsers, rebuilt per evaluation in 5.2.5): memoised.
   * ``StepFunctionResponse.list_executions`` (``ActionResult.result``): stopDate for TIMED_OUT.
   * ``moto.stepfunctions.responses.StepFunctionResponse.get_execution_history``:
     maxResults/nextToken/reverseOrder paging, as AWS pages (at most 1,000 events).
+SageMaker (the serverless endpoint variant)
+  * ``moto.sagemaker.models.sagemaker_backends`` (``endpoints``, ``endpoint_configs``,
+    ``_models``; ``FakeEndpoint.endpoint_config_name`` / ``arn``,
+    ``FakeEndpointConfig.production_variants``, ``Model.primary_container``) and
+    ``moto.s3.models.s3_backends`` (``get_object(...).value`` / ``etag``): the endpoint's
+    configuration and model bundle, read in-process.
+  * ``moto.sagemakerruntime.responses.SageMakerRuntimeResponse.invoke_endpoint`` (``body``,
+    ``headers``, ``_get_param``): InvokeEndpoint served by our endpoint runtime.
+  * ``...state_task.service.state_task_service_aws_sdk.StateTaskServiceAwsSdk._eval_service_task``
+    (``_get_boto_service_name`` / ``_get_boto_service_action``): the
+    ``aws-sdk:sagemakerruntime:invokeEndpoint`` task calls the runtime in-process;
+    ``_normalise_exception_name`` and ``_SERVICE_ERROR_NAMES``: errors named
+    ``SageMakerRuntime.ThrottlingException`` as Step Functions names them (moto 5.2.5 names
+    every ClientError ``<service>.<service>Exception``).
 CloudWatch
   * ``moto.cloudwatch.models.CloudWatchBackend.metric_data`` / ``MetricDatum`` (writing
     metrics) and ``get_metric_data`` (replaced: percentiles, one pass per query).
@@ -48,6 +63,7 @@ Config
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import threading
 import time
@@ -60,6 +76,7 @@ import moto
 from botocore.exceptions import ClientError
 
 from scaleorfail.emulator import cwstats, insights
+from scaleorfail.emulator.endpoints import EndpointRuntime, ServeResult, endpoint_spec
 from scaleorfail.emulator.runtime import Datum, FunctionSpec, LambdaRuntime, ThrottledError
 from scaleorfail.emulator.settings import ACCOUNT_ID, EmulatorSettings
 
@@ -355,8 +372,8 @@ def _patch_account_settings(settings: EmulatorSettings) -> None:
                 "TotalCodeSize": 80530636800,
                 "CodeSizeUnzipped": 262144000,
                 "CodeSizeZipped": 52428800,
-                "ConcurrentExecutions": settings.account_concurrency,
-                "UnreservedConcurrentExecutions": settings.account_concurrency - reserved,
+                "ConcurrentExecutions": runtime().settings.account_concurrency,
+                "UnreservedConcurrentExecutions": runtime().settings.account_concurrency - reserved,
             },
             "AccountUsage": {"TotalCodeSize": code, "FunctionCount": len(functions)},
         }
@@ -385,6 +402,148 @@ def _patch_lambda() -> None:
 
     _replace(lambda_eval_utils, "_invoke_lambda_function", invoke_lambda_function)
     _replace(lambda_eval_utils, "exec_lambda_function", exec_lambda_function)
+
+
+# -- SageMaker endpoints ------------------------------------------------------------------------
+
+
+def endpoint_runtime() -> EndpointRuntime:
+    value = _state.get("endpoints")
+    if not isinstance(value, EndpointRuntime):
+        raise RuntimeError("the emulator extensions are not installed")
+    return value
+
+
+_endpoint_specs: dict[tuple[Any, ...], FunctionSpec] = {}
+
+
+def _endpoint_spec(account: str, region: str, name: str) -> FunctionSpec:
+    """The endpoint's serving spec: its config's first variant, its model, the bundle from S3."""
+    from moto.s3.models import s3_backends
+    from moto.sagemaker.models import sagemaker_backends
+
+    backend = sagemaker_backends[account][region]
+    endpoint = backend.endpoints.get(name)
+    if endpoint is None:
+        raise _client_error(
+            "ValidationError", f"Endpoint {name} of account {account} not found.", 400, "InvokeEndpoint"
+        )
+    config = backend.endpoint_configs.get(endpoint.endpoint_config_name)
+    variant = config.production_variants[0] if config and config.production_variants else {}
+    model = backend._models.get(variant.get("ModelName", ""))
+    container = (model.primary_container if model else None) or {}
+    url = str(container.get("ModelDataUrl") or "")
+    if not url.startswith("s3://"):
+        raise _client_error(
+            "ModelError", f"endpoint {name}: its model has no s3:// ModelDataUrl", 424, "InvokeEndpoint"
+        )
+    bucket, _, key = url.removeprefix("s3://").partition("/")
+    s3 = s3_backends[account]["aws"]
+    try:
+        stored = s3.get_object(bucket, key)
+    except Exception:  # moto raises MissingBucket / MissingKey
+        stored = None
+    if stored is None:
+        raise _client_error("ModelError", f"endpoint {name}: model data {url} not found", 424, "InvokeEndpoint")
+    serverless = variant.get("ServerlessConfig") or {}
+    cache_key = (endpoint.arn, endpoint.endpoint_config_name, model.model_name if model else "", stored.etag)
+    spec = _endpoint_specs.get(cache_key)
+    if spec is None:
+        code = bytes(stored.value)
+        spec = _endpoint_specs[cache_key] = endpoint_spec(
+            name=name,
+            arn=endpoint.arn,
+            variant=str(variant.get("VariantName") or "AllTraffic"),
+            max_concurrency=int(serverless.get("MaxConcurrency") or 1000),  # instance variants: no cap modelled
+            memory_mb=int(serverless.get("MemorySizeInMB") or 6144),
+            environment={str(k): str(v) for k, v in (container.get("Environment") or {}).items()},
+            code=code,
+            code_sha256=hashlib.sha256(code).hexdigest(),
+        )
+    return spec
+
+
+def invoke_endpoint(name: str, body: str, content_type: str, accept: str, region: str) -> ServeResult:
+    """InvokeEndpoint in-process; ClientErrors as SageMaker Runtime returns them."""
+    account = _state["account_id"]
+    if name.startswith("arn:"):
+        name = name.rsplit("/", 1)[-1]
+    spec = _endpoint_spec(account, region, name)
+    try:
+        result = endpoint_runtime().serve(spec, body, content_type, accept)
+    except ThrottledError as throttled:
+        raise _client_error(
+            "ThrottlingException", f"Rate exceeded ({throttled.detail})", 400, "InvokeEndpoint"
+        ) from None
+    if result.error is not None:
+        message = (
+            f"Received {'server' if result.died else 'client'} error ({500 if not result.died else 0}) from primary "
+            f'with message "{result.error.get("errorType")}: {result.error.get("errorMessage")}".'
+        )
+        raise _client_error("ModelError", message, 424, "InvokeEndpoint", OriginalStatusCode=500)
+    return result
+
+
+def _patch_sagemaker_runtime() -> None:
+    from moto.core.exceptions import JsonRESTError
+    from moto.sagemakerruntime.responses import SageMakerRuntimeResponse
+
+    def respond(self: Any) -> Any:
+        name = self.path.split("/")[2] if self.path.count("/") >= 3 else ""
+        body = self.body.decode("utf-8", errors="replace") if isinstance(self.body, bytes) else str(self.body or "")
+        content_type = self.headers.get("Content-Type") or "application/json"
+        accept = self.headers.get("Accept") or "application/json"
+        try:
+            result = invoke_endpoint(name, body, content_type, accept, self.region)
+        except ClientError as error:
+            details = error.response["Error"]
+            status = int(error.response["ResponseMetadata"]["HTTPStatusCode"])
+            raised = JsonRESTError(details["Code"], details["Message"])
+            raised.code = status
+            raise raised from None
+        headers = {"Content-Type": result.content_type, "x-Amzn-Invoked-Production-Variant": result.variant}
+        return 200, headers, result.body
+
+    _replace(SageMakerRuntimeResponse, "invoke_endpoint", respond)
+
+
+def _patch_aws_sdk_tasks() -> None:
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_aws_sdk as aws_sdk,
+    )
+
+    aws_sdk._SERVICE_ERROR_NAMES.setdefault("sagemakerruntime", "SageMakerRuntime")
+    task_class = aws_sdk.StateTaskServiceAwsSdk
+    original_eval = task_class._eval_service_task
+
+    def normalise_exception_name(norm_service_name: str, ex: Exception) -> str:
+        # Step Functions: "<Service>.<ErrorCode>", with an "Exception" suffix added when missing.
+        name = ex.response["Error"]["Code"] if isinstance(ex, ClientError) else ex.__class__.__name__
+        return f"{norm_service_name}.{name}" + ("" if name.endswith("Exception") else "Exception")
+
+    def eval_service_task(
+        self: Any, env: Any, resource_runtime_part: Any, normalised_parameters: dict[str, Any], state_credentials: Any
+    ) -> None:
+        service, action = self._get_boto_service_name(), self._get_boto_service_action()
+        if (service, action) != ("sagemaker-runtime", "invoke_endpoint"):
+            original_eval(self, env, resource_runtime_part, normalised_parameters, state_credentials)
+            return
+        body = normalised_parameters.get("Body", "")
+        if not isinstance(body, str):
+            body = json.dumps(body)
+        result = invoke_endpoint(
+            str(normalised_parameters["EndpointName"]),
+            body,
+            str(normalised_parameters.get("ContentType") or "application/json"),
+            str(normalised_parameters.get("Accept") or "application/json"),
+            resource_runtime_part.region,
+        )
+        env.stack.append(
+            {"Body": result.body, "ContentType": result.content_type, "InvokedProductionVariant": result.variant}
+        )
+
+    _replace(task_class, "_normalise_exception_name", staticmethod(normalise_exception_name))
+    _replace(task_class, "_eval_service_task", eval_service_task)
 
 
 # -- Step Functions ---------------------------------------------------------------------------
@@ -540,6 +699,12 @@ def _patch_execution_metrics() -> None:
     def terminated(self: Any) -> None:
         original_terminated(self)
         execution = self.execution
+        try:
+            _log_execution(execution)
+        except Exception:  # logging must never break an execution
+            import logging
+
+            logging.getLogger("scale-or-fail").exception("could not write the execution log")
         status = str(getattr(execution.exec_status, "value", execution.exec_status))
         if status in names:
             _states_metric(execution, names[status], 1)
@@ -567,6 +732,53 @@ def _patch_list_executions_stop_date() -> None:
         return result
 
     _replace(StepFunctionResponse, "list_executions", list_executions)
+
+
+ERROR_EVENTS = ("Failed", "TimedOut", "Aborted")
+
+
+def _log_execution(execution: Any) -> None:
+    """Step Functions execution logging: history events as JSON lines in the configured log group.
+
+    AWS delivers them as they happen; here they are written when the execution ends. The
+    level works as on AWS: ALL (every event), ERROR (failures), FATAL (execution failures).
+    """
+    config = getattr(execution.state_machine, "loggingConfiguration", None) or {}
+    level = config.get("level", "OFF")
+    destinations = config.get("destinations") or []
+    if level == "OFF" or not destinations:
+        return
+    arn = destinations[0].get("cloudWatchLogsLogGroup", {}).get("logGroupArn", "")
+    group = arn.split(":log-group:", 1)[-1].removesuffix(":*")
+    include_data = bool(config.get("includeExecutionData"))
+    events = execution.to_history_output().get("events", [])
+    lines: list[tuple[int, str]] = []
+    for event in events:
+        kind = str(getattr(event["type"], "value", event["type"]))
+        if level == "ERROR" and not kind.endswith(ERROR_EVENTS):
+            continue
+        if level == "FATAL" and kind not in ("ExecutionFailed", "ExecutionTimedOut", "ExecutionAborted"):
+            continue
+        details = next((dict(v) for k, v in event.items() if k.endswith("EventDetails")), {})
+        if not include_data:
+            for key in ("input", "output", "parameters"):
+                details.pop(key, None)
+        moment = event["timestamp"]
+        if isinstance(moment, str):
+            moment = datetime.fromisoformat(moment.replace("Z", "+00:00"))
+        stamp = int(moment.timestamp() * 1000) if hasattr(moment, "timestamp") else int(moment)
+        record = {
+            "id": str(event["id"]),
+            "type": kind,
+            "details": details,
+            "previous_event_id": str(event.get("previousEventId", 0)),
+            "event_timestamp": str(stamp),
+            "execution_arn": execution.exec_arn,
+            "redrive_count": "0",
+        }
+        lines.append((stamp, json.dumps(record, default=str, separators=(",", ":"))))
+    stream = f"states/{execution.state_machine.name}/{datetime.now(UTC):%Y-%m-%d-%H-%M}/{execution.name}"
+    _state["sink"].log_events(group, stream, lines)
 
 
 def _patch_history_paging() -> None:
@@ -790,6 +1002,22 @@ def install(settings: EmulatorSettings, work_dir: Path) -> LambdaRuntime:
         _patch_logs_insights()
         _patch_query_definitions()
         _patch_read_your_writes()
+        _patch_sagemaker_runtime()
+        _patch_aws_sdk_tasks()
         lambda_runtime = LambdaRuntime(settings, sink, lambda: reservations(ACCOUNT_ID, settings.region), work_dir)
         _state["runtime"] = lambda_runtime
+        _state["endpoints"] = EndpointRuntime(settings, sink, dict, work_dir / "endpoints")
         return lambda_runtime
+
+
+def reap_all() -> int:
+    """Stop every idle Lambda environment and endpoint container now; returns how many."""
+    return sum(value.reap_idle(older_than_s=0) for value in (runtime(), endpoint_runtime()))
+
+
+def shutdown() -> None:
+    """Stop every Lambda environment and endpoint container."""
+    for key in ("runtime", "endpoints"):
+        value = _state.get(key)
+        if isinstance(value, LambdaRuntime):
+            value.shutdown()

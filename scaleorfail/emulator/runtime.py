@@ -280,41 +280,49 @@ class LambdaRuntime:
         self._current_keys: dict[str, str] = {}
         self._stopping = threading.Event()
         self.cold_starts = 0
+        self._reservations_now: dict[str, int] = {}
         self._reaper = threading.Thread(target=self._reap_forever, name="lambda-reaper", daemon=True)
         self._reaper.start()
 
     # -- concurrency ------------------------------------------------------------------
 
+    def _admit(self, spec: FunctionSpec) -> None:
+        """Raise ThrottledError when spec may not start one more invocation (called under the lock)."""
+        reservations = self._reservations_now
+        busy_here = self._busy[spec.name]
+        reserved = spec.reserved_concurrency
+        if reserved is not None:
+            if busy_here >= reserved:
+                raise ThrottledError(
+                    "ReservedFunctionConcurrentInvocationLimitExceeded",
+                    f"{spec.name} has reserved concurrency {reserved} and {busy_here} invocations running",
+                )
+            return
+        pool = self.settings.account_concurrency - sum(n for name, n in reservations.items() if name != spec.name)
+        busy_unreserved = sum(n for name, n in self._busy.items() if name not in reservations)
+        if busy_unreserved >= pool:
+            raise ThrottledError(
+                "ConcurrentInvocationLimitExceeded",
+                f"account concurrency {self.settings.account_concurrency}, unreserved pool {pool}, "
+                f"{busy_unreserved} running",
+            )
+
+    def _new_environment(self, spec: FunctionSpec) -> Environment:
+        return Environment(spec, self._code_dir(spec), self.endpoint, self.settings.region)
+
     def _acquire(self, spec: FunctionSpec) -> tuple[Environment, bool, int, int]:
         """An environment for spec (warm if one is idle), or ThrottledError."""
         reservations = self.reservations()
         with self._lock:
-            busy_here = self._busy[spec.name]
-            reserved = spec.reserved_concurrency
-            if reserved is not None:
-                if busy_here >= reserved:
-                    raise ThrottledError(
-                        "ReservedFunctionConcurrentInvocationLimitExceeded",
-                        f"{spec.name} has reserved concurrency {reserved} and {busy_here} invocations running",
-                    )
-            else:
-                pool = self.settings.account_concurrency - sum(
-                    n for name, n in reservations.items() if name != spec.name
-                )
-                busy_unreserved = sum(n for name, n in self._busy.items() if name not in reservations)
-                if busy_unreserved >= pool:
-                    raise ThrottledError(
-                        "ConcurrentInvocationLimitExceeded",
-                        f"account concurrency {self.settings.account_concurrency}, unreserved pool {pool}, "
-                        f"{busy_unreserved} running",
-                    )
+            self._reservations_now = reservations
+            self._admit(spec)
             self._retire_stale(spec)
             idle = self._idle.get(spec.key) or []
             environment = idle.pop() if idle else None
             cold = environment is None
             if environment is None:
                 self._make_room()
-                environment = Environment(spec, self._code_dir(spec), self.endpoint, self.settings.region)
+                environment = self._new_environment(spec)
                 self._environments.add(environment)
             self._busy[spec.name] += 1
             return environment, cold, self._busy[spec.name], sum(self._busy.values())
@@ -404,8 +412,11 @@ class LambdaRuntime:
         lock = self._code_locks.setdefault(spec.code_sha256, threading.Lock())
         with lock:
             if not (target / ".complete").exists():
-                unpack(spec.code, target)
+                self._unpack(spec.code, target)
         return target
+
+    def _unpack(self, code: bytes, target: Path) -> None:
+        unpack(code, target)
 
     # -- invoking ---------------------------------------------------------------------
 
@@ -433,7 +444,7 @@ class LambdaRuntime:
         finally:
             self._release(environment, reusable)
         self._write_logs(environment, spec, request_id, started, outcome, init_ms)
-        self._metrics(spec, started, outcome=outcome)
+        self._metrics(spec, started, outcome=outcome, init_ms=init_ms)
         body = outcome.error if outcome.error is not None else outcome.payload
         return InvokeResult(
             request_id=request_id,
@@ -585,7 +596,13 @@ class LambdaRuntime:
         )
 
     def _metrics(
-        self, spec: FunctionSpec, when: datetime, *, outcome: Outcome | None = None, throttled: bool = False
+        self,
+        spec: FunctionSpec,
+        when: datetime,
+        *,
+        outcome: Outcome | None = None,
+        throttled: bool = False,
+        init_ms: float | None = None,
     ) -> None:
         dims = {"FunctionName": spec.name}
         data: list[Datum] = []
@@ -602,25 +619,39 @@ class LambdaRuntime:
         self.sink.metrics("AWS/Lambda", data)
 
 
-def unpack(code: bytes, target: Path) -> None:
-    """Unzip a deployment package safely (no absolute or parent paths, size capped)."""
+def staged(target: Path, fill: Callable[[Path], None]) -> None:
+    """Fill a fresh folder next to target, then swap it in (readers never see half a package)."""
     temporary = target.with_name(target.name + f".tmp{os.getpid()}{threading.get_ident()}")
     shutil.rmtree(temporary, ignore_errors=True)
     temporary.mkdir(parents=True)
     try:
-        with zipfile.ZipFile(io.BytesIO(code)) as archive:
-            total = 0
-            for info in archive.infolist():
-                name = info.filename
-                if name.startswith("/") or ".." in Path(name).parts:
-                    raise ValueError(f"unsafe path in deployment package: {name}")
-                total += info.file_size
-                if total > MAX_UNZIPPED_BYTES:
-                    raise ValueError("deployment package is larger than 250 MB unzipped")
-            archive.extractall(temporary)
+        fill(temporary)
         (temporary / ".complete").touch()
         shutil.rmtree(target, ignore_errors=True)
         temporary.rename(target)
     except BaseException:
         shutil.rmtree(temporary, ignore_errors=True)
         raise
+
+
+def check_member(name: str, size: int, total: int) -> int:
+    """Refuse absolute or parent paths and more than 250 MB in all; returns the new total."""
+    if name.startswith("/") or ".." in Path(name).parts:
+        raise ValueError(f"unsafe path in deployment package: {name}")
+    total += size
+    if total > MAX_UNZIPPED_BYTES:
+        raise ValueError("deployment package is larger than 250 MB unzipped")
+    return total
+
+
+def unpack(code: bytes, target: Path) -> None:
+    """Unzip a deployment package safely (no absolute or parent paths, size capped)."""
+
+    def fill(folder: Path) -> None:
+        with zipfile.ZipFile(io.BytesIO(code)) as archive:
+            total = 0
+            for info in archive.infolist():
+                total = check_member(info.filename, info.file_size, total)
+            archive.extractall(folder)
+
+    staged(target, fill)

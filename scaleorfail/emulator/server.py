@@ -52,7 +52,15 @@ class Server:
             "moto": moto.__version__,
             "settings": self.settings.to_json(),
             "lambda": self.runtime.stats() if self.runtime else {},
+            "sagemaker": self._endpoint_stats(),
         }
+
+    def _endpoint_stats(self) -> dict[str, Any]:
+        if not self.runtime:
+            return {}
+        from scaleorfail.emulator import moto_ext
+
+        return moto_ext.endpoint_runtime().stats()
 
     def wrap(self, app: WsgiApp) -> WsgiApp:
         def middleware(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -61,8 +69,27 @@ class Server:
                 body = json.dumps(self.health()).encode()
                 start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
                 return [body]
+            if path == "/_sof/account-concurrency" and environ.get("REQUEST_METHOD") == "POST":
+                from dataclasses import replace
+                from urllib.parse import parse_qs
+
+                query = parse_qs(environ.get("QUERY_STRING", ""))
+                try:
+                    value = int(query["value"][0])
+                    assert value >= 1
+                except (KeyError, ValueError, AssertionError):
+                    start_response("400 Bad Request", [("Content-Type", "text/plain")])
+                    return [b"value must be a whole number >= 1"]
+                self.settings = replace(self.settings, account_concurrency=value)
+                if self.runtime:
+                    self.runtime.settings = replace(self.runtime.settings, account_concurrency=value)
+                body = json.dumps({"account_concurrency": value}).encode()
+                start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+                return [body]
             if path == "/_sof/reap" and environ.get("REQUEST_METHOD") == "POST":
-                count = self.runtime.reap_idle(older_than_s=0) if self.runtime else 0
+                from scaleorfail.emulator import moto_ext
+
+                count = moto_ext.reap_all() if self.runtime else 0
                 body = json.dumps({"stopped": count}).encode()
                 start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
                 return [body]
@@ -89,7 +116,7 @@ class Server:
             self.http = make_server(self.settings.host, self.settings.port, self.wrap(app), threaded=True)
         except OSError as exc:
             print(f"error: cannot listen on {self.settings.host}:{self.settings.port}: {exc.strerror}", file=sys.stderr)
-            self.runtime.shutdown()
+            moto_ext.shutdown()
             return 2
         self.http.daemon_threads = True
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -102,7 +129,7 @@ class Server:
         serving.start()
         self._stop.wait()
         self.http.shutdown()
-        self.runtime.shutdown()
+        moto_ext.shutdown()
         self._remove_state_file()
         shutil.rmtree(self.work_dir, ignore_errors=True)
         return 0

@@ -149,6 +149,41 @@ def load_handler() -> Any:
     return handler
 
 
+def load_serving_handler() -> Any:
+    """``SOF_SERVING=sagemaker``: serve a SageMaker model script the way the inference toolkit does.
+
+    The script named by ``SAGEMAKER_PROGRAM`` is imported from the model's ``code/``
+    folder (the task root); ``model_fn(SM_MODEL_DIR)`` runs once, here at start-up, and
+    each request ``{"body", "content_type", "accept"}`` goes through ``input_fn`` ->
+    ``predict_fn`` -> ``output_fn`` (JSON defaults where the script has none).
+    """
+    program = os.environ.get("SAGEMAKER_PROGRAM", "inference.py")
+    module_name = program.removesuffix(".py")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:
+        raise ImportError(f"Unable to import module '{module_name}': {exc}") from exc
+    predict_fn = getattr(module, "predict_fn", None)
+    if predict_fn is None:
+        raise LookupError(f"{program} defines no predict_fn")
+    model_fn = getattr(module, "model_fn", None)
+    model = model_fn(os.environ.get("SM_MODEL_DIR", "/opt/ml/model")) if model_fn else None
+    input_fn = getattr(module, "input_fn", None) or (lambda body, content_type: json.loads(body))
+    output_fn = getattr(module, "output_fn", None) or (lambda prediction, accept: json.dumps(prediction))
+
+    def handle(event: dict[str, Any], context: Context) -> dict[str, Any]:
+        accept = event.get("accept") or "application/json"
+        data = input_fn(event["body"], event.get("content_type") or "application/json")
+        body = output_fn(predict_fn(data, model), accept)
+        if isinstance(body, tuple):  # (body, content type), as some toolkits return
+            body, accept = body[0], body[1]
+        if isinstance(body, bytes):
+            body = body.decode("utf-8")
+        return {"body": str(body), "content_type": accept}
+
+    return handle
+
+
 def send(out: BinaryIO, message: dict[str, Any]) -> None:
     out.write(json.dumps(message, separators=(",", ":")).encode("utf-8") + b"\n")
     out.flush()
@@ -168,7 +203,7 @@ def serve() -> None:
         os.chdir(task_root)
     started = time.perf_counter()
     try:
-        handler = load_handler()
+        handler = load_serving_handler() if os.environ.get("SOF_SERVING") == "sagemaker" else load_handler()
     except ImportError as exc:
         send(
             proto_out,

@@ -383,6 +383,10 @@ def execution_record(
             "state_transitions": timeline.state_transitions,
             "map_started": _offset(timeline.map_started, origin),
             "map_length": timeline.map_length,
+            "states": [
+                {"step": v.step, "in": _offset(v.entered, origin), "out": _offset(v.exited, origin)}
+                for v in timeline.top
+            ],
         }
     )
     record["items"] = [

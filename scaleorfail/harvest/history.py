@@ -95,6 +95,7 @@ class Timeline:
     map_started: float | None = None
     map_length: int | None = None
     items: list[Item] = field(default_factory=list)
+    top: list[Visit] = field(default_factory=list)  # state visits outside the Map iterations
     error: str | None = None
     cause: str | None = None
     events: int = 0
@@ -103,6 +104,42 @@ class Timeline:
 
 def _index(details: dict[str, Any]) -> int:
     return int(details.get("index", 0))
+
+
+def _details(event: dict[str, Any]) -> dict[str, Any]:
+    found: dict[str, Any] = next((v for k, v in event.items() if k.endswith("EventDetails")), {}) or {}
+    return found
+
+
+def _visit(visits: list[Visit], kind: str, event: dict[str, Any], at: float) -> bool:
+    """Track a state entered/exited into `visits`; False when the event is something else."""
+    if kind.endswith("StateEntered"):
+        visits.append(Visit(str(event["stateEnteredEventDetails"]["name"]), at))
+    elif kind.endswith("StateExited") and visits:
+        visits[-1].exited = at
+    else:
+        return False
+    return True
+
+
+def _item_event(item: Item, kind: str, event: dict[str, Any], at: float) -> None:
+    if kind in ("MapIterationSucceeded", "MapIterationFailed", "MapIterationAborted"):
+        item.ended = at
+        item.status = {"MapIterationSucceeded": "SUCCEEDED", "MapIterationFailed": "FAILED"}.get(kind, "ABORTED")
+        if item.status == "SUCCEEDED" and (not item.visits or item.visits[-1].exited is None):
+            # the execution ended around it (the emulator reports these iterations as succeeded; AWS aborts them)
+            item.status = "ABORTED"
+    elif _visit(item.visits, kind, event, at) or not item.visits:
+        return
+    elif kind == "TaskScheduled":
+        item.visits[-1].attempts.append(Attempt(scheduled=at))
+    elif kind == "TaskStarted" and item.visits[-1].attempts:
+        item.visits[-1].attempts[-1].started = at
+    elif kind in TERMINAL_TASK_EVENTS and item.visits[-1].attempts:
+        attempt = item.visits[-1].attempts[-1]
+        attempt.ended = at
+        if kind != "TaskSucceeded":
+            attempt.error = str(_details(event).get("error") or kind)
 
 
 def parse(events: list[dict[str, Any]]) -> Timeline:
@@ -128,31 +165,15 @@ def parse(events: list[dict[str, Any]]) -> Timeline:
         elif kind in EXECUTION_END:
             timeline.stop = at
             timeline.status = EXECUTION_END[kind]
-            details: dict[str, Any] = next((v for k, v in event.items() if k.endswith("EventDetails")), {}) or {}
+            details = _details(event)
             timeline.error = details.get("error")
             timeline.cause = details.get("cause")
         elif kind == "MapStateStarted" and timeline.map_started is None:
             timeline.map_started = at
             timeline.map_length = int(event.get("mapStateStartedEventDetails", {}).get("length", 0) or 0)
-        if item_index is None or item_index not in items:
-            continue
-        item = items[item_index]
-        if kind in ("MapIterationSucceeded", "MapIterationFailed", "MapIterationAborted"):
-            item.ended = at
-            item.status = {"MapIterationSucceeded": "SUCCEEDED", "MapIterationFailed": "FAILED"}.get(kind, "ABORTED")
-        elif kind.endswith("StateEntered"):
-            item.visits.append(Visit(str(event["stateEnteredEventDetails"]["name"]), at))
-        elif kind.endswith("StateExited") and item.visits:
-            item.visits[-1].exited = at
-        elif kind == "TaskScheduled" and item.visits:
-            item.visits[-1].attempts.append(Attempt(scheduled=at))
-        elif kind == "TaskStarted" and item.visits and item.visits[-1].attempts:
-            item.visits[-1].attempts[-1].started = at
-        elif kind in TERMINAL_TASK_EVENTS and item.visits and item.visits[-1].attempts:
-            attempt = item.visits[-1].attempts[-1]
-            attempt.ended = at
-            if kind != "TaskSucceeded":
-                failed: dict[str, Any] = next((v for k, v in event.items() if k.endswith("EventDetails")), {}) or {}
-                attempt.error = str(failed.get("error") or kind)
+        if item_index is None:
+            _visit(timeline.top, kind, event, at)
+        elif item_index in items:
+            _item_event(items[item_index], kind, event, at)
     timeline.items = [items[i] for i in sorted(items)]
     return timeline

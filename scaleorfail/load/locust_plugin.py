@@ -75,7 +75,8 @@ def _init(environment: Any, **_: Any) -> None:
                 "Step Functions input limit",
                 "use a smaller --batch-size (the workshop uses 500)",
             )
-        warning = options.concurrency_warning(settings, account_concurrency(target))
+        limit = account_concurrency(target)
+        warning = options.concurrency_warning(settings, limit)
     except UserError as error:
         fail(error)
         return
@@ -92,6 +93,7 @@ def _init(environment: Any, **_: Any) -> None:
         parameters={
             **settings.parameters(),
             "state_machine_arn": settings.state_machine_arn or outputs["state_machine_arn"],
+            "account_concurrency": limit,
         },
         stack_outputs=outputs,
         endpoint_url=target.endpoint_url,

@@ -12,7 +12,13 @@ from scaleorfail.load.options import new_run_id
 
 
 def burst(
-    target: str, tickets: int, max_concurrency: int, label: str, run_dir: Path | None = None, quiet: bool = True
+    target: str,
+    tickets: int,
+    max_concurrency: int,
+    label: str,
+    run_dir: Path | None = None,
+    quiet: bool = True,
+    ticket_file: Path | None = None,
 ) -> Path:
     """One single-batch execution of `tickets` at `max_concurrency`; returns its run directory."""
     runs = run_dir or paths.runs_dir()
@@ -41,6 +47,8 @@ def burst(
         "--loglevel",
         "WARNING",
     ]
+    if ticket_file is not None:
+        command += ["--tickets", str(ticket_file)]
     if quiet:
         command.append("--only-summary")
     done = subprocess.run(command, capture_output=quiet, text=True, check=False)

@@ -1,0 +1,111 @@
+"""`sof insights`: the workshop's Logs Insights queries (and any other) on either target.
+
+The queries are the files in terraform/queries/ - the same ones Terraform saves as query
+definitions - run through StartQuery / GetQueryResults, printed as a table.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from tabulate import tabulate
+
+from scaleorfail import paths
+from scaleorfail.errors import UserError
+from scaleorfail.target import Target
+
+POLL_S = 0.5
+TIMEOUT_S = 120.0
+
+
+@dataclass(frozen=True)
+class Query:
+    key: str
+    title: str
+    text: str
+    log_groups: str  # lambda | state_machine
+
+
+def catalogue() -> dict[str, Query]:
+    folder = paths.terraform_dir() / "queries"
+    index = json.loads((folder / "queries.json").read_text())
+    return {
+        key: Query(key, entry["title"], (folder / entry["file"]).read_text(), entry["log_groups"])
+        for key, entry in index.items()
+    }
+
+
+def groups_for(kind: str, outputs: dict[str, Any]) -> list[str]:
+    names = outputs["log_group_names"]
+    if kind == "lambda":
+        return [names[s] for s in ("preprocess", "embed", "postprocess")]
+    if kind == "state_machine":
+        return [names["state_machine"]]
+    return [g.strip() for g in kind.split(",") if g.strip()]
+
+
+def parse_since(text: str) -> timedelta:
+    match = re.fullmatch(r"(\d+)\s*([smhd])", text.strip())
+    if not match:
+        raise UserError(f"--since {text!r} is not a duration", "use e.g. 15m, 2h, 1d")
+    return timedelta(seconds=int(match.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[match.group(2)])
+
+
+def run_window(run_dir: Path) -> tuple[datetime, datetime]:
+    from scaleorfail.load.manifest import load
+
+    manifest = load(run_dir)
+    start = datetime.fromisoformat(manifest.started_at) - timedelta(seconds=2)
+    harvest = run_dir / "harvest.json"
+    if harvest.exists():  # the exact window of the run's executions
+        window = json.loads(harvest.read_text())["window"]
+        start = datetime.fromisoformat(window["start"]) - timedelta(seconds=2)
+        stop = datetime.fromisoformat(window["stop"]) + timedelta(seconds=2)
+    elif manifest.stopped_at:
+        stop = datetime.fromisoformat(manifest.stopped_at) + timedelta(minutes=15)
+    else:
+        stop = datetime.now(UTC)
+    return start, stop
+
+
+def run(target: Target, query: str, log_groups: list[str], start: datetime, stop: datetime) -> list[dict[str, str]]:
+    logs = target.client("logs")
+    existing = {
+        g["logGroupName"] for name in log_groups for g in logs.describe_log_groups(logGroupNamePrefix=name)["logGroups"]
+    }
+    missing = [g for g in log_groups if g not in existing]
+    if missing:
+        raise UserError(f"no log group {', '.join(missing)} in the target", "deploy first: make deploy TARGET=...")
+    query_id = logs.start_query(
+        logGroupNames=log_groups,
+        startTime=int(start.timestamp()),
+        endTime=int(stop.timestamp()) + 1,
+        queryString=query,
+    )["queryId"]
+    deadline = time.monotonic() + TIMEOUT_S
+    while True:
+        result = logs.get_query_results(queryId=query_id)
+        if result["status"] in ("Complete", "Failed", "Cancelled", "Timeout"):
+            break
+        if time.monotonic() > deadline:
+            raise UserError(f"the query did not finish within {TIMEOUT_S:g} s", "narrow the time range with --since")
+        time.sleep(POLL_S)
+    if result["status"] != "Complete":
+        raise UserError(f"the query ended {result['status']}", "check the query text")
+    return [{f["field"]: f["value"] for f in row if f["field"] != "@ptr"} for row in result["results"]]
+
+
+def render(rows: list[dict[str, str]], width: int = 160) -> str:
+    if not rows:
+        return "(no rows)"
+    columns: list[str] = []
+    for row in rows:
+        columns += [c for c in row if c not in columns]
+    cells = [[(row.get(c, "") or "")[:width].replace("\n", " ") for c in columns] for row in rows]
+    return tabulate(cells, headers=columns, tablefmt="simple")

@@ -1,0 +1,239 @@
+"""`sof portfolio`: Activity 8's evidence portfolio, without screenshots.
+
+One Markdown + one self-contained HTML bundle: the happy-path execution graph drawn as
+an image (states coloured by status, with their durations), the wall (c=2) and the fix
+(c=10) table and plots, the bad-input FAILED evidence, a Logs Insights query output, the
+incident reports, and the evidence checklist - each item ticked only when its artefact
+exists, otherwise with the command that produces it.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import statistics
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+from matplotlib.patches import FancyBboxPatch
+
+COLOURS = {"SUCCEEDED": "#8fd18f", "FAILED": "#f08a8a", "NOT RUN": "#dddddd", "REJECTED": "#f5c26b"}
+
+
+@dataclass
+class Check:
+    item: str
+    done: bool
+    artefact: str
+    how: str
+
+
+def _median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def _step_outcomes(execution: dict[str, Any]) -> tuple[dict[str, list[float]], dict[str, str]]:
+    """Per step inside the Map: the durations of its visits, and its status (FAILED wins)."""
+    visits: dict[str, list[float]] = {}
+    outcome: dict[str, str] = {}
+    for item in execution.get("items", []):
+        for visit in item["steps"]:
+            if visit["out"] is not None:
+                visits.setdefault(visit["step"], []).append(visit["out"] - visit["in"])
+            status = "FAILED" if any(a[3] for a in visit["attempts"][-1:]) else "SUCCEEDED"
+            if visit["step"] == "Quarantine":
+                status = "REJECTED"
+            if outcome.get(visit["step"]) != "FAILED":
+                outcome[visit["step"]] = status
+    return visits, outcome
+
+
+def execution_graph(record: dict[str, Any], path: Path) -> Path:
+    """The pipeline's states, coloured by what the first execution of the run did, with durations."""
+    execution = record["executions"][0]
+    top = {s["step"]: s for s in execution.get("states", [])}
+    visits, outcome = _step_outcomes(execution)
+    figure, axis = plt.subplots(figsize=(7, 6.4))
+    axis.set_xlim(0, 10)
+    axis.set_ylim(0, 11)
+    axis.axis("off")
+
+    def box(x: float, y: float, w: float, h: float, label: str, status: str, detail: str = "") -> None:
+        axis.add_patch(
+            FancyBboxPatch((x, y), w, h, boxstyle="round,pad=0.05", facecolor=COLOURS[status], edgecolor="#444")
+        )
+        axis.text(x + w / 2, y + h / 2 + (0.15 if detail else 0), label, ha="center", va="center", fontsize=10)
+        if detail:
+            axis.text(x + w / 2, y + h / 2 - 0.28, detail, ha="center", va="center", fontsize=8, color="#333")
+
+    def arrow(x1: float, y1: float, x2: float, y2: float) -> None:
+        axis.annotate("", xy=(x2, y2), xytext=(x1, y1), arrowprops={"arrowstyle": "->", "color": "#444"})
+
+    def top_state(name: str) -> tuple[str, str]:
+        state = top.get(name)
+        if state is None:
+            return "NOT RUN", "not entered"
+        took = None if state["out"] is None else state["out"] - state["in"]
+        return ("SUCCEEDED" if state["out"] is not None else "FAILED"), "-" if took is None else f"{took:.0f} ms"
+
+    status, detail = top_state("ApplyDefaults")
+    box(3, 9.6, 4, 0.9, "ApplyDefaults (Choice)", status, detail)
+    status, detail = top_state("DefaultMaxConcurrency")
+    box(6.2, 8.3, 3.4, 0.9, "DefaultMaxConcurrency", status, detail)
+    arrow(5, 9.6, 5, 8.0)
+    arrow(6.5, 9.6, 7.6, 9.2)
+    map_status = {"SUCCEEDED": "SUCCEEDED"}.get(execution["status"], "FAILED")
+    took = (execution["stop_ms"] or execution["start_ms"]) - execution["start_ms"]
+    axis.add_patch(FancyBboxPatch((1, 0.6), 8, 7.2, boxstyle="round,pad=0.1", facecolor="white", edgecolor="#444"))
+    axis.text(
+        5, 7.45, f"ProcessTickets (Map) - {execution.get('map_length', '?')} items, execution {execution['status']} "
+        f"in {took / 1000:.2f} s", ha="center", fontsize=9,
+        color="#226622" if map_status == "SUCCEEDED" else "#aa2222",
+    )  # fmt: skip
+    steps = ["Preprocess", "Embed", "Postprocess"]
+    for index, step in enumerate(steps):
+        y = 5.6 - index * 1.8
+        median = _median(visits.get(step, []))
+        detail = (
+            "not entered" if step not in outcome else f"median {median:.0f} ms ({len(visits.get(step, []))} visits)"
+        )
+        box(
+            3,
+            y,
+            4,
+            1.1,
+            f"{step} (Lambda)",
+            outcome.get(step, "NOT RUN"),
+            detail if median or step not in outcome else "",
+        )
+        if index:
+            arrow(5, y + 1.8, 5, y + 1.15)
+    if "Quarantine" in outcome:
+        box(7.3, 3.0, 1.6, 0.9, "Quarantine", "REJECTED", f"{len(visits.get('Quarantine', []))}x")
+    axis.text(0.1, 0.05, "green: succeeded  red: failed  grey: not run  amber: rejected", fontsize=8, color="#555")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
+
+
+def embed_image(path: Path) -> str:
+    return f'<img alt="{path.stem}" src="data:image/png;base64,{base64.b64encode(path.read_bytes()).decode()}">'
+
+
+def build(
+    out_dir: Path,
+    happy: dict[str, Any] | None,
+    comparison_md: str | None,
+    plots: dict[str, Path],
+    bad_input: dict[str, Any] | None,
+    insights_text: str | None,
+    reports: dict[str, str],
+    stack_outputs: Path | None,
+    have_wall: bool,
+    have_fix: bool,
+) -> tuple[Path, Path, list[Check]]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    graph = execution_graph(happy, out_dir / "execution-graph.png") if happy else None
+    bad = bad_input["executions"][0] if bad_input else None
+    checks = [
+        Check("Stack outputs: state machine, functions, dashboard", stack_outputs is not None,
+              str(stack_outputs or ""), "make deploy TARGET=local"),
+        Check("Happy path: execution graph with per-state durations", graph is not None,
+              "execution-graph.png", "make burst N=5 MAX_CONCURRENCY=2"),
+        Check("The wall: burst at max_concurrency 2 (batch duration, plateau)", have_wall,
+              "comparison + timeline.png", "make burst N=500 MAX_CONCURRENCY=2"),
+        Check("The fix: the same burst at max_concurrency 10", have_fix,
+              "comparison table", "make burst N=500 MAX_CONCURRENCY=10"),
+        Check("Side-by-side table and throughput plot", have_wall and have_fix and "throughput" in plots,
+              "throughput.png", "sof compare"),
+        Check("Logs Insights query output", bool(insights_text), "insights section", "sof insights duration-by-step"),
+        Check("Bad input: execution FAILED in Preprocess with PayloadTooLarge",
+              bool(bad and bad.get("error") == "PayloadTooLarge"), "bad-input section", "sof scenario bad-input"),
+        Check("Incident report: bad input", "bad-input" in reports, "rca section", "sof rca <bad-input run>"),
+        Check("Incident report: the scaling wall (evidence vs hypothesis)", "wall" in reports, "rca section",
+              "sof rca <c2 run>"),
+    ]  # fmt: skip
+    made = datetime.now(UTC).isoformat(timespec="seconds")
+    md = [
+        "# Evidence portfolio - Scale or Fail",
+        "",
+        f"Generated {made}.",
+        "",
+        "## Checklist",
+        "",
+    ]
+    md += [f"- [{'x' if c.done else ' '}] {c.item}" + ("" if c.done else f" - produce it: `{c.how}`") for c in checks]
+    sections: list[tuple[str, str, Path | None]] = []
+    if graph is not None:
+        sections.append(("Happy path: the execution graph", "States coloured by status, with durations.", graph))
+    if comparison_md:
+        sections.append(("The wall and the fix, side by side", comparison_md, None))
+    for key in ("throughput", "timeline", "latency", "throttles"):
+        if key in plots:
+            sections.append((f"Plot: {key}", "", plots[key]))
+    if bad:
+        cause = (bad.get("cause") or "")[:600]
+        sections.append(
+            (
+                "Bad input: FAILED immediately",
+                f"Execution `{bad['name']}` ended **{bad['status']}** with error **{bad.get('error')}** "
+                f"{((bad['stop_ms'] or bad['start_ms']) - bad['start_ms']):.0f} ms after it started.\n\n"
+                f"Cause: `{cause}`",
+                None,
+            )
+        )
+    if insights_text:
+        sections.append(("Logs Insights: average and max duration by step", f"```\n{insights_text}\n```", None))
+    for key, text in reports.items():
+        sections.append((f"Incident report ({key})", text.replace("\n# ", "\n### "), None))
+    sections.append(
+        (
+            'The 03:00 page: "The ML pipeline is slow and customers are waiting. What do you check first?"',
+            "1. The dashboard: saturation and throttling (ConcurrentExecutions plateau, Throttles, Errors, "
+            "Embed p95) - see the plots above.\n2. The execution graph: where it is slow or failing - see the graph "
+            "and the step latencies.\n3. The logs of the failing step - see the Logs Insights output.\n"
+            "4. Write evidence and hypothesis separately before acting - see the incident reports; then one "
+            "safe, reversible action and a verification run.",
+            None,
+        )
+    )
+    for title, text, image in sections:
+        md += ["", f"## {title}", ""]
+        if text:
+            md.append(text)
+        if image is not None:
+            md.append(f"![{image.stem}]({image.name})")
+    md_path = out_dir / "portfolio.md"
+    md_path.write_text("\n".join(md) + "\n")
+    body = [
+        "<h1>Evidence portfolio - Scale or Fail</h1>",
+        f"<p>Generated {html.escape(made)}.</p>",
+        "<h2>Checklist</h2><ul>",
+    ]
+    for check in checks:
+        mark = "&#9745;" if check.done else "&#9744;"
+        extra = "" if check.done else f" <code>{html.escape(check.how)}</code>"
+        body.append(f"<li class={'done' if check.done else 'todo'}>{mark} {html.escape(check.item)}{extra}</li>")
+    body.append("</ul>")
+    for title, text, image in sections:
+        body.append(f"<h2>{html.escape(title)}</h2>")
+        if text:
+            body.append(f"<pre>{html.escape(text)}</pre>")
+        if image is not None:
+            body.append(embed_image(image))
+    html_path = out_dir / "portfolio.html"
+    html_path.write_text(
+        "<!doctype html><html lang=en><head><meta charset=utf-8><title>Evidence portfolio</title><style>"
+        "body{font-family:system-ui,sans-serif;margin:2em;max-width:1300px}pre{white-space:pre-wrap;"
+        "background:#f6f6f6;padding:1em}img{max-width:100%}li.todo{color:#a33}</style></head><body>"
+        + "\n".join(body)
+        + "</body></html>\n"
+    )
+    return md_path, html_path, checks

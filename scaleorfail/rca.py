@@ -1,0 +1,582 @@
+"""`sof rca`: classify a run with the workshop's RCA tree, evidence first.
+
+Leaves: THROTTLED (the hard-429 and the queueing sub-cases), EXHAUSTED, TIMED OUT,
+BAD INPUT - several at once when a run has several causes - or HEALTHY. A leaf is only
+reported with evidence: each line cites a value from the execution histories, a
+CloudWatch metric or a log line, and the API call or Logs Insights query that shows it.
+Hypotheses are labelled as such; every leaf not reported says why it is ruled out.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from scaleorfail.analysis import RunStats
+
+THROTTLE = "Lambda.TooManyRequestsException"
+DATA_ERRORS = ("PayloadTooLarge", "InvalidTicket")
+MEMORY_ERRORS = ("Runtime.OutOfMemory",)
+TIMEOUT_ERRORS = ("DependencyTimeout", "Sandbox.Timedout", "States.Timeout")
+BONES = {
+    1: "Limits / Throttling (concurrency too low, quotas, rate limits)",
+    2: "Resources (memory, CPU, cold starts)",
+    3: "Dependencies (slow external API, downstream throttling, network)",
+    4: "Data / Input (payload too big, schema mismatch, distribution shift)",
+}
+NOISE_MS = 100.0
+LEAVES = ("THROTTLED", "EXHAUSTED", "TIMED OUT", "BAD INPUT")
+
+
+@dataclass
+class Evidence:
+    source: str  # history | metric | log | config
+    text: str
+    how: str  # the API call or query that shows it
+
+
+@dataclass
+class Finding:
+    leaf: str
+    subcase: str | None
+    bone: int
+    evidence: list[Evidence]
+    hypothesis: str
+    action: str
+    verification: str
+
+
+@dataclass
+class Diagnosis:
+    run_id: str
+    label: str
+    target: str
+    what_happened: list[str]
+    classification: list[str]
+    findings: list[Finding]
+    ruled_out: dict[str, str]
+    notes: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"schema": "scale-or-fail/rca", "version": 1, **asdict(self)}
+
+
+def _attempt_errors(record: dict[str, Any]) -> tuple[Counter[str], Counter[tuple[str, str]], int]:
+    """Errors of all task attempts, by error and by (step, error), and the number of attempts."""
+    errors: Counter[str] = Counter()
+    by_step: Counter[tuple[str, str]] = Counter()
+    attempts = 0
+    for execution in record["executions"]:
+        for item in execution.get("items", []):
+            for visit in item["steps"]:
+                for attempt in visit["attempts"]:
+                    attempts += 1
+                    if attempt[3]:
+                        errors[attempt[3]] += 1
+                        by_step[(visit["step"], attempt[3])] += 1
+    return errors, by_step, attempts
+
+
+def _rejected(record: dict[str, Any]) -> Counter[str]:
+    rejected: Counter[str] = Counter()
+    for execution in record["executions"]:
+        for item in execution.get("items", []):
+            if any(v["step"] == "Quarantine" for v in item["steps"]):
+                errors = [a[3] for v in item["steps"] for a in v["attempts"] if a[3]]
+                rejected[errors[-1] if errors else "unknown"] += 1
+    return rejected
+
+
+def _history_call(record: dict[str, Any]) -> str:
+    names = [e["name"] for e in record["executions"]]
+    shown = names[0] if len(names) == 1 else f"{len(names)} executions of run {record['run_id']}"
+    return f"GetExecutionHistory ({shown})"
+
+
+def _metric(record: dict[str, Any], scope: str, key: str) -> float | None:
+    value = (record.get("metrics", {}).get(scope) or {}).get(key)
+    return None if value is None else float(value)
+
+
+def _metric_how(record: dict[str, Any], name: str) -> str:
+    metrics = record.get("metrics", {})
+    return f"GetMetricData {name}, {metrics.get('start', '?')} .. {metrics.get('stop', '?')}"
+
+
+def _time_in_step(record: dict[str, Any], step: str) -> list[float]:
+    """Per ticket: entered -> exited, or -> the end of the last attempt when the state never exited."""
+    spent = []
+    for execution in record["executions"]:
+        for item in execution.get("items", []):
+            for visit in item["steps"]:
+                if visit["step"] != step:
+                    continue
+                ends = [a[2] for a in visit["attempts"] if a[2] is not None]
+                end = visit["out"] if visit["out"] is not None else (max(ends) if ends else None)
+                if end is not None:
+                    spent.append(end - visit["in"])
+    return spent
+
+
+def _attempt_times(record: dict[str, Any], step: str) -> list[float]:
+    return [
+        a[2] - a[1]
+        for execution in record["executions"]
+        for item in execution.get("items", [])
+        for visit in item["steps"]
+        if visit["step"] == step
+        for a in visit["attempts"]
+        if a[1] is not None and a[2] is not None
+    ]
+
+
+def _fmt(ms: float | None) -> str:
+    if ms is None:
+        return "-"
+    return f"{ms / 1000:.2f} s" if ms >= 1000 else f"{ms:.0f} ms"
+
+
+@dataclass
+class _Run:
+    """Everything the leaf checks read, computed once per diagnosis."""
+
+    record: dict[str, Any]
+    stats: RunStats
+    logs: dict[str, list[dict[str, str]]]
+    account_concurrency: int | None
+    target_flag: str
+    errors: Counter[str]
+    by_step: Counter[tuple[str, str]]
+    attempts: int
+
+    @property
+    def executions(self) -> list[dict[str, Any]]:
+        return list(self.record["executions"])
+
+    @property
+    def history(self) -> str:
+        return _history_call(self.record)
+
+    @property
+    def run_id(self) -> str:
+        return str(self.record["run_id"])
+
+    @property
+    def burst(self) -> str:
+        return f"make burst TARGET={self.target_flag} N={self.stats.tickets or 500}"
+
+    def step_errors(self, wanted: tuple[str, ...], verb: str) -> list[Evidence]:
+        return [
+            Evidence("history", f"{count} task attempt(s) {verb} {error} in {step}", self.history)
+            for (step, error), count in sorted(self.by_step.items())
+            if error in wanted
+        ]
+
+    def failed_with(self, wanted: tuple[str, ...]) -> list[dict[str, Any]]:
+        return [e for e in self.executions if e.get("error") in wanted]
+
+    def insights(self, query: str) -> str:
+        return f"Logs Insights: sof insights {query} --run {self.run_id}"
+
+
+# A check returns the finding for its leaf, or the reason the leaf is ruled out.
+Check = Finding | str | None
+
+
+def _bad_input(r: _Run) -> Check:
+    if not any(r.errors[e] for e in DATA_ERRORS):
+        return f"0 PayloadTooLarge/InvalidTicket errors in {r.attempts} task attempts ({r.history})"
+    evidence = r.step_errors(DATA_ERRORS, "failed with")
+    failed = r.failed_with(DATA_ERRORS)
+    for execution in failed[:3]:
+        took = (execution["stop_ms"] or execution["start_ms"]) - execution["start_ms"]
+        evidence.append(
+            Evidence(
+                "history",
+                f"execution {execution['name']} FAILED with {execution['error']} {_fmt(took)} after it started",
+                f"DescribeExecution / ListExecutions statusFilter=FAILED ({execution['name']})",
+            )
+        )
+    rejected = _rejected(r.record)
+    if rejected:
+        kinds = ", ".join(f"{k} x{v}" for k, v in rejected.items())
+        evidence.append(
+            Evidence(
+                "history",
+                f"{sum(rejected.values())} ticket(s) quarantined as REJECTED ({kinds}); the batch went on",
+                r.history,
+            )
+        )
+    lines = r.logs.get("bad-input") or []
+    if lines:
+        example = lines[0].get("@message", "")[:160]
+        evidence.append(
+            Evidence("log", f"{len(lines)} log line(s) match PayloadTooLarge, e.g. {example}", r.insights("bad-input"))
+        )
+    quarantined = bool(rejected) and not failed
+    return Finding(
+        "BAD INPUT",
+        "quarantined" if quarantined else "failed the execution",
+        4,
+        evidence,
+        "Hypothesis: tickets reach the pipeline with no validation gate in front of it; "
+        + (
+            "the quarantine policy kept the good tickets and set the bad ones aside."
+            if quarantined
+            else "one bad ticket fails its whole batch."
+        ),
+        "fix the input at the source, and keep the batch going meanwhile: "
+        f"sof deploy --target {r.target_flag} --var bad_input_policy=quarantine "
+        "(reversible: --var bad_input_policy=fail)",
+        f"sof bad-input --target {r.target_flag}  # expect SUCCEEDED with the ticket REJECTED, then sof compare",
+    )
+
+
+def _hard_throttle(r: _Run) -> Check:
+    throttled = r.errors[THROTTLE]
+    if not throttled:
+        return None
+    c = r.stats.max_concurrency
+    evidence = [
+        Evidence("history", f"{throttled} task attempt(s) refused with {THROTTLE} (HTTP 429)", r.history),
+        Evidence(
+            "history",
+            "429s by step: " + ", ".join(f"{s} {v}" for (s, e), v in sorted(r.by_step.items()) if e == THROTTLE),
+            r.history,
+        ),
+    ]
+    metric_throttles = _metric(r.record, "account", "Throttles_Sum")
+    if metric_throttles:
+        evidence.append(
+            Evidence(
+                "metric",
+                f"AWS/Lambda Throttles (account) = {metric_throttles:.0f} in the run's minutes",
+                _metric_how(r.record, "AWS/Lambda Throttles Sum"),
+            )
+        )
+    evidence.append(
+        Evidence(
+            "history",
+            f"at most {r.stats.peak_concurrency} Lambda invocations ran at once while the Map allowed "
+            f"{c if c else 40} items in flight",
+            r.history,
+        )
+    )
+    if r.account_concurrency is not None:
+        evidence.append(
+            Evidence(
+                "config",
+                f"the target's Lambda account concurrency is {r.account_concurrency}",
+                "Lambda GetAccountSettings",
+            )
+        )
+    logged = r.logs.get("throttled-retried") or []
+    total = sum(int(float(row.get("failed_attempts", "0"))) for row in logged if row.get("error") == THROTTLE)
+    if total:
+        evidence.append(
+            Evidence(
+                "log", f"{total} TaskFailed {THROTTLE} lines in the execution log", r.insights("throttled-retried")
+            )
+        )
+    failed = r.failed_with((THROTTLE,))
+    if failed:
+        evidence.append(
+            Evidence(
+                "history",
+                f"{len(failed)} execution(s) FAILED with {THROTTLE}: the 429 was not retried",
+                "ListExecutions statusFilter=FAILED",
+            )
+        )
+    limit = r.account_concurrency or r.stats.peak_concurrency or 10
+    safe = max(1, min(limit, c or limit))
+    return Finding(
+        "THROTTLED",
+        "hard limit (429)",
+        1,
+        evidence,
+        f"Hypothesis: the Map runs up to {c if c else 40} items at once but only about {limit} Lambda "
+        "invocations may run at once (account or reserved concurrency): the rest are refused with 429"
+        + (" and, without retry, fail the execution." if failed else ", retried with backoff."),
+        f"match the knob to the limit: {r.burst} MAX_CONCURRENCY={safe} LABEL=verify-c{safe}"
+        + ("  (or keep retries on: lambda_retry max_attempts >= 6)" if failed else ""),
+        f"compare the two runs: sof compare {r.run_id} <the verify-c{safe} run>",
+    )
+
+
+def _queueing(r: _Run) -> Check:
+    run = r.stats
+    c = run.max_concurrency
+    queue_p95 = run.queue_wait_ms.get("p95")
+    embed = run.task_ms.get("Embed", {})
+    item_mean = run.item_ms_mean
+    saturated = c is not None and c > 0 and run.peak_in_flight >= min(c, max(1, run.tickets_ok))
+    waited = queue_p95 is not None and item_mean is not None and queue_p95 >= 3 * item_mean
+    p50, p95 = embed.get("p50"), embed.get("p95") or 0.0
+    # normal: p95 within 2.5x the median, or within a cold start's worth (100 ms) of it at tiny latencies
+    normal_latency = bool(p50) and (p95 <= 2.5 * (p50 or 1) or p95 - (p50 or 0) <= NOISE_MS)
+    if r.errors[THROTTLE] or not (saturated and waited and normal_latency and run.tickets >= 3 * (c or 1)):
+        reasons = [f"0 {THROTTLE} in {r.attempts} attempts"]
+        metric_throttles = _metric(r.record, "account", "Throttles_Sum")
+        if metric_throttles is not None:
+            reasons.append(f"CloudWatch Throttles {metric_throttles:.0f}")
+        if not waited:
+            reasons.append(f"queue wait p95 {_fmt(queue_p95)} is small against item time {_fmt(item_mean)}")
+        elif not normal_latency:
+            reasons.append("items waited, but per-item latency is not normal (see the other leaves)")
+        elif run.tickets < 3 * (c or 1):
+            reasons.append(f"too few tickets ({run.tickets}) to judge queueing at max_concurrency {c}")
+        elif not saturated:
+            reasons.append(f"the Map never filled its {c} slots (peak {run.peak_in_flight} in flight)")
+        return "; ".join(reasons)
+    evidence = [
+        Evidence(
+            "history",
+            f"items waited for a free Map slot: queue wait p95 {_fmt(queue_p95)}, while an item took "
+            f"{_fmt(item_mean)} on average once started",
+            r.history + ": MapIterationStarted - MapStateStarted",
+        ),
+        Evidence("history", f"never more than {run.peak_in_flight} items in flight = max_concurrency {c}", r.history),
+        Evidence(
+            "history",
+            f"per-item latency normal: Embed p50 {_fmt(embed.get('p50'))}, p95 {_fmt(embed.get('p95'))}; "
+            "no 429, no errors",
+            r.history,
+        ),
+    ]
+    peak_metric = _metric(r.record, "embed", "ConcurrentExecutions_Maximum")
+    if peak_metric is not None:
+        evidence.append(
+            Evidence(
+                "metric",
+                f"Embed ConcurrentExecutions max = {peak_metric:.0f} (plateau at the knob)",
+                _metric_how(r.record, "AWS/Lambda ConcurrentExecutions Maximum (Embed)"),
+            )
+        )
+    if run.throughput is not None and item_mean and c:
+        evidence.append(
+            Evidence(
+                "history",
+                f"throughput {run.throughput:.2f} tickets/s = about max_concurrency / latency "
+                f"({c} / {item_mean / 1000:.3f} s = {c / (item_mean / 1000):.2f}): bound by the knob",
+                "Little's law on the harvested timings",
+            )
+        )
+    better = min(40, max((c or 1) * 5, 10), r.account_concurrency or 40)
+    return Finding(
+        "THROTTLED",
+        "queueing at the Map's max_concurrency (throughput-bound)",
+        1,
+        evidence,
+        f"Hypothesis: max_concurrency {c} is the bottleneck; throughput cannot exceed "
+        f"{c} / per-item latency however fast each step is.",
+        f"raise the knob within the account concurrency: {r.burst} MAX_CONCURRENCY={better} LABEL=verify-c{better}",
+        f"sof compare {r.run_id} <the verify-c{better} run>  # wall time, throughput, queue wait p95",
+    )
+
+
+def _exhausted(r: _Run) -> Check:
+    rows = r.logs.get("memory-used", [])
+    full = [
+        row
+        for row in rows
+        if row.get("max_used_mb")
+        and row.get("memory_size_mb")
+        and float(row["max_used_mb"]) >= float(row["memory_size_mb"])
+    ]
+    embed_memory = (r.record.get("functions", {}).get("embed") or {}).get("memory_mb")
+    if not any(r.errors[e] for e in MEMORY_ERRORS) and not full:
+        embed_rows = [row for row in rows if "embed" in row.get("@log", "")]
+        used = (
+            f"; Embed max memory used {embed_rows[0]['max_used_mb']} MB of {embed_rows[0]['memory_size_mb']} MB"
+            if embed_rows
+            else ""
+        )
+        return f"0 Runtime.OutOfMemory in {r.attempts} attempts{used}"
+    evidence = r.step_errors(MEMORY_ERRORS, "died with")
+    for row in full:
+        evidence.append(
+            Evidence(
+                "log",
+                f"{row['@log']}: Max Memory Used {row['max_used_mb']} MB = Memory Size {row['memory_size_mb']} MB",
+                r.insights("memory-used"),
+            )
+        )
+    if embed_memory:
+        evidence.append(
+            Evidence("config", f"the Embed function has {embed_memory} MB", "Lambda GetFunctionConfiguration")
+        )
+    bigger = max(256, (embed_memory or 128) * 4)
+    c = r.stats.max_concurrency
+    return Finding(
+        "EXHAUSTED",
+        "out of memory",
+        2,
+        evidence,
+        "Hypothesis: the model needs more memory than the function is given, so the runtime is killed "
+        "(on Lambda more memory also means more CPU).",
+        f"sof deploy --target {r.target_flag} --var embed_memory_mb={bigger}  (reversible: "
+        f"--var embed_memory_mb={embed_memory or 256})",
+        f"{r.burst} MAX_CONCURRENCY={c or 2} LABEL=verify-mem{bigger} && sof compare {r.run_id} <that run>",
+    )
+
+
+def _timed_out(r: _Run) -> Check:
+    slow = {e: r.errors[e] for e in TIMEOUT_ERRORS if r.errors[e]}
+    if not slow:
+        return f"0 DependencyTimeout/Sandbox.Timedout in {r.attempts} attempts"
+    evidence = r.step_errors(TIMEOUT_ERRORS, "failed with")
+    retried = sum(v for k, v in r.stats.retry_errors.items() if k in TIMEOUT_ERRORS)
+    if retried:
+        evidence.append(
+            Evidence("history", f"{retried} of them were retried: duration grows with each retry", r.history)
+        )
+    spent = _time_in_step(r.record, "Embed")
+    single = sorted(_attempt_times(r.record, "Embed"))
+    if spent and single:
+        evidence.append(
+            Evidence(
+                "history",
+                f"time in Embed per ticket: up to {_fmt(max(spent))} (retries and backoff included), "
+                f"against {_fmt(single[len(single) // 2])} for one attempt",
+                r.history,
+            )
+        )
+    failed = r.failed_with(TIMEOUT_ERRORS)
+    if failed:
+        evidence.append(
+            Evidence(
+                "history",
+                f"{len(failed)} execution(s) FAILED with {failed[0]['error']} after the retries",
+                "ListExecutions statusFilter=FAILED",
+            )
+        )
+    dependency = "DependencyTimeout" in slow
+    c = r.stats.max_concurrency
+    return Finding(
+        "TIMED OUT",
+        "dependency" if dependency else "function timeout",
+        3,
+        evidence,
+        "Hypothesis: "
+        + (
+            "the external feature service answers slower than Embed's timeout; each retry waits again."
+            if dependency
+            else "the step runs longer than its function timeout (a slow downstream call or too little CPU)."
+        ),
+        (
+            f"sof deploy --target {r.target_flag} --var dependency_timeout_ms=<observed latency + margin> "
+            "(reversible), and fix or cache the slow dependency"
+            if dependency
+            else f"sof deploy --target {r.target_flag} --var embed_timeout_seconds=<p99 + margin> (reversible)"
+        ),
+        f"{r.burst} MAX_CONCURRENCY={c or 2} LABEL=verify-timeout && sof compare {r.run_id} <that run>",
+    )
+
+
+CHECKS = (("BAD INPUT", _bad_input), ("THROTTLED", _hard_throttle), ("THROTTLED", _queueing),
+          ("EXHAUSTED", _exhausted), ("TIMED OUT", _timed_out))  # fmt: skip
+
+
+def diagnose(
+    record: dict[str, Any],
+    run: RunStats,
+    logs: dict[str, list[dict[str, str]]] | None = None,
+    account_concurrency: int | None = None,
+    target_flag: str = "local",
+) -> Diagnosis:
+    errors, by_step, attempts = _attempt_errors(record)
+    r = _Run(record, run, logs or {}, account_concurrency, target_flag, errors, by_step, attempts)
+    statuses = Counter(e["status"] for e in r.executions)
+    c = run.max_concurrency
+    counts = ", ".join(f"{v} {k}" for k, v in sorted(statuses.items())) or "none"
+    what = [
+        f"{len(r.executions)} execution(s) ({counts}), {run.tickets} tickets, "
+        f"max_concurrency {c if c is not None else 'default'}, profile {run.profile}, target {run.target}",
+        f"wall time {run.wall_s if run.wall_s is not None else '-'} s, throughput "
+        f"{run.throughput if run.throughput is not None else '-'} tickets/s, {attempts} Lambda task attempts, "
+        f"{run.retries} retries",
+    ]
+    if not r.executions or not attempts:
+        return Diagnosis(
+            r.run_id,
+            run.label,
+            run.target,
+            what,
+            ["INSUFFICIENT DATA"],
+            [],
+            {leaf: "not judged: no task attempts in the histories" for leaf in LEAVES},
+            ["no execution history to judge (nothing harvested, or every start failed)"],
+        )
+    findings: list[Finding] = []
+    ruled_out: dict[str, str] = {}
+    for leaf, check in CHECKS:
+        outcome = check(r)
+        if isinstance(outcome, Finding):
+            findings.append(outcome)
+        elif outcome and not any(f.leaf == leaf for f in findings):
+            ruled_out[leaf] = outcome
+    leaves: list[str] = []
+    for finding in findings:
+        name = finding.leaf + (f" ({finding.subcase})" if finding.subcase else "")
+        if name not in leaves:
+            leaves.append(name)
+    notes: list[str] = []
+    known = (*DATA_ERRORS, THROTTLE, *MEMORY_ERRORS, *TIMEOUT_ERRORS)
+    other = {e: v for e, v in errors.items() if e not in known}
+    if other:
+        notes.append("errors outside the tree: " + ", ".join(f"{k} x{v}" for k, v in other.items()))
+    if not findings:
+        healthy = statuses.get("SUCCEEDED", 0) == len(r.executions)
+        leaves = ["HEALTHY"] if healthy else ["UNCLASSIFIED"]
+        if not healthy:
+            notes.append("executions failed for a reason the tree does not cover: look at the errors above")
+    return Diagnosis(r.run_id, run.label, run.target, what, leaves, findings, ruled_out, notes)
+
+
+def to_markdown(diagnosis: Diagnosis) -> str:
+    lines = [
+        f"# Incident report: {diagnosis.label} ({diagnosis.run_id})",
+        "",
+        "## What happened",
+        "",
+        *[f"- {w}" for w in diagnosis.what_happened],
+        "",
+        f"## Classification: {' + '.join(diagnosis.classification)}",
+        "",
+    ]
+    for finding in diagnosis.findings:
+        title = finding.leaf + (f" - {finding.subcase}" if finding.subcase else "")
+        lines += [f"### {title}", "", "**Evidence**", ""]
+        lines += [f"- [{e.source}] {e.text}  \n  _shown by: {e.how}_" for e in finding.evidence]
+        lines += [
+            "",
+            finding.hypothesis.replace("Hypothesis:", "**Hypothesis** (to be verified, not evidence):", 1),
+            "",
+            f"Fishbone bone {finding.bone}: {BONES[finding.bone]}",
+            "",
+            f"**Action** (one, safe and reversible): `{finding.action}`",
+            "",
+            f"**Verification run**: `{finding.verification}`",
+            "",
+        ]
+    lines += ["## Ruled out", ""]
+    lines += [f"- {leaf}: {why}" for leaf, why in diagnosis.ruled_out.items()] or ["- nothing"]
+    lines += ["", "## Fishbone: why didn't it scale?", ""]
+    marked = {f.bone for f in diagnosis.findings}
+    for bone, text in BONES.items():
+        causes = [f.leaf + (f" ({f.subcase})" if f.subcase else "") for f in diagnosis.findings if f.bone == bone]
+        lines.append(f"- {'**' if bone in marked else ''}{bone}. {text}{'**' if bone in marked else ''}: "
+                     + (", ".join(causes) + " - evidence above" if causes else "no evidence, no cause"))  # fmt: skip
+    if diagnosis.notes:
+        lines += ["", "## Notes", "", *[f"- {n}" for n in diagnosis.notes]]
+    return "\n".join(lines) + "\n"
+
+
+def write(diagnosis: Diagnosis, out_dir: Any) -> tuple[Any, Any]:
+    md = out_dir / "rca.md"
+    js = out_dir / "rca.json"
+    md.write_text(to_markdown(diagnosis))
+    js.write_text(json.dumps(diagnosis.to_json(), indent=2) + "\n")
+    return md, js

@@ -1,0 +1,109 @@
+"""Fault scenarios: each reproduces one incident with the project's own knobs.
+
+A scenario sets Terraform variables (documented below, the same on both targets),
+runs a small load, harvests it and restores the variables. Only `throttled` needs an
+account limit: on the emulator the account concurrency is set to 10 for the run (the
+sandbox account) and put back; on AWS, Embed's reserved concurrency plays that role.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from scaleorfail import paths
+from scaleorfail.errors import UserError
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    label: str
+    tickets: int
+    max_concurrency: int
+    variables: dict[str, Any] = field(default_factory=dict)
+    batch: str = "dataset"  # dataset | oversized | mixed
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    description: str
+    expected: tuple[str, ...]
+    runs: tuple[RunSpec, ...]
+    account_concurrency: int | None = None
+
+
+NO_RETRY = {"lambda_retry": {"max_attempts": 0}}
+SHORT_RETRY = {"lambda_retry": {"max_attempts": 2, "interval_seconds": 1, "backoff_rate": 2, "jitter_strategy": "NONE"}}
+
+
+def catalogue(scale: float = 1.0) -> dict[str, Scenario]:
+    def n(value: int) -> int:
+        return max(1, round(value * scale))
+
+    return {
+        "queueing": Scenario(
+            "queueing",
+            "max_concurrency 2 under a burst: throughput-bound, no 429s",
+            ("THROTTLED (queueing at the Map's max_concurrency (throughput-bound))",),
+            (RunSpec("queueing-c2", n(200), 2),),
+        ),
+        "throttled": Scenario(
+            "throttled",
+            "account concurrency 10, Map concurrency 20: 429s, without and with retry",
+            ("THROTTLED (hard limit (429))",),
+            (  # more tickets than the limit of 10, whatever the scale
+                RunSpec("throttled-noretry-c20", max(30, n(40)), 20, NO_RETRY),
+                RunSpec("throttled-retry-c20", max(30, n(40)), 20),
+            ),
+            account_concurrency=10,
+        ),
+        "exhausted": Scenario(
+            "exhausted",
+            "the model needs more memory than Embed has: out-of-memory failures",
+            ("EXHAUSTED (out of memory)",),
+            (RunSpec("exhausted-mem128", n(10), 2, {"model_memory_mb": 200, "embed_memory_mb": 128, **NO_RETRY}),),
+        ),
+        "timeout": Scenario(
+            "timeout",
+            "a slow feature service: DependencyTimeout, retries, growing duration",
+            ("TIMED OUT (dependency)",),
+            (
+                RunSpec(
+                    "timeout-dep", n(4), 2, {"dependency_latency_ms": 600, "dependency_timeout_ms": 200, **SHORT_RETRY}
+                ),
+            ),
+        ),
+        "bad-input": Scenario(
+            "bad-input",
+            "an oversized ticket fails the execution; a mixed batch under quarantine succeeds",
+            ("BAD INPUT (failed the execution)", "BAD INPUT (quarantined)"),
+            (
+                RunSpec("bad-input-oversized", 1, 2, batch="oversized"),
+                RunSpec("bad-input-quarantine", n(10), 5, {"bad_input_policy": "quarantine"}, batch="mixed"),
+            ),
+        ),
+    }
+
+
+def ticket_file(kind: str, count: int) -> tuple[Path | None, int]:
+    """A JSON-lines ticket file for the run (None: the dataset itself) and the batch size to use."""
+    if kind == "dataset":
+        return None, count
+    entries = {e["name"]: e for e in json.loads((paths.data_dir() / "bad_inputs.json").read_text(encoding="utf-8"))}
+    good = [json.loads(line) for line in (paths.data_dir() / "tickets.jsonl").read_text().splitlines()[: max(0, count)]]
+    if kind == "oversized":
+        rows = [entries["oversized_text_5100"]["ticket"]]
+    elif kind == "mixed":
+        bad = [entries["oversized_text_5100"]["ticket"], entries["numeric_text"]["ticket"]]
+        rows = good[: max(1, count - len(bad))] + bad
+    else:
+        raise UserError(f"unknown batch kind {kind!r}", "use dataset, oversized or mixed")
+    handle = tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False, encoding="utf-8")  # noqa: SIM115
+    with handle:
+        for row in rows:
+            handle.write(json.dumps({k: v for k, v in row.items() if k in ("ticket_id", "text")}) + "\n")
+    return Path(handle.name), len(rows)

@@ -1,0 +1,262 @@
+"""Scenarios, RCA, Logs Insights and the portfolio - on a real emulator, plus RCA edge cases."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+import pytest
+from emulator_support import Emulator, deploy, running_emulator
+
+from scaleorfail import analysis, rca, scenarios
+from scaleorfail.commands.diagnose import account_limit, diagnose_run
+from scaleorfail.commands.evidence import harvest_runs
+from scaleorfail.load import runner
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
+    root = tmp_path_factory.mktemp("diagnose")
+    os.environ["SOF_RUNS_DIR"] = str(root / "runs")
+    try:
+        with running_emulator(root / "state") as emulator:
+            deploy(emulator)
+            yield emulator
+    finally:
+        os.environ.pop("SOF_RUNS_DIR", None)
+
+
+def leaf(names: list[str]) -> set[str]:
+    short = {
+        "THROTTLED (queueing at the Map's max_concurrency (throughput-bound))": "QUEUEING",
+        "THROTTLED (hard limit (429))": "THROTTLED-429",
+        "EXHAUSTED (out of memory)": "EXHAUSTED",
+        "TIMED OUT (dependency)": "TIMED OUT",
+        "BAD INPUT (failed the execution)": "BAD INPUT",
+        "BAD INPUT (quarantined)": "BAD INPUT",
+    }
+    return {short.get(n, n) for n in names}
+
+
+def play(emulator: Emulator, spec: scenarios.RunSpec, seed: str, limit: int | None = None) -> rca.Diagnosis:
+    """Deploy the spec's variables, run it, harvest it, diagnose it (what `sof scenario` + `sof rca` do)."""
+    deploy(emulator, infer_seed=seed, **spec.variables)
+    tickets, size = scenarios.ticket_file(spec.batch, spec.tickets)
+    with account_limit(emulator.target, limit) if limit else nullcontext():
+        run_dir = runner.burst("local", size, spec.max_concurrency, f"{spec.label}-s{seed}", ticket_file=tickets)
+        harvest_runs([str(run_dir)], quiet=True)
+    return diagnose_run(run_dir, quiet=True)
+
+
+def oom(label: str, model_mb: int, memory_mb: int) -> scenarios.RunSpec:
+    return scenarios.RunSpec(
+        label, 4, 2, {"model_memory_mb": model_mb, "embed_memory_mb": memory_mb, **scenarios.NO_RETRY}
+    )
+
+
+def slow(label: str, latency_ms: int, timeout_ms: int) -> scenarios.RunSpec:
+    variables = {"dependency_latency_ms": latency_ms, "dependency_timeout_ms": timeout_ms, **scenarios.SHORT_RETRY}
+    return scenarios.RunSpec(label, 2, 2, variables)
+
+
+# (expected leaf, run, account concurrency): every scenario with parameter variations; seeds alternate.
+CASES: list[tuple[str, scenarios.RunSpec, int | None]] = [
+    ("QUEUEING", scenarios.RunSpec("queueing-c2", 24, 2), None),
+    ("QUEUEING", scenarios.RunSpec("queueing-c1", 10, 1), None),
+    ("THROTTLED-429", scenarios.RunSpec("thr-noretry", 30, 20, scenarios.NO_RETRY), 10),
+    ("THROTTLED-429", scenarios.RunSpec("thr-retry", 30, 15), 10),
+    ("EXHAUSTED", oom("oom-200", 200, 128), None),
+    ("EXHAUSTED", oom("oom-400", 400, 256), None),
+    ("TIMED OUT", slow("dep-600", 600, 200), None),
+    ("TIMED OUT", slow("dep-300", 300, 100), None),
+    ("BAD INPUT", scenarios.RunSpec("bad-oversized", 1, 2, batch="oversized"), None),
+    ("BAD INPUT", scenarios.RunSpec("bad-mixed", 6, 3, {"bad_input_policy": "quarantine"}, batch="mixed"), None),
+    ("HEALTHY", scenarios.RunSpec("healthy", 6, 6), None),
+]
+
+
+def test_every_scenario_is_classified_correctly_confusion_matrix(
+    lab: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    matrix: Counter[tuple[str, str]] = Counter()
+    wrong = []
+    for index, (expected, spec, limit) in enumerate(CASES):
+        seed = str(1 + index % 2)
+        diagnosis = play(lab, spec, seed, limit)
+        predicted = leaf(diagnosis.classification)
+        matrix[(expected, " + ".join(sorted(predicted)))] += 1
+        if predicted != {expected}:
+            wrong.append((spec.label, expected, predicted, diagnosis.notes))
+        for finding in diagnosis.findings:
+            assert finding.evidence, f"{spec.label}: {finding.leaf} without evidence"
+            assert finding.hypothesis.startswith("Hypothesis") and finding.action and finding.verification
+    labels = sorted({e for e, _ in matrix} | {p for _, p in matrix})
+    with capsys.disabled():
+        print("\nRCA confusion matrix (rows: scenario, columns: classification)")
+        print("".ljust(16) + "".join(label[:14].ljust(16) for label in labels))
+        for row in labels:
+            print(row[:14].ljust(16) + "".join(str(matrix[(row, col)]).ljust(16) for col in labels))
+    deploy(lab)
+    assert wrong == []
+
+
+def test_a_mixed_run_reports_both_causes(lab: Emulator) -> None:
+    spec = scenarios.RunSpec("mixed", 30, 20, {"bad_input_policy": "quarantine"}, batch="mixed")
+    diagnosis = play(lab, spec, "3", limit=10)
+    deploy(lab)
+    assert leaf(diagnosis.classification) == {"THROTTLED-429", "BAD INPUT"}
+    assert {f.bone for f in diagnosis.findings} == {1, 4}
+    text = rca.to_markdown(diagnosis)
+    assert "**Hypothesis** (to be verified, not evidence)" in text and "Ruled out" in text
+    assert "EXHAUSTED: 0 Runtime.OutOfMemory" in text
+
+
+def test_the_report_cites_where_each_piece_of_evidence_comes_from(lab: Emulator) -> None:
+    diagnosis = play(lab, scenarios.RunSpec("cite-queueing", 20, 2), "4")
+    (finding,) = diagnosis.findings
+    assert all(e.how for e in finding.evidence)
+    assert {e.source for e in finding.evidence} >= {"history", "metric"}
+    assert "MAX_CONCURRENCY=10" in finding.action and "sof compare" in finding.verification
+
+
+# -- RCA edge cases on synthetic harvests --------------------------------------------------------------
+
+
+def synthetic(executions: list[dict[str, Any]], c: int = 2) -> dict[str, Any]:
+    return {
+        "run_id": "synthetic",
+        "label": "synthetic",
+        "target": "local",
+        "profile": "single-batch",
+        "parameters": {"max_concurrency": c},
+        "functions": {},
+        "executions": executions,
+        "reconciliation": {"missing": [], "failed_starts": 0},
+        "metrics": {},
+    }
+
+
+def item(index: int, start: float, end: float, errors: list[str | None]) -> dict[str, Any]:
+    attempts = [[start + 1 + i * 10, start + 2 + i * 10, start + 9 + i * 10, e] for i, e in enumerate(errors)]
+    return {
+        "i": index,
+        "start": start,
+        "end": end,
+        "status": "SUCCEEDED" if errors[-1] is None else "FAILED",
+        "steps": [{"step": "Embed", "in": start, "out": end if errors[-1] is None else None, "attempts": attempts}],
+    }
+
+
+def execution(items: list[dict[str, Any]], status: str = "SUCCEEDED", error: str | None = None) -> dict[str, Any]:
+    return {
+        "name": "synthetic-0-0",
+        "status": status,
+        "start_ms": 0.0,
+        "stop_ms": 1000.0,
+        "batch_size": len(items),
+        "error": error,
+        "map_started": 0.0,
+        "items": items,
+    }
+
+
+def diagnose(record: dict[str, Any]) -> rca.Diagnosis:
+    return rca.diagnose(record, analysis.stats(record))
+
+
+def test_no_data_is_insufficient_not_healthy() -> None:
+    diagnosis = diagnose(synthetic([]))
+    assert diagnosis.classification == ["INSUFFICIENT DATA"] and not diagnosis.findings
+    assert all("not judged" in why for why in diagnosis.ruled_out.values())
+
+
+def test_all_failed_with_an_error_outside_the_tree_is_unclassified() -> None:
+    failing = execution([item(0, 0, 10, ["Lambda.Unknown"])], "FAILED", "Lambda.Unknown")
+    diagnosis = diagnose(synthetic([failing]))
+    assert diagnosis.classification == ["UNCLASSIFIED"]
+    assert any("Lambda.Unknown" in n for n in diagnosis.notes)
+
+
+def test_a_tiny_run_is_not_called_queueing() -> None:
+    diagnosis = diagnose(synthetic([execution([item(0, 0, 10, [None]), item(1, 500, 510, [None])])]))
+    assert diagnosis.classification == ["HEALTHY"]
+    assert "too few tickets" in diagnosis.ruled_out["THROTTLED"] or "small" in diagnosis.ruled_out["THROTTLED"]
+
+
+def test_every_leaf_is_found_in_a_synthetic_history_with_its_error() -> None:
+    for error, expected in (
+        ("Lambda.TooManyRequestsException", "THROTTLED-429"),
+        ("Runtime.OutOfMemory", "EXHAUSTED"),
+        ("DependencyTimeout", "TIMED OUT"),
+        ("PayloadTooLarge", "BAD INPUT"),
+    ):
+        record = synthetic([execution([item(0, 0, 30, [error, None])])])
+        assert leaf(diagnose(record).classification) == {expected}, error
+
+
+# -- Insights, portfolio, commands -------------------------------------------------------------------------
+
+
+def sof(lab: Emulator, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "SOF_STATE_DIR": str(lab.state_dir)}
+    return subprocess.run(
+        [sys.executable, "-m", "scaleorfail.cli", *args], capture_output=True, text=True, env=env, cwd=ROOT, check=False
+    )
+
+
+def test_the_added_insights_queries_return_their_rows(lab: Emulator) -> None:
+    play(lab, scenarios.RunSpec("ins-throttle", 30, 20), "5", limit=10)
+    deploy(lab, model_memory_mb=200, embed_memory_mb=128, lambda_retry={"max_attempts": 0})
+    runner.burst("local", 2, 2, "ins-oom")
+    deploy(lab)
+    cold = sof(lab, "insights", "cold-starts", "--since", "30m")
+    assert cold.returncode == 0 and "scale-or-fail-embed" in cold.stdout and "avg_init_ms" in cold.stdout
+    memory = sof(lab, "insights", "memory-used", "--since", "30m")
+    assert "max_used_mb" in memory.stdout and "128" in memory.stdout
+    errors = sof(lab, "insights", "errors-by-type", "--since", "30m")
+    assert "Runtime.OutOfMemory" in errors.stdout
+    throttled = sof(lab, "insights", "throttled-retried", "--since", "30m")
+    assert "Lambda.TooManyRequestsException" in throttled.stdout
+    custom = sof(lab, "insights", "--query", "filter @type = 'REPORT' | stats count(*) as n", "--since", "30m")
+    assert custom.returncode == 0 and "n" in custom.stdout
+
+
+def test_the_portfolio_collects_every_artefact(lab: Emulator, tmp_path: Path) -> None:
+    for c in (2, 10):
+        run_dir = runner.burst("local", 8, c, f"portfolio-c{c}")
+        harvest_runs([str(run_dir)], quiet=True)
+    play(lab, scenarios.RunSpec("portfolio-bad", 1, 2, batch="oversized"), "6")
+    done = sof(lab, "portfolio", "--output", str(tmp_path / "bundle"))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("[x]") == 9 and "[ ]" not in done.stdout
+    page = (tmp_path / "bundle" / "portfolio.html").read_text()
+    assert page.count("<img") >= 3 and "PayloadTooLarge" in page and "Hypothesis" in page
+    assert (tmp_path / "bundle" / "execution-graph.png").stat().st_size > 10_000
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["scenario", "tsunami"], "no scenario named 'tsunami'"),
+        (["rca", "no-such-run"], "no run 'no-such-run'"),
+        (["insights", "no-such-query"], "no query named 'no-such-query'"),
+        (["insights"], "give a query name or --query"),
+        (["insights", "recent-lines", "--since", "soon"], "is not a duration"),
+        (["portfolio", "--wall", "nope"], "no run 'nope'"),
+        (["sweep", "--concurrency", "0,2"], "between 1 and 40"),
+        (["compare", "--baseline", "nope"], "no run 'nope' to use as the baseline"),
+    ],
+)
+def test_bad_arguments_get_a_clear_error(lab: Emulator, args: list[str], message: str) -> None:
+    done = sof(lab, *args)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert message in done.stderr and "Traceback" not in done.stderr
