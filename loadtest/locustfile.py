@@ -3,7 +3,7 @@
     locust -f loadtest/locustfile.py --headless --profile burst --rate 5 --batch-size 10
     locust -f loadtest/locustfile.py --headless --config loadtest/workshop-burst.conf
 
-Run `locust -f loadtest/locustfile.py --help` for every option (the scale-or-fail group).
+Every option of the harness: `sof load-options` (Locust prints --help before it loads this file).
 The harness itself lives in scaleorfail/load/.
 """
 

@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import Any
 
 PRICES_FILE = Path(__file__).with_name("data") / "prices.json"
-THROTTLE_ERRORS = ("Lambda.TooManyRequestsException",)
+THROTTLE_ERRORS = ("Lambda.TooManyRequestsException",)  # Lambda's 429
+ENDPOINT_THROTTLE_ERRORS = ("SageMakerRuntime.ThrottlingException",)  # the endpoint variant's rejection
+REFUSED_ERRORS = THROTTLE_ERRORS + ENDPOINT_THROTTLE_ERRORS  # never ran, never billed
 STEP_ORDER = ("Preprocess", "Embed", "Postprocess")
 
 
@@ -31,6 +33,7 @@ class Cost:
     usd: float
     usd_per_1000_tickets: float | None
     prices_as_of: str
+    sagemaker_gb_s: float = 0.0
 
 
 @dataclass
@@ -68,6 +71,9 @@ class RunStats:
     speedup: float | None = None
     efficiency: float | None = None
     notes: list[str] = field(default_factory=list)
+    endpoint_throttles: int = 0  # SageMakerRuntime.ThrottlingException attempts (endpoint variant)
+    embed_backend: str = "lambda"
+    endpoint_max_concurrency: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -99,6 +105,7 @@ def stats(record: dict[str, Any], prices: dict[str, Any] | None = None) -> RunSt
     retries = 0
     retry_errors: dict[str, int] = {}
     throttled = 0
+    rejected = 0
     for item in all_items:
         for visit in item["steps"]:
             if visit["out"] is not None:
@@ -110,6 +117,8 @@ def stats(record: dict[str, Any], prices: dict[str, Any] | None = None) -> RunSt
                     task_times.setdefault(visit["step"], []).append(ended - started)
                 if error in THROTTLE_ERRORS:
                     throttled += 1
+                if error in ENDPOINT_THROTTLE_ERRORS:
+                    rejected += 1
                 if error and index < len(attempts) - 1:
                     retry_errors[error] = retry_errors.get(error, 0) + 1
     map_waits = []
@@ -171,6 +180,9 @@ def stats(record: dict[str, Any], prices: dict[str, Any] | None = None) -> RunSt
         cost=cost(record, prices or load_prices()),
         missing=len(record.get("reconciliation", {}).get("missing", [])),
         failed_starts=int(record.get("reconciliation", {}).get("failed_starts", 0)),
+        endpoint_throttles=rejected,
+        embed_backend=str((record.get("embed") or {}).get("backend") or "lambda"),
+        endpoint_max_concurrency=(record.get("embed") or {}).get("max_concurrency"),
     )
 
 
@@ -202,7 +214,7 @@ def timeline(record: dict[str, Any], resolution_ms: float | None = None) -> dict
                 changes["queued"] += [(base + map_start, 1), (start, -1)]
             for visit in item["steps"]:
                 for _, started, ended, error in visit["attempts"]:
-                    if error in THROTTLE_ERRORS and ended is not None:
+                    if error in REFUSED_ERRORS and ended is not None:
                         throttle_times.append(base + ended)
                     if started is not None and ended is not None:
                         changes["tasks"] += [(base + started, 1), (base + ended, -1)]
@@ -250,15 +262,15 @@ def peak_in_flight(record: dict[str, Any]) -> int:
 
 
 def peak_tasks(record: dict[str, Any]) -> int:
-    """Most Lambda invocations running at once (task started -> ended), from the histories."""
+    """Most tasks (Lambda invocations, endpoint requests) running at once (started -> ended), from the histories."""
     events: list[tuple[float, int]] = []
     for execution in record["executions"]:
         base = execution["start_ms"]
         for item in execution.get("items", []):
             for visit in item["steps"]:
                 for _, started, ended, error in visit["attempts"]:
-                    if started is not None and ended is not None and error not in THROTTLE_ERRORS:
-                        events += [(base + started, 1), (base + ended, -1)]  # a 429 never ran
+                    if started is not None and ended is not None and error not in REFUSED_ERRORS:
+                        events += [(base + started, 1), (base + ended, -1)]  # a refused call never ran
     return _peak(events)
 
 
@@ -269,7 +281,10 @@ def load_prices() -> dict[str, Any]:
 def cost(record: dict[str, Any], prices: dict[str, Any]) -> Cost | None:
     """List-price cost of a run: Lambda GB-seconds and requests, Step Functions transitions."""
     memory = {step.capitalize(): (info or {}).get("memory_mb") for step, info in record.get("functions", {}).items()}
+    embed = record.get("embed") or {}
+    endpoint_memory = embed.get("memory_mb") if embed.get("backend") == "sagemaker" else None
     gb_s = 0.0
+    sm_gb_s = 0.0
     requests = 0
     transitions = 0
     for execution in record["executions"]:
@@ -277,10 +292,14 @@ def cost(record: dict[str, Any], prices: dict[str, Any]) -> Cost | None:
         for item in execution.get("items", []):
             for visit in item["steps"]:
                 transitions += max(0, len(visit["attempts"]) - 1)  # each retry is a transition
+                on_endpoint = visit["step"] == "Embed" and embed.get("backend") == "sagemaker"
                 size = memory.get(visit["step"])
                 for _, started, ended, error in visit["attempts"]:
-                    if error in THROTTLE_ERRORS or started is None or ended is None:
-                        continue  # a throttled invoke is neither billed nor run
+                    if error in REFUSED_ERRORS or started is None or ended is None:
+                        continue  # a throttled call is neither billed nor run
+                    if on_endpoint:  # serverless inference: billed per ms of processing, by memory
+                        sm_gb_s += (ended - started) / 1000.0 * (endpoint_memory or 0) / 1024.0
+                        continue
                     requests += 1
                     if size:
                         gb_s += math.ceil(ended - started) / 1000.0 * size / 1024.0
@@ -289,6 +308,7 @@ def cost(record: dict[str, Any], prices: dict[str, Any]) -> Cost | None:
         gb_s * lam["usd_per_gb_second"]
         + requests * lam["usd_per_million_requests"] / 1e6
         + transitions * sfn["usd_per_thousand_state_transitions"] / 1000.0
+        + sm_gb_s * prices.get("sagemaker_serverless", {}).get("usd_per_gb_second", 0.0)
     )
     tickets = sum(int(e.get("batch_size") or 0) for e in record["executions"])
     return Cost(
@@ -298,4 +318,5 @@ def cost(record: dict[str, Any], prices: dict[str, Any]) -> Cost | None:
         usd=round(usd, 8),
         usd_per_1000_tickets=round(usd / tickets * 1000.0, 6) if tickets else None,
         prices_as_of=str(prices.get("as_of")),
+        sagemaker_gb_s=round(sm_gb_s, 4),
     )

@@ -37,6 +37,21 @@ def _package(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load_options(args: argparse.Namespace) -> int:
+    """Locust prints --help before it loads a locustfile, so the harness's options are listed here."""
+    from locust.argument_parser import get_parser
+
+    from scaleorfail.load import options, profiles
+
+    parser = get_parser()
+    options.register(parser)
+    text = parser.format_help()
+    print("locust -f loadtest/locustfile.py --headless [options]   (also: --config loadtest/<name>.conf)\n")
+    print(f"  --profile PROFILE     load profile: {', '.join(profiles.NAMES)} (env SOF_LOAD_PROFILE)\n")
+    print(text[text.index("scale-or-fail:") :].rstrip())
+    return 0
+
+
 def _lazy(module: str, function: str) -> Handler:
     """Import a command's module only when it runs (keeps `sof --help` fast)."""
 
@@ -97,6 +112,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--output", type=Path, help="where to write the zip (default: build/lambda.zip); the bundle goes next to it"
     )
     package.set_defaults(handler=_package)
+
+    load_options = commands.add_parser(
+        "load-options",
+        help="the load harness's Locust options (locust --help cannot show them)",
+        description="Print the options loadtest/locustfile.py adds to Locust: target, profile, rate, batch size ...",
+    )
+    load_options.set_defaults(handler=_load_options)
 
     local = commands.add_parser("local", help="start, inspect or stop the embedded AWS emulator")
     local_commands = local.add_subparsers(dest="local_command", metavar="ACTION", required=True)
@@ -241,11 +263,11 @@ def add_diagnose_commands(commands: argparse._SubParsersAction) -> None:  # type
 
     scenario = commands.add_parser(
         "scenario",
-        help="reproduce an incident: queueing, throttled, exhausted, timeout, bad-input",
+        help="reproduce an incident: queueing, throttled, exhausted, timeout, bad-input, endpoint (SageMaker)",
         description="Set the scenario's Terraform variables, run a small load, harvest it and restore the "
         "variables. Then classify the run with `sof rca <run>`.",
     )
-    scenario.add_argument("name", help="queueing | throttled | exhausted | timeout | bad-input")
+    scenario.add_argument("name", help="queueing | throttled | exhausted | timeout | bad-input | endpoint")
     _add_target(scenario)
     scenario.add_argument(
         "--scale", type=float, default=1.0, help="multiply the ticket counts (e.g. 0.2 for quick runs)"

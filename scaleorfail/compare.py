@@ -17,6 +17,7 @@ COLUMNS = [
     ("target", "target"),
     ("profile", "profile"),
     ("max_concurrency", "max conc."),
+    ("backend", "Embed on"),
     ("executions", "exec ok/failed"),
     ("tickets", "tickets"),
     ("wall_s", "wall s"),
@@ -71,6 +72,9 @@ def row(run: RunStats) -> dict[str, str]:
         "target": run.target,
         "profile": run.profile,
         "max_concurrency": "-" if run.max_concurrency is None else str(run.max_concurrency),
+        "backend": "lambda"
+        if run.embed_backend != "sagemaker"
+        else f"endpoint (max {run.endpoint_max_concurrency if run.endpoint_max_concurrency else '?'})",
         "executions": f"{run.executions_ok}/{run.executions_failed}",
         "tickets": str(run.tickets),
         "wall_s": _num(run.wall_s, 1),
@@ -80,7 +84,8 @@ def row(run: RunStats) -> dict[str, str]:
         "embed": f"{_num(steps[1].get('p50'), 0)}/{_num(steps[1].get('p95'), 0)}",
         "post": f"{_num(steps[2].get('p50'), 0)}/{_num(steps[2].get('p95'), 0)}",
         "queue_wait_p95_s": _num(run.queue_wait_ms.get("p95"), 1, 1000.0),
-        "throttles": str(run.throttles),
+        "throttles": str(run.throttles)
+        + (f" + {run.endpoint_throttles} rejected" if run.embed_backend == "sagemaker" else ""),
         "retries": str(run.retries),
         "peak": str(run.peak_concurrency),
         "speedup": "-" if run.speedup is None else f"{run.speedup:.2f}x",
@@ -101,11 +106,16 @@ def footnotes(runs: list[RunStats], baseline: RunStats | None) -> list[str]:
     notes = []
     if baseline is not None:
         notes.append(f"speed-up and efficiency against {baseline.label} (max_concurrency {baseline.max_concurrency})")
-    notes.append("throttles, retries and peak conc. (Lambda invocations running at once) come from the histories")
+    notes.append("throttles, retries and peak conc. (tasks running at once) come from the histories")
     notes.append(
         "Little L = throughput x mean item latency; (ratio) = L / effective Map concurrency; "
         "! flags a measurement problem"
     )
+    if any(r.embed_backend == "sagemaker" for r in runs):
+        notes.append(
+            "Embed on an endpoint: a request above its MaxConcurrency is rejected (ThrottlingException), not queued; "
+            "'rejected' counts those attempts, the Map's own queue shows in queue wait"
+        )
     for run in runs:
         if run.little_flag:
             notes.append(f"{run.label}: {run.little_flag}")

@@ -32,6 +32,18 @@ class Archive:
     files: tuple[str, ...]
 
 
+def _described(path: Path, files: list[str]) -> Archive:
+    data = path.read_bytes()
+    digest = hashlib.sha256(data).digest()
+    return Archive(
+        path=path,
+        size=len(data),
+        sha256_hex=digest.hex(),
+        base64sha256=base64.b64encode(digest).decode("ascii"),
+        files=tuple(files),
+    )
+
+
 def excluded(relative: str, patterns: tuple[str, ...]) -> bool:
     for pattern in patterns:
         candidates = {pattern, pattern.removeprefix("**/")}
@@ -67,15 +79,7 @@ def build_zip(source_dir: Path, output_path: Path, excludes: tuple[str, ...] = D
             info.compress_type = zipfile.ZIP_DEFLATED
             archive.writestr(info, (source_dir / relative).read_bytes())
     temporary.replace(output_path)
-    data = output_path.read_bytes()
-    digest = hashlib.sha256(data).digest()
-    return Archive(
-        path=output_path,
-        size=len(data),
-        sha256_hex=digest.hex(),
-        base64sha256=base64.b64encode(digest).decode("ascii"),
-        files=tuple(files),
-    )
+    return _described(output_path, files)
 
 
 MODEL_ENTRY = "inference.py"
@@ -106,12 +110,4 @@ def build_model_bundle(source_dir: Path, output_path: Path, excludes: tuple[str,
             info.uname = info.gname = ""
             archive.addfile(info, io.BytesIO(data))
     temporary.replace(output_path)
-    data = output_path.read_bytes()
-    digest = hashlib.sha256(data).digest()
-    return Archive(
-        path=output_path,
-        size=len(data),
-        sha256_hex=digest.hex(),
-        base64sha256=base64.b64encode(digest).decode("ascii"),
-        files=tuple(f"code/{f}" for f in files),
-    )
+    return _described(output_path, [f"code/{f}" for f in files])

@@ -17,6 +17,7 @@ from typing import Any
 from scaleorfail.analysis import RunStats
 
 THROTTLE = "Lambda.TooManyRequestsException"
+REJECTED = "SageMakerRuntime.ThrottlingException"  # the Embed endpoint refused the request
 DATA_ERRORS = ("PayloadTooLarge", "InvalidTicket")
 MEMORY_ERRORS = ("Runtime.OutOfMemory",)
 TIMEOUT_ERRORS = ("DependencyTimeout", "Sandbox.Timedout", "States.Timeout")
@@ -299,10 +300,82 @@ def _hard_throttle(r: _Run) -> Check:
         f"Hypothesis: the Map runs up to {c if c else 40} items at once but only about {limit} Lambda "
         "invocations may run at once (account or reserved concurrency): the rest are refused with 429"
         + (" and, without retry, fail the execution." if failed else ", retried with backoff."),
-        f"match the knob to the limit: {r.burst} MAX_CONCURRENCY={safe} LABEL=verify-c{safe}"
-        + ("  (or keep retries on: lambda_retry max_attempts >= 6)" if failed else ""),
+        f"match the knob to the limit: {r.burst} MAX_CONCURRENCY={safe} LABEL=verify-c{safe}",
         f"compare the two runs: sof compare {r.run_id} <the verify-c{safe} run>",
     )
+
+
+def _endpoint_rejections(r: _Run) -> Check:
+    rejected = r.errors[REJECTED]
+    if not rejected:
+        return None
+    run = r.stats
+    c = run.max_concurrency
+    embed = r.record.get("embed") or {}
+    cap = embed.get("max_concurrency")
+    evidence = r.step_errors((REJECTED,), "rejected with")
+    if cap:
+        evidence.append(
+            Evidence(
+                "config",
+                f"endpoint {embed.get('endpoint')} serves at most {cap} requests at once (serverless MaxConcurrency), "
+                f"while the Map allowed {c if c else 40} items in flight",
+                f"DescribeEndpointConfig {embed.get('config') or ''}".strip(),
+            )
+        )
+    rejected_metric = _metric(r.record, "endpoint", "Invocation4XXErrors_Sum")
+    if rejected_metric:
+        evidence.append(
+            Evidence(
+                "metric",
+                f"AWS/SageMaker Invocation4XXErrors = {rejected_metric:.0f} in the run's minutes",
+                _metric_how(r.record, "AWS/SageMaker Invocation4XXErrors Sum"),
+            )
+        )
+    queue_p95 = run.queue_wait_ms.get("p95")
+    evidence.append(
+        Evidence(
+            "history",
+            f"no queue in front of the endpoint: items waited {_fmt(queue_p95)} (p95) for a Map slot, and the "
+            f"rejected requests failed {_fmt(_first_attempt_ms(r.record, REJECTED))} after they were sent",
+            r.history,
+        )
+    )
+    failed = r.failed_with((REJECTED,))
+    if failed:
+        evidence.append(
+            Evidence(
+                "history",
+                f"{len(failed)} execution(s) FAILED with {REJECTED}: rejected, not queued, and not retried",
+                "ListExecutions statusFilter=FAILED",
+            )
+        )
+    safe = int(cap) if cap else 1
+    return Finding(
+        "THROTTLED",
+        "dependency limit: the Embed endpoint's MaxConcurrency (rejected, not queued)",
+        3,
+        evidence,
+        f"Hypothesis: the Map sends up to {c if c else 40} requests at once to an endpoint that serves "
+        f"{cap or 'fewer'}; SageMaker does not queue the excess, it rejects it with ThrottlingException, "
+        + ("and without a retry the execution fails." if failed else "and the retries absorb it."),
+        f"keep the Map within the endpoint (with embed_backend=sagemaker deployed): {r.burst} "
+        f"MAX_CONCURRENCY={safe} LABEL=verify-c{safe}",
+        f"sof compare {r.run_id} <the verify-c{safe} run>  # expect SUCCEEDED, 0 rejected: the Map queues instead",
+    )
+
+
+def _first_attempt_ms(record: dict[str, Any], error: str) -> float | None:
+    """Median time from scheduling to the failure of the attempts that ended with error."""
+    times = sorted(
+        a[2] - a[0]
+        for execution in record["executions"]
+        for item in execution.get("items", [])
+        for visit in item["steps"]
+        for a in visit["attempts"]
+        if a[3] == error and a[0] is not None and a[2] is not None
+    )
+    return times[len(times) // 2] if times else None
 
 
 def _queueing(r: _Run) -> Check:
@@ -316,8 +389,9 @@ def _queueing(r: _Run) -> Check:
     p50, p95 = embed.get("p50"), embed.get("p95") or 0.0
     # normal: p95 within 2.5x the median, or within a cold start's worth (100 ms) of it at tiny latencies
     normal_latency = bool(p50) and (p95 <= 2.5 * (p50 or 1) or p95 - (p50 or 0) <= NOISE_MS)
-    if r.errors[THROTTLE] or not (saturated and waited and normal_latency and run.tickets >= 3 * (c or 1)):
-        reasons = [f"0 {THROTTLE} in {r.attempts} attempts"]
+    refused = r.errors[THROTTLE] or r.errors[REJECTED]
+    if refused or not (saturated and waited and normal_latency and run.tickets >= 3 * (c or 1)):
+        reasons = [f"0 {THROTTLE} and 0 {REJECTED} in {r.attempts} attempts"]
         metric_throttles = _metric(r.record, "account", "Throttles_Sum")
         if metric_throttles is not None:
             reasons.append(f"CloudWatch Throttles {metric_throttles:.0f}")
@@ -475,8 +549,8 @@ def _timed_out(r: _Run) -> Check:
     )
 
 
-CHECKS = (("BAD INPUT", _bad_input), ("THROTTLED", _hard_throttle), ("THROTTLED", _queueing),
-          ("EXHAUSTED", _exhausted), ("TIMED OUT", _timed_out))  # fmt: skip
+CHECKS = (("BAD INPUT", _bad_input), ("THROTTLED", _hard_throttle), ("THROTTLED", _endpoint_rejections),
+          ("THROTTLED", _queueing), ("EXHAUSTED", _exhausted), ("TIMED OUT", _timed_out))  # fmt: skip
 
 
 def diagnose(
@@ -495,9 +569,15 @@ def diagnose(
         f"{len(r.executions)} execution(s) ({counts}), {run.tickets} tickets, "
         f"max_concurrency {c if c is not None else 'default'}, profile {run.profile}, target {run.target}",
         f"wall time {run.wall_s if run.wall_s is not None else '-'} s, throughput "
-        f"{run.throughput if run.throughput is not None else '-'} tickets/s, {attempts} Lambda task attempts, "
+        f"{run.throughput if run.throughput is not None else '-'} tickets/s, {attempts} task attempts, "
         f"{run.retries} retries",
     ]
+    embed = record.get("embed") or {}
+    if embed.get("backend") == "sagemaker":
+        what.append(
+            f"Embed served by the SageMaker serverless endpoint {embed.get('endpoint')} "
+            f"(MaxConcurrency {embed.get('max_concurrency') or '?'}, {embed.get('memory_mb') or '?'} MB)"
+        )
     if not r.executions or not attempts:
         return Diagnosis(
             r.run_id,
@@ -523,7 +603,7 @@ def diagnose(
         if name not in leaves:
             leaves.append(name)
     notes: list[str] = []
-    known = (*DATA_ERRORS, THROTTLE, *MEMORY_ERRORS, *TIMEOUT_ERRORS)
+    known = (*DATA_ERRORS, THROTTLE, REJECTED, *MEMORY_ERRORS, *TIMEOUT_ERRORS)
     other = {e: v for e, v in errors.items() if e not in known}
     if other:
         notes.append("errors outside the tree: " + ", ".join(f"{k} x{v}" for k, v in other.items()))

@@ -4,6 +4,9 @@ A scenario sets Terraform variables (documented below, the same on both targets)
 runs a small load, harvests it and restores the variables. Only `throttled` needs an
 account limit: on the emulator the account concurrency is set to 10 for the run (the
 sandbox account) and put back; on AWS, Embed's reserved concurrency plays that role.
+`endpoint` (Activity 9) deploys Embed as a SageMaker serverless endpoint
+(embed_backend = "sagemaker", MaxConcurrency 2) - on AWS that creates an endpoint, a
+model and a bucket for the duration of the scenario.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ class Scenario:
 
 
 NO_RETRY = {"lambda_retry": {"max_attempts": 0}}
+SAGEMAKER = {"embed_backend": "sagemaker", "sagemaker_max_concurrency": 2}
 SHORT_RETRY = {"lambda_retry": {"max_attempts": 2, "interval_seconds": 1, "backoff_rate": 2, "jitter_strategy": "NONE"}}
 
 
@@ -84,6 +88,18 @@ def catalogue(scale: float = 1.0) -> dict[str, Scenario]:
             (
                 RunSpec("bad-input-oversized", 1, 2, batch="oversized"),
                 RunSpec("bad-input-quarantine", n(10), 5, {"bad_input_policy": "quarantine"}, batch="mixed"),
+            ),
+        ),
+        "endpoint": Scenario(
+            "endpoint",
+            "Embed on a SageMaker serverless endpoint (MaxConcurrency 2): Map concurrency 2 queues, 4 is rejected",
+            (
+                "THROTTLED (queueing at the Map's max_concurrency (throughput-bound))",
+                "THROTTLED (dependency limit: the Embed endpoint's MaxConcurrency (rejected, not queued))",
+            ),
+            (
+                RunSpec("endpoint-c2", max(12, n(60)), 2, SAGEMAKER),
+                RunSpec("endpoint-c4", max(12, n(60)), 4, SAGEMAKER),
             ),
         ),
     }

@@ -97,8 +97,21 @@ def read_outputs_file(target_name: str) -> dict[str, Any] | None:
     return data
 
 
+def _refresh_from_terraform() -> None:
+    """AWS applied with plain `terraform apply`: store `terraform output -json` when the state is newer."""
+    state = paths.terraform_dir() / "terraform.tfstate"
+    stored = outputs_path("aws")
+    if not state.is_file() or (stored.is_file() and stored.stat().st_mtime >= state.stat().st_mtime):
+        return
+    from scaleorfail.deploy.aws import store_outputs
+
+    store_outputs(aws_target())
+
+
 def load_outputs(target_name: str) -> dict[str, Any]:
     """The stack outputs of a deployed target, or a 'deploy first' error."""
+    if target_name == "aws":
+        _refresh_from_terraform()
     data = read_outputs_file(target_name)
     if data is None:
         raise UserError(

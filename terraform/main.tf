@@ -1,7 +1,8 @@
 data "aws_partition" "current" {}
 
 locals {
-  use_emulator = var.emulator_endpoint != null
+  use_emulator  = var.emulator_endpoint != null
+  use_sagemaker = var.embed_backend == "sagemaker"
 
   tags = merge({ Project = "scale-or-fail", Stack = var.name_prefix }, var.tags)
 
@@ -56,6 +57,19 @@ locals {
     JitterStrategy  = var.lambda_retry.jitter_strategy
   }]
 
+  # Embed as a SageMaker endpoint: a throttled request fails at once (no queue); retrying is opt-in.
+  sagemaker_retry = var.sagemaker_throttle_retry_attempts == 0 ? [] : [{
+    ErrorEquals     = ["SageMakerRuntime.ThrottlingException"]
+    IntervalSeconds = 1
+    BackoffRate     = 2
+    MaxAttempts     = var.sagemaker_throttle_retry_attempts
+    MaxDelaySeconds = 20
+    JitterStrategy  = "FULL"
+  }]
+
+  # The functions deployed: with the SageMaker backend, Embed is the endpoint instead.
+  lambda_steps = { for key, step in local.functions : key => step if !(local.use_sagemaker && key == "embed") }
+
   quarantine_catch = [{
     ErrorEquals = var.quarantine_errors
     ResultPath  = "$"
@@ -68,12 +82,12 @@ data "archive_file" "lambda" {
   type        = "zip"
   source_dir  = "${path.module}/../lambda_src"
   output_path = "${path.module}/../build/lambda.zip"
-  excludes    = ["**/__pycache__/**", "**/*.pyc"]
+  excludes    = ["**/__pycache__/**", "**/*.pyc", "inference.py"] # inference.py: the SageMaker bundle's entry
 }
 
 module "step" {
   source   = "./modules/lambda_step"
-  for_each = local.functions
+  for_each = local.lambda_steps
 
   function_name        = "${var.name_prefix}-${each.key}"
   description          = each.value.description
@@ -89,6 +103,20 @@ module "step" {
   enable_xray          = var.enable_xray
 }
 
+# Activity 9: Embed served by a SageMaker serverless endpoint (embed_backend = "sagemaker").
+module "embed_endpoint" {
+  source = "./modules/sagemaker_endpoint"
+  count  = local.use_sagemaker ? 1 : 0
+
+  name               = "${var.name_prefix}-embed"
+  bundle_path        = "${path.module}/../build/model.tar.gz"
+  image_uri          = var.sagemaker_image_uri
+  max_concurrency    = var.sagemaker_max_concurrency
+  memory_size_mb     = var.sagemaker_memory_mb
+  environment        = local.functions.embed.environment
+  log_retention_days = var.log_retention_days
+}
+
 module "state_machine" {
   source = "./modules/state_machine"
 
@@ -96,7 +124,10 @@ module "state_machine" {
   definition = templatefile("${path.module}/templates/pipeline.asl.json.tftpl", {
     partition                = data.aws_partition.current.partition
     preprocess_function_arn  = module.step["preprocess"].function_arn
-    embed_function_arn       = module.step["embed"].function_arn
+    embed_backend            = var.embed_backend
+    embed_function_arn       = try(module.step["embed"].function_arn, "")
+    embed_endpoint_name      = try(module.embed_endpoint[0].endpoint_name, "")
+    sagemaker_retry          = local.sagemaker_retry
     postprocess_function_arn = module.step["postprocess"].function_arn
     default_max_concurrency  = var.default_max_concurrency
     execution_timeout        = var.execution_timeout_seconds
@@ -104,7 +135,8 @@ module "state_machine" {
     bad_input_policy         = var.bad_input_policy
     quarantine_catch         = local.quarantine_catch
   })
-  lambda_function_arns = [for step in module.step : step.function_arn]
+  lambda_function_arns    = [for step in module.step : step.function_arn]
+  sagemaker_endpoint_arns = [for endpoint in module.embed_endpoint : endpoint.endpoint_arn]
   log_level            = var.state_machine_log_level
   log_retention_days   = var.log_retention_days
   enable_xray          = var.enable_xray
@@ -116,7 +148,8 @@ module "observability" {
   name_prefix             = var.name_prefix
   region                  = var.region
   function_names          = { for key, step in module.step : key => step.function_name }
-  lambda_log_group_names  = [for step in module.step : step.log_group_name]
+  embed_endpoint_name     = try(module.embed_endpoint[0].endpoint_name, null)
+  step_log_group_names    = concat([for step in module.step : step.log_group_name], [for endpoint in module.embed_endpoint : endpoint.log_group_name])
   state_machine_arn       = module.state_machine.arn
   state_machine_log_group = module.state_machine.log_group_name
   embed_p95_threshold_ms  = var.embed_p95_alarm_threshold_ms

@@ -22,18 +22,22 @@ output "state_machine_name" {
 }
 
 output "function_names" {
-  description = "Lambda function names by step: preprocess, embed, postprocess."
+  description = "Lambda function names by step: preprocess, embed, postprocess (no embed when embed_backend is sagemaker)."
   value       = { for key, step in module.step : key => step.function_name }
 }
 
 output "function_arns" {
-  description = "Lambda function ARNs by step: preprocess, embed, postprocess."
+  description = "Lambda function ARNs by step: preprocess, embed, postprocess (no embed when embed_backend is sagemaker)."
   value       = { for key, step in module.step : key => step.function_arn }
 }
 
 output "log_group_names" {
-  description = "CloudWatch log group names: one per step (preprocess, embed, postprocess) and state_machine."
-  value       = merge({ for key, step in module.step : key => step.log_group_name }, { state_machine = module.state_machine.log_group_name })
+  description = "CloudWatch log group names: one per step (preprocess, embed - the endpoint's with the SageMaker backend -, postprocess) and state_machine."
+  value = merge(
+    { for key, step in module.step : key => step.log_group_name },
+    { for endpoint in module.embed_endpoint : "embed" => endpoint.log_group_name },
+    { state_machine = module.state_machine.log_group_name },
+  )
 }
 
 output "dashboard_name" {
@@ -64,4 +68,19 @@ output "embed_reserved_concurrency" {
 output "bad_input_policy" {
   description = "fail or quarantine: what a bad ticket does to its execution."
   value       = var.bad_input_policy
+}
+
+output "embed_backend" {
+  description = "Where Embed runs: lambda or sagemaker."
+  value       = var.embed_backend
+}
+
+output "embed_endpoint_name" {
+  description = "The SageMaker serverless endpoint serving Embed (null with the Lambda backend)."
+  value       = try(module.embed_endpoint[0].endpoint_name, null)
+}
+
+output "embed_endpoint_max_concurrency" {
+  description = "MaxConcurrency of the Embed endpoint (null with the Lambda backend)."
+  value       = try(module.embed_endpoint[0].max_concurrency, null)
 }

@@ -11,6 +11,7 @@ provider "aws" {
 
   skip_credentials_validation = local.use_emulator
   skip_metadata_api_check     = local.use_emulator
+  s3_use_path_style           = local.use_emulator
 
   dynamic "endpoints" {
     for_each = local.use_emulator ? [var.emulator_endpoint] : []

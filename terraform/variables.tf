@@ -339,6 +339,65 @@ variable "state_machine_log_level" {
 }
 
 # ---------------------------------------------------------------------------------------
+# Going further: Embed served by a SageMaker serverless endpoint (Activity 9)
+# ---------------------------------------------------------------------------------------
+
+variable "embed_backend" {
+  description = "Where Embed runs: \"lambda\" (the workshop) or \"sagemaker\" (a serverless endpoint called through aws-sdk:sagemakerruntime:invokeEndpoint; build the bundle first with `make package`)."
+  type        = string
+  default     = "lambda"
+
+  validation {
+    condition     = contains(["lambda", "sagemaker"], var.embed_backend)
+    error_message = "embed_backend must be \"lambda\" or \"sagemaker\"."
+  }
+}
+
+variable "sagemaker_max_concurrency" {
+  description = "MaxConcurrency of the serverless endpoint (1-200). Above it InvokeEndpoint is throttled - rejected, not queued."
+  type        = number
+  default     = 2
+
+  validation {
+    condition     = var.sagemaker_max_concurrency >= 1 && var.sagemaker_max_concurrency <= 200 && floor(var.sagemaker_max_concurrency) == var.sagemaker_max_concurrency
+    error_message = "sagemaker_max_concurrency must be a whole number between 1 and 200."
+  }
+}
+
+variable "sagemaker_memory_mb" {
+  description = "Memory of the serverless endpoint in MB: 1024, 2048, 3072, 4096, 5120 or 6144."
+  type        = number
+  default     = 1024
+
+  validation {
+    condition     = contains([1024, 2048, 3072, 4096, 5120, 6144], var.sagemaker_memory_mb)
+    error_message = "sagemaker_memory_mb must be 1024, 2048, 3072, 4096, 5120 or 6144."
+  }
+}
+
+variable "sagemaker_image_uri" {
+  description = "Serving image of the endpoint. null uses the region's SageMaker scikit-learn 1.2-1 CPU image."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.sagemaker_image_uri == null || can(regex("^[0-9]{12}\\.dkr\\.ecr\\.", var.sagemaker_image_uri))
+    error_message = "sagemaker_image_uri must be an ECR image URI (<account>.dkr.ecr.<region>.amazonaws.com/<repository>:<tag>)."
+  }
+}
+
+variable "sagemaker_throttle_retry_attempts" {
+  description = "Retries of a throttled InvokeEndpoint (SageMakerRuntime.ThrottlingException), 0-10. 0 (the workshop) lets the execution fail, so the rejection is visible."
+  type        = number
+  default     = 0
+
+  validation {
+    condition     = var.sagemaker_throttle_retry_attempts >= 0 && var.sagemaker_throttle_retry_attempts <= 10 && floor(var.sagemaker_throttle_retry_attempts) == var.sagemaker_throttle_retry_attempts
+    error_message = "sagemaker_throttle_retry_attempts must be a whole number between 0 and 10."
+  }
+}
+
+# ---------------------------------------------------------------------------------------
 # Observability
 # ---------------------------------------------------------------------------------------
 

@@ -57,6 +57,17 @@ def running_emulator(state_dir: Path, **overrides: Any) -> Any:
             os.environ["SOF_STATE_DIR"] = previous
 
 
+@contextmanager
+def lab(root: Path) -> Any:
+    """An emulator whose runs go under root/runs (SOF_RUNS_DIR), for a test module's fixture."""
+    os.environ["SOF_RUNS_DIR"] = str(root / "runs")
+    try:
+        with running_emulator(root / "state") as emulator:
+            yield emulator
+    finally:
+        os.environ.pop("SOF_RUNS_DIR", None)
+
+
 def deploy(emulator: Emulator, **variables: Any) -> dict[str, Any]:
     from scaleorfail.deploy import local
 

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from emulator_support import Emulator, deploy, running_emulator
+from emulator_support import Emulator, deploy
+from emulator_support import lab as emulator_lab
 
 from scaleorfail import analysis, rca, scenarios
 from scaleorfail.commands.diagnose import account_limit, diagnose_run
@@ -25,14 +26,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
-    root = tmp_path_factory.mktemp("diagnose")
-    os.environ["SOF_RUNS_DIR"] = str(root / "runs")
-    try:
-        with running_emulator(root / "state") as emulator:
-            deploy(emulator)
-            yield emulator
-    finally:
-        os.environ.pop("SOF_RUNS_DIR", None)
+    with emulator_lab(tmp_path_factory.mktemp("diagnose")) as emulator:
+        deploy(emulator)
+        yield emulator
 
 
 def leaf(names: list[str]) -> set[str]:

@@ -222,3 +222,45 @@ def test_other_files_are_refused_clearly(tmp_path: Path) -> None:
         load(tmp_path)
     with pytest.raises(UserError, match="no run manifest"):
         load(tmp_path / "nowhere")
+
+
+def test_sof_load_options_lists_the_harness_options(capsys: pytest.CaptureFixture[str]) -> None:
+    from scaleorfail.cli import main
+
+    assert main(["load-options"]) == 0
+    text = capsys.readouterr().out
+    for option in ("--target", "--batch-size", "--max-concurrency", "--rate", "--run-label"):
+        assert option in text
+    assert all(name in text for name in profiles.NAMES)
+
+
+def test_aws_stack_outputs_come_from_terraform_when_its_state_is_newer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+    import time
+
+    from scaleorfail import target
+
+    project = tmp_path / "checkout"
+    for folder in ("terraform", "lambda_src", "data"):
+        (project / folder).mkdir(parents=True)
+    (project / "pyproject.toml").write_text("")
+    stub = tmp_path / "bin" / "terraform"
+    stub.parent.mkdir()
+    outputs = {"state_machine_arn": {"value": "arn:aws:states:eu-west-1:1:stateMachine:x", "type": "string"}}
+    stub.write_text(f"#!/bin/sh\necho '{json.dumps(outputs)}'\n")
+    stub.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{stub.parent}:{os.environ['PATH']}")
+    monkeypatch.setenv("SOF_PROJECT_DIR", str(project))
+    monkeypatch.setenv("SOF_STATE_DIR", str(tmp_path / "state"))
+    with pytest.raises(UserError, match="no stack outputs for target aws"):
+        target.load_outputs("aws")  # nothing applied yet
+    (project / "terraform" / "terraform.tfstate").write_text("{}")
+    assert target.load_outputs("aws")["state_machine_arn"].endswith(":x")
+    outputs["state_machine_arn"]["value"] = "arn:aws:states:eu-west-1:1:stateMachine:y"
+    stub.write_text(f"#!/bin/sh\necho '{json.dumps(outputs)}'\n")
+    assert target.load_outputs("aws")["state_machine_arn"].endswith(":x")  # state unchanged: stored outputs
+    later = time.time() + 5
+    os.utime(project / "terraform" / "terraform.tfstate", (later, later))
+    assert target.load_outputs("aws")["state_machine_arn"].endswith(":y")  # re-applied: read again

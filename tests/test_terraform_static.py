@@ -41,6 +41,8 @@ STAR_RESOURCE_ALLOWED = {
     "(CreateLogDelivery, PutResourcePolicy, DescribeLogGroups ...) do not support resource-level permissions.",
     ("modules/state_machine", "this", "XRayTraces"): "X-Ray PutTraceSegments/GetSampling* accept only '*'.",
     ("modules/lambda_step", "this", "XRayTraces"): "X-Ray PutTraceSegments/PutTelemetryRecords accept only '*'.",
+    ("modules/sagemaker_endpoint", "execution", "EcrAuthorizationToken"): "ecr:GetAuthorizationToken has no "
+    "resource-level permission.",
 }
 
 
@@ -324,24 +326,28 @@ def policy_documents(**variables: Any) -> Iterator[tuple[str, str, dict[str, Any
             yield module_dir, inst.name, json.loads(inst.attrs["json"])
 
 
-@pytest.mark.parametrize("xray", [False, True])
-def test_no_statement_allows_wildcard_actions_and_star_resources_only_where_aws_requires(xray: bool) -> None:
+def test_no_statement_allows_wildcard_actions_and_star_resources_only_where_aws_requires() -> None:
     seen_star = set()
-    for module_dir, doc, policy in policy_documents(enable_xray=xray):
-        for statement in policy["Statement"]:
-            actions = statement.get("Action", [])
-            actions = [actions] if isinstance(actions, str) else actions
-            assert actions, f"{module_dir}/{doc}: statement without actions"
-            assert not [a for a in actions if "*" in a], f"{module_dir}/{doc}: wildcard action in {actions}"
-            assert "NotAction" not in statement and statement["Effect"] == "Allow"
-            resources = statement.get("Resource", [])
-            resources = [resources] if isinstance(resources, str) else resources
-            if "*" in resources:
-                key = (module_dir, doc, statement.get("Sid"))
-                assert key in STAR_RESOURCE_ALLOWED, f"Resource '*' not allowed for {key}"
-                seen_star.add(key)
-    if xray:
-        assert seen_star == set(STAR_RESOURCE_ALLOWED), "an allow-list entry is no longer needed"
+    for variables in (
+        {},
+        {"enable_xray": True},
+        {"embed_backend": "sagemaker"},
+        {"embed_backend": "sagemaker", "enable_xray": True},
+    ):
+        for module_dir, doc, policy in policy_documents(**variables):
+            for statement in policy["Statement"]:
+                actions = statement.get("Action", [])
+                actions = [actions] if isinstance(actions, str) else actions
+                assert actions, f"{module_dir}/{doc}: statement without actions"
+                assert not [a for a in actions if "*" in a], f"{module_dir}/{doc}: wildcard action in {actions}"
+                assert "NotAction" not in statement and statement["Effect"] == "Allow"
+                resources = statement.get("Resource", [])
+                resources = [resources] if isinstance(resources, str) else resources
+                if "*" in resources:
+                    key = (module_dir, doc, statement.get("Sid"))
+                    assert key in STAR_RESOURCE_ALLOWED, f"Resource '*' not allowed for {key}"
+                    seen_star.add(key)
+    assert seen_star == set(STAR_RESOURCE_ALLOWED), "an allow-list entry is no longer needed"
 
 
 def test_lambda_roles_write_only_their_own_log_group() -> None:
@@ -484,6 +490,11 @@ def test_environment_variables_are_the_ones_the_handlers_read() -> None:
         ({"name_prefix": "Bad_Prefix"}, "3-24 characters"),
         ({"alarm_email": "not-an-email"}, "e-mail address"),
         ({"emulator_endpoint": "http://10.0.0.5:4566"}, "loopback URL"),
+        ({"embed_backend": "ecs"}, 'embed_backend must be "lambda" or "sagemaker"'),
+        ({"sagemaker_max_concurrency": 201}, "between 1 and 200"),
+        ({"sagemaker_memory_mb": 1000}, "1024, 2048, 3072, 4096, 5120 or 6144"),
+        ({"sagemaker_throttle_retry_attempts": 11}, "between 0 and 10"),
+        ({"sagemaker_image_uri": "docker.io/python:3.12"}, "must be an ECR image URI"),
     ],
 )
 def test_variable_validations_reject_bad_values(variables: dict[str, Any], message: str) -> None:
@@ -566,3 +577,133 @@ def test_emulator_endpoint_variable_points_every_service_at_the_emulator() -> No
             assert set(endpoints.values()) == {"http://127.0.0.1:4566"}
         else:
             assert "endpoints" not in args
+
+
+# -- Activity 9: Embed served by a SageMaker serverless endpoint -------------------------------------------
+
+SAGEMAKER = {"embed_backend": "sagemaker"}
+
+
+def instances_by_type(root: ModuleInstance) -> dict[str, list[Any]]:
+    table: dict[str, list[Any]] = {}
+    for inst in root.instances():
+        if inst.mode == "managed":
+            table.setdefault(inst.type, []).append(inst)
+    return table
+
+
+def test_the_lambda_backend_creates_no_sagemaker_or_s3_resource() -> None:
+    types = set(instances_by_type(evaluated()))
+    assert not {t for t in types if t.startswith(("aws_sagemaker", "aws_s3"))}
+    assert evaluated().outputs()["embed_endpoint_name"] is None
+
+
+def test_the_sagemaker_backend_replaces_the_embed_function_with_a_serverless_endpoint() -> None:
+    root = evaluated(**SAGEMAKER)
+    table = instances_by_type(root)
+    functions = sorted(i.args["function_name"] for i in table["aws_lambda_function"])
+    assert functions == ["scale-or-fail-postprocess", "scale-or-fail-preprocess"]
+    (config,) = table["aws_sagemaker_endpoint_configuration"]
+    (variant,) = config.args["production_variants"]
+    (serverless,) = variant["serverless_config"]
+    assert (serverless["max_concurrency"], serverless["memory_size_in_mb"]) == (2, 1024)
+    (model,) = table["aws_sagemaker_model"]
+    (container,) = model.args["primary_container"]
+    assert container["model_data_url"].startswith("s3://scale-or-fail-embed-model-")
+    assert container["environment"]["SAGEMAKER_PROGRAM"] == "inference.py"
+    assert container["environment"]["SIMULATED_INFER_MS"] == "250"  # the same knobs as the Embed function
+    assert container["image"] == "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
+    assert model.args["enable_network_isolation"] is True
+    outputs = root.outputs()
+    assert outputs["embed_endpoint_name"] == "scale-or-fail-embed"
+    assert outputs["log_group_names"]["embed"] == "/aws/sagemaker/Endpoints/scale-or-fail-embed"
+
+
+def test_the_model_bucket_is_private_and_encrypted() -> None:
+    table = instances_by_type(evaluated(**SAGEMAKER))
+    (block,) = table["aws_s3_bucket_public_access_block"]
+    flags = ("block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets")
+    assert all(block.args[flag] is True for flag in flags)
+    (encryption,) = table["aws_s3_bucket_server_side_encryption_configuration"]
+    (rule,) = encryption.args["rule"]
+    assert rule["apply_server_side_encryption_by_default"][0]["sse_algorithm"] == "aws:kms"
+    (bucket,) = table["aws_s3_bucket"]
+    assert block.args["bucket"] == encryption.args["bucket"] == bucket.attrs["id"]
+    assert "acl" not in bucket.args and "policy" not in bucket.args
+
+
+def test_the_sagemaker_roles_are_scoped_to_that_endpoint_bucket_object_image_and_log_group() -> None:
+    root = evaluated(**SAGEMAKER)
+    documents = {(m, d): p for m, d, p in policy_documents(**SAGEMAKER)}
+    machine = documents[("modules/state_machine", "this")]
+    (invoke,) = [s for s in machine["Statement"] if s["Sid"] == "InvokeEmbedEndpoint"]
+    assert invoke["Action"] == "sagemaker:InvokeEndpoint"
+    assert invoke["Resource"] == "arn:aws:sagemaker:us-east-1:123456789012:endpoint/scale-or-fail-embed"
+    lambdas = next(s for s in machine["Statement"] if s["Sid"] == "InvokePipelineFunctions")
+    assert not [r for r in lambdas["Resource"] if "embed" in r]
+    execution = {s["Sid"]: s for s in documents[("modules/sagemaker_endpoint", "execution")]["Statement"]}
+    (bucket,) = instances_by_type(root)["aws_s3_bucket"]
+    (bundle,) = instances_by_type(root)["aws_s3_object"]
+    assert execution["ReadModelBundle"]["Action"] == "s3:GetObject"
+    assert execution["ReadModelBundle"]["Resource"] == f"{bucket.attrs['arn']}/{bundle.args['key']}"
+    assert execution["PullServingImage"]["Resource"] == (
+        "arn:aws:ecr:us-east-1:683313688378:repository/sagemaker-scikit-learn"
+    )
+    assert execution["WriteEndpointLogs"]["Resource"].endswith(
+        ":log-group:/aws/sagemaker/Endpoints/scale-or-fail-embed:*"
+    )
+    custom = {
+        (m, d): p
+        for m, d, p in policy_documents(
+            **SAGEMAKER, sagemaker_image_uri=("111122223333.dkr.ecr.eu-west-1.amazonaws.com/my-serving:v1")
+        )
+    }
+    pull = next(
+        s for s in custom[("modules/sagemaker_endpoint", "execution")]["Statement"] if s["Sid"] == "PullServingImage"
+    )
+    assert pull["Resource"] == "arn:aws:ecr:eu-west-1:111122223333:repository/my-serving"
+
+
+def test_the_embed_task_calls_the_endpoint_through_the_aws_sdk_integration() -> None:
+    definition = rendered_definition(**SAGEMAKER)
+    assert transition_problems(definition) == []
+    embed = definition["States"]["ProcessTickets"]["ItemProcessor"]["States"]["Embed"]
+    assert embed["Resource"] == "arn:aws:states:::aws-sdk:sagemakerruntime:invokeEndpoint"
+    assert embed["Parameters"]["EndpointName"] == "scale-or-fail-embed"
+    assert embed["Parameters"]["Body.$"] == "States.JsonToString($)"  # JSON string in
+    assert embed["ResultSelector"] == {"Payload.$": "States.StringToJson($.Body)"}  # parsed JSON out
+    assert embed["OutputPath"] == "$.Payload" and embed["Retry"] == []  # throttled = failed, not queued
+    (rule,) = rendered_definition(**SAGEMAKER, sagemaker_throttle_retry_attempts=3)["States"]["ProcessTickets"][
+        "ItemProcessor"
+    ]["States"]["Embed"]["Retry"]
+    assert rule["ErrorEquals"] == ["SageMakerRuntime.ThrottlingException"] and rule["MaxAttempts"] == 3
+
+
+def test_models_and_configurations_are_renamed_when_their_content_changes() -> None:
+    def names(**variables: Any) -> tuple[str, str]:
+        table = instances_by_type(evaluated(**SAGEMAKER, **variables))
+        return table["aws_sagemaker_model"][0].args["name"], table["aws_sagemaker_endpoint_configuration"][0].args[
+            "name"
+        ]
+
+    base = names()
+    assert names() == base
+    assert names(sagemaker_max_concurrency=4)[0] == base[0] and names(sagemaker_max_concurrency=4)[1] != base[1]
+    slower = names(simulated_infer_ms=400)
+    assert slower[0] != base[0] and slower[1] != base[1]
+
+
+def test_the_dashboard_and_alarms_watch_the_endpoint_instead_of_the_embed_function() -> None:
+    table = instances_by_type(evaluated(**SAGEMAKER))
+    (dashboard,) = table["aws_cloudwatch_dashboard"]
+    body = json.loads(dashboard.args["dashboard_body"])
+    metrics = [m for widget in body["widgets"] for m in widget["properties"].get("metrics", [])]
+    assert ["AWS/SageMaker", "ModelLatency"] in [m[:2] for m in metrics]
+    assert ["AWS/SageMaker", "Invocations"] in [m[:2] for m in metrics]
+    assert not [m for m in metrics if m[0] == "AWS/Lambda" and "scale-or-fail-embed" in m]
+    alarms = {a.args["alarm_name"]: a.args for a in table["aws_cloudwatch_metric_alarm"]}
+    throttles = alarms["scale-or-fail-embed-throttles"]
+    assert (throttles["namespace"], throttles["metric_name"]) == ("AWS/SageMaker", "Invocation4XXErrors")
+    assert throttles["dimensions"] == {"EndpointName": "scale-or-fail-embed", "VariantName": "AllTraffic"}
+    latency = alarms["scale-or-fail-embed-p95-duration"]
+    assert (latency["metric_name"], latency["threshold"]) == ("ModelLatency", 1_000_000)  # microseconds

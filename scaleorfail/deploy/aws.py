@@ -10,6 +10,7 @@ from typing import Any
 
 from scaleorfail import paths
 from scaleorfail.errors import UserError
+from scaleorfail.packaging import build_model_bundle
 from scaleorfail.target import Target, terraform_output_values, write_outputs
 
 
@@ -33,6 +34,8 @@ def var_arguments(tfvars: Path | None, overrides: dict[str, Any]) -> list[str]:
 
 def deploy(target: Target, tfvars: Path | None, overrides: dict[str, Any], auto_approve: bool) -> Path:
     terraform = terraform_binary()
+    # embed_backend = "sagemaker" uploads build/model.tar.gz, which Terraform cannot build itself
+    build_model_bundle(paths.lambda_src_dir(), paths.build_dir() / "model.tar.gz")
     chdir = f"-chdir={paths.terraform_dir()}"
     subprocess.run([terraform, chdir, "init", "-input=false"], check=True)
     apply = [terraform, chdir, "apply", "-input=false", *var_arguments(tfvars, overrides)]
@@ -45,9 +48,15 @@ def deploy(target: Target, tfvars: Path | None, overrides: dict[str, Any], auto_
 def store_outputs(target: Target) -> Path:
     terraform = terraform_binary()
     done = subprocess.run(
-        [terraform, f"-chdir={paths.terraform_dir()}", "output", "-json"], check=True, capture_output=True, text=True
+        [terraform, f"-chdir={paths.terraform_dir()}", "output", "-json"], check=False, capture_output=True, text=True
     )
-    return write_outputs(target, terraform_output_values(json.loads(done.stdout)))
+    values = terraform_output_values(json.loads(done.stdout or "{}")) if done.returncode == 0 else {}
+    if "state_machine_arn" not in values:
+        raise UserError(
+            "terraform has no outputs for this stack (not applied yet, or another state)",
+            "apply it: make deploy TARGET=aws (or terraform -chdir=terraform apply)",
+        )
+    return write_outputs(target, values)
 
 
 def destroy(tfvars: Path | None, overrides: dict[str, Any], auto_approve: bool) -> None:

@@ -20,6 +20,7 @@ from botocore.exceptions import ClientError
 
 from scaleorfail import paths
 from scaleorfail.errors import UserError
+from scaleorfail.packaging import build_model_bundle
 from scaleorfail.target import Target, write_outputs
 from scaleorfail.tf.aws import AwsModel
 from scaleorfail.tf.expr import HclError
@@ -30,6 +31,13 @@ ORDER = [
     "aws_cloudwatch_log_group",
     "aws_iam_role",
     "aws_iam_role_policy",
+    "aws_s3_bucket",
+    "aws_s3_bucket_public_access_block",
+    "aws_s3_bucket_server_side_encryption_configuration",
+    "aws_s3_object",
+    "aws_sagemaker_model",
+    "aws_sagemaker_endpoint_configuration",
+    "aws_sagemaker_endpoint",
     "aws_lambda_function",
     "aws_sfn_state_machine",
     "aws_sns_topic",
@@ -109,7 +117,7 @@ class Applier:
         handler: Callable[[dict[str, Any]], tuple[str, str]] | None = getattr(self, f"_apply_{inst.type}", None)
         if handler is None:
             raise UserError(f"{inst.address}: the local target cannot create {inst.type} yet", "file an issue")
-        return handler(inst.args)
+        return handler(inst.attrs)  # the arguments, and what the provider computes (a prefixed bucket's name)
 
     def delete(self, rtype: str, ident: str) -> None:
         handler: Callable[[str], None] | None = getattr(self, f"_delete_{rtype}", None)
@@ -172,6 +180,143 @@ class Applier:
     def _delete_aws_iam_role_policy(self, ident: str) -> None:
         role, _, name = ident.partition(":")
         self.client("iam").delete_role_policy(RoleName=role, PolicyName=name)
+
+    # -- S3: the model bundle's bucket ---------------------------------------------------------
+
+    def _apply_aws_s3_bucket(self, args: dict[str, Any]) -> tuple[str, str]:
+        s3 = self.client("s3")
+        name = str(args["id"])
+        request: dict[str, Any] = {"Bucket": name}
+        if self.target.region != "us-east-1":
+            request["CreateBucketConfiguration"] = {"LocationConstraint": self.target.region}
+        try:
+            s3.create_bucket(**request)
+            return name, "created"
+        except ClientError as error:
+            if error.response["Error"]["Code"] not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                raise
+        return name, "updated"
+
+    def _delete_aws_s3_bucket(self, ident: str) -> None:
+        s3 = self.client("s3")  # force_destroy: empty it first
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=ident):
+            for item in page.get("Contents", []):
+                s3.delete_object(Bucket=ident, Key=item["Key"])
+        s3.delete_bucket(Bucket=ident)
+
+    def _apply_aws_s3_bucket_public_access_block(self, args: dict[str, Any]) -> tuple[str, str]:
+        flags = ("block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets")
+        names = ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets")
+        self.client("s3").put_public_access_block(
+            Bucket=args["bucket"],
+            PublicAccessBlockConfiguration={n: bool(args.get(f)) for f, n in zip(flags, names, strict=True)},
+        )
+        return str(args["bucket"]), "updated"
+
+    def _delete_aws_s3_bucket_public_access_block(self, ident: str) -> None:
+        self.client("s3").delete_public_access_block(Bucket=ident)
+
+    def _apply_aws_s3_bucket_server_side_encryption_configuration(self, args: dict[str, Any]) -> tuple[str, str]:
+        rules = []
+        for rule in args.get("rule") or []:
+            default = (rule.get("apply_server_side_encryption_by_default") or [{}])[0]
+            by_default = {"SSEAlgorithm": default["sse_algorithm"]}
+            if default.get("kms_master_key_id"):
+                by_default["KMSMasterKeyID"] = default["kms_master_key_id"]
+            rules.append(
+                {
+                    "ApplyServerSideEncryptionByDefault": by_default,
+                    "BucketKeyEnabled": bool(rule.get("bucket_key_enabled")),
+                }
+            )
+        self.client("s3").put_bucket_encryption(
+            Bucket=args["bucket"], ServerSideEncryptionConfiguration={"Rules": rules}
+        )
+        return str(args["bucket"]), "updated"
+
+    def _delete_aws_s3_bucket_server_side_encryption_configuration(self, ident: str) -> None:
+        self.client("s3").delete_bucket_encryption(Bucket=ident)
+
+    def _apply_aws_s3_object(self, args: dict[str, Any]) -> tuple[str, str]:
+        source = self.root_dir / args["source"]
+        if not source.is_file():
+            raise UserError(f"{source} does not exist", "build it with `sof package` (or make package)")
+        self.client("s3").put_object(Bucket=args["bucket"], Key=args["key"], Body=source.read_bytes())
+        return f"{args['bucket']}/{args['key']}", "updated"
+
+    def _delete_aws_s3_object(self, ident: str) -> None:
+        bucket, _, key = ident.partition("/")
+        self.client("s3").delete_object(Bucket=bucket, Key=key)
+
+    # -- SageMaker: model, serverless endpoint configuration, endpoint ---------------------------
+    # Models and endpoint configurations are immutable (their names carry a content hash), so an
+    # existing one with the same name is the same one.
+
+    def _apply_aws_sagemaker_model(self, args: dict[str, Any]) -> tuple[str, str]:
+        sm = self.client("sagemaker")
+        container = (args.get("primary_container") or [{}])[0]
+        try:
+            sm.describe_model(ModelName=args["name"])
+            return str(args["name"]), "updated"
+        except ClientError:
+            pass
+        sm.create_model(
+            ModelName=args["name"],
+            ExecutionRoleArn=args["execution_role_arn"],
+            PrimaryContainer={
+                "Image": container["image"],
+                "ModelDataUrl": container["model_data_url"],
+                "Environment": dict(container.get("environment") or {}),
+            },
+            EnableNetworkIsolation=bool(args.get("enable_network_isolation")),
+        )
+        return str(args["name"]), "created"
+
+    def _delete_aws_sagemaker_model(self, ident: str) -> None:
+        self.client("sagemaker").delete_model(ModelName=ident)
+
+    def _apply_aws_sagemaker_endpoint_configuration(self, args: dict[str, Any]) -> tuple[str, str]:
+        sm = self.client("sagemaker")
+        try:
+            sm.describe_endpoint_config(EndpointConfigName=args["name"])
+            return str(args["name"]), "updated"
+        except ClientError:
+            pass
+        variants = []
+        for variant in args["production_variants"]:
+            serverless = (variant.get("serverless_config") or [{}])[0]
+            variants.append(
+                {
+                    "VariantName": variant.get("variant_name") or "AllTraffic",
+                    "ModelName": variant["model_name"],
+                    "ServerlessConfig": {
+                        "MaxConcurrency": int(serverless["max_concurrency"]),
+                        "MemorySizeInMB": int(serverless["memory_size_in_mb"]),
+                    },
+                }
+            )
+        sm.create_endpoint_config(EndpointConfigName=args["name"], ProductionVariants=variants)
+        return str(args["name"]), "created"
+
+    def _delete_aws_sagemaker_endpoint_configuration(self, ident: str) -> None:
+        self.client("sagemaker").delete_endpoint_config(EndpointConfigName=ident)
+
+    def _apply_aws_sagemaker_endpoint(self, args: dict[str, Any]) -> tuple[str, str]:
+        sm = self.client("sagemaker")
+        name, config = str(args["name"]), str(args["endpoint_config_name"])
+        try:
+            current = sm.describe_endpoint(EndpointName=name)
+        except ClientError:
+            current = None
+        if current is not None and current["EndpointConfigName"] == config:
+            return name, "updated"
+        if current is not None:  # the provider calls UpdateEndpoint; moto 5.2.5 has none: replace it
+            sm.delete_endpoint(EndpointName=name)
+        sm.create_endpoint(EndpointName=name, EndpointConfigName=config)
+        return name, "created" if current is None else "updated"
+
+    def _delete_aws_sagemaker_endpoint(self, ident: str) -> None:
+        self.client("sagemaker").delete_endpoint(EndpointName=ident)
 
     # -- Lambda -------------------------------------------------------------------------------
 
@@ -359,6 +504,7 @@ def managed_instances(root: ModuleInstance) -> list[ResourceInstance]:
 
 def deploy(target: Target, tfvars: Path | None = None, overrides: dict[str, Any] | None = None) -> DeployResult:
     account = str(target.client("sts").get_caller_identity()["Account"])
+    build_model_bundle(paths.lambda_src_dir(), paths.build_dir() / "model.tar.gz")  # Terraform only uploads it
     root = evaluate(target, tfvars, overrides, account_id=account)
     applier = Applier(target, paths.terraform_dir())
     previous = read_inventory()

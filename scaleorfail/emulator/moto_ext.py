@@ -525,7 +525,7 @@ def _patch_aws_sdk_tasks() -> None:
         self: Any, env: Any, resource_runtime_part: Any, normalised_parameters: dict[str, Any], state_credentials: Any
     ) -> None:
         service, action = self._get_boto_service_name(), self._get_boto_service_action()
-        if (service, action) != ("sagemaker-runtime", "invoke_endpoint"):
+        if service not in ("sagemakerruntime", "sagemaker-runtime") or action != "invoke_endpoint":
             original_eval(self, env, resource_runtime_part, normalised_parameters, state_credentials)
             return
         body = normalised_parameters.get("Body", "")

@@ -14,6 +14,10 @@ Protocol (binary, on the original stdin/stdout, one JSON document per line):
   ``output`` (everything the handler wrote to stdout/stderr), ``duration_ms`` and
   ``max_rss_kb``.
 
+With ``SOF_SERVING=sagemaker`` the worker is a SageMaker serverless container instead: it
+imports ``SAGEMAKER_PROGRAM`` and serves requests ``{"body", "content_type", "accept"}``
+through the script's input_fn / predict_fn / output_fn (see :func:`load_serving_handler`).
+
 File descriptors 1 and 2 are redirected to a scratch file, so anything the handler
 prints (even from C code) is captured as its log output instead of corrupting the
 protocol. A watchdog thread ends the process with SIGKILL when its resident memory

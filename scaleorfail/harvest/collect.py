@@ -41,6 +41,15 @@ LAMBDA_METRICS = (
     ("Duration", "p95"),
     ("Duration", "Average"),
 )
+# The SageMaker endpoint variant (latencies in microseconds); throttled requests count as 4XX.
+ENDPOINT_METRICS = (
+    ("Invocations", "Sum"),
+    ("Invocation4XXErrors", "Sum"),
+    ("Invocation5XXErrors", "Sum"),
+    ("ModelLatency", "p95"),
+    ("ModelLatency", "Average"),
+    ("ModelSetupTime", "SampleCount"),
+)
 STATES_METRICS = (
     "ExecutionsStarted",
     "ExecutionsSucceeded",
@@ -148,7 +157,8 @@ class Collector:
         }
         window = run_window(executions, manifest)
         functions = self.functions()
-        metrics = self.metrics(window, functions)
+        embed = self.embed_backend()
+        metrics = self.metrics(window, functions, embed)
         return {
             "schema": SCHEMA,
             "version": VERSION,
@@ -164,6 +174,7 @@ class Collector:
             "harvested_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "window": {"start": window[0].isoformat(), "stop": window[1].isoformat()},
             "functions": functions,
+            "embed": embed,
             "executions": executions,
             "reconciliation": reconciliation,
             "metrics": metrics,
@@ -278,7 +289,34 @@ class Collector:
                 out[step] = {"name": name, "memory_mb": None, "timeout_s": None}
         return out
 
-    def metrics(self, window: tuple[datetime, datetime], functions: dict[str, Any]) -> dict[str, Any]:
+    def embed_backend(self) -> dict[str, Any]:
+        """Where Embed ran; for the SageMaker endpoint, its serverless configuration (DescribeEndpoint[Config])."""
+        outputs = self.manifest.stack_outputs
+        name = outputs.get("embed_endpoint_name")
+        if not name:
+            return {"backend": "lambda"}
+        found: dict[str, Any] = {"backend": "sagemaker", "endpoint": name, "max_concurrency": None, "memory_mb": None}
+        sagemaker = self.target.client("sagemaker")
+        try:
+            config_name = sagemaker.describe_endpoint(EndpointName=name)["EndpointConfigName"]
+            config = sagemaker.describe_endpoint_config(EndpointConfigName=config_name)
+            self.limiter.calls["DescribeEndpoint"] += 1
+            self.limiter.calls["DescribeEndpointConfig"] += 1
+            variant = config["ProductionVariants"][0]
+            serverless = variant.get("ServerlessConfig") or {}
+            found.update(
+                config=config_name,
+                variant=variant.get("VariantName", "AllTraffic"),
+                max_concurrency=serverless.get("MaxConcurrency"),
+                memory_mb=serverless.get("MemorySizeInMB"),
+            )
+        except (ClientError, KeyError, IndexError):
+            found["max_concurrency"] = outputs.get("embed_endpoint_max_concurrency")
+        return found
+
+    def metrics(
+        self, window: tuple[datetime, datetime], functions: dict[str, Any], embed: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         # One period covering the whole-minute run window: every statistic (p95 included) is run-level.
         start = window[0].replace(second=0, microsecond=0)
         period = 60 * (int((window[1] - start).total_seconds()) // 60 + 1)
@@ -311,6 +349,10 @@ class Collector:
             add("AWS/Lambda", metric, stat, {}, "account")
         for metric in STATES_METRICS:
             add("AWS/States", metric, "Sum", {"StateMachineArn": self.state_machine_arn}, "states")
+        if embed and embed.get("backend") == "sagemaker":
+            dims = {"EndpointName": str(embed["endpoint"]), "VariantName": str(embed.get("variant") or "AllTraffic")}
+            for metric, stat in ENDPOINT_METRICS:
+                add("AWS/SageMaker", metric, stat, dims, "endpoint")
         cloudwatch = self.target.client("cloudwatch")
         results: dict[str, Any] = {}
         for offset in range(0, len(queries), 500):

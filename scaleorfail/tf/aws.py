@@ -8,6 +8,7 @@ local deployment (the emulator's account and region).
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -153,3 +154,44 @@ class AwsModel:
 
     def _managed_aws_sns_topic_subscription(self, args: dict[str, Any]) -> dict[str, Any]:
         return {"arn": Unknown("subscription arn (pending confirmation)")}
+
+    # -- the SageMaker endpoint variant --------------------------------------------------
+
+    def _managed_aws_s3_bucket(self, args: dict[str, Any]) -> dict[str, Any]:
+        name = args.get("bucket")
+        if not name:  # bucket_prefix: the provider appends a unique 26-character suffix; here a stable one
+            prefix = args.get("bucket_prefix") or "terraform-"
+            name = prefix + hashlib.sha256(f"{self.account_id}/{self.region}/{prefix}".encode()).hexdigest()[:26]
+        return {
+            "id": name,
+            "bucket": name,
+            "arn": f"arn:{self.partition}:s3:::{name}",
+            "bucket_regional_domain_name": f"{name}.s3.{self.region}.amazonaws.com",
+            "region": self.region,
+        }
+
+    def _managed_aws_s3_bucket_public_access_block(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {"id": args["bucket"]}
+
+    def _managed_aws_s3_bucket_server_side_encryption_configuration(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {"id": args["bucket"]}
+
+    def _managed_aws_s3_object(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "id": args["key"],
+            "arn": f"arn:{self.partition}:s3:::{args['bucket']}/{args['key']}",
+            "etag": Unknown("object etag"),
+            "version_id": Unknown("object version"),
+        }
+
+    def _sagemaker(self, kind: str, name: str) -> dict[str, Any]:
+        return {"arn": self.arn("sagemaker", f"{kind}/{name.lower()}"), "id": name, "name": name}
+
+    def _managed_aws_sagemaker_model(self, args: dict[str, Any]) -> dict[str, Any]:
+        return self._sagemaker("model", args["name"])
+
+    def _managed_aws_sagemaker_endpoint_configuration(self, args: dict[str, Any]) -> dict[str, Any]:
+        return self._sagemaker("endpoint-config", args["name"])
+
+    def _managed_aws_sagemaker_endpoint(self, args: dict[str, Any]) -> dict[str, Any]:
+        return self._sagemaker("endpoint", args["name"])

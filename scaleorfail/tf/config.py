@@ -16,7 +16,9 @@ from lark import Token, Tree
 
 from scaleorfail.tf.expr import HclError, tokens_removed
 
-META_ARGUMENTS = frozenset({"count", "for_each", "depends_on", "provider", "providers", "lifecycle", "source"})
+# Meta-arguments: of a resource, and of a module call (whose `source` is one; a resource's is an argument)
+RESOURCE_META_ARGUMENTS = frozenset({"count", "for_each", "depends_on", "provider", "lifecycle"})
+META_ARGUMENTS = RESOURCE_META_ARGUMENTS | {"providers", "source"}
 
 
 @dataclass

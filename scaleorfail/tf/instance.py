@@ -16,7 +16,15 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from scaleorfail.tf.config import META_ARGUMENTS, Block, Body, ModuleConfig, all_modules, module_source_dir
+from scaleorfail.tf.config import (
+    META_ARGUMENTS,
+    RESOURCE_META_ARGUMENTS,
+    Block,
+    Body,
+    ModuleConfig,
+    all_modules,
+    module_source_dir,
+)
 from scaleorfail.tf.expr import HclError, LazyMapping, Scope, boolean, evaluate, to_string, tokens_removed, type_name
 from scaleorfail.tf.functions import functions_for
 from scaleorfail.tf.types import ANY, convert, parse_type
@@ -148,6 +156,8 @@ class ModuleInstance:
         children = self.children(name)
         if isinstance(children, dict):
             return {key: child.outputs() for key, child in children.items()}
+        if isinstance(children, list):
+            return [child.outputs() for child in children]
         return children.outputs()
 
     def children(self, name: str) -> Any:
@@ -261,7 +271,7 @@ def evaluate_body(body: Body, scope: Scope) -> dict[str, Any]:
     """
     out: dict[str, Any] = {}
     for name, attribute in body.attributes.items():
-        if name in META_ARGUMENTS:
+        if name in RESOURCE_META_ARGUMENTS:
             continue
         out[name] = evaluate(attribute.expr, scope)
     for block in body.blocks:

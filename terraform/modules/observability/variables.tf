@@ -9,17 +9,23 @@ variable "region" {
 }
 
 variable "function_names" {
-  description = "Lambda function names by step; must contain preprocess, embed and postprocess."
+  description = "Lambda function names by step: preprocess and postprocess, and embed unless embed_endpoint_name is set."
   type        = map(string)
 
   validation {
-    condition     = alltrue([for step in ["preprocess", "embed", "postprocess"] : contains(keys(var.function_names), step)])
-    error_message = "function_names must have the keys preprocess, embed and postprocess."
+    condition     = contains(keys(var.function_names), "preprocess") && contains(keys(var.function_names), "postprocess")
+    error_message = "function_names must have the keys preprocess and postprocess (and embed for the Lambda backend)."
   }
 }
 
-variable "lambda_log_group_names" {
-  description = "Log groups of the Lambda functions (targets of the saved Logs Insights queries)."
+variable "embed_endpoint_name" {
+  description = "The SageMaker endpoint serving Embed (embed_backend = \"sagemaker\"); null when Embed is a Lambda function."
+  type        = string
+  default     = null
+}
+
+variable "step_log_group_names" {
+  description = "Log groups of the pipeline steps - the functions and the Embed endpoint (targets of the saved Logs Insights queries)."
   type        = list(string)
 }
 

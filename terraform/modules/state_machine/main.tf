@@ -28,7 +28,7 @@ data "aws_iam_policy_document" "assume" {
 
 resource "aws_iam_role" "this" {
   name               = "${var.name}-sfn"
-  description        = "Role of the ${var.name} state machine: invokes the pipeline functions and writes its logs."
+  description        = "Role of the ${var.name} state machine: invokes the pipeline functions (and endpoint) and writes its logs."
   assume_role_policy = data.aws_iam_policy_document.assume.json
 }
 
@@ -38,6 +38,16 @@ data "aws_iam_policy_document" "this" {
     effect    = "Allow"
     actions   = ["lambda:InvokeFunction"]
     resources = concat(var.lambda_function_arns, [for arn in var.lambda_function_arns : "${arn}:*"])
+  }
+
+  dynamic "statement" {
+    for_each = length(var.sagemaker_endpoint_arns) > 0 ? [1] : []
+    content {
+      sid       = "InvokeEmbedEndpoint"
+      effect    = "Allow"
+      actions   = ["sagemaker:InvokeEndpoint"]
+      resources = var.sagemaker_endpoint_arns
+    }
   }
 
   # CloudWatch Logs delivery for Step Functions: these actions do not support

@@ -23,6 +23,12 @@ variable "lambda_function_arns" {
   }
 }
 
+variable "sagemaker_endpoint_arns" {
+  description = "SageMaker endpoints the state machine may invoke (the Embed endpoint variant); empty for none."
+  type        = list(string)
+  default     = []
+}
+
 variable "log_level" {
   description = "Execution logging level: ALL, ERROR, FATAL or OFF."
   type        = string
