@@ -39,15 +39,16 @@ def _package(args: argparse.Namespace) -> int:
 
 def _load_options(args: argparse.Namespace) -> int:
     """Locust prints --help before it loads a locustfile, so the harness's options are listed here."""
-    from locust.argument_parser import get_parser
+    import configargparse  # Locust's parser library; importing locust itself would monkey-patch with gevent
 
     from scaleorfail.load import options, profiles
 
-    parser = get_parser()
+    parser = configargparse.ArgumentParser(prog="locust -f loadtest/locustfile.py --headless", add_help=False)
+    parser.add_argument("--profile", help=f"load profile: {', '.join(profiles.NAMES)} (env SOF_LOAD_PROFILE)")
     options.register(parser)
-    text = parser.format_help()
     print("locust -f loadtest/locustfile.py --headless [options]   (also: --config loadtest/<name>.conf)\n")
     print(f"  --profile PROFILE     load profile: {', '.join(profiles.NAMES)} (env SOF_LOAD_PROFILE)\n")
+    text = parser.format_help()
     print(text[text.index("scale-or-fail:") :].rstrip())
     return 0
 
