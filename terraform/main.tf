@@ -137,9 +137,9 @@ module "state_machine" {
   })
   lambda_function_arns    = [for step in module.step : step.function_arn]
   sagemaker_endpoint_arns = [for endpoint in module.embed_endpoint : endpoint.endpoint_arn]
-  log_level            = var.state_machine_log_level
-  log_retention_days   = var.log_retention_days
-  enable_xray          = var.enable_xray
+  log_level               = var.state_machine_log_level
+  log_retention_days      = var.log_retention_days
+  enable_xray             = var.enable_xray
 }
 
 module "observability" {

@@ -93,8 +93,8 @@ locals {
       {
         type = "metric", x = 0, y = 12, width = 12, height = 6
         properties = {
-          title   = "Throttles by step (Lambda 429 TooManyRequests; endpoint ThrottlingException as 4XX)"
-          region  = var.region, view = "timeSeries", stat = "Sum", period = var.period_seconds
+          title  = "Throttles by step (Lambda 429 TooManyRequests; endpoint ThrottlingException as 4XX)"
+          region = var.region, view = "timeSeries", stat = "Sum", period = var.period_seconds
           metrics = concat(local.lambda_metric_by_step["Throttles"], local.backend == "sagemaker" ? [
             ["AWS/SageMaker", "Invocation4XXErrors", "EndpointName", local.embed_endpoint.EndpointName, "VariantName", "AllTraffic", { label = "embed endpoint 4XX (throttled)" }],
           ] : [])

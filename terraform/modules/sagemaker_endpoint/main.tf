@@ -53,7 +53,7 @@ resource "aws_s3_bucket" "artifacts" {
   #checkov:skip=CKV2_AWS_61:No lifecycle rules: destroy removes the bucket and its one object.
   #checkov:skip=CKV2_AWS_62:No event notifications are needed for a deployment artefact.
   bucket_prefix = "${substr(lower(var.name), 0, 29)}-model-" # at most 37 characters
-  force_destroy = true # `terraform destroy` must not fail on the bundle it uploaded
+  force_destroy = true                                       # `terraform destroy` must not fail on the bundle it uploaded
 }
 
 resource "aws_s3_bucket_public_access_block" "artifacts" {
