@@ -256,3 +256,16 @@ def test_bad_arguments_get_a_clear_error(lab: Emulator, args: list[str], message
     done = sof(lab, *args)
     assert done.returncode == 2, done.stdout + done.stderr
     assert message in done.stderr and "Traceback" not in done.stderr
+
+
+def test_memory_at_its_limit_in_the_logs_alone_is_not_exhausted() -> None:
+    # REPORT lines are selected by time window: a neighbouring run's out-of-memory lines can be in it
+    record = synthetic([execution([item(0, 0, 30, ["DependencyTimeout", None])])])
+    logs = {"memory-used": [{"@log": "/aws/lambda/scale-or-fail-embed", "max_used_mb": "128", "memory_size_mb": "128"}]}
+    diagnosis = rca.diagnose(record, analysis.stats(record), logs)
+    assert leaf(diagnosis.classification) == {"TIMED OUT"}
+    assert "no invocation of this run died of it" in diagnosis.ruled_out["EXHAUSTED"]
+    oom = synthetic([execution([item(0, 0, 30, ["Runtime.OutOfMemory"])], "FAILED", "Runtime.OutOfMemory")])
+    found = rca.diagnose(oom, analysis.stats(oom), logs)
+    (finding,) = found.findings
+    assert finding.leaf == "EXHAUSTED" and {e.source for e in finding.evidence} == {"history", "log"}
