@@ -17,6 +17,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from scaleorfail.emulator.settings import PROFILES
 from scaleorfail.errors import UserError
 
 Handler = Callable[[argparse.Namespace], int]
@@ -134,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--allow-remote", action="store_true", help="allow binding a non-loopback address")
     up.add_argument(
         "--profile",
-        choices=["default", "sandbox"],
+        choices=list(PROFILES),
         help="account profile: default (Lambda account concurrency 1000) or sandbox (10, like workshop accounts)",
     )
     up.add_argument(

@@ -1,4 +1,9 @@
-"""Start one execution, wait for it, read its history: Activities 2 and 6."""
+"""Step Functions executions: start one, wait for it, read histories and status lists.
+
+The paged reads here (``history_pages``, ``executions_since``) are shared by Activities 2
+and 6, the load harness's completion tracker and the harvester; callers pass their own
+request function, so each goes through its own rate limiter.
+"""
 
 from __future__ import annotations
 
@@ -6,37 +11,22 @@ import json
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from scaleorfail import paths
 from scaleorfail.errors import UserError
+from scaleorfail.load.batches import read_tickets
 from scaleorfail.target import Target
 
 TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 
 
-def sample_tickets(count: int, path: Path | None = None) -> list[dict[str, str]]:
-    source = path or paths.data_dir() / "tickets.jsonl"
-    if not source.exists():
-        raise UserError(f"no ticket file at {source}", "pass --tickets FILE (JSON lines with ticket_id and text)")
-    tickets = []
-    with source.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except ValueError:
-                raise UserError(f"{source}:{number} is not JSON", "each line must be a JSON object") from None
-            tickets.append({"ticket_id": row["ticket_id"], "text": row["text"]})
-            if len(tickets) == count:
-                break
-    if not tickets:
-        raise UserError(f"{source} holds no tickets", "add JSON lines with ticket_id and text")
-    return tickets
+def sample_tickets(count: int, path: Path | None = None) -> list[Any]:
+    return read_tickets(path or paths.tickets_file())[:count]
 
 
 def named_bad_input(name: str) -> Any:
@@ -91,19 +81,57 @@ def wait(target: Target, execution_arn: str, timeout_s: float = 300.0) -> dict[s
         delay = min(delay * 1.5, 2.0)
 
 
-def history(target: Target, execution_arn: str) -> list[dict[str, Any]]:
-    sfn = target.client("stepfunctions")
+def aware(moment: datetime) -> datetime:
+    """A timestamp in UTC (boto3 returns aware ones; be safe with naive ones)."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def history_pages(call: Callable[..., dict[str, Any]], execution_arn: str) -> tuple[list[dict[str, Any]], int]:
+    """Every event of an execution (1,000 a page) and the number of pages read."""
     events: list[dict[str, Any]] = []
     token: str | None = None
+    pages = 0
     while True:
         kwargs: dict[str, Any] = {"executionArn": execution_arn, "maxResults": 1000}
         if token:
             kwargs["nextToken"] = token
-        page = sfn.get_execution_history(**kwargs)
+        page = call(**kwargs)
+        pages += 1
         events.extend(page["events"])
         token = page.get("nextToken")
         if not token:
-            return events
+            return events, pages
+
+
+def executions_since(
+    call: Callable[..., dict[str, Any]], state_machine_arn: str, status: str, since: datetime
+) -> Iterator[dict[str, Any]]:
+    """ListExecutions filtered by status: the executions started since `since`, newest first.
+
+    Paging stops at the first page that reaches older executions; `startDate` and
+    `stopDate` come back in UTC. Stop iterating as soon as you have what you need.
+    """
+    token: str | None = None
+    while True:
+        kwargs: dict[str, Any] = {"stateMachineArn": state_machine_arn, "statusFilter": status, "maxResults": 1000}
+        if token:
+            kwargs["nextToken"] = token
+        page = call(**kwargs)
+        older = False
+        for item in page.get("executions", []):
+            started = aware(item["startDate"])
+            if started < since:
+                older = True
+                continue
+            stopped = item.get("stopDate")
+            yield {**item, "startDate": started, "stopDate": aware(stopped) if stopped else None}
+        token = page.get("nextToken")
+        if not token or older:
+            return
+
+
+def history(target: Target, execution_arn: str) -> list[dict[str, Any]]:
+    return history_pages(target.client("stepfunctions").get_execution_history, execution_arn)[0]
 
 
 def step_durations(events: list[dict[str, Any]]) -> tuple[dict[str, list[float]], str | None]:

@@ -52,6 +52,11 @@ def data_dir() -> Path:
     return project_root() / "data"
 
 
+def tickets_file() -> Path:
+    """The dataset: labelled support tickets, one JSON object a line."""
+    return data_dir() / "tickets.jsonl"
+
+
 def runs_dir() -> Path:
     return Path(os.environ.get("SOF_RUNS_DIR") or project_root() / "runs")
 

@@ -178,6 +178,21 @@ class _Run:
     def failed_with(self, wanted: tuple[str, ...]) -> list[dict[str, Any]]:
         return [e for e in self.executions if e.get("error") in wanted]
 
+    def failed_evidence(self, wanted: tuple[str, ...], why: str) -> list[Evidence]:
+        """The executions that ended with one of these errors, as one line (none: no line)."""
+        failed = self.failed_with(wanted)
+        if not failed:
+            return []
+        text = f"{len(failed)} execution(s) FAILED with {failed[0]['error']}{why}"
+        return [Evidence("history", text, "ListExecutions statusFilter=FAILED")]
+
+    def metric_evidence(self, scope: str, key: str, text: str, query: str, keep_zero: bool = False) -> list[Evidence]:
+        """A harvested metric as one evidence line (`text` formats {value}); none when absent or 0."""
+        value = _metric(self.record, scope, key)
+        if value is None or (value == 0 and not keep_zero):
+            return []
+        return [Evidence("metric", text.format(value=value), _metric_how(self.record, query))]
+
     def insights(self, query: str) -> str:
         return f"Logs Insights: sof insights {query} --run {self.run_id}"
 
@@ -248,15 +263,10 @@ def _hard_throttle(r: _Run) -> Check:
             r.history,
         ),
     ]
-    metric_throttles = _metric(r.record, "account", "Throttles_Sum")
-    if metric_throttles:
-        evidence.append(
-            Evidence(
-                "metric",
-                f"AWS/Lambda Throttles (account) = {metric_throttles:.0f} in the run's minutes",
-                _metric_how(r.record, "AWS/Lambda Throttles Sum"),
-            )
-        )
+    evidence += r.metric_evidence(
+        "account", "Throttles_Sum", "AWS/Lambda Throttles (account) = {value:.0f} in the run's minutes",
+        "AWS/Lambda Throttles Sum",
+    )  # fmt: skip
     evidence.append(
         Evidence(
             "history",
@@ -281,15 +291,8 @@ def _hard_throttle(r: _Run) -> Check:
                 "log", f"{total} TaskFailed {THROTTLE} lines in the execution log", r.insights("throttled-retried")
             )
         )
-    failed = r.failed_with((THROTTLE,))
-    if failed:
-        evidence.append(
-            Evidence(
-                "history",
-                f"{len(failed)} execution(s) FAILED with {THROTTLE}: the 429 was not retried",
-                "ListExecutions statusFilter=FAILED",
-            )
-        )
+    failed = r.failed_evidence((THROTTLE,), ": the 429 was not retried")
+    evidence += failed
     limit = r.account_concurrency or r.stats.peak_concurrency or 10
     safe = max(1, min(limit, c or limit))
     return Finding(
@@ -323,15 +326,10 @@ def _endpoint_rejections(r: _Run) -> Check:
                 f"DescribeEndpointConfig {embed.get('config') or ''}".strip(),
             )
         )
-    rejected_metric = _metric(r.record, "endpoint", "Invocation4XXErrors_Sum")
-    if rejected_metric:
-        evidence.append(
-            Evidence(
-                "metric",
-                f"AWS/SageMaker Invocation4XXErrors = {rejected_metric:.0f} in the run's minutes",
-                _metric_how(r.record, "AWS/SageMaker Invocation4XXErrors Sum"),
-            )
-        )
+    evidence += r.metric_evidence(
+        "endpoint", "Invocation4XXErrors_Sum", "AWS/SageMaker Invocation4XXErrors = {value:.0f} in the run's minutes",
+        "AWS/SageMaker Invocation4XXErrors Sum",
+    )  # fmt: skip
     queue_p95 = run.queue_wait_ms.get("p95")
     evidence.append(
         Evidence(
@@ -341,15 +339,8 @@ def _endpoint_rejections(r: _Run) -> Check:
             r.history,
         )
     )
-    failed = r.failed_with((REJECTED,))
-    if failed:
-        evidence.append(
-            Evidence(
-                "history",
-                f"{len(failed)} execution(s) FAILED with {REJECTED}: rejected, not queued, and not retried",
-                "ListExecutions statusFilter=FAILED",
-            )
-        )
+    failed = r.failed_evidence((REJECTED,), ": rejected, not queued, and not retried")
+    evidence += failed
     safe = int(cap) if cap else 1
     return Finding(
         "THROTTLED",
@@ -419,15 +410,10 @@ def _queueing(r: _Run) -> Check:
             r.history,
         ),
     ]
-    peak_metric = _metric(r.record, "embed", "ConcurrentExecutions_Maximum")
-    if peak_metric is not None:
-        evidence.append(
-            Evidence(
-                "metric",
-                f"Embed ConcurrentExecutions max = {peak_metric:.0f} (plateau at the knob)",
-                _metric_how(r.record, "AWS/Lambda ConcurrentExecutions Maximum (Embed)"),
-            )
-        )
+    evidence += r.metric_evidence(
+        "embed", "ConcurrentExecutions_Maximum", "Embed ConcurrentExecutions max = {value:.0f} (plateau at the knob)",
+        "AWS/Lambda ConcurrentExecutions Maximum (Embed)", keep_zero=True,
+    )  # fmt: skip
     if run.throughput is not None and item_mean and c:
         evidence.append(
             Evidence(
@@ -526,15 +512,7 @@ def _timed_out(r: _Run) -> Check:
                 r.history,
             )
         )
-    failed = r.failed_with(TIMEOUT_ERRORS)
-    if failed:
-        evidence.append(
-            Evidence(
-                "history",
-                f"{len(failed)} execution(s) FAILED with {failed[0]['error']} after the retries",
-                "ListExecutions statusFilter=FAILED",
-            )
-        )
+    evidence += r.failed_evidence(TIMEOUT_ERRORS, " after the retries")
     dependency = "DependencyTimeout" in slow
     c = r.stats.max_concurrency
     return Finding(

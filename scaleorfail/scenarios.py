@@ -19,6 +19,8 @@ from typing import Any
 
 from scaleorfail import paths
 from scaleorfail.errors import UserError
+from scaleorfail.executions import named_bad_input
+from scaleorfail.load.batches import read_tickets
 
 
 @dataclass(frozen=True)
@@ -109,13 +111,11 @@ def ticket_file(kind: str, count: int) -> tuple[Path | None, int]:
     """A JSON-lines ticket file for the run (None: the dataset itself) and the batch size to use."""
     if kind == "dataset":
         return None, count
-    entries = {e["name"]: e for e in json.loads((paths.data_dir() / "bad_inputs.json").read_text(encoding="utf-8"))}
-    good = [json.loads(line) for line in (paths.data_dir() / "tickets.jsonl").read_text().splitlines()[: max(0, count)]]
     if kind == "oversized":
-        rows = [entries["oversized_text_5100"]["ticket"]]
+        rows = [named_bad_input("oversized_text_5100")]
     elif kind == "mixed":
-        bad = [entries["oversized_text_5100"]["ticket"], entries["numeric_text"]["ticket"]]
-        rows = good[: max(1, count - len(bad))] + bad
+        bad = [named_bad_input("oversized_text_5100"), named_bad_input("numeric_text")]
+        rows = read_tickets(paths.tickets_file())[: max(1, count - len(bad))] + bad
     else:
         raise UserError(f"unknown batch kind {kind!r}", "use dataset, oversized or mixed")
     handle = tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False, encoding="utf-8")  # noqa: SIM115

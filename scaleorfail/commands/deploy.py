@@ -56,24 +56,18 @@ def destroy(args: argparse.Namespace) -> int:
 
         target = targets.local_target(args.region)
         removed = local.destroy(target)
-        leftovers = leftover_resources(target)
         print(f"removed {len(removed)} resources from the emulator")
-        if leftovers:
-            print("still present: " + ", ".join(leftovers))
-            return 1
-        targets.outputs_path("local").unlink(missing_ok=True)
-        print("verified: no pipeline function, state machine, log group, alarm, dashboard or saved query is left")
-        return 0
-    from scaleorfail.deploy import aws
+    else:
+        from scaleorfail.deploy import aws
 
-    target = targets.aws_target(args.region)
-    aws.destroy(args.var_file, parse_vars(args.var), args.auto_approve)
+        target = targets.aws_target(args.region)
+        aws.destroy(args.var_file, parse_vars(args.var), args.auto_approve)
     leftovers = leftover_resources(target)
     if leftovers:
         print("still present: " + ", ".join(leftovers))
         return 1
-    targets.outputs_path("aws").unlink(missing_ok=True)
-    print("verified: no pipeline function, state machine, log group, alarm, dashboard or saved query is left")
+    targets.outputs_path(target.name).unlink(missing_ok=True)
+    print("verified: nothing of the pipeline is left (functions, state machine, endpoint, bucket, logs, alarms ...)")
     return 0
 
 
@@ -85,9 +79,22 @@ def leftover_resources(target: targets.Target) -> list[str]:
     lam, sfn, logs, cw = (target.client(s) for s in ("lambda", "stepfunctions", "logs", "cloudwatch"))
     found += [f["FunctionName"] for f in lam.list_functions()["Functions"] if f["FunctionName"].startswith(prefix)]
     found += [m["name"] for m in sfn.list_state_machines()["stateMachines"] if m["name"].startswith(prefix)]
-    for group_prefix in (f"/aws/lambda/{prefix}", f"/aws/vendedlogs/states/{prefix}"):
+    for group_prefix in (
+        f"/aws/lambda/{prefix}",
+        f"/aws/vendedlogs/states/{prefix}",
+        f"/aws/sagemaker/Endpoints/{prefix}",
+    ):
         found += [g["logGroupName"] for g in logs.describe_log_groups(logGroupNamePrefix=group_prefix)["logGroups"]]
     found += [a["AlarmName"] for a in cw.describe_alarms(AlarmNamePrefix=prefix)["MetricAlarms"]]
     found += [d["DashboardName"] for d in cw.list_dashboards(DashboardNamePrefix=prefix)["DashboardEntries"]]
     found += [q["name"] for q in logs.describe_query_definitions(queryDefinitionNamePrefix=prefix)["queryDefinitions"]]
+    sm = target.client("sagemaker")  # the embed_backend = "sagemaker" variant
+    found += [e["EndpointName"] for e in sm.list_endpoints()["Endpoints"] if e["EndpointName"].startswith(prefix)]
+    found += [
+        c["EndpointConfigName"]
+        for c in sm.list_endpoint_configs()["EndpointConfigs"]
+        if c["EndpointConfigName"].startswith(prefix)
+    ]
+    found += [m["ModelName"] for m in sm.list_models()["Models"] if m["ModelName"].startswith(prefix)]
+    found += [b["Name"] for b in target.client("s3").list_buckets().get("Buckets", []) if b["Name"].startswith(prefix)]
     return found

@@ -7,13 +7,13 @@ omitted. Sum, Average, Minimum, Maximum and SampleCount combine both kinds.
 
 from __future__ import annotations
 
-import math
 import re
 from collections import defaultdict
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from scaleorfail.analysis import percentile
 
 PERCENTILE = re.compile(r"^p(\d{1,2}(?:\.\d+)?|100)$")
 
@@ -40,14 +40,6 @@ def aware(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def percentile(sorted_values: list[float], p: float) -> float:
-    """Nearest-rank percentile of sorted values (CloudWatch's method for raw data)."""
-    if not sorted_values:
-        raise ValueError("no values")
-    rank = max(1, math.ceil(p / 100.0 * len(sorted_values)))
-    return sorted_values[min(rank, len(sorted_values)) - 1]
-
-
 def statistic(stat: str, raw: list[float], aggregates: list[Aggregate]) -> float | None:
     count = len(raw) + sum(a.sample_count for a in aggregates)
     if count == 0:
@@ -67,19 +59,8 @@ def statistic(stat: str, raw: list[float], aggregates: list[Aggregate]) -> float
     if match:
         if aggregates or not raw:
             return None
-        return percentile(sorted(raw), float(match.group(1)))
+        return percentile(raw, float(match.group(1)))  # nearest rank: CloudWatch's method for raw data
     raise ValueError(f"unsupported statistic {stat!r}")
-
-
-def select(
-    points: Iterable[Point], namespace: str, name: str, dimensions: dict[str, str], unit: str | None
-) -> list[Point]:
-    wanted = tuple(sorted(dimensions.items()))
-    return [
-        p
-        for p in points
-        if p.name == name and p.namespace == namespace and p.dimensions == wanted and (unit is None or p.unit == unit)
-    ]
 
 
 def series(
@@ -107,40 +88,40 @@ def series(
 
 
 def get_metric_data(
-    points: list[Point],
-    queries: list[dict[str, Any]],
-    start: datetime,
-    end: datetime,
-    scan_by: str,
-    *,
-    include_hidden: bool = False,
+    points: list[Point], queries: list[dict[str, Any]], start: datetime, end: datetime, scan_by: str
 ) -> list[dict[str, Any]]:
     """GetMetricData results of the MetricStat queries (expressions are the caller's).
 
-    With include_hidden, queries with ReturnData false are included, marked by
-    ``return_data``, so that expressions can use them.
+    Queries with ReturnData false are included, marked by ``return_data``, so that
+    expressions can use them.
     """
+    by_metric: dict[tuple[str, str, tuple[tuple[str, str], ...]], list[Point]] = defaultdict(list)
+    for point in points:  # one pass over the datapoints, whatever the number of queries
+        by_metric[(point.namespace, point.name, point.dimensions)].append(point)
     results = []
     for query in queries:
         if "MetricStat" not in query:
             continue
         metric_stat = query["MetricStat"]
         metric = metric_stat["Metric"]
-        dimensions = {d["Name"]: d["Value"] for d in metric.get("Dimensions", [])}
-        chosen = select(points, metric["Namespace"], metric["MetricName"], dimensions, metric_stat.get("Unit"))
+        dimensions = tuple(sorted((d["Name"], d["Value"]) for d in metric.get("Dimensions", [])))
+        unit = metric_stat.get("Unit")
+        chosen = [
+            p
+            for p in by_metric.get((metric["Namespace"], metric["MetricName"], dimensions), [])
+            if unit is None or p.unit == unit
+        ]
         data = series(chosen, metric_stat["Stat"], start, end, int(metric_stat["Period"]))
         if scan_by == "TimestampDescending":
             data.reverse()
-        result = {
-            "id": query["Id"],
-            "label": query.get("Label") or f"{metric['MetricName']} {metric_stat['Stat']}",
-            "values": [v for _, v in data],
-            "timestamps": [t for t, _ in data],
-            "status_code": "Complete",
-        }
-        if include_hidden:
-            result["return_data"] = query.get("ReturnData", True)
-            results.append(result)
-        elif query.get("ReturnData", True):
-            results.append(result)
+        results.append(
+            {
+                "id": query["Id"],
+                "label": query.get("Label") or f"{metric['MetricName']} {metric_stat['Stat']}",
+                "values": [v for _, v in data],
+                "timestamps": [t for t, _ in data],
+                "status_code": "Complete",
+                "return_data": query.get("ReturnData", True),
+            }
+        )
     return results

@@ -134,7 +134,7 @@ class EndpointRuntime(LambdaRuntime):
     Construct it with ``reservations=dict``: endpoints share no pool with Lambda.
     """
 
-    def _admit(self, spec: FunctionSpec) -> None:
+    def _admit(self, spec: FunctionSpec, reservations: dict[str, int]) -> None:
         limit = spec.reserved_concurrency or 1
         busy = self._busy[spec.name]
         if busy >= limit:
@@ -143,8 +143,8 @@ class EndpointRuntime(LambdaRuntime):
                 f"endpoint {spec.name} has MaxConcurrency {limit} and {busy} requests in progress",
             )
 
-    def _new_environment(self, spec: FunctionSpec) -> Environment:
-        return ServingEnvironment(spec, self._code_dir(spec), self.endpoint, self.settings.region)
+    def _new_environment(self, spec: FunctionSpec, code_dir: Path) -> Environment:
+        return ServingEnvironment(spec, code_dir, self.endpoint, self.settings.region)
 
     def _unpack(self, code: bytes, target: Path) -> None:
         unpack_model(code, target)
@@ -154,7 +154,7 @@ class EndpointRuntime(LambdaRuntime):
         began = time.perf_counter()
         event = {"body": body, "content_type": content_type, "accept": accept}
         result = self.invoke(spec, json.dumps(event).encode("utf-8"))
-        payload = json.loads(result.payload)
+        payload = result.body
         overhead_ms = max(0.0, (time.perf_counter() - began) * 1000.0 - result.duration_ms - (result.init_ms or 0.0))
         self._overhead_metric(spec, overhead_ms)
         if result.function_error:
@@ -172,17 +172,15 @@ class EndpointRuntime(LambdaRuntime):
         started: datetime,
         outcome: Outcome,
         init_ms: float | None,
-    ) -> None:
+    ) -> list[str]:
         at = int(started.timestamp() * 1000)
         lines = [line for line in outcome.output.split("\n") if line.strip()]
-        if outcome.status in ("timeout", "oom", "init_error") and outcome.error:
+        if outcome.fatal and outcome.error:
             lines.append(f"{outcome.error.get('errorType')}: {outcome.error.get('errorMessage')}")
         if lines:
             events = [(max(at, int(time.time() * 1000)), line) for line in lines]
             self.sink.log_events(f"/aws/sagemaker/Endpoints/{spec.name}", environment.log_stream, events)
-
-    def _tail(self, environment: Environment, request_id: str, outcome: Outcome, init_ms: float | None) -> str:
-        return ""
+        return lines
 
     def _dimensions(self, spec: FunctionSpec) -> dict[str, str]:
         return {"EndpointName": spec.name, "VariantName": spec.version}
@@ -208,7 +206,7 @@ class EndpointRuntime(LambdaRuntime):
         if throttled:
             data = [Datum("Invocation4XXErrors", 1, "Count", dims, when)]  # refused before the model
         elif outcome is not None:
-            died = outcome.status in ("timeout", "oom", "init_error")
+            died = outcome.fatal
             model_error = outcome.error is not None and not died
             data = [
                 Datum("Invocations", 1, "Count", dims, when),

@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from scaleorfail.analysis import percentile
+
 MAX_ROWS = 10_000
 
 
@@ -289,6 +291,7 @@ def _unquote(text: str) -> str:
     return re.sub(r"\\(.)", r"\1", body)
 
 
+@functools.lru_cache(maxsize=256)  # a `like /.../` filter is evaluated once per event
 def go_regex(pattern: str) -> re.Pattern[str]:
     translated = re.sub(r"\(\?<([A-Za-z_][A-Za-z0-9_]*)>", r"(?P<\1>", pattern)
     try:
@@ -723,7 +726,5 @@ def aggregate(function: str, args: list[Any], rows: list[dict[str, Any]]) -> Any
     if function == "pct":
         if len(args) != 2 or args[1][0] != "lit":
             raise QueryError("pct() needs a field and a percentile, e.g. pct(duration_ms, 95)")
-        ordered = sorted(numbers)
-        rank = max(1, math.ceil(float(args[1][1]) / 100.0 * len(ordered)))
-        return ordered[min(rank, len(ordered)) - 1]
+        return percentile(numbers, float(args[1][1]))
     raise QueryError(f"unsupported aggregation {function}()")

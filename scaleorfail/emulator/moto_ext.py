@@ -330,7 +330,7 @@ def _client_error(code: str, message: str, status: int, operation: str = "Invoke
 def _direct_invoke(parameters: dict[str, Any], region: str) -> dict[str, Any]:
     """Invoke from a Step Functions task, in-process (same semantics as the API)."""
     name = str(parameters["FunctionName"])
-    account, fn_region = _split_function_arn(name, _state["account_id"], region)
+    account, fn_region = _split_function_arn(name, ACCOUNT_ID, region)
     backend = _lambda_backend(account, fn_region)
     try:
         fn = backend.get_function(name, parameters.get("Qualifier"))
@@ -348,14 +348,14 @@ def _direct_invoke(parameters: dict[str, Any], region: str) -> dict[str, Any]:
     response: dict[str, Any] = {
         "StatusCode": 200,
         "ExecutedVersion": result.executed_version,
-        "Payload": json.loads(result.payload),
+        "Payload": result.body,
     }
     if result.function_error:
         response["FunctionError"] = result.function_error
     return response
 
 
-def _patch_account_settings(settings: EmulatorSettings) -> None:
+def _patch_account_settings() -> None:
     """GetAccountSettings (absent from moto 5.2.5): the emulator's account concurrency limit."""
     from moto.awslambda import urls
     from moto.awslambda.responses import LambdaResponse
@@ -465,7 +465,7 @@ def _endpoint_spec(account: str, region: str, name: str) -> FunctionSpec:
 
 def invoke_endpoint(name: str, body: str, content_type: str, accept: str, region: str) -> ServeResult:
     """InvokeEndpoint in-process; ClientErrors as SageMaker Runtime returns them."""
-    account = _state["account_id"]
+    account = ACCOUNT_ID
     if name.startswith("arn:"):
         name = name.rsplit("/", 1)[-1]
     spec = _endpoint_spec(account, region, name)
@@ -839,6 +839,11 @@ def _patch_cloudwatch() -> None:
         scan_by: str = "TimestampAscending",
     ) -> list[dict[str, Any]]:
         flush_sink()
+        wanted = {
+            (q["MetricStat"]["Metric"]["Namespace"], q["MetricStat"]["Metric"]["MetricName"])
+            for q in queries
+            if "MetricStat" in q
+        }
         data = [
             cwstats.Point(
                 namespace=md.namespace,
@@ -849,8 +854,9 @@ def _patch_cloudwatch() -> None:
                 unit=md.unit,
             )
             for md in self.get_all_metrics()
+            if (md.namespace, md.name) in wanted
         ]
-        results = cwstats.get_metric_data(data, queries, start_time, end_time, scan_by, include_hidden=True)
+        results = cwstats.get_metric_data(data, queries, start_time, end_time, scan_by)
         expressions = [q for q in queries if "Expression" in q and not str(q["Expression"]).startswith("SELECT")]
         if expressions:
             from moto.cloudwatch.metric_data_expression_parser import parse_expression
@@ -984,12 +990,11 @@ def install(settings: EmulatorSettings, work_dir: Path) -> LambdaRuntime:
 
         default_user_config["stepfunctions"]["execute_state_machine"] = True
         default_user_config["lambda"]["use_docker"] = False
-        _state["account_id"] = ACCOUNT_ID
         sink = MotoSink(ACCOUNT_ID, settings.region)
         _state["sink"] = sink
         _make_http_error_classes()
         _patch_lambda()
-        _patch_account_settings(settings)
+        _patch_account_settings()
         _patch_map_cap()
         _patch_iteration_loop()
         _patch_program_pool()

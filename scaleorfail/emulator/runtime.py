@@ -107,12 +107,23 @@ class ThrottledError(Exception):
 @dataclass
 class InvokeResult:
     request_id: str
-    payload: bytes
+    body: Any  # the handler's result, or Lambda's error payload when function_error is set
     function_error: str | None
-    log_tail: str
+    log_lines: list[str]  # what the invocation wrote to its log stream
     executed_version: str
     duration_ms: float
     init_ms: float | None
+
+    @property
+    def payload(self) -> bytes:
+        """The Invoke API's response body (in-process callers use `body` and skip the JSON)."""
+        return json.dumps(self.body).encode("utf-8")
+
+    @property
+    def log_tail(self) -> str:
+        """The last 4 KB of the log, as Invoke returns it with LogType=Tail."""
+        text = "\n".join(self.log_lines) + "\n"
+        return text.encode("utf-8")[-LOG_TAIL_BYTES:].decode("utf-8", errors="ignore")
 
 
 class Environment:
@@ -258,6 +269,11 @@ class Outcome:
     status: str = "ok"  # ok | error | timeout | oom | init_error
     environment_dead: bool = False
 
+    @property
+    def fatal(self) -> bool:
+        """The environment failed (timed out, ran out of memory, never initialised), not the handler."""
+        return self.status in ("timeout", "oom", "init_error")
+
 
 class LambdaRuntime:
     def __init__(
@@ -277,18 +293,17 @@ class LambdaRuntime:
         self._busy: Counter[str] = Counter()
         self._environments: set[Environment] = set()
         self._code_locks: dict[str, threading.Lock] = {}
+        self._code_dirs: dict[str, Path] = {}
         self._current_keys: dict[str, str] = {}
         self._stopping = threading.Event()
         self.cold_starts = 0
-        self._reservations_now: dict[str, int] = {}
         self._reaper = threading.Thread(target=self._reap_forever, name="lambda-reaper", daemon=True)
         self._reaper.start()
 
     # -- concurrency ------------------------------------------------------------------
 
-    def _admit(self, spec: FunctionSpec) -> None:
+    def _admit(self, spec: FunctionSpec, reservations: dict[str, int]) -> None:
         """Raise ThrottledError when spec may not start one more invocation (called under the lock)."""
-        reservations = self._reservations_now
         busy_here = self._busy[spec.name]
         reserved = spec.reserved_concurrency
         if reserved is not None:
@@ -307,22 +322,22 @@ class LambdaRuntime:
                 f"{busy_unreserved} running",
             )
 
-    def _new_environment(self, spec: FunctionSpec) -> Environment:
-        return Environment(spec, self._code_dir(spec), self.endpoint, self.settings.region)
+    def _new_environment(self, spec: FunctionSpec, code_dir: Path) -> Environment:
+        return Environment(spec, code_dir, self.endpoint, self.settings.region)
 
     def _acquire(self, spec: FunctionSpec) -> tuple[Environment, bool, int, int]:
         """An environment for spec (warm if one is idle), or ThrottledError."""
         reservations = self.reservations()
+        code_dir = self._code_dir(spec)  # unpacked (once per code) outside the runtime-wide lock
         with self._lock:
-            self._reservations_now = reservations
-            self._admit(spec)
+            self._admit(spec, reservations)
             self._retire_stale(spec)
             idle = self._idle.get(spec.key) or []
             environment = idle.pop() if idle else None
             cold = environment is None
             if environment is None:
                 self._make_room()
-                environment = self._new_environment(spec)
+                environment = self._new_environment(spec, code_dir)
                 self._environments.add(environment)
             self._busy[spec.name] += 1
             return environment, cold, self._busy[spec.name], sum(self._busy.values())
@@ -408,11 +423,15 @@ class LambdaRuntime:
     # -- code -------------------------------------------------------------------------
 
     def _code_dir(self, spec: FunctionSpec) -> Path:
+        """The unpacked package of spec's code: unpacked on first use, then a dictionary lookup."""
+        known = self._code_dirs.get(spec.code_sha256)
+        if known is not None:
+            return known
         target = self.work_dir / "code" / hashlib.sha256(spec.code_sha256.encode()).hexdigest()[:32]
-        lock = self._code_locks.setdefault(spec.code_sha256, threading.Lock())
-        with lock:
+        with self._code_locks.setdefault(spec.code_sha256, threading.Lock()):
             if not (target / ".complete").exists():
                 self._unpack(spec.code, target)
+        self._code_dirs[spec.code_sha256] = target
         return target
 
     def _unpack(self, code: bytes, target: Path) -> None:
@@ -443,14 +462,13 @@ class LambdaRuntime:
             reusable = not outcome.environment_dead
         finally:
             self._release(environment, reusable)
-        self._write_logs(environment, spec, request_id, started, outcome, init_ms)
+        lines = self._write_logs(environment, spec, request_id, started, outcome, init_ms)
         self._metrics(spec, started, outcome=outcome, init_ms=init_ms)
-        body = outcome.error if outcome.error is not None else outcome.payload
         return InvokeResult(
             request_id=request_id,
-            payload=json.dumps(body).encode("utf-8"),
+            body=outcome.error if outcome.error is not None else outcome.payload,
             function_error="Unhandled" if outcome.error is not None else None,
-            log_tail=self._tail(environment, request_id, outcome, init_ms),
+            log_lines=lines,
             executed_version=spec.version,
             duration_ms=outcome.duration_ms,
             init_ms=init_ms,
@@ -538,7 +556,7 @@ class LambdaRuntime:
         ]
         if init_ms is not None:
             parts.append(f"Init Duration: {init_ms:.2f} ms")
-        if outcome.status in ("timeout", "oom", "init_error"):
+        if outcome.fatal:
             parts.append(f"Status: {'timeout' if outcome.status == 'timeout' else 'error'}")
             if outcome.error:
                 parts.append(f"Error Type: {outcome.error.get('errorType')}")
@@ -573,7 +591,8 @@ class LambdaRuntime:
         started: datetime,
         outcome: Outcome,
         init_ms: float | None,
-    ) -> None:
+    ) -> list[str]:
+        """Write the invocation's log lines; returns them."""
         start_ms = int(started.timestamp() * 1000)
         end_ms = max(start_ms, int(time.time() * 1000))
         events = [
@@ -581,10 +600,7 @@ class LambdaRuntime:
             for phase, message in self._log_lines(spec, request_id, outcome, init_ms)
         ]
         self.sink.log_events(spec.log_group, environment.log_stream, events)
-
-    def _tail(self, environment: Environment, request_id: str, outcome: Outcome, init_ms: float | None) -> str:
-        text = "\n".join(m for _, m in self._log_lines(environment.spec, request_id, outcome, init_ms)) + "\n"
-        return text.encode("utf-8")[-LOG_TAIL_BYTES:].decode("utf-8", errors="ignore")
+        return [message for _, message in events]
 
     def _concurrency_metric(self, spec: FunctionSpec, when: datetime, busy_function: int, busy_account: int) -> None:
         self.sink.metrics(

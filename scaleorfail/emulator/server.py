@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from scaleorfail.emulator.settings import EmulatorSettings, resolve
+from scaleorfail.emulator.settings import PROFILES, EmulatorSettings, resolve
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run the scale-or-fail AWS emulator in the foreground.")
     parser.add_argument("--host", default=None, help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=None, help="port (default 4566)")
-    parser.add_argument("--profile", choices=["default", "sandbox"], default=None)
+    parser.add_argument("--profile", choices=list(PROFILES), default=None)
     parser.add_argument("--account-concurrency", type=int, default=None)
     parser.add_argument("--state-dir", type=Path, required=True)
     parser.add_argument("--allow-remote", action="store_true", help="allow binding a non-loopback address")

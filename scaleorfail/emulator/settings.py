@@ -28,11 +28,6 @@ class EmulatorSettings:
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> EmulatorSettings:
-        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        return cls(**known)
-
 
 ENV_VARS = {
     "SOF_EMULATOR_HOST": ("host", str),

@@ -10,6 +10,7 @@ counted. The result is `runs/<run_id>/harvest.json` (schema scale-or-fail/harves
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 import time
@@ -24,13 +25,13 @@ from botocore.exceptions import ClientError
 
 from scaleorfail import target as targets
 from scaleorfail.errors import UserError
+from scaleorfail.executions import TERMINAL, executions_since, history_pages
 from scaleorfail.harvest import history
 from scaleorfail.load.manifest import Manifest, load
 from scaleorfail.ratelimit import ApiLimiter
 
 SCHEMA = "scale-or-fail/harvest"
 VERSION = 1
-TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 STEPS = ("preprocess", "embed", "postprocess")
 LAMBDA_METRICS = (
     ("Invocations", "Sum"),
@@ -201,32 +202,18 @@ class Collector:
     def list_status(self, status: str, names: set[str], since: datetime) -> dict[str, dict[str, Any]]:
         """Executions of the run with this status (newest first, stopping at the run start)."""
         found: dict[str, dict[str, Any]] = {}
-        token = None
-        while True:
-            kwargs: dict[str, Any] = {
-                "stateMachineArn": self.state_machine_arn,
-                "statusFilter": status,
-                "maxResults": 1000,
-            }
-            if token:
-                kwargs["nextToken"] = token
-            page = self.call("ListExecutions", self.sfn.list_executions, **kwargs)
-            older = False
-            for item in page.get("executions", []):
-                started = aware(item["startDate"])
-                if started < since:
-                    older = True
-                    continue
-                if item["name"] in names:
-                    found[item["name"]] = {
-                        "status": status,
-                        "arn": item["executionArn"],
-                        "start": started,
-                        "stop": aware(item["stopDate"]) if item.get("stopDate") else None,
-                    }
-            token = page.get("nextToken")
-            if not token or older or len(found) == len(names):
-                return found
+        call = functools.partial(self.call, "ListExecutions", self.sfn.list_executions)
+        for item in executions_since(call, self.state_machine_arn, status, since):
+            if item["name"] in names:
+                found[item["name"]] = {
+                    "status": status,
+                    "arn": item["executionArn"],
+                    "start": item["startDate"],
+                    "stop": item["stopDate"],
+                }
+                if len(found) == len(names):
+                    break
+        return found
 
     def wait_for(self, names: set[str]) -> dict[str, dict[str, Any]]:
         """Statuses of the run's executions, once none is RUNNING (or the wait is over)."""
@@ -249,19 +236,7 @@ class Collector:
         return statuses
 
     def read_history(self, arn: str) -> tuple[list[dict[str, Any]], int]:
-        events: list[dict[str, Any]] = []
-        token = None
-        pages = 0
-        while True:
-            kwargs: dict[str, Any] = {"executionArn": arn, "maxResults": 1000}
-            if token:
-                kwargs["nextToken"] = token
-            page = self.call("GetExecutionHistory", self.sfn.get_execution_history, **kwargs)
-            pages += 1
-            events.extend(page["events"])
-            token = page.get("nextToken")
-            if not token:
-                return events, pages
+        return history_pages(functools.partial(self.call, "GetExecutionHistory", self.sfn.get_execution_history), arn)
 
     def histories(self, statuses: dict[str, dict[str, Any]]) -> dict[str, tuple[history.Timeline, int]]:
         def one(name: str) -> tuple[str, tuple[history.Timeline, int]]:
@@ -376,10 +351,6 @@ class Collector:
                 if not token:
                     break
         return {"period_s": period, "start": start.isoformat(), "stop": stop.isoformat(), **results}
-
-
-def aware(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def run_window(executions: list[dict[str, Any]], manifest: Manifest) -> tuple[datetime, datetime]:

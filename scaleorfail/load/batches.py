@@ -11,25 +11,31 @@ from scaleorfail.errors import UserError
 MAX_INPUT_BYTES = 256 * 1024
 
 
+def read_tickets(path: Path) -> list[Any]:
+    """The tickets of a JSON-lines file; objects keep only ticket_id and text (labels stay out)."""
+    if not path.exists():
+        raise UserError(f"no ticket file at {path}", "pass --tickets FILE (JSON lines with ticket_id and text)")
+    tickets: list[Any] = []
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except ValueError:
+                raise UserError(f"{path}:{number} is not JSON", "each line must be one JSON ticket") from None
+            if isinstance(row, dict) and "ticket_id" in row and "text" in row:
+                row = {"ticket_id": row["ticket_id"], "text": row["text"]}
+            tickets.append(row)
+    if not tickets:
+        raise UserError(f"{path} holds no tickets", "add JSON lines with ticket_id and text")
+    return tickets
+
+
 class TicketPool:
     def __init__(self, path: Path) -> None:
-        if not path.exists():
-            raise UserError(f"no ticket file at {path}", "pass --tickets FILE (JSON lines with ticket_id and text)")
         self.path = path
-        self.tickets: list[dict[str, Any]] = []
-        with path.open(encoding="utf-8") as handle:
-            for number, line in enumerate(handle, 1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except ValueError:
-                    raise UserError(f"{path}:{number} is not JSON", "each line must be one JSON ticket") from None
-                if isinstance(row, dict) and "ticket_id" in row and "text" in row:
-                    row = {"ticket_id": row["ticket_id"], "text": row["text"]}  # labels stay out of the input
-                self.tickets.append(row)
-        if not self.tickets:
-            raise UserError(f"{path} holds no tickets", "add JSON lines with ticket_id and text")
+        self.tickets = read_tickets(path)
 
     def batch(self, seq: int, size: int) -> list[Any]:
         """Batch number `seq`: the next `size` tickets, cycling; repeats get a unique .N suffix."""

@@ -156,7 +156,7 @@ def validate(options: Any) -> LoadSettings:
     profile = profiles.build(
         name, options.rate, options.duration, baseline_rate=options.baseline_rate, steps=options.steps
     )
-    tickets = Path(options.tickets) if options.tickets else paths.data_dir() / "tickets.jsonl"
+    tickets = Path(options.tickets) if options.tickets else paths.tickets_file()
     run_dir = Path(options.run_dir) if options.run_dir else paths.runs_dir()
     return LoadSettings(
         target=options.target,

@@ -7,14 +7,14 @@ DescribeExecution per execution, which the AWS quotas (15/s) would throttle.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
+from scaleorfail.executions import TERMINAL, executions_since
 from scaleorfail.load.starter import error_code
 from scaleorfail.ratelimit import ApiLimiter
-
-TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 
 
 @dataclass
@@ -59,30 +59,12 @@ class CompletionTracker:
 
     def _scan(self, status: str) -> list[Completion]:
         found = []
-        token: str | None = None
-        while True:
-            kwargs: dict[str, Any] = {
-                "stateMachineArn": self.state_machine_arn,
-                "statusFilter": status,
-                "maxResults": 1000,
-            }
-            if token:
-                kwargs["nextToken"] = token
-            page = self.limiter.call("ListExecutions", self.client.list_executions, **kwargs)
-            older = False
-            for item in page.get("executions", []):
-                started = _aware(item["startDate"])
-                if started < self.since:
-                    older = True
-                    continue
-                if item["name"] in self.pending and item.get("stopDate"):
-                    found.append(
-                        Completion(item["name"], item["executionArn"], status, started, _aware(item["stopDate"]))
-                    )
-            token = page.get("nextToken")
-            if not token or older or len(found) >= len(self.pending):
-                return found
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+        call = functools.partial(self.limiter.call, "ListExecutions", self.client.list_executions)
+        for item in executions_since(call, self.state_machine_arn, status, self.since):
+            if item["name"] in self.pending and item["stopDate"]:
+                found.append(
+                    Completion(item["name"], item["executionArn"], status, item["startDate"], item["stopDate"])
+                )
+                if len(found) >= len(self.pending):
+                    break
+        return found
