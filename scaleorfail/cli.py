@@ -45,7 +45,6 @@ def _load_options(args: argparse.Namespace) -> int:
     from scaleorfail.load import options, profiles
 
     parser = configargparse.ArgumentParser(prog="locust -f loadtest/locustfile.py --headless", add_help=False)
-    parser.add_argument("--profile", help=f"load profile: {', '.join(profiles.NAMES)} (env SOF_LOAD_PROFILE)")
     options.register(parser)
     print("locust -f loadtest/locustfile.py --headless [options]   (also: --config loadtest/<name>.conf)\n")
     print(f"  --profile PROFILE     load profile: {', '.join(profiles.NAMES)} (env SOF_LOAD_PROFILE)\n")
@@ -77,9 +76,11 @@ def _positive_int(value: str) -> int:
 
 
 def _concurrency(value: str) -> int:
+    from scaleorfail.load.options import MAP_LIMIT
+
     number = _positive_int(value)
-    if number > 40:
-        raise argparse.ArgumentTypeError(f"{value} is above 40, the inline Map limit")
+    if number > MAP_LIMIT:
+        raise argparse.ArgumentTypeError(f"{value} is above {MAP_LIMIT}, the inline Map limit")
     return number
 
 

@@ -26,16 +26,20 @@ TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 
 
 def sample_tickets(count: int, path: Path | None = None) -> list[Any]:
-    return read_tickets(path or paths.tickets_file())[:count]
+    return read_tickets(path or paths.tickets_file(), limit=count)
+
+
+def named_bad_inputs(*names: str) -> list[Any]:
+    """The tickets of data/bad_inputs.json with these names, in this order."""
+    entries = {e["name"]: e["ticket"] for e in json.loads((paths.data_dir() / "bad_inputs.json").read_text("utf-8"))}
+    unknown = [name for name in names if name not in entries]
+    if unknown:
+        raise UserError(f"no bad input named {unknown[0]!r}", f"choose one of: {', '.join(entries)}")
+    return [entries[name] for name in names]
 
 
 def named_bad_input(name: str) -> Any:
-    entries = json.loads((paths.data_dir() / "bad_inputs.json").read_text(encoding="utf-8"))
-    for entry in entries:
-        if entry["name"] == name:
-            return entry["ticket"]
-    names = ", ".join(e["name"] for e in entries)
-    raise UserError(f"no bad input named {name!r}", f"choose one of: {names}")
+    return named_bad_inputs(name)[0]
 
 
 @dataclass

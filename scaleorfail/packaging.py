@@ -15,6 +15,7 @@ import hashlib
 import io
 import os
 import tarfile
+import threading
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,11 @@ class Archive:
     sha256_hex: str
     base64sha256: str
     files: tuple[str, ...]
+
+
+def _temporary(output_path: Path) -> Path:
+    """A private file next to the output: two builds at once (two deploys) never share one."""
+    return output_path.with_name(f"{output_path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
 
 
 def _described(path: Path, files: list[str]) -> Archive:
@@ -71,7 +77,7 @@ def build_zip(source_dir: Path, output_path: Path, excludes: tuple[str, ...] = D
     if not files:
         raise FileNotFoundError(f"{source_dir} holds no files to package")
     output_path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = output_path.with_suffix(output_path.suffix + ".tmp")
+    temporary = _temporary(output_path)
     with zipfile.ZipFile(temporary, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for relative in files:
             info = zipfile.ZipInfo(relative, date_time=FIXED_TIME)
@@ -96,7 +102,7 @@ def build_model_bundle(source_dir: Path, output_path: Path, excludes: tuple[str,
     if MODEL_ENTRY not in files:
         raise FileNotFoundError(f"{source_dir / MODEL_ENTRY} is missing: the model bundle needs its entry script")
     output_path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = output_path.with_suffix(output_path.suffix + ".tmp")
+    temporary = _temporary(output_path)
     with (
         temporary.open("wb") as raw,
         gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as zipped,

@@ -19,7 +19,7 @@ from typing import Any
 
 from scaleorfail import paths
 from scaleorfail.errors import UserError
-from scaleorfail.executions import named_bad_input
+from scaleorfail.executions import named_bad_inputs
 from scaleorfail.load.batches import read_tickets
 
 
@@ -112,10 +112,10 @@ def ticket_file(kind: str, count: int) -> tuple[Path | None, int]:
     if kind == "dataset":
         return None, count
     if kind == "oversized":
-        rows = [named_bad_input("oversized_text_5100")]
+        rows = named_bad_inputs("oversized_text_5100")
     elif kind == "mixed":
-        bad = [named_bad_input("oversized_text_5100"), named_bad_input("numeric_text")]
-        rows = read_tickets(paths.tickets_file())[: max(1, count - len(bad))] + bad
+        bad = named_bad_inputs("oversized_text_5100", "numeric_text")
+        rows = read_tickets(paths.tickets_file(), limit=max(1, count - len(bad))) + bad
     else:
         raise UserError(f"unknown batch kind {kind!r}", "use dataset, oversized or mixed")
     handle = tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False, encoding="utf-8")  # noqa: SIM115

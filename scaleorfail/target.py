@@ -19,7 +19,6 @@ from botocore.config import Config
 from scaleorfail import paths
 from scaleorfail.errors import UserError
 
-TARGETS = ("local", "aws")
 OUTPUTS_SCHEMA = 1
 
 

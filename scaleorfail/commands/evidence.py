@@ -10,6 +10,7 @@ from typing import Any
 from scaleorfail import analysis, compare, paths, scaling
 from scaleorfail.errors import UserError
 from scaleorfail.harvest import collect
+from scaleorfail.load.options import MAP_LIMIT
 
 
 def harvest_runs(
@@ -98,8 +99,8 @@ def parse_concurrency(text: str) -> list[int]:
         raise UserError(
             f"--concurrency {text!r} is not a list of whole numbers", "e.g. --concurrency 1,2,5,10"
         ) from None
-    if not values or values[0] < 1 or values[-1] > 40:
-        raise UserError("--concurrency values must be between 1 and 40", "e.g. --concurrency 1,2,5,10,20,40")
+    if not values or values[0] < 1 or values[-1] > MAP_LIMIT:
+        raise UserError(f"--concurrency values must be between 1 and {MAP_LIMIT}", "e.g. --concurrency 1,2,5,10,20,40")
     return values
 
 

@@ -32,16 +32,21 @@ def var_arguments(tfvars: Path | None, overrides: dict[str, Any]) -> list[str]:
     return args
 
 
+def _terraform(verb: str, tfvars: Path | None, overrides: dict[str, Any], auto_approve: bool) -> None:
+    """`terraform apply|destroy` of the root module with the variables given."""
+    command = [terraform_binary(), f"-chdir={paths.terraform_dir()}", verb, "-input=false"]
+    command += var_arguments(tfvars, overrides)
+    if auto_approve:
+        command.append("-auto-approve")
+    subprocess.run(command, check=True)
+
+
 def deploy(target: Target, tfvars: Path | None, overrides: dict[str, Any], auto_approve: bool) -> Path:
     terraform = terraform_binary()
     # embed_backend = "sagemaker" uploads build/model.tar.gz, which Terraform cannot build itself
     build_model_bundle(paths.lambda_src_dir(), paths.build_dir() / "model.tar.gz")
-    chdir = f"-chdir={paths.terraform_dir()}"
-    subprocess.run([terraform, chdir, "init", "-input=false"], check=True)
-    apply = [terraform, chdir, "apply", "-input=false", *var_arguments(tfvars, overrides)]
-    if auto_approve:
-        apply.append("-auto-approve")
-    subprocess.run(apply, check=True)
+    subprocess.run([terraform, f"-chdir={paths.terraform_dir()}", "init", "-input=false"], check=True)
+    _terraform("apply", tfvars, overrides, auto_approve)
     return store_outputs(target)
 
 
@@ -60,14 +65,4 @@ def store_outputs(target: Target) -> Path:
 
 
 def destroy(tfvars: Path | None, overrides: dict[str, Any], auto_approve: bool) -> None:
-    terraform = terraform_binary()
-    command = [
-        terraform,
-        f"-chdir={paths.terraform_dir()}",
-        "destroy",
-        "-input=false",
-        *var_arguments(tfvars, overrides),
-    ]
-    if auto_approve:
-        command.append("-auto-approve")
-    subprocess.run(command, check=True)
+    _terraform("destroy", tfvars, overrides, auto_approve)

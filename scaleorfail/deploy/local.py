@@ -323,7 +323,7 @@ class Applier:
     def _apply_aws_lambda_function(self, args: dict[str, Any]) -> tuple[str, str]:
         lam = self.client("lambda")
         name = args["function_name"]
-        code = (self.root_dir / args["filename"]).read_bytes()
+        package = self.root_dir / args["filename"]
         config: dict[str, Any] = {
             "Role": args["role"],
             "Handler": args["handler"],
@@ -345,19 +345,16 @@ class Applier:
         if current is None:
             lam.create_function(
                 FunctionName=name,
-                Code={"ZipFile": code},
+                Code={"ZipFile": package.read_bytes()},
                 Architectures=list(args.get("architectures") or ["x86_64"]),
                 PackageType="Zip",
                 **config,
             )
             action = "created"
         else:
-            import base64
-            import hashlib
-
-            digest = base64.b64encode(hashlib.sha256(code).digest()).decode()
-            if current["Configuration"].get("CodeSha256") != digest:
-                lam.update_function_code(FunctionName=name, ZipFile=code)
+            # source_code_hash is the archive's base64 SHA-256, as Lambda reports CodeSha256
+            if current["Configuration"].get("CodeSha256") != args["source_code_hash"]:
+                lam.update_function_code(FunctionName=name, ZipFile=package.read_bytes())
             lam.update_function_configuration(FunctionName=name, **config)
             action = "updated"
         reserved = int(args.get("reserved_concurrent_executions", -1))
@@ -502,6 +499,11 @@ def managed_instances(root: ModuleInstance) -> list[ResourceInstance]:
     return sorted(instances, key=lambda i: ORDER.index(i.type))
 
 
+def _reverse_order(inventory: dict[str, dict[str, str]]) -> list[tuple[str, dict[str, str]]]:
+    """Inventory entries in deletion order (the reverse of creation)."""
+    return sorted(inventory.items(), key=lambda kv: -ORDER.index(kv[1]["type"]))
+
+
 def deploy(target: Target, tfvars: Path | None = None, overrides: dict[str, Any] | None = None) -> DeployResult:
     account = str(target.client("sts").get_caller_identity()["Account"])
     build_model_bundle(paths.lambda_src_dir(), paths.build_dir() / "model.tar.gz")  # Terraform only uploads it
@@ -515,7 +517,7 @@ def deploy(target: Target, tfvars: Path | None = None, overrides: dict[str, Any]
         inventory[inst.address] = {"type": inst.type, "id": ident}
         result.applied.append(Applied(inst.address, inst.type, ident, action))
         write_inventory({**previous, **inventory})
-    for address, entry in sorted(previous.items(), key=lambda kv: -ORDER.index(kv[1]["type"])):
+    for address, entry in _reverse_order(previous):
         if address not in inventory or inventory[address]["id"] != entry["id"]:
             applier.delete(entry["type"], entry["id"])
             result.applied.append(Applied(address, entry["type"], entry["id"], "deleted"))
@@ -530,10 +532,11 @@ def destroy(target: Target) -> list[Applied]:
     inventory = read_inventory()
     applier = Applier(target, paths.terraform_dir())
     removed = []
-    for address, entry in sorted(inventory.items(), key=lambda kv: -ORDER.index(kv[1]["type"])):
+    remaining = dict(inventory)
+    for address, entry in _reverse_order(inventory):
         applier.delete(entry["type"], entry["id"])
         removed.append(Applied(address, entry["type"], entry["id"], "deleted"))
-        remaining = {k: v for k, v in read_inventory().items() if k != address}
-        write_inventory(remaining)
+        del remaining[address]
+        write_inventory(remaining)  # an interrupted destroy leaves the rest listed
     inventory_path().unlink(missing_ok=True)
     return removed

@@ -11,8 +11,8 @@ from scaleorfail.errors import UserError
 MAX_INPUT_BYTES = 256 * 1024
 
 
-def read_tickets(path: Path) -> list[Any]:
-    """The tickets of a JSON-lines file; objects keep only ticket_id and text (labels stay out)."""
+def read_tickets(path: Path, limit: int | None = None) -> list[Any]:
+    """The tickets of a JSON-lines file (the first `limit`); objects keep only ticket_id and text."""
     if not path.exists():
         raise UserError(f"no ticket file at {path}", "pass --tickets FILE (JSON lines with ticket_id and text)")
     tickets: list[Any] = []
@@ -25,8 +25,10 @@ def read_tickets(path: Path) -> list[Any]:
             except ValueError:
                 raise UserError(f"{path}:{number} is not JSON", "each line must be one JSON ticket") from None
             if isinstance(row, dict) and "ticket_id" in row and "text" in row:
-                row = {"ticket_id": row["ticket_id"], "text": row["text"]}
+                row = {"ticket_id": row["ticket_id"], "text": row["text"]}  # labels stay out of the input
             tickets.append(row)
+            if len(tickets) == limit:
+                break
     if not tickets:
         raise UserError(f"{path} holds no tickets", "add JSON lines with ticket_id and text")
     return tickets
@@ -34,7 +36,6 @@ def read_tickets(path: Path) -> list[Any]:
 
 class TicketPool:
     def __init__(self, path: Path) -> None:
-        self.path = path
         self.tickets = read_tickets(path)
 
     def batch(self, seq: int, size: int) -> list[Any]:

@@ -108,7 +108,10 @@ def _init(environment: Any, **_: Any) -> None:
         environment.parsed_options.html_file = str(run_dir / "locust.html")
     writer = StatsCSVFileWriter(environment, PERCENTILES_TO_REPORT, str(run_dir / "locust"), full_history=True)
     gevent.spawn(writer.stats_writer)
-    coordinator.update(settings=settings, recorder=recorder, writer=writer, run_dir=run_dir, done=False)
+    coordinator.update(
+        settings=settings, target=target, outputs=outputs, pool=pool, recorder=recorder, writer=writer,
+        run_dir=run_dir, done=False,
+    )  # fmt: skip
     runner.register_message("sof_started", lambda msg, **_: recorder.started([Started(**r) for r in msg.data]))
     runner.register_message("sof_failed", lambda msg, **_: recorder.failed([FailedStart(**r) for r in msg.data]))
     runner.register_message("sof_finished", lambda msg, **_: recorder.finished([Finished(**r) for r in msg.data]))
@@ -199,11 +202,10 @@ def _final_csv(environment: Any, run_dir: Path) -> None:
     import csv
 
     tables = StatsCSV(environment, PERCENTILES_TO_REPORT)
-    for suffix, method in (("stats", tables.requests_csv), ("failures", tables.failures_csv)):
+    written = (("stats", tables.requests_csv), ("failures", tables.failures_csv), ("exceptions", tables.exceptions_csv))
+    for suffix, method in written:
         with (run_dir / f"locust_{suffix}.csv").open("w", newline="") as handle:
             method(csv.writer(handle))
-    with (run_dir / "locust_exceptions.csv").open("w", newline="") as handle:
-        tables.exceptions_csv(csv.writer(handle))
 
 
 # -- the load process ---------------------------------------------------------------------------
@@ -214,12 +216,17 @@ class ProcessLoad:
 
     def __init__(self, environment: Any) -> None:
         self.environment = environment
-        self.settings = options.validate(environment.parsed_options)
-        self.target = targets.resolve(self.settings.target, self.settings.region)
-        self.outputs = targets.load_outputs(self.settings.target)
+        if "pool" in coordinator:  # this process is the coordinator too: its start-up work is done
+            self.settings, self.target, self.outputs, self.pool = (
+                coordinator[key] for key in ("settings", "target", "outputs", "pool")
+            )
+        else:
+            self.settings = options.validate(environment.parsed_options)
+            self.target = targets.resolve(self.settings.target, self.settings.region)
+            self.outputs = targets.load_outputs(self.settings.target)
+            self.pool = TicketPool(self.settings.tickets)
         self.state_machine_arn = self.settings.state_machine_arn or str(self.outputs["state_machine_arn"])
         self.client = self.target.client("stepfunctions", max_attempts=1)  # no hidden retries
-        self.pool = TicketPool(self.settings.tickets)
         runner = environment.runner
         self.worker = int(getattr(runner, "worker_index", 0) or 0)
         self.local = not isinstance(runner, WorkerRunner)
@@ -236,12 +243,7 @@ class ProcessLoad:
         """Send a record to the coordinator (directly when it is this process)."""
         if self.local:
             recorder: Recorder = coordinator["recorder"]
-            if kind == "sof_started":
-                recorder.started([record])
-            elif kind == "sof_failed":
-                recorder.failed([record])
-            else:
-                recorder.finished([record])
+            getattr(recorder, kind.removeprefix("sof_"))([record])  # started / failed / finished
             return
         assert self.journal is not None
         self.journal.log(kind.removeprefix("sof_"), record)

@@ -249,7 +249,7 @@ def merge_journal(manifest: Manifest, journal: Path) -> int:
     failed = {(f.name, f.at) for f in manifest.failed_starts}
     failed_names = {f.name for f in manifest.failed_starts}
     finished = {f.name for f in manifest.finished}
-    unconfirmed = {u.name: u for u in manifest.unconfirmed}
+    unconfirmed = {u.name for u in manifest.unconfirmed}
     starting: dict[str, Starting] = {}
     added = 0
     for line in journal.read_text(encoding="utf-8").splitlines():
@@ -275,7 +275,6 @@ def merge_journal(manifest: Manifest, journal: Path) -> int:
     for name, record in starting.items():
         if name not in names and name not in failed_names and name not in unconfirmed:
             manifest.unconfirmed.append(record)
-            unconfirmed[name] = record
             added += 1
     manifest.unconfirmed = [u for u in manifest.unconfirmed if u.name not in names and u.name not in failed_names]
     if added and manifest.status == "running":

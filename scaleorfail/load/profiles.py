@@ -13,14 +13,6 @@ import math
 from dataclasses import dataclass
 
 NAMES = ("single-batch", "burst", "steady", "ramp", "spike", "step")
-DESCRIPTIONS = {
-    "single-batch": "one execution carrying --batch-size tickets (the workshop's Activity 3/4 burst)",
-    "burst": "--rate executions/s for a short --duration (default 10 s)",
-    "steady": "--rate executions/s for --duration (default 60 s)",
-    "ramp": "from 0 up to --rate executions/s, linearly, over --duration",
-    "spike": "--baseline-rate, then --rate for the middle third of --duration, then the baseline again",
-    "step": "--steps equal plateaus climbing to --rate over --duration",
-}
 DEFAULT_DURATION = {"burst": 10.0, "steady": 60.0, "ramp": 60.0, "spike": 60.0, "step": 60.0, "single-batch": 0.0}
 
 
@@ -35,14 +27,6 @@ class Profile:
     @property
     def duration(self) -> float:
         return self.points[-1][0] if self.points else 0.0
-
-    def rate(self, t: float) -> float:
-        if self.single or not self.points or t < 0 or t >= self.duration:
-            return 0.0
-        for (t0, r0), (t1, r1) in zip(self.points, self.points[1:], strict=False):
-            if t0 <= t < t1:
-                return r0 + (r1 - r0) * (t - t0) / (t1 - t0) if t1 > t0 else r1
-        return self.points[-1][1]
 
     def cumulative(self, t: float) -> float:
         """C(t): expected starts in [0, t)."""

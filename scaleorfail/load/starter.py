@@ -20,7 +20,6 @@ class StartResult:
     arn: str = ""
     error: str = ""
     message: str = ""
-    started_at: Any = None
 
 
 def error_code(exc: Exception) -> tuple[str, str]:
@@ -37,9 +36,4 @@ def start_execution(client: Any, state_machine_arn: str, name: str, payload: str
     except (ClientError, BotoCoreError, OSError) as exc:
         code, message = error_code(exc)
         return StartResult(False, (time.perf_counter() - began) * 1000.0, error=code, message=message[:500])
-    return StartResult(
-        True,
-        (time.perf_counter() - began) * 1000.0,
-        arn=str(response["executionArn"]),
-        started_at=response.get("startDate"),
-    )
+    return StartResult(True, (time.perf_counter() - began) * 1000.0, arn=str(response["executionArn"]))

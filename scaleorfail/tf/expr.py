@@ -189,6 +189,15 @@ def unescape(chars: str) -> str:
     return "".join(out)
 
 
+def iteration_pairs(collection: Any) -> list[tuple[Any, Any]] | None:
+    """(key, value) pairs Terraform iterates: a map by sorted key, a list by index; None otherwise."""
+    if isinstance(collection, Mapping):
+        return [(k, collection[k]) for k in sorted(collection)]
+    if isinstance(collection, (list, tuple)):
+        return list(enumerate(collection))
+    return None
+
+
 class Evaluator:
     """Walks python-hcl2 expression trees."""
 
@@ -414,11 +423,8 @@ class Evaluator:
         parts = tokens_removed(intro.children)
         names = [str(p.children[0]) for p in parts if p.data == "identifier"]
         collection = self.eval([p for p in parts if p.data != "identifier"][-1])
-        if isinstance(collection, Mapping):
-            pairs = [(k, collection[k]) for k in sorted(collection)]
-        elif isinstance(collection, (list, tuple)):
-            pairs = list(enumerate(collection))
-        else:
+        pairs = iteration_pairs(collection)
+        if pairs is None:
             raise HclError(
                 f"{self.where(intro)}: a for expression needs a list, set or map, got {type_name(collection)}"
             )

@@ -24,9 +24,20 @@ from scaleorfail.tf.config import (
     ModuleConfig,
     all_modules,
     module_source_dir,
+    parse_file,
 )
-from scaleorfail.tf.expr import HclError, LazyMapping, Scope, boolean, evaluate, to_string, tokens_removed, type_name
-from scaleorfail.tf.functions import functions_for
+from scaleorfail.tf.expr import (
+    HclError,
+    LazyMapping,
+    Scope,
+    boolean,
+    evaluate,
+    iteration_pairs,
+    to_string,
+    tokens_removed,
+    type_name,
+)
+from scaleorfail.tf.functions import PURE_FUNCTIONS, functions_for
 from scaleorfail.tf.types import ANY, convert, parse_type
 
 SKIPPED_BLOCKS = frozenset({"lifecycle", "provisioner", "connection", "precondition", "postcondition"})
@@ -52,29 +63,6 @@ class ResourceInstance:
     block: Block
     module: ModuleInstance
 
-    @property
-    def depends_on(self) -> list[str]:
-        attribute = self.block.body.attributes.get("depends_on")
-        if attribute is None:
-            return []
-        return [_traversal_text(node) for node in tokens_removed(tokens_removed(attribute.expr.children)[0].children)]
-
-
-def _traversal_text(node: Any) -> str:
-    """'aws_iam_role_policy.this' from the tree of a bare reference."""
-    names: list[str] = []
-
-    def walk(n: Any) -> None:
-        if hasattr(n, "data"):
-            if n.data == "identifier":
-                names.append(str(n.children[0]))
-                return
-            for child in n.children:
-                walk(child)
-
-    walk(node)
-    return ".".join(names)
-
 
 class ModuleInstance:
     def __init__(
@@ -94,7 +82,7 @@ class ModuleInstance:
         self.configs = configs if configs is not None else all_modules(root_dir)
         module_path = os.path.relpath(config.path, root_dir)
         self.functions = functions_for(root_dir, lambda: self.scope)
-        self.path = {"module": module_path if module_path != "." else ".", "root": ".", "cwd": "."}
+        self.path = {"module": module_path, "root": ".", "cwd": "."}
         self.scope = Scope({}, self.functions, where=address or "root module")
         self.variables = self._bind_variables(dict(inputs))
         self._instances: dict[tuple[str, str, str], Any] = {}
@@ -286,12 +274,8 @@ def evaluate_body(body: Body, scope: Scope) -> dict[str, Any]:
         if "iterator" in attrs:
             iterator = to_string(_bare_name(attrs["iterator"].expr), block.where)
         collection = evaluate(attrs["for_each"].expr, scope)
-        items: list[tuple[Any, Any]]
-        if isinstance(collection, Mapping):
-            items = [(k, collection[k]) for k in sorted(collection)]
-        elif isinstance(collection, (list, tuple)):
-            items = list(enumerate(collection))
-        else:
+        items = iteration_pairs(collection)
+        if items is None:
             raise HclError(f"{block.where}: dynamic {label!r} needs a list or map for for_each")
         content = block.body.blocks_of("content")
         if len(content) != 1:
@@ -313,9 +297,6 @@ def _bare_name(expr: Any) -> str:
 
 def load_tfvars(path: str) -> dict[str, Any]:
     """Values from a .tfvars file (HCL; only literal expressions and functions)."""
-    from scaleorfail.tf.config import parse_file
-    from scaleorfail.tf.functions import PURE_FUNCTIONS
-
     if not os.path.isfile(path):
         raise HclError(f"no tfvars file at {path}")
     body = parse_file(os.path.abspath(path))

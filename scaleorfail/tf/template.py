@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import hcl2
 from lark import Tree
 
-from scaleorfail.tf.expr import HclError, Scope, Unknown, boolean, to_string, tokens_removed, type_name
+from scaleorfail.tf.expr import HclError, Scope, Unknown, boolean, iteration_pairs, to_string, tokens_removed, type_name
 
 if TYPE_CHECKING:
     from scaleorfail.tf.expr import Evaluator
@@ -198,11 +198,8 @@ def _render(segments: list[Segment], start: int, evaluator: Evaluator, stop: tup
 def _render_for(segments: list[Segment], i: int, evaluator: Evaluator, pieces: list[str]) -> int:
     segment = segments[i]
     collection = evaluator.eval(segment.expr)
-    if isinstance(collection, Mapping):
-        pairs: list[tuple[Any, Any]] = [(k, collection[k]) for k in sorted(collection)]
-    elif isinstance(collection, (list, tuple)):
-        pairs = list(enumerate(collection))
-    else:
+    pairs = iteration_pairs(collection)
+    if pairs is None:
         raise HclError(f"{evaluator.scope.where}: %{{for}} needs a list or map, got {type_name(collection)}")
     end = _matching_endfor(segments, i, evaluator.scope.where)
     for key, value in pairs:
