@@ -3,6 +3,7 @@ throttles, concurrency over time, Little's law, cost."""
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from dataclasses import asdict, dataclass, field
@@ -86,6 +87,16 @@ def knob(record: dict[str, Any]) -> int | None:
     return None if value is None else int(value)
 
 
+def step_durations(tickets: list[dict[str, Any]]) -> dict[str, list[float]]:
+    """Entered -> exited of every finished state visit of these tickets, by step."""
+    durations: dict[str, list[float]] = {}
+    for item in tickets:
+        for visit in item["steps"]:
+            if visit["out"] is not None:
+                durations.setdefault(visit["step"], []).append(visit["out"] - visit["in"])
+    return durations
+
+
 def items(record: dict[str, Any]) -> list[dict[str, Any]]:
     return [item for execution in record["executions"] for item in execution.get("items", [])]
 
@@ -100,7 +111,7 @@ def stats(record: dict[str, Any], prices: dict[str, Any] | None = None) -> RunSt
     tickets_ok = sum(1 for i in all_items if i["status"] == "SUCCEEDED" and _succeeded_all_steps(i))
     throughput = tickets_ok / wall if wall else None
     durations = [(e["stop_ms"] - e["start_ms"]) for e in done]
-    step_visits: dict[str, list[float]] = {}
+    step_visits = step_durations(all_items)
     task_times: dict[str, list[float]] = {}
     retries = 0
     retry_errors: dict[str, int] = {}
@@ -108,8 +119,6 @@ def stats(record: dict[str, Any], prices: dict[str, Any] | None = None) -> RunSt
     rejected = 0
     for item in all_items:
         for visit in item["steps"]:
-            if visit["out"] is not None:
-                step_visits.setdefault(visit["step"], []).append(visit["out"] - visit["in"])
             attempts = visit["attempts"]
             retries += max(0, len(attempts) - 1)
             for index, (_, started, ended, error) in enumerate(attempts):
@@ -274,6 +283,7 @@ def peak_tasks(record: dict[str, Any]) -> int:
     return _peak(events)
 
 
+@functools.cache  # read once per process: stats() prices every run
 def load_prices() -> dict[str, Any]:
     return dict(json.loads(PRICES_FILE.read_text()))
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from tabulate import tabulate
 
-from scaleorfail.analysis import RunStats
+from scaleorfail.analysis import STEP_ORDER, RunStats
 
 COLUMNS = [
     ("label", "run"),
@@ -63,7 +63,7 @@ def _num(value: float | None, digits: int = 1, scale: float = 1.0) -> str:
 
 
 def row(run: RunStats) -> dict[str, str]:
-    steps = [run.step_ms.get(s, {}) for s in ("Preprocess", "Embed", "Postprocess")]
+    steps = [run.step_ms.get(s, {}) for s in STEP_ORDER]
     little = "-" if run.little_l is None else f"{run.little_l:.1f} ({run.little_ratio:.2f})"
     if run.little_flag:
         little += " !"

@@ -57,17 +57,23 @@ def parse_since(text: str) -> timedelta:
     return timedelta(seconds=int(match.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[match.group(2)])
 
 
+def record_window(record: dict[str, Any]) -> tuple[datetime, datetime]:
+    """The exact window of a harvested run's executions, with 2 s either side for clock skew."""
+    window = record["window"]
+    start = datetime.fromisoformat(window["start"]) - timedelta(seconds=2)
+    return start, datetime.fromisoformat(window["stop"]) + timedelta(seconds=2)
+
+
 def run_window(run_dir: Path) -> tuple[datetime, datetime]:
+    from scaleorfail.harvest.collect import read_cached
     from scaleorfail.load.manifest import load
 
+    record = read_cached(run_dir)
+    if record is not None:
+        return record_window(record)
     manifest = load(run_dir)
     start = datetime.fromisoformat(manifest.started_at) - timedelta(seconds=2)
-    harvest = run_dir / "harvest.json"
-    if harvest.exists():  # the exact window of the run's executions
-        window = json.loads(harvest.read_text())["window"]
-        start = datetime.fromisoformat(window["start"]) - timedelta(seconds=2)
-        stop = datetime.fromisoformat(window["stop"]) + timedelta(seconds=2)
-    elif manifest.stopped_at:
+    if manifest.stopped_at:
         stop = datetime.fromisoformat(manifest.stopped_at) + timedelta(minutes=15)
     else:
         stop = datetime.now(UTC)

@@ -9,7 +9,6 @@ exists, otherwise with the command that produces it.
 
 from __future__ import annotations
 
-import base64
 import html
 import statistics
 from dataclasses import dataclass
@@ -22,6 +21,9 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from matplotlib.patches import FancyBboxPatch
+
+from scaleorfail.analysis import STEP_ORDER, step_durations
+from scaleorfail.report import embed_image, html_page, save_figure
 
 COLOURS = {"SUCCEEDED": "#8fd18f", "FAILED": "#f08a8a", "NOT RUN": "#dddddd", "REJECTED": "#f5c26b"}
 
@@ -40,12 +42,10 @@ def _median(values: list[float]) -> float | None:
 
 def _step_outcomes(execution: dict[str, Any]) -> tuple[dict[str, list[float]], dict[str, str]]:
     """Per step inside the Map: the durations of its visits, and its status (FAILED wins)."""
-    visits: dict[str, list[float]] = {}
+    visits = step_durations(execution.get("items", []))
     outcome: dict[str, str] = {}
     for item in execution.get("items", []):
         for visit in item["steps"]:
-            if visit["out"] is not None:
-                visits.setdefault(visit["step"], []).append(visit["out"] - visit["in"])
             status = "FAILED" if any(a[3] for a in visit["attempts"][-1:]) else "SUCCEEDED"
             if visit["step"] == "Quarantine":
                 status = "REJECTED"
@@ -96,7 +96,7 @@ def execution_graph(record: dict[str, Any], path: Path) -> Path:
         f"in {took / 1000:.2f} s", ha="center", fontsize=9,
         color="#226622" if map_status == "SUCCEEDED" else "#aa2222",
     )  # fmt: skip
-    steps = ["Preprocess", "Embed", "Postprocess"]
+    steps = STEP_ORDER
     for index, step in enumerate(steps):
         y = 5.6 - index * 1.8
         median = _median(visits.get(step, []))
@@ -117,14 +117,7 @@ def execution_graph(record: dict[str, Any], path: Path) -> Path:
     if "Quarantine" in outcome:
         box(7.3, 3.0, 1.6, 0.9, "Quarantine", "REJECTED", f"{len(visits.get('Quarantine', []))}x")
     axis.text(0.1, 0.05, "green: succeeded  red: failed  grey: not run  amber: rejected", fontsize=8, color="#555")
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return path
-
-
-def embed_image(path: Path) -> str:
-    return f'<img alt="{path.stem}" src="data:image/png;base64,{base64.b64encode(path.read_bytes()).decode()}">'
+    return save_figure(figure, path)
 
 
 def build(
@@ -229,11 +222,9 @@ def build(
         if image is not None:
             body.append(embed_image(image))
     html_path = out_dir / "portfolio.html"
-    html_path.write_text(
-        "<!doctype html><html lang=en><head><meta charset=utf-8><title>Evidence portfolio</title><style>"
+    css = (
         "body{font-family:system-ui,sans-serif;margin:2em;max-width:1300px}pre{white-space:pre-wrap;"
-        "background:#f6f6f6;padding:1em}img{max-width:100%}li.todo{color:#a33}</style></head><body>"
-        + "\n".join(body)
-        + "</body></html>\n"
+        "background:#f6f6f6;padding:1em}img{max-width:100%}li.todo{color:#a33}"
     )
+    html_path.write_text(html_page("Evidence portfolio", css, body))
     return md_path, html_path, checks

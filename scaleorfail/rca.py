@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from scaleorfail.analysis import RunStats
+from scaleorfail.analysis import ENDPOINT_THROTTLE_ERRORS, THROTTLE_ERRORS, RunStats, items
 
-THROTTLE = "Lambda.TooManyRequestsException"
-REJECTED = "SageMakerRuntime.ThrottlingException"  # the Embed endpoint refused the request
+(THROTTLE,) = THROTTLE_ERRORS  # Lambda's 429
+(REJECTED,) = ENDPOINT_THROTTLE_ERRORS  # the Embed endpoint refused the request
 DATA_ERRORS = ("PayloadTooLarge", "InvalidTicket")
 MEMORY_ERRORS = ("Runtime.OutOfMemory",)
 TIMEOUT_ERRORS = ("DependencyTimeout", "Sandbox.Timedout", "States.Timeout")
@@ -64,29 +65,34 @@ class Diagnosis:
         return {"schema": "scale-or-fail/rca", "version": 1, **asdict(self)}
 
 
+def _visits(record: dict[str, Any], step: str | None = None) -> Iterator[dict[str, Any]]:
+    """Every state visit of every ticket of the run (of one step when given)."""
+    for item in items(record):
+        for visit in item["steps"]:
+            if step is None or visit["step"] == step:
+                yield visit
+
+
 def _attempt_errors(record: dict[str, Any]) -> tuple[Counter[str], Counter[tuple[str, str]], int]:
     """Errors of all task attempts, by error and by (step, error), and the number of attempts."""
     errors: Counter[str] = Counter()
     by_step: Counter[tuple[str, str]] = Counter()
     attempts = 0
-    for execution in record["executions"]:
-        for item in execution.get("items", []):
-            for visit in item["steps"]:
-                for attempt in visit["attempts"]:
-                    attempts += 1
-                    if attempt[3]:
-                        errors[attempt[3]] += 1
-                        by_step[(visit["step"], attempt[3])] += 1
+    for visit in _visits(record):
+        for attempt in visit["attempts"]:
+            attempts += 1
+            if attempt[3]:
+                errors[attempt[3]] += 1
+                by_step[(visit["step"], attempt[3])] += 1
     return errors, by_step, attempts
 
 
 def _rejected(record: dict[str, Any]) -> Counter[str]:
     rejected: Counter[str] = Counter()
-    for execution in record["executions"]:
-        for item in execution.get("items", []):
-            if any(v["step"] == "Quarantine" for v in item["steps"]):
-                errors = [a[3] for v in item["steps"] for a in v["attempts"] if a[3]]
-                rejected[errors[-1] if errors else "unknown"] += 1
+    for item in items(record):
+        if any(v["step"] == "Quarantine" for v in item["steps"]):
+            errors = [a[3] for v in item["steps"] for a in v["attempts"] if a[3]]
+            rejected[errors[-1] if errors else "unknown"] += 1
     return rejected
 
 
@@ -109,28 +115,16 @@ def _metric_how(record: dict[str, Any], name: str) -> str:
 def _time_in_step(record: dict[str, Any], step: str) -> list[float]:
     """Per ticket: entered -> exited, or -> the end of the last attempt when the state never exited."""
     spent = []
-    for execution in record["executions"]:
-        for item in execution.get("items", []):
-            for visit in item["steps"]:
-                if visit["step"] != step:
-                    continue
-                ends = [a[2] for a in visit["attempts"] if a[2] is not None]
-                end = visit["out"] if visit["out"] is not None else (max(ends) if ends else None)
-                if end is not None:
-                    spent.append(end - visit["in"])
+    for visit in _visits(record, step):
+        ends = [a[2] for a in visit["attempts"] if a[2] is not None]
+        end = visit["out"] if visit["out"] is not None else (max(ends) if ends else None)
+        if end is not None:
+            spent.append(end - visit["in"])
     return spent
 
 
 def _attempt_times(record: dict[str, Any], step: str) -> list[float]:
-    return [
-        a[2] - a[1]
-        for execution in record["executions"]
-        for item in execution.get("items", [])
-        for visit in item["steps"]
-        if visit["step"] == step
-        for a in visit["attempts"]
-        if a[1] is not None and a[2] is not None
-    ]
+    return [a[2] - a[1] for visit in _visits(record, step) for a in visit["attempts"] if None not in (a[1], a[2])]
 
 
 def _fmt(ms: float | None) -> str:
@@ -163,6 +157,11 @@ class _Run:
     @property
     def run_id(self) -> str:
         return str(self.record["run_id"])
+
+    @property
+    def map_limit(self) -> int:
+        """Items the Map lets run at once: max_concurrency, or the inline cap of 40 when unset or 0."""
+        return self.stats.max_concurrency or 40
 
     @property
     def burst(self) -> str:
@@ -271,7 +270,7 @@ def _hard_throttle(r: _Run) -> Check:
         Evidence(
             "history",
             f"at most {r.stats.peak_concurrency} Lambda invocations ran at once while the Map allowed "
-            f"{c if c else 40} items in flight",
+            f"{r.map_limit} items in flight",
             r.history,
         )
     )
@@ -300,7 +299,7 @@ def _hard_throttle(r: _Run) -> Check:
         "hard limit (429)",
         1,
         evidence,
-        f"Hypothesis: the Map runs up to {c if c else 40} items at once but only about {limit} Lambda "
+        f"Hypothesis: the Map runs up to {r.map_limit} items at once but only about {limit} Lambda "
         "invocations may run at once (account or reserved concurrency): the rest are refused with 429"
         + (" and, without retry, fail the execution." if failed else ", retried with backoff."),
         f"match the knob to the limit: {r.burst} MAX_CONCURRENCY={safe} LABEL=verify-c{safe}",
@@ -313,7 +312,6 @@ def _endpoint_rejections(r: _Run) -> Check:
     if not rejected:
         return None
     run = r.stats
-    c = run.max_concurrency
     embed = r.record.get("embed") or {}
     cap = embed.get("max_concurrency")
     evidence = r.step_errors((REJECTED,), "rejected with")
@@ -322,7 +320,7 @@ def _endpoint_rejections(r: _Run) -> Check:
             Evidence(
                 "config",
                 f"endpoint {embed.get('endpoint')} serves at most {cap} requests at once (serverless MaxConcurrency), "
-                f"while the Map allowed {c if c else 40} items in flight",
+                f"while the Map allowed {r.map_limit} items in flight",
                 f"DescribeEndpointConfig {embed.get('config') or ''}".strip(),
             )
         )
@@ -347,7 +345,7 @@ def _endpoint_rejections(r: _Run) -> Check:
         "dependency limit: the Embed endpoint's MaxConcurrency (rejected, not queued)",
         3,
         evidence,
-        f"Hypothesis: the Map sends up to {c if c else 40} requests at once to an endpoint that serves "
+        f"Hypothesis: the Map sends up to {r.map_limit} requests at once to an endpoint that serves "
         f"{cap or 'fewer'}; SageMaker does not queue the excess, it rejects it with ThrottlingException, "
         + ("and without a retry the execution fails." if failed else "and the retries absorb it."),
         f"keep the Map within the endpoint (with embed_backend=sagemaker deployed): {r.burst} "
@@ -360,11 +358,9 @@ def _first_attempt_ms(record: dict[str, Any], error: str) -> float | None:
     """Median time from scheduling to the failure of the attempts that ended with error."""
     times = sorted(
         a[2] - a[0]
-        for execution in record["executions"]
-        for item in execution.get("items", [])
-        for visit in item["steps"]
+        for visit in _visits(record)
         for a in visit["attempts"]
-        if a[3] == error and a[0] is not None and a[2] is not None
+        if a[3] == error and None not in (a[0], a[2])
     )
     return times[len(times) // 2] if times else None
 

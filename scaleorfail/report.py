@@ -12,7 +12,6 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
-from tabulate import tabulate
 
 from scaleorfail import analysis, compare
 from scaleorfail.analysis import RunStats
@@ -21,7 +20,7 @@ from scaleorfail.scaling import USL
 DPI = 110
 
 
-def _save(figure: Any, path: Path) -> Path:
+def save_figure(figure: Any, path: Path) -> Path:
     figure.tight_layout()
     figure.savefig(path, dpi=DPI)
     plt.close(figure)
@@ -54,21 +53,16 @@ def plot_throughput(runs: list[RunStats], model: USL | None, path: Path) -> Path
     axis.set_ylim(0, max(ys) * 1.6)
     axis.grid(alpha=0.3)
     axis.legend(fontsize=8)
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def plot_latency(runs: list[RunStats], records: list[dict[str, Any]], path: Path) -> Path | None:
-    steps = ("Preprocess", "Embed", "Postprocess")
     data: list[list[float]] = []
     labels: list[str] = []
     for run, record in zip(runs, records, strict=True):
-        visits: dict[str, list[float]] = {s: [] for s in steps}
-        for item in analysis.items(record):
-            for visit in item["steps"]:
-                if visit["step"] in visits and visit["out"] is not None:
-                    visits[visit["step"]].append(visit["out"] - visit["in"])
-        for step in steps:
-            if visits[step]:
+        visits = analysis.step_durations(analysis.items(record))
+        for step in analysis.STEP_ORDER:
+            if visits.get(step):
                 data.append(visits[step])
                 labels.append(f"{run.label}\n{step}")
     if not data:
@@ -80,7 +74,7 @@ def plot_latency(runs: list[RunStats], records: list[dict[str, Any]], path: Path
     axis.set_yscale("log")
     axis.set_title("Latency per step (state entered -> exited, retries included)")
     axis.grid(alpha=0.3, axis="y")
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def plot_timelines(runs: list[RunStats], records: list[dict[str, Any]], path: Path) -> Path | None:
@@ -101,7 +95,7 @@ def plot_timelines(runs: list[RunStats], records: list[dict[str, Any]], path: Pa
         axis.grid(alpha=0.3)
         axis.legend(fontsize=7, loc="upper right")
     axes[-1, 0].set_xlabel("seconds since the first execution started")
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def plot_throttles(runs: list[RunStats], records: list[dict[str, Any]], path: Path) -> Path | None:
@@ -119,7 +113,7 @@ def plot_throttles(runs: list[RunStats], records: list[dict[str, Any]], path: Pa
     axis.legend(fontsize=8)
     if not any_data:
         axis.text(0.5, 0.5, "no throttling in these runs", transform=axis.transAxes, ha="center", color="grey")
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def build(
@@ -133,7 +127,7 @@ def build(
         "throttles": plot_throttles(runs, records, out_dir / "throttles.png"),
     }
     notes = compare.footnotes(runs, baseline)
-    model_lines = model_summary(model, runs)
+    model_lines = model_summary(model)
     title = "scale-or-fail run report"
     made = datetime.now(UTC).isoformat(timespec="seconds")
     captions = {
@@ -153,37 +147,39 @@ def build(
     body = [
         f"<h1>{html.escape(title)}</h1>",
         f"<p>Generated {html.escape(made)} from {len(runs)} run(s).</p>",
-        tabulate(
-            [[compare.row(r)[k] for k, _ in compare.COLUMNS] for r in runs],
-            headers=[h for _, h in compare.COLUMNS],
-            tablefmt="html",
-        ),
+        compare.table(runs, "html"),
         "<ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + "</ul>",
     ]
     if model_lines:
         body.append("<pre>" + html.escape("\n".join(model_lines)) + "</pre>")
     for key, plot in plots.items():
-        if plot is not None:
-            encoded = base64.b64encode(plot.read_bytes()).decode("ascii")
-            body.append(
-                f'<figure><img alt="{key}" src="data:image/png;base64,{encoded}">'
-                f"<figcaption>{html.escape(captions[key])}</figcaption></figure>"
-            )
-    paths["html"].write_text(
-        "<!doctype html><html lang=en><head><meta charset=utf-8>"
-        f"<title>{html.escape(title)}</title><style>"
+        if plot is not None:  # the file's stem is the key: the alt text
+            body.append(f"<figure>{embed_image(plot)}<figcaption>{html.escape(captions[key])}</figcaption></figure>")
+    css = (
         "body{font-family:system-ui,sans-serif;margin:2em;max-width:1400px}"
         "table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:3px 6px}"
         "img{max-width:100%}figure{margin:1.5em 0}"
-        "</style></head><body>" + "\n".join(body) + "</body></html>\n"
     )
+    paths["html"].write_text(html_page(title, css, body))
     for key, plot in plots.items():
         if plot is not None:
             paths[key] = plot
     return paths
 
 
-def model_summary(model: USL | None, runs: list[RunStats]) -> list[str]:
+def embed_image(path: Path) -> str:
+    """A PNG inlined in the page (the HTML stays one self-contained file)."""
+    return f'<img alt="{path.stem}" src="data:image/png;base64,{base64.b64encode(path.read_bytes()).decode()}">'
+
+
+def html_page(title: str, css: str, body: list[str]) -> str:
+    return (
+        f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{html.escape(title)}</title>"
+        f"<style>{css}</style></head><body>" + "\n".join(body) + "</body></html>\n"
+    )
+
+
+def model_summary(model: USL | None) -> list[str]:
     if model is None:
         return []
     knee = model.knee()

@@ -141,3 +141,17 @@ def terraform_output_values(raw: dict[str, Any]) -> dict[str, Any]:
     return {
         key: entry["value"] if isinstance(entry, dict) and "value" in entry else entry for key, entry in raw.items()
     }
+
+
+def account_concurrency(target: Target) -> int | None:
+    """The target's Lambda account concurrency limit (None when it cannot be read)."""
+    try:
+        settings = target.client("lambda", max_attempts=1).get_account_settings()
+        return int(settings["AccountLimit"]["ConcurrentExecutions"])
+    except Exception:
+        if target.name == "local":
+            from scaleorfail.emulator.control import running
+
+            current = running(paths.state_dir())
+            return int(current.record["account_concurrency"]) if current else None
+        return None

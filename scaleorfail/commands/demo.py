@@ -5,14 +5,13 @@ from __future__ import annotations
 import argparse
 import time
 
-from scaleorfail import analysis, compare, paths
-from scaleorfail.commands.evidence import fit_model, harvest_runs
+from scaleorfail import compare, paths
+from scaleorfail.commands.evidence import compare_records, fit_model, write_report
 from scaleorfail.emulator import control
 from scaleorfail.emulator.settings import resolve
 
 
 def demo(args: argparse.Namespace) -> int:
-    from scaleorfail import report
     from scaleorfail import target as targets
     from scaleorfail.deploy import local
     from scaleorfail.load import runner
@@ -37,12 +36,9 @@ def demo(args: argparse.Namespace) -> int:
             )
             run_dirs.append(str(runner.burst("local", args.n, c, f"demo-c{c}")))
         print("5/5 harvesting histories and metrics, comparing, writing the report ...", flush=True)
-        records = harvest_runs(run_dirs, quiet=True)
-        runs = [analysis.stats(r) for r in records]
-        baseline = compare.with_baseline(runs)
-        out = paths.runs_dir() / "demo-report"
-        written = report.build(runs, records, baseline, fit_model(runs), out)
-        compare.write(runs, baseline, out)
+        compared = compare_records(run_dirs, wait_s=900.0, quiet=True)
+        runs, _, baseline = compared
+        written = write_report(compared, fit_model(runs), paths.runs_dir() / "demo-report")
     finally:
         if started_here and not args.keep_emulator:
             control.down(state)

@@ -10,7 +10,7 @@ from typing import Any
 
 from scaleorfail import analysis, insights, paths, rca, scenarios
 from scaleorfail import target as targets
-from scaleorfail.commands.evidence import account_concurrency, harvest_runs
+from scaleorfail.commands.evidence import harvest_runs
 from scaleorfail.errors import UserError
 from scaleorfail.harvest import collect
 
@@ -18,11 +18,12 @@ LOG_QUERIES = ("bad-input", "memory-used", "throttled-retried", "errors-by-type"
 
 
 def gather_logs(
-    target: targets.Target, outputs: dict[str, Any], run_dir: Path, run_id: str
+    target: targets.Target, outputs: dict[str, Any], record: dict[str, Any]
 ) -> tuple[dict[str, Any], list[str]]:
     """The Logs Insights rows the RCA cites, for the run's time window (and its executions, where logged)."""
     known = insights.catalogue()
-    start, stop = insights.run_window(run_dir)
+    start, stop = insights.record_window(record)
+    run_id = record["run_id"]
     rows: dict[str, Any] = {}
     notes: list[str] = []
     for key in LOG_QUERIES:
@@ -37,18 +38,22 @@ def gather_logs(
     return rows, notes
 
 
-def diagnose_run(run_dir: Path, use_logs: bool = True, quiet: bool = False) -> rca.Diagnosis:
-    (record,) = harvest_runs([str(run_dir)], quiet=quiet)
+def diagnose_run(
+    run_dir: Path, use_logs: bool = True, quiet: bool = False, record: dict[str, Any] | None = None
+) -> rca.Diagnosis:
+    """Classify a run; `record` is its harvest when the caller already has it."""
+    if record is None:
+        (record,) = harvest_runs([str(run_dir)], quiet=quiet)
     stats = analysis.stats(record)
     logs: dict[str, Any] = {}
     notes: list[str] = []
     limit = None
     try:
         target = targets.resolve(record["target"], record.get("region"))
-        outputs = record.get("stack_outputs") or targets.load_outputs(target.name)
+        outputs = targets.load_outputs(target.name)
         if use_logs:
-            logs, notes = gather_logs(target, outputs, run_dir, record["run_id"])
-        limit = record.get("parameters", {}).get("account_concurrency") or account_concurrency(target)
+            logs, notes = gather_logs(target, outputs, record)
+        limit = record.get("parameters", {}).get("account_concurrency") or targets.account_concurrency(target)
     except UserError as error:
         notes.append(f"the target is not reachable, so no logs or account settings: {error.cause}")
     diagnosis = rca.diagnose(record, stats, logs, limit, record["target"])
@@ -114,6 +119,7 @@ def scenario_command(args: argparse.Namespace) -> int:
     if target.name == "aws" and scenario.account_concurrency:
         extra["embed_reserved_concurrency"] = scenario.account_concurrency  # the sandbox limit, reproduced on AWS
     made: list[Path] = []
+    records: list[dict[str, Any]] = []
     print(f"scenario {scenario.name}: {scenario.description}", file=sys.stderr)
     try:
         with account_limit(target, scenario.account_concurrency):
@@ -125,13 +131,12 @@ def scenario_command(args: argparse.Namespace) -> int:
                 deploy(target, variables, args.auto_approve)
                 tickets, size = scenarios.ticket_file(spec.batch, spec.tickets)
                 made.append(runner.burst(target.name, size, spec.max_concurrency, spec.label, ticket_file=tickets))
-                harvest_runs([str(made[-1])], quiet=True)
+                records.append(harvest_runs([str(made[-1])], quiet=True)[0])
     finally:
         print("  restoring the default variables", file=sys.stderr, flush=True)
         deploy(target, {}, args.auto_approve)
-    for run_dir in made:
-        record = collect.read_cached(run_dir) or {}
-        by_status = (record.get("reconciliation") or {}).get("harvested_by_status") or {}
+    for run_dir, record in zip(made, records, strict=False):
+        by_status = record["reconciliation"]["harvested_by_status"]
         print(f"{run_dir.name}: {', '.join(f'{v} {k}' for k, v in by_status.items()) or 'nothing harvested'}")
     if not made:
         return 1
@@ -161,12 +166,10 @@ def portfolio_command(args: argparse.Namespace) -> int:
             return None
         return harvest_runs([selector], quiet=True)[0]
 
-    unharvested = [
-        str(m.parent) for m in sorted(paths.runs_dir().glob("*/manifest.json")) if not collect.read_cached(m.parent)
-    ]
-    if unharvested:
-        harvest_runs(unharvested, quiet=True)
-    cached = [r for d in sorted(paths.runs_dir().glob("*/harvest.json")) if (r := collect.read_cached(d.parent))]
+    found = {m.parent: collect.read_cached(m.parent) for m in sorted(paths.runs_dir().glob("*/manifest.json"))}
+    unharvested = [str(d) for d, record in found.items() if record is None]
+    fresh = iter(harvest_runs(unharvested, quiet=True) if unharvested else [])
+    cached = [record if record is not None else next(fresh) for record in found.values()]
     wall = one(args.wall) or _pick(cached, lambda r: _single_ok(r, 2))
     fix = one(args.fix) or _pick(cached, lambda r: _single_ok(r, 10))
     bad = one(args.bad_input) or _pick(
@@ -189,14 +192,14 @@ def portfolio_command(args: argparse.Namespace) -> int:
     for key, record in (("wall", wall), ("bad-input", bad)):
         if record is not None:
             run_dir = paths.runs_dir() / record["run_id"]
-            reports[key] = rca.to_markdown(diagnose_run(run_dir, quiet=True))
+            reports[key] = rca.to_markdown(diagnose_run(run_dir, quiet=True, record=record))
     source = wall or happy
     if source is not None:
         try:
             target = targets.resolve(source["target"], source.get("region"))
             outputs = targets.load_outputs(target.name)
             query = insights.catalogue()["duration-by-step"]
-            start, stop = insights.run_window(paths.runs_dir() / source["run_id"])
+            start, stop = insights.record_window(source)
             rows = insights.run(target, query.text, insights.groups_for("lambda", outputs), start, stop)
             insights_text = f"sof insights duration-by-step --run {source['run_id']}\n\n" + insights.render(rows)
         except UserError as error:

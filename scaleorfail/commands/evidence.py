@@ -52,14 +52,32 @@ def select_last(selectors: list[str], last: int | None) -> list[str]:
     return [str(p.parent) for p in runs[-last:]]
 
 
-def compare_runs(args: argparse.Namespace) -> tuple[list[analysis.RunStats], list[dict[str, Any]], Any]:
-    records = harvest_runs(select_last(args.runs, args.last), wait_s=args.wait, quiet=getattr(args, "quiet", False))
+Compared = tuple[list[analysis.RunStats], list[dict[str, Any]], Any]
+
+
+def compare_records(selectors: list[str], wait_s: float, quiet: bool, baseline: str | None = None) -> Compared:
+    """Harvest (or read the caches of) runs: their stats and records by max_concurrency, and the baseline."""
+    records = harvest_runs(selectors, wait_s=wait_s, quiet=quiet)
     runs = [analysis.stats(r) for r in records]
     order = sorted(range(len(runs)), key=lambda i: (runs[i].max_concurrency or 0, runs[i].run_id))
     runs = [runs[i] for i in order]
     records = [records[i] for i in order]
-    baseline = compare.with_baseline(runs, args.baseline)
-    return runs, records, baseline
+    return runs, records, compare.with_baseline(runs, baseline)
+
+
+def compare_runs(args: argparse.Namespace) -> Compared:
+    selectors = select_last(args.runs, args.last)
+    return compare_records(selectors, args.wait, getattr(args, "quiet", False), args.baseline)
+
+
+def write_report(compared: Compared, model: scaling.USL | None, out: Path) -> dict[str, Path]:
+    """The report (Markdown, plots, HTML) and the comparison files, in one folder."""
+    from scaleorfail import report
+
+    runs, records, baseline = compared
+    written = report.build(runs, records, baseline, model, out)
+    compare.write(runs, baseline, out)
+    return written
 
 
 def fit_model(runs: list[analysis.RunStats]) -> scaling.USL | None:
@@ -81,12 +99,10 @@ def compare_command(args: argparse.Namespace) -> int:
 
 
 def report_command(args: argparse.Namespace) -> int:
-    from scaleorfail import report
-
-    runs, records, baseline = compare_runs(args)
+    compared = compare_runs(args)
+    runs = compared[0]
     out = args.output or paths.runs_dir() / "report"
-    written = report.build(runs, records, baseline, fit_model(runs), out)
-    compare.write(runs, baseline, out)
+    written = write_report(compared, fit_model(runs), out)
     print(compare.table(runs, "simple"))
     print(f"report: {written['html']} (and {written['md'].name}, PNG plots) in {out}")
     return 0
@@ -116,19 +132,18 @@ def sweep_command(args: argparse.Namespace) -> int:
     for c in settings:
         print(f"sweep: {args.n} tickets at max_concurrency {c} ...", file=sys.stderr, flush=True)
         run_dirs.append(str(runner.burst(args.target, args.n, c, f"sweep-c{c}")))
-    args.runs, args.last = run_dirs, None
-    runs, records, baseline = compare_runs(args)
+    compared = compare_records(run_dirs, args.wait, False, args.baseline)
+    runs = compared[0]
     model = fit_model(runs) if len(settings) >= 3 else None
     print(compare.table(runs, "simple"))
     out = args.output or paths.runs_dir() / f"sweep-{Path(run_dirs[0]).name}"
-    report.build(runs, records, baseline, model, out)
-    compare.write(runs, baseline, out)
+    write_report(compared, model, out)
     if model is None:
         print("(the scaling model needs three or more settings)")
         return 0
-    limit = min(40, account_concurrency(target) or 40)
+    limit = min(MAP_LIMIT, targets.account_concurrency(target) or MAP_LIMIT)
     print()
-    for line in report.model_summary(model, runs):
+    for line in report.model_summary(model):
         if line and not line.startswith("#"):
             print(line)
     print("setting  measured tickets/s  model tickets/s")
@@ -142,10 +157,3 @@ def sweep_command(args: argparse.Namespace) -> int:
         print(f"{goal}: max_concurrency {n} ({verdict} {x:.1f}/s)")
     print(f"report: {out / 'report.html'}")
     return 0
-
-
-def account_concurrency(target: Any) -> int | None:
-    try:
-        return int(target.client("lambda").get_account_settings()["AccountLimit"]["ConcurrentExecutions"])
-    except Exception:
-        return None

@@ -32,7 +32,6 @@ from scaleorfail.ratelimit import ApiLimiter
 
 SCHEMA = "scale-or-fail/harvest"
 VERSION = 1
-STEPS = ("preprocess", "embed", "postprocess")
 LAMBDA_METRICS = (
     ("Invocations", "Sum"),
     ("Errors", "Sum"),
@@ -257,8 +256,7 @@ class Collector:
         out = {}
         for step, name in sorted(self.manifest.stack_outputs.get("function_names", {}).items()):
             try:
-                config = lam.get_function_configuration(FunctionName=name)
-                self.limiter.calls["GetFunctionConfiguration"] += 1
+                config = self.call("GetFunctionConfiguration", lam.get_function_configuration, FunctionName=name)
                 out[step] = {"name": name, "memory_mb": config["MemorySize"], "timeout_s": config["Timeout"]}
             except ClientError:
                 out[step] = {"name": name, "memory_mb": None, "timeout_s": None}
@@ -273,10 +271,11 @@ class Collector:
         found: dict[str, Any] = {"backend": "sagemaker", "endpoint": name, "max_concurrency": None, "memory_mb": None}
         sagemaker = self.target.client("sagemaker")
         try:
-            config_name = sagemaker.describe_endpoint(EndpointName=name)["EndpointConfigName"]
-            config = sagemaker.describe_endpoint_config(EndpointConfigName=config_name)
-            self.limiter.calls["DescribeEndpoint"] += 1
-            self.limiter.calls["DescribeEndpointConfig"] += 1
+            endpoint = self.call("DescribeEndpoint", sagemaker.describe_endpoint, EndpointName=name)
+            config_name = endpoint["EndpointConfigName"]
+            config = self.call(
+                "DescribeEndpointConfig", sagemaker.describe_endpoint_config, EndpointConfigName=config_name
+            )
             variant = config["ProductionVariants"][0]
             serverless = variant.get("ServerlessConfig") or {}
             found.update(
@@ -341,8 +340,7 @@ class Collector:
                 }
                 if token:
                     kwargs["NextToken"] = token
-                response = cloudwatch.get_metric_data(**kwargs)
-                self.limiter.calls["GetMetricData"] += 1
+                response = self.call("GetMetricData", cloudwatch.get_metric_data, **kwargs)
                 for item in response["MetricDataResults"]:
                     scope, metric, stat = index[item["Id"]]
                     values = [float(v) for v in item.get("Values", [])]

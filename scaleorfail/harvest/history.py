@@ -79,13 +79,6 @@ class Item:
     def duration_ms(self) -> float | None:
         return None if self.ended is None else self.ended - self.started
 
-    @property
-    def final_error(self) -> str | None:
-        for visit in reversed(self.visits):
-            if visit.attempts and visit.attempts[-1].error:
-                return visit.attempts[-1].error
-        return None
-
 
 @dataclass
 class Timeline:

@@ -75,7 +75,7 @@ def _init(environment: Any, **_: Any) -> None:
                 "Step Functions input limit",
                 "use a smaller --batch-size (the workshop uses 500)",
             )
-        limit = account_concurrency(target)
+        limit = targets.account_concurrency(target)
         warning = options.concurrency_warning(settings, limit)
     except UserError as error:
         fail(error)
@@ -125,21 +125,6 @@ def _init(environment: Any, **_: Any) -> None:
         file=sys.stderr,
         flush=True,
     )
-
-
-def account_concurrency(target: targets.Target) -> int | None:
-    """The target's Lambda account concurrency limit (None when it cannot be read)."""
-    try:
-        settings = target.client("lambda", max_attempts=1).get_account_settings()
-        return int(settings["AccountLimit"]["ConcurrentExecutions"])
-    except Exception:
-        if target.name == "local":
-            from scaleorfail import paths
-            from scaleorfail.emulator.control import running
-
-            current = running(paths.state_dir())
-            return int(current.record["account_concurrency"]) if current else None
-        return None
 
 
 def _keep_manifest_fresh(recorder: Recorder) -> None:
