@@ -90,7 +90,7 @@ compare: $(STAMP) ## Harvest and compare runs (RUNS="id ..." or every run in run
 report: $(STAMP) ## Markdown + PNG + HTML report of runs (RUNS="id ..." or every run)
 	$(SOF) report $(RUNS)
 
-sweep: $(STAMP) ## The same burst at max_concurrency 1,2,5,10,20,40 with a scaling model (N tickets)
+sweep: $(STAMP) ## The same burst at max_concurrency 1,2,5,10,20,30,40 with a scaling model (N tickets)
 	$(SOF) sweep --target $(TARGET) -n $(N)
 
 burst: $(STAMP) ## Activity 3/4: one execution of N tickets at MAX_CONCURRENCY (default 500 at 2) on TARGET

@@ -74,6 +74,7 @@ class RunStats:
     notes: list[str] = field(default_factory=list)
     endpoint_throttles: int = 0  # SageMakerRuntime.ThrottlingException attempts (endpoint variant)
     embed_backend: str = "lambda"
+    timing: str | None = None  # the emulator's timing profile (aws, ideal ...) or "real AWS"
     endpoint_max_concurrency: int | None = None
 
     def to_json(self) -> dict[str, Any]:
@@ -191,6 +192,7 @@ def stats(record: dict[str, Any], prices: dict[str, Any] | None = None) -> RunSt
         failed_starts=int(record.get("reconciliation", {}).get("failed_starts", 0)),
         endpoint_throttles=rejected,
         embed_backend=str((record.get("embed") or {}).get("backend") or "lambda"),
+        timing=(record.get("timing") or {}).get("profile"),
         endpoint_max_concurrency=(record.get("embed") or {}).get("max_concurrency"),
     )
 

@@ -17,7 +17,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from scaleorfail.emulator.settings import PROFILES
+from scaleorfail.emulator.settings import PROFILES, TIMING_PROFILES
 from scaleorfail.errors import UserError
 
 Handler = Callable[[argparse.Namespace], int]
@@ -142,6 +142,14 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument(
         "--account-concurrency", type=_positive_int, help="Lambda account concurrency limit (overrides the profile)"
     )
+    up.add_argument(
+        "--timing",
+        choices=list(TIMING_PROFILES),
+        help="timing profile: aws (default; Step Functions and Lambda latencies calibrated to the workshop's AWS "
+        "run, so the scaling curve bends as on AWS) or ideal (no modelled latency: the emulator's own overhead). "
+        "Also $SOF_TIMING; each knob alone with $SOF_HISTORY_WRITE_MS, $SOF_HISTORY_EVENT_MS, $SOF_TASK_DISPATCH_MS, "
+        "$SOF_INVOKE_OVERHEAD_MS, $SOF_COLD_START_MS, $SOF_PLACEMENT_MS (docs/emulator.md)",
+    )
     up.set_defaults(handler=_lazy("local", "up"))
     status = local_commands.add_parser("status", help="is it running, with which settings")
     status.set_defaults(handler=_lazy("local", "status"))
@@ -239,7 +247,7 @@ def add_evidence_commands(commands: argparse._SubParsersAction) -> None:  # type
         "Universal Scalability Law: where do returns diminish, and which setting reaches a target throughput?",
     )
     _add_target(sweep)
-    sweep.add_argument("--concurrency", default="1,2,5,10,20,40", help="settings (default 1,2,5,10,20,40)")
+    sweep.add_argument("--concurrency", default="1,2,5,10,20,30,40", help="settings (default 1,2,5,10,20,30,40)")
     sweep.add_argument("-n", type=_positive_int, default=500, help="tickets per burst (default 500)")
     sweep.add_argument("--target-throughput", type=float, help="tickets/s you need: recommends a setting")
     sweep.add_argument("--output", type=Path, help="report folder (default runs/sweep-<first run>)")
@@ -308,7 +316,7 @@ def add_diagnose_commands(commands: argparse._SubParsersAction) -> None:  # type
         "harvest, print the comparison, write the report, and stop the emulator again.",
     )
     demo.add_argument(
-        "-n", type=_positive_int, default=200, help="tickets per burst (default 200; the workshop uses 500)"
+        "-n", type=_positive_int, default=500, help="tickets per burst (default 500, the workshop's burst)"
     )
     demo.add_argument("--keep-emulator", action="store_true", help="leave the emulator running afterwards")
     demo.set_defaults(handler=_lazy("demo", "demo"))

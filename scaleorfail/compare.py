@@ -106,6 +106,16 @@ def footnotes(runs: list[RunStats], baseline: RunStats | None) -> list[str]:
     notes = []
     if baseline is not None:
         notes.append(f"speed-up and efficiency against {baseline.label} (max_concurrency {baseline.max_concurrency})")
+    timings = sorted({r.timing or "unknown" for r in runs if r.target == "local"})
+    if timings:
+        notes.append(
+            f"emulator timing profile: {', '.join(timings)}"
+            + (
+                " - runs of different profiles are not comparable (speed-ups included)"
+                if len(timings) > 1
+                else " (aws: calibrated to the workshop's AWS run; ideal: no modelled latency; docs/emulator.md)"
+            )
+        )
     notes.append("throttles, retries and peak conc. (tasks running at once) come from the histories")
     notes.append(
         "Little L = throughput x mean item latency; (ratio) = L / effective Map concurrency; "

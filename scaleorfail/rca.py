@@ -20,8 +20,16 @@ from scaleorfail.analysis import ENDPOINT_THROTTLE_ERRORS, THROTTLE_ERRORS, RunS
 (THROTTLE,) = THROTTLE_ERRORS  # Lambda's 429
 (REJECTED,) = ENDPOINT_THROTTLE_ERRORS  # the Embed endpoint refused the request
 DATA_ERRORS = ("PayloadTooLarge", "InvalidTicket")
-MEMORY_ERRORS = ("Runtime.OutOfMemory",)
-TIMEOUT_ERRORS = ("DependencyTimeout", "Sandbox.Timedout", "States.Timeout")
+# As the harvest names them (harvest.history.qualified_error): AWS also reports these deaths as
+# Lambda.Unknown or Runtime.ExitError, with the reason only in the cause.
+MEMORY_ERRORS = ("Runtime.OutOfMemory", "Runtime.ExitError (out of memory)", "Lambda.Unknown (out of memory)")
+TIMEOUT_ERRORS = (
+    "DependencyTimeout",
+    "Sandbox.Timedout",
+    "States.Timeout",
+    "Lambda.Unknown (timed out)",
+    "Runtime.ExitError (timed out)",
+)
 BONES = {
     1: "Limits / Throttling (concurrency too low, quotas, rate limits)",
     2: "Resources (memory, CPU, cold starts)",
@@ -458,7 +466,7 @@ def _exhausted(r: _Run) -> Check:
             if full
             else ""
         )
-        return f"0 Runtime.OutOfMemory in {r.attempts} attempts{used}{at_limit}"
+        return f"0 out-of-memory deaths ({'/'.join(MEMORY_ERRORS)}) in {r.attempts} attempts{used}{at_limit}"
     evidence = r.step_errors(MEMORY_ERRORS, "died with")
     for row in full:
         evidence.append(
@@ -490,7 +498,7 @@ def _exhausted(r: _Run) -> Check:
 def _timed_out(r: _Run) -> Check:
     slow = {e: r.errors[e] for e in TIMEOUT_ERRORS if r.errors[e]}
     if not slow:
-        return f"0 DependencyTimeout/Sandbox.Timedout in {r.attempts} attempts"
+        return f"0 timeouts ({'/'.join(TIMEOUT_ERRORS)}) in {r.attempts} attempts"
     evidence = r.step_errors(TIMEOUT_ERRORS, "failed with")
     retried = sum(v for k, v in r.stats.retry_errors.items() if k in TIMEOUT_ERRORS)
     if retried:

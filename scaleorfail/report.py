@@ -127,7 +127,8 @@ def build(
         "throttles": plot_throttles(runs, records, out_dir / "throttles.png"),
     }
     notes = compare.footnotes(runs, baseline)
-    model_lines = model_summary(model)
+    settings = [r.max_concurrency for r in runs if r.max_concurrency]
+    model_lines = model_summary(model, min(settings, default=1), max(settings, default=40))
     title = "scale-or-fail run report"
     made = datetime.now(UTC).isoformat(timespec="seconds")
     captions = {
@@ -179,18 +180,25 @@ def html_page(title: str, css: str, body: list[str]) -> str:
     )
 
 
-def model_summary(model: USL | None) -> list[str]:
+def model_summary(model: USL | None, low: float = 1.0, high: float = 40.0) -> list[str]:
+    """The fitted model in words; `low`..`high` is the range of settings it was fitted over."""
     if model is None:
         return []
-    knee = model.knee()
+    knee = model.knee(low, high)
     peak = model.peak_concurrency
+    if knee is None:
+        where = f"no knee between {low:g} and {high:g}: throughput keeps scaling almost linearly"
+    else:
+        where = (
+            f"returns diminish past max_concurrency ~{knee} (the knee of the fitted curve over {low:g}..{high:g}); "
+            f"ceiling ~{model.ceiling(high):.1f} tickets/s"
+        )
     lines = [
         "## Scaling model (Universal Scalability Law)",
         "",
         f"lambda = {model.lam:.2f} tickets/s per unit of concurrency, sigma (contention) = {model.sigma:.4f}, "
         f"kappa (coherency) = {model.kappa:.5f}, R² = {model.r2:.3f}",
-        f"returns diminish from max_concurrency ~{knee} (each further unit adds < half of lambda)"
-        + (f"; throughput peaks at ~{peak:.0f}" if peak else ""),
+        where + (f"; throughput peaks at ~{peak:.0f}" if peak and peak <= high else ""),
         "",
     ]
     return lines

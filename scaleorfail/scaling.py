@@ -16,6 +16,8 @@ from itertools import combinations
 
 import numpy as np
 
+KNEE_MIN_BEND = 0.05  # the normalised curve must rise this far above its chord to have a knee
+
 
 @dataclass(frozen=True)
 class USL:
@@ -34,12 +36,36 @@ class USL:
             return None
         return math.sqrt((1.0 - self.sigma) / self.kappa) if self.sigma < 1 else 1.0
 
-    def knee(self, limit: int = 40, gain: float = 0.5) -> int:
-        """The first N where one more unit of concurrency adds less than `gain` of lambda."""
-        for n in range(1, limit):
-            if self.throughput(n + 1) - self.throughput(n) < gain * self.lam:
-                return n
-        return limit
+    def knee(self, low: float = 1.0, high: float = 40.0) -> int | None:
+        """Where returns diminish over the knob's range [low, high] (the Kneedle method), or None.
+
+        Kneedle (Satopaa et al., "Finding a 'Kneedle' in a Haystack", ICDCS workshops 2011):
+        normalise the curve to the unit square over the range and take the point farthest above
+        the straight line from its first to its last point - where the curve bends from "more
+        concurrency pays" to "more concurrency barely helps". A curve that stays within
+        KNEE_MIN_BEND of that line (linear scaling) has no knee: None. The range ends at the
+        peak when throughput falls before `high` (kappa > 0).
+        """
+        peak = self.peak_concurrency
+        top = min(high, peak) if peak is not None and peak > low else high
+        if top <= low:
+            return None
+        x_low, x_top = self.throughput(low), self.throughput(top)
+        if x_top <= x_low:
+            return None
+        best, best_bend = None, KNEE_MIN_BEND
+        steps = max(2, round((top - low) * 10))
+        for i in range(1, steps):
+            n = low + (top - low) * i / steps
+            bend = (self.throughput(n) - x_low) / (x_top - x_low) - (n - low) / (top - low)
+            if bend > best_bend:
+                best, best_bend = n, bend
+        return None if best is None else round(best)
+
+    def ceiling(self, high: float = 40.0) -> float:
+        """The best throughput the model reaches at or below `high`."""
+        peak = self.peak_concurrency
+        return self.throughput(min(high, peak) if peak is not None and peak >= 1 else high)
 
     def recommend(self, target_throughput: float, limit: int) -> tuple[int, float, bool]:
         """Smallest N <= limit reaching the target; else the best N within the limit."""

@@ -107,6 +107,35 @@ def catalogue(scale: float = 1.0) -> dict[str, Scenario]:
     }
 
 
+MIN_UNRESERVED = 100  # AWS keeps min(100, account limit) of the account concurrency unreserved
+
+
+def aws_throttle_variables(wanted: int, account_limit: int | None, unreserved: int | None) -> dict[str, Any]:
+    """The variables that reproduce an account limit of `wanted` concurrent Lambdas on real AWS.
+
+    A sandbox account already limited to `wanted` or less throttles by itself: nothing to set.
+    Otherwise Embed's reserved concurrency plays the limit - which AWS only accepts while at
+    least min(100, account limit) stays unreserved (InvalidParameterValueException otherwise).
+    """
+    if account_limit is None:
+        raise UserError(
+            "cannot read this account's Lambda concurrency (GetAccountSettings)",
+            "check the credentials can call lambda:GetAccountSettings, then run the scenario again",
+        )
+    if account_limit <= wanted:
+        return {}
+    minimum = min(MIN_UNRESERVED, account_limit)
+    free = account_limit if unreserved is None else unreserved
+    if free - wanted < minimum:
+        raise UserError(
+            f"this account cannot reserve {wanted} for Embed: its Lambda concurrency is {account_limit} with "
+            f"{free} unreserved, and AWS keeps at least {minimum} unreserved",
+            "release other reservations or raise the quota (Service Quotas: Lambda concurrent executions), "
+            "or run the scenario on the emulator: --target local",
+        )
+    return {"embed_reserved_concurrency": wanted}
+
+
 def ticket_file(kind: str, count: int) -> tuple[Path | None, int]:
     """A JSON-lines ticket file for the run (None: the dataset itself) and the batch size to use."""
     if kind == "dataset":

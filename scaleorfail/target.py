@@ -143,6 +143,15 @@ def terraform_output_values(raw: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def account_limits(target: Target) -> tuple[int | None, int | None]:
+    """The account's Lambda concurrency limit and what of it is unreserved (None: unreadable)."""
+    try:
+        limits = target.client("lambda", max_attempts=1).get_account_settings()["AccountLimit"]
+        return int(limits["ConcurrentExecutions"]), int(limits["UnreservedConcurrentExecutions"])
+    except Exception:
+        return account_concurrency(target), None
+
+
 def account_concurrency(target: Target) -> int | None:
     """The target's Lambda account concurrency limit (None when it cannot be read)."""
     try:
@@ -155,3 +164,20 @@ def account_concurrency(target: Target) -> int | None:
             current = running(paths.state_dir())
             return int(current.record["account_concurrency"]) if current else None
         return None
+
+
+REAL_AWS_TIMING = "real AWS"
+
+
+def timing(target: Target) -> dict[str, Any]:
+    """Which service timing a run on this target sees: the emulator's timing profile and knobs, or real AWS."""
+    if target.name != "local" or not target.endpoint_url:
+        return {"profile": REAL_AWS_TIMING}
+    from scaleorfail.emulator.control import health
+    from scaleorfail.emulator.settings import TIMING_KNOBS
+
+    info = health(target.endpoint_url) or {}
+    settings = info.get("settings") or {}
+    return {"profile": str(info.get("timing") or settings.get("timing") or "unknown")} | {
+        knob: settings[knob] for knob in TIMING_KNOBS if knob in settings
+    }

@@ -123,13 +123,13 @@ variable "postprocess_timeout_seconds" {
 }
 
 variable "embed_reserved_concurrency" {
-  description = "Reserved concurrency of the Embed function. null leaves it unreserved (shares the account pool); 0 throttles every invocation."
+  description = "Reserved concurrency of the Embed function. null leaves it unreserved (shares the account pool); 0 throttles every invocation. AWS keeps min(100, account limit) unreserved, so on the default 1,000 account at most 900 can be reserved, and on a sandbox account limited to 10 only 0 (or null)."
   type        = number
   default     = null
 
   validation {
-    condition     = var.embed_reserved_concurrency == null || (try(var.embed_reserved_concurrency >= 0 && var.embed_reserved_concurrency <= 1000 && floor(var.embed_reserved_concurrency) == var.embed_reserved_concurrency, false))
-    error_message = "embed_reserved_concurrency must be null or a whole number between 0 and 1000."
+    condition     = var.embed_reserved_concurrency == null || (try(var.embed_reserved_concurrency >= 0 && var.embed_reserved_concurrency <= 900 && floor(var.embed_reserved_concurrency) == var.embed_reserved_concurrency, false))
+    error_message = "embed_reserved_concurrency must be null or a whole number between 0 and 900: AWS keeps at least 100 of the default 1,000 account concurrency unreserved (a sandbox account limited to 10 accepts only 0)."
   }
 }
 
@@ -254,7 +254,7 @@ variable "default_max_concurrency" {
 variable "lambda_retry" {
   description = "Retry policy of the three Lambda tasks. max_attempts = 0 disables retries (throttled items then fail the execution). jitter_strategy is FULL or NONE."
   type = object({
-    errors            = optional(list(string), ["Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException", "Lambda.TooManyRequestsException", "DependencyTimeout"])
+    errors            = optional(list(string), ["Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException", "Lambda.ClientExecutionTimeoutException", "Lambda.TooManyRequestsException", "DependencyTimeout"])
     interval_seconds  = optional(number, 1)
     backoff_rate      = optional(number, 2)
     max_attempts      = optional(number, 6)

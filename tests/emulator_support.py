@@ -41,8 +41,14 @@ class Emulator:
 
 @contextmanager
 def running_emulator(state_dir: Path, **overrides: Any) -> Any:
-    """An emulator process for the duration of the block; SOF_STATE_DIR points at it."""
-    settings = replace(resolve(profile=overrides.pop("profile", "default")), port=free_port(), cold_start_ms=0.0)
+    """An emulator process for the duration of the block; SOF_STATE_DIR points at it.
+
+    Tests run the `ideal` timing profile (no modelled latency, no modelled cold start) unless
+    they ask for `timing="aws"`, where the calibrated latencies are the point."""
+    timing = overrides.pop("timing", "ideal")
+    settings = replace(resolve(profile=overrides.pop("profile", "default"), timing=timing), port=free_port())
+    if timing == "ideal":
+        settings = replace(settings, cold_start_ms=0.0)
     settings = replace(settings, **overrides)
     previous = os.environ.get("SOF_STATE_DIR")
     os.environ["SOF_STATE_DIR"] = str(state_dir)

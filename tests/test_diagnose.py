@@ -113,7 +113,7 @@ def test_a_mixed_run_reports_both_causes(lab: Emulator) -> None:
     assert {f.bone for f in diagnosis.findings} == {1, 4}
     text = rca.to_markdown(diagnosis)
     assert "**Hypothesis** (to be verified, not evidence)" in text and "Ruled out" in text
-    assert "EXHAUSTED: 0 Runtime.OutOfMemory" in text
+    assert "EXHAUSTED: 0 out-of-memory deaths (Runtime.OutOfMemory" in text
 
 
 def test_the_report_cites_where_each_piece_of_evidence_comes_from(lab: Emulator) -> None:

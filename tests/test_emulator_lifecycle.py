@@ -58,6 +58,7 @@ def test_up_status_down_leaves_nothing_running(tmp_path: Path) -> None:
     assert listening_addresses(port) == {"0100007F"}  # 127.0.0.1 only, nothing on other interfaces
     status = sof(tmp_path, "local", "status")
     assert status.returncode == 0 and "account concurrency 1000" in status.stdout
+    assert "timing aws (history write 4 ms" in status.stdout  # the calibrated profile is the default
 
     # Put a warm Lambda environment in it, so that `down` has worker processes to stop.
     from emulator_support import Emulator, deploy, run, tickets
@@ -86,8 +87,10 @@ def test_up_status_down_leaves_nothing_running(tmp_path: Path) -> None:
     assert listening_addresses(port) == set()
     assert sof(tmp_path, "local", "status").returncode == 3
 
-    restarted = sof(tmp_path, "local", "up", "--port", str(port), "--profile", "sandbox")
+    restarted = sof(tmp_path, "local", "up", "--port", str(port), "--profile", "sandbox", "--timing", "ideal")
     assert restarted.returncode == 0 and "account concurrency 10" in restarted.stdout
+    assert "timing ideal (history write 0 ms" in restarted.stdout
+    assert "timing ideal" in sof(tmp_path, "local", "status").stdout
     assert sof(tmp_path, "local", "down").returncode == 0
 
 

@@ -191,15 +191,124 @@ def test_the_usl_fit_recovers_known_parameters(lam: float, sigma: float, kappa: 
     assert noisy.lam == pytest.approx(lam, rel=0.05) and noisy.r2 > 0.98
 
 
+def _bend(model: USL, n: float, low: float, high: float) -> float:
+    """How far the normalised curve is above its chord at n (what Kneedle maximises)."""
+    x_low, x_high = model.throughput(low), model.throughput(high)
+    return (model.throughput(n) - x_low) / (x_high - x_low) - (n - low) / (high - low)
+
+
 def test_the_model_answers_where_returns_diminish() -> None:
     model = USL(4.0, 0.05, 0.002, 1.0)
     assert model.peak_concurrency == pytest.approx(21.79, abs=0.01)
-    knee = model.knee()
-    assert (
-        model.throughput(knee + 1) - model.throughput(knee) < 2.0 <= model.throughput(knee) - model.throughput(knee - 1)
-    )
+    knee = model.knee(1, 40)
+    assert knee is not None and knee < model.peak_concurrency  # the range ends at the peak
+    peak = model.peak_concurrency
+    assert all(_bend(model, knee, 1, peak) >= _bend(model, n, 1, peak) - 0.01 for n in range(1, 22))
+    # AWS's published run (126 s at 2, 41 s at 10 for 500 tickets) bends past 10, not at the Map cap
+    aws = fit([(2, 500 / 126), (10, 500 / 41)])
+    aws_knee = aws.knee(1, 40)
+    assert aws.sigma > 0.05 and aws_knee is not None and 10 < aws_knee < 20
+    # linear scaling has no knee at all
+    assert USL(2.0, 0.0, 0.0, 1.0).knee(1, 40) is None
     assert model.recommend(20.0, 40) == (7, pytest.approx(model.throughput(7)), True)
     best_n, best_x, reached = model.recommend(1000.0, 10)
     assert (best_n, reached) == (10, False) and best_x == pytest.approx(model.throughput(10))
     with pytest.raises(ValueError):
         fit([(2, 4.0)])
+
+
+def aws_shaped_history(map_exit_parent: str) -> list[dict[str, Any]]:
+    """Two tickets at concurrency 2, closed the way AWS closes an inline Map: MapStateSucceeded
+    names the last MapIterationSucceeded as its previous event, and MapStateExited follows it."""
+    h = HistoryBuilder()
+    start = h.add("ExecutionStarted", 0, None)
+    mapped = h.add("MapStateEntered", 5, start, stateEnteredEventDetails={"name": "ProcessTickets"})
+    map_started = h.add("MapStateStarted", 6, mapped, mapStateStartedEventDetails={"length": 2})
+    ends = []
+    for index, begin in ((0, 10), (1, 12)):
+        it = h.add("MapIterationStarted", begin, map_started, mapIterationStartedEventDetails={"index": index})
+        last = h.task(it, "Preprocess", begin + 1, [(begin + 1, begin + 20, begin + 40, None)])
+        last = h.task(last, "Embed", begin + 41, [(begin + 41, begin + 60, begin + 330, None)])
+        last = h.task(last, "Postprocess", begin + 331, [(begin + 331, begin + 350, begin + 370 + index * 30, None)])
+        ends.append(
+            h.add(
+                "MapIterationSucceeded",
+                begin + 371 + index * 30,
+                last,
+                mapIterationSucceededEventDetails={"index": index},
+            )
+        )
+    succeeded = h.add("MapStateSucceeded", 420, ends[-1])
+    exited = h.add(
+        "MapStateExited",
+        425,
+        succeeded if map_exit_parent == "aws" else ends[-1],  # moto 5.2.5 names the iteration's end for both
+        stateExitedEventDetails={"name": "ProcessTickets"},
+    )
+    h.add("ExecutionSucceeded", 430, exited)
+    return h.events
+
+
+@pytest.mark.parametrize("shape", ["aws", "moto"])
+def test_the_map_closes_at_top_level_not_on_the_last_ticket(shape: str) -> None:
+    timeline = history.parse(aws_shaped_history(shape))
+    last = timeline.items[-1]
+    assert [v.step for v in last.visits] == ["Preprocess", "Embed", "Postprocess"]
+    assert last.visits[-1].exited - timeline.start == 12 + 370 + 30  # its own TaskStateExited, not the Map's exit
+    assert last.status == "SUCCEEDED" and last.ended - timeline.start == 12 + 371 + 30
+    (map_visit,) = timeline.top
+    assert (map_visit.step, map_visit.entered - timeline.start, map_visit.exited - timeline.start) == (
+        "ProcessTickets",
+        5,
+        425,
+    )
+
+
+@pytest.mark.parametrize(
+    ("error", "cause", "expected"),
+    [
+        (
+            "Lambda.Unknown",
+            "The cause could not be determined because Lambda did not return an error type. Returned payload: "
+            '{"errorMessage":"2026-11-30T10:00:03.123Z 1f2e Task timed out after 3.00 seconds"}',
+            "Lambda.Unknown (timed out)",
+        ),
+        (
+            "Runtime.ExitError",
+            '{"errorType":"Runtime.ExitError","errorMessage":"RequestId: 1f2e Error: Runtime exited with error: '
+            'signal: killed"}',
+            "Runtime.ExitError (out of memory)",
+        ),
+        (
+            "Lambda.Unknown",
+            "The cause could not be determined because Lambda did not return an error type. Returned payload: "
+            '{"errorType":"Runtime.OutOfMemory","errorMessage":"RequestId: 1f2e Error: Runtime exited with error: '
+            'signal: killed"}',
+            "Lambda.Unknown (out of memory)",
+        ),
+        (
+            "Runtime.ExitError",
+            '{"errorMessage":"RequestId: 1f2e Error: Runtime exited with error: exit status 1"}',
+            "Runtime.ExitError",
+        ),
+        (
+            "Lambda.TooManyRequestsException",
+            "Rate Exceeded. (Service: AWSLambda; Status Code: 429; ...)",
+            "Lambda.TooManyRequestsException",
+        ),
+    ],
+)
+def test_vague_aws_errors_are_qualified_by_their_cause(error: str, cause: str, expected: str) -> None:
+    h = HistoryBuilder()
+    start = h.add("ExecutionStarted", 0, None)
+    mapped = h.add("MapStateEntered", 1, start, stateEnteredEventDetails={"name": "ProcessTickets"})
+    map_started = h.add("MapStateStarted", 2, mapped, mapStateStartedEventDetails={"length": 1})
+    it = h.add("MapIterationStarted", 3, map_started, mapIterationStartedEventDetails={"index": 0})
+    entered = h.add("TaskStateEntered", 4, it, stateEnteredEventDetails={"name": "Embed"})
+    scheduled = h.add("TaskScheduled", 5, entered)
+    began = h.add("TaskStarted", 6, scheduled)
+    failed = h.add("TaskFailed", 3006, began, taskFailedEventDetails={"error": error, "cause": cause})
+    h.add("ExecutionFailed", 3010, failed, executionFailedEventDetails={"error": error, "cause": cause})
+    timeline = history.parse(h.events)
+    assert timeline.items[0].visits[0].attempts[0].error == expected
+    assert timeline.error == expected

@@ -25,6 +25,15 @@ def demo(args: argparse.Namespace) -> int:
         control.up(resolve(), state, state / "emulator.log")
     else:
         print("1/5 using the emulator that is already running", flush=True)
+        current = control.running(state)
+        info = control.health(current.url) if current else None
+        timing = str((info or {}).get("timing") or "?")
+        if timing != "aws":
+            print(
+                f"note: that emulator runs the {timing!r} timing profile, so these numbers will not show AWS's "
+                "scaling curve; for the calibrated one: sof local down && sof local up --timing aws",
+                flush=True,
+            )
     try:
         target = targets.local_target()
         print("2/5 deploying terraform/ to it ...", flush=True)

@@ -116,8 +116,9 @@ def scenario_command(args: argparse.Namespace) -> int:
             "note: on AWS each run applies Terraform variables (and restores them); add --auto-approve to skip prompts"
         )
     extra: dict[str, Any] = {}
-    if target.name == "aws" and scenario.account_concurrency:
-        extra["embed_reserved_concurrency"] = scenario.account_concurrency  # the sandbox limit, reproduced on AWS
+    if target.name == "aws" and scenario.account_concurrency:  # the sandbox limit, reproduced on AWS
+        limit, unreserved = targets.account_limits(target)
+        extra.update(scenarios.aws_throttle_variables(scenario.account_concurrency, limit, unreserved))
     made: list[Path] = []
     records: list[dict[str, Any]] = []
     print(f"scenario {scenario.name}: {scenario.description}", file=sys.stderr)

@@ -116,7 +116,9 @@ def parse_concurrency(text: str) -> list[int]:
             f"--concurrency {text!r} is not a list of whole numbers", "e.g. --concurrency 1,2,5,10"
         ) from None
     if not values or values[0] < 1 or values[-1] > MAP_LIMIT:
-        raise UserError(f"--concurrency values must be between 1 and {MAP_LIMIT}", "e.g. --concurrency 1,2,5,10,20,40")
+        raise UserError(
+            f"--concurrency values must be between 1 and {MAP_LIMIT}", "e.g. --concurrency 1,2,5,10,20,30,40"
+        )
     return values
 
 
@@ -143,7 +145,7 @@ def sweep_command(args: argparse.Namespace) -> int:
         return 0
     limit = min(MAP_LIMIT, targets.account_concurrency(target) or MAP_LIMIT)
     print()
-    for line in report.model_summary(model):
+    for line in report.model_summary(model, min(settings), max(settings)):
         if line and not line.startswith("#"):
             print(line)
     print("setting  measured tickets/s  model tickets/s")

@@ -6,12 +6,16 @@ import argparse
 
 from scaleorfail import paths
 from scaleorfail.emulator import control
-from scaleorfail.emulator.settings import resolve
+from scaleorfail.emulator.settings import describe_timing, resolve
 
 
 def up(args: argparse.Namespace) -> int:
     settings = resolve(
-        profile=args.profile, port=args.port, host=args.host, account_concurrency=args.account_concurrency
+        profile=args.profile,
+        timing=args.timing,
+        port=args.port,
+        host=args.host,
+        account_concurrency=args.account_concurrency,
     )
     state = paths.state_dir()
     state.mkdir(parents=True, exist_ok=True)
@@ -19,8 +23,9 @@ def up(args: argparse.Namespace) -> int:
     record = current.record
     print(
         f"emulator up at {current.url} (pid {current.pid}); profile {record['profile']}, "
-        f"Lambda account concurrency {record['account_concurrency']}, cold start +{record['cold_start_ms']:g} ms"
+        f"Lambda account concurrency {record['account_concurrency']}"
     )
+    print(describe_timing(record))
     print("next: sof deploy --target local")
     return 0
 
@@ -39,8 +44,9 @@ def status(args: argparse.Namespace) -> int:
     print(f"running at {current.url} (pid {current.pid}, up {info['uptime_s']:.0f} s, moto {info['moto']})")
     print(
         f"profile {settings['profile']}: account concurrency {settings['account_concurrency']}, "
-        f"cold start +{settings['cold_start_ms']:g} ms, idle expiry {settings['idle_expiry_s']:g} s"
+        f"idle expiry {settings['idle_expiry_s']:g} s"
     )
+    print(describe_timing(settings))
     print(
         f"Lambda environments: {runtime.get('environments', 0)} ({runtime.get('idle', 0)} idle), "
         f"cold starts so far: {runtime.get('cold_starts', 0)}"

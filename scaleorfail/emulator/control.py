@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from scaleorfail.emulator.server import LOOPBACK, state_file
-from scaleorfail.emulator.settings import ENV_VARS, EmulatorSettings
+from scaleorfail.emulator.settings import ENV_VARS, TIMING_ENV_VAR, EmulatorSettings
 from scaleorfail.errors import UserError
 
 START_TIMEOUT_S = 60.0
@@ -129,6 +129,7 @@ def up(settings: EmulatorSettings, state_dir: Path, log_path: Path, allow_remote
         command.append("--allow-remote")
     env = dict(os.environ)
     env.update({name: str(getattr(settings, field)) for name, (field, _) in ENV_VARS.items()})
+    env[TIMING_ENV_VAR] = settings.timing
     with log_path.open("ab") as log:
         process = subprocess.Popen(
             command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True

@@ -12,6 +12,8 @@ Lambda
     ``timeout``, ``environment_vars``, ``reserved_concurrency``, ``version``,
     ``function_arn``): invocations are served by our process runtime instead of Docker.
   * ``moto.awslambda.models.LambdaBackend.list_functions`` for account reservations.
+  * ``LambdaBackend.put_function_concurrency`` (``get_function``, ``reserved_concurrency``): AWS keeps
+    at least min(100, account limit) unreserved (InvalidParameterValueException otherwise).
 Step Functions (moto's ASL interpreter, ``execute_state_machine``)
   * ``...state_task.lambda_eval_utils._invoke_lambda_function`` / ``exec_lambda_function``:
     Lambda tasks call the runtime in-process (no boto3 client per task, no HTTP).
@@ -30,6 +32,10 @@ Step Functions (moto's ASL interpreter, ``execute_state_machine``)
   * ``...parser.asl.utils.json_path.parse`` and ``...common.path.result_path.parse``
     (jsonpath_ng parsers, rebuilt per evaluation in 5.2.5): memoised.
   * ``StepFunctionResponse.list_executions`` (``ActionResult.result``): stopDate for TIMED_OUT.
+  * ``...asl.eval.event.event_manager.EventManager.add_event`` (``_mutex``, ``_event_id_gen._next_id``)
+    and ``...asl.eval.environment.Environment.__init__`` / ``set_error`` (``event_manager``): the
+    timing model's serialised history writer and task dispatch latency, and the 25,000-event
+    history limit (the execution fails with States.Runtime as event 25,000, as on AWS).
   * ``moto.stepfunctions.responses.StepFunctionResponse.get_execution_history``:
     maxResults/nextToken/reverseOrder paging, as AWS pages (at most 1,000 events).
 SageMaker (the serverless endpoint variant)
@@ -79,11 +85,15 @@ from scaleorfail.emulator import cwstats, insights
 from scaleorfail.emulator.endpoints import EndpointRuntime, ServeResult, endpoint_spec
 from scaleorfail.emulator.runtime import Datum, FunctionSpec, LambdaRuntime, ThrottledError
 from scaleorfail.emulator.settings import ACCOUNT_ID, EmulatorSettings
+from scaleorfail.emulator.timing import HistoryWriter
 
 MOTO_VERSION = "5.2.5"
 INLINE_MAP_CAP = 40
 MAX_PAYLOAD_BYTES = 256 * 1024
 HISTORY_PAGE_MAX = 1000
+HISTORY_EVENT_LIMIT = 25_000  # Step Functions' hard quota of events per execution history
+HISTORY_LIMIT_CAUSE = f"The execution reached the maximum number of history events ({HISTORY_EVENT_LIMIT})."
+MIN_UNRESERVED = 100  # AWS keeps min(100, account limit) of the account concurrency unreserved
 PROGRAM_POOL_SIZE = 256
 
 _state: dict[str, Any] = {}
@@ -342,9 +352,9 @@ def _direct_invoke(parameters: dict[str, Any], region: str) -> dict[str, Any]:
     try:
         result = runtime().invoke(cached_spec(fn), payload or b"{}")
     except ThrottledError as throttled:
-        raise _client_error(
-            "TooManyRequestsException", f"Rate Exceeded. ({throttled.detail})", 429, Reason=throttled.reason
-        ) from None
+        # Lambda's message is exactly "Rate Exceeded."; Step Functions records it as the cause
+        # "Rate Exceeded. (Service: AWSLambda; Status Code: 429; Error Code: TooManyRequestsException; ...)".
+        raise _client_error("TooManyRequestsException", "Rate Exceeded.", 429, Reason=throttled.reason) from None
     response: dict[str, Any] = {
         "StatusCode": 200,
         "ExecutedVersion": result.executed_version,
@@ -973,6 +983,120 @@ def _patch_query_definitions() -> None:
     _replace(LogsResponse, "delete_query_definition", delete_query_definition)
 
 
+# -- Step Functions: the timing model and the history limit -------------------------------------
+
+
+_writer_setup = threading.Lock()
+
+
+def _history_writer(manager: Any) -> tuple[HistoryWriter, threading.Lock]:
+    """The execution's history writer (one per EventManager, i.e. per execution) and its append lock."""
+    found = manager.__dict__.get("_sof_writer")
+    if found is None:
+        with _writer_setup:
+            found = manager.__dict__.get("_sof_writer")
+            if found is None:
+                settings = runtime().settings
+                writer = HistoryWriter(settings.history_write_ms / 1000.0, settings.history_event_ms / 1000.0)
+                found = manager._sof_writer = (writer, threading.Lock())
+    return found  # type: ignore[no-any-return]
+
+
+def _patch_history_timing() -> None:
+    """Every history event passes the execution's serialised writer (timing.HistoryWriter);
+    TaskStarted waits for the modelled dispatch first. The 25,000th event of a history that
+    is still growing becomes, as on AWS, ExecutionFailed with States.Runtime; events after
+    that are dropped (the iterations still running see the execution failed and stop)."""
+    from moto.stepfunctions.parser.api import ExecutionFailedEventDetails, HistoryEventType
+    from moto.stepfunctions.parser.asl.eval import environment as environment_module
+    from moto.stepfunctions.parser.asl.eval.event import event_manager as event_module
+
+    manager_class = event_module.EventManager
+    original_add = manager_class.add_event
+    environment_class = environment_module.Environment
+    original_init = environment_class.__init__
+    original_set_error = environment_class.set_error
+    terminal = {
+        HistoryEventType.ExecutionFailed,
+        HistoryEventType.ExecutionSucceeded,
+        HistoryEventType.ExecutionAborted,
+        HistoryEventType.ExecutionTimedOut,
+    }
+    limit_error = ExecutionFailedEventDetails(error="States.Runtime", cause=HISTORY_LIMIT_CAUSE)
+
+    def add_event(
+        self: Any,
+        context: Any,
+        event_type: Any,
+        event_details: Any = None,
+        timestamp: Any = None,
+        update_source_event_id: bool = True,
+    ) -> int:
+        dispatch_ms = runtime().settings.task_dispatch_ms
+        if event_type == HistoryEventType.TaskStarted and dispatch_ms > 0:
+            time.sleep(dispatch_ms / 1000.0)
+        writer, order = _history_writer(self)
+        writer.write()
+        reached = False
+        with order:  # the limit check and the append are one step
+            next_id = int(self._event_id_gen._next_id)
+            capped = bool(self.__dict__.get("_sof_capped"))
+            if event_type in terminal:
+                if capped:
+                    event_type = HistoryEventType.ExecutionFailed
+                    event_details = {"executionFailedEventDetails": limit_error}  # an EventDetails
+            elif (capped or next_id >= HISTORY_EVENT_LIMIT) and not capped:
+                self._sof_capped = reached = True
+            if not (capped or reached) or event_type in terminal:
+                return int(original_add(self, context, event_type, event_details, timestamp, update_source_event_id))
+        if reached:
+            root = self.__dict__.get("_sof_root")
+            if root is not None:
+                root.set_error(limit_error)
+        return next_id - 1
+
+    def init(self: Any, *args: Any, **kwargs: Any) -> None:
+        original_init(self, *args, **kwargs)
+        self.event_manager._sof_root = self  # frames replace theirs with the root's shared manager
+
+    def set_error(self: Any, error: Any) -> None:
+        if self.event_manager.__dict__.get("_sof_capped"):
+            error = limit_error  # the limit is why it failed, whatever an iteration raised afterwards
+        original_set_error(self, error)
+
+    _replace(manager_class, "add_event", add_event)
+    _replace(environment_class, "__init__", init)
+    _replace(environment_class, "set_error", set_error)
+
+
+# -- Lambda: reserved concurrency leaves the minimum unreserved ---------------------------------
+
+
+def _patch_reserved_concurrency() -> None:
+    from moto.awslambda.exceptions import InvalidParameterValueException
+    from moto.awslambda.models import LambdaBackend
+
+    def put_function_concurrency(self: Any, function_name: str, reserved_concurrency: str) -> Any:
+        fn = self.get_function(function_name)
+        limit = runtime().settings.account_concurrency
+        minimum = min(MIN_UNRESERVED, limit)
+        others = sum(
+            int(f.reserved_concurrency)
+            for f in self.list_functions()
+            if f.reserved_concurrency is not None and f.function_name != fn.function_name
+        )
+        if limit - others - int(reserved_concurrency) < minimum:
+            raise InvalidParameterValueException(
+                "Specified ReservedConcurrentExecutions for function decreases account's "
+                f"UnreservedConcurrentExecution below its minimum value of [{minimum}]."
+            )
+        fn.reserved_concurrency = reserved_concurrency
+        _reservations_cache.clear()
+        return fn.reserved_concurrency
+
+    _replace(LambdaBackend, "put_function_concurrency", put_function_concurrency)
+
+
 # -- installation -------------------------------------------------------------------------------
 
 
@@ -1001,6 +1125,8 @@ def install(settings: EmulatorSettings, work_dir: Path) -> LambdaRuntime:
         _patch_start_execution()
         _patch_execution_metrics()
         _patch_history_paging()
+        _patch_history_timing()
+        _patch_reserved_concurrency()
         _patch_list_executions_stop_date()
         _patch_jsonpath_cache()
         _patch_cloudwatch()

@@ -454,8 +454,10 @@ class LambdaRuntime:
         try:
             if cold:
                 self.cold_starts += 1
+                if self.settings.placement_ms > 0:  # placement, code download, microVM: not in Init Duration
+                    time.sleep(self.settings.placement_ms / 1000.0)
                 environment.start(self.settings.cold_start_ms)
-            if self.settings.invoke_overhead_ms > 0:
+            if self.settings.invoke_overhead_ms > 0:  # the service's round trip: not in REPORT Duration
                 time.sleep(self.settings.invoke_overhead_ms / 1000.0)
             init_ms, environment.pending_init_ms = environment.pending_init_ms, None
             outcome = self._run(environment, spec, payload, request_id, invoked_arn or spec.arn)

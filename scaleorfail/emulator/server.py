@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from scaleorfail.emulator.settings import PROFILES, EmulatorSettings, resolve
+from scaleorfail.emulator.settings import PROFILES, TIMING_PROFILES, EmulatorSettings, resolve
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
@@ -51,6 +51,7 @@ class Server:
             "uptime_s": round(time.time() - self.started, 1),
             "moto": moto.__version__,
             "settings": self.settings.to_json(),
+            "timing": self.settings.timing_label,
             "lambda": self.runtime.stats() if self.runtime else {},
             "sagemaker": self._endpoint_stats(),
         }
@@ -152,11 +153,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=None, help="port (default 4566)")
     parser.add_argument("--profile", choices=list(PROFILES), default=None)
     parser.add_argument("--account-concurrency", type=int, default=None)
+    parser.add_argument("--timing", choices=list(TIMING_PROFILES), default=None)
     parser.add_argument("--state-dir", type=Path, required=True)
     parser.add_argument("--allow-remote", action="store_true", help="allow binding a non-loopback address")
     args = parser.parse_args(argv)
     settings = resolve(
-        profile=args.profile, port=args.port, host=args.host, account_concurrency=args.account_concurrency
+        profile=args.profile,
+        timing=args.timing,
+        port=args.port,
+        host=args.host,
+        account_concurrency=args.account_concurrency,
     )
     if settings.host not in LOOPBACK and not args.allow_remote:
         print(f"error: refusing to bind {settings.host}: the emulator has no authentication", file=sys.stderr)

@@ -31,7 +31,7 @@ from scaleorfail.load.manifest import Manifest, load
 from scaleorfail.ratelimit import ApiLimiter
 
 SCHEMA = "scale-or-fail/harvest"
-VERSION = 1
+VERSION = 2  # 2: the timing profile; Lambda.Unknown / Runtime.ExitError qualified by their cause
 LAMBDA_METRICS = (
     ("Invocations", "Sum"),
     ("Errors", "Sum"),
@@ -168,6 +168,8 @@ class Collector:
             "profile": manifest.profile,
             "parameters": manifest.parameters,
             "stack_default_max_concurrency": manifest.stack_outputs.get("default_max_concurrency"),
+            # the service timing the run saw (recorded at its start; older manifests: the emulator's now)
+            "timing": manifest.parameters.get("timing") or targets.timing(self.target),
             "region": self.target.region,
             "manifest_status": manifest.status,
             "failed_starts": [vars(f) for f in manifest.failed_starts],

@@ -9,6 +9,11 @@ attempt (scheduled -> started -> ended, with its error), and how the item ended.
 Times are epoch milliseconds. The optimized ``lambda:invoke`` integration emits
 TaskScheduled/TaskStarted/TaskSucceeded|TaskFailed (not the LambdaFunction* events), so
 those are what the task timings come from.
+
+An iteration ends at its MapIterationSucceeded/Failed/Aborted. On AWS (and in moto) the
+Map's own MapStateSucceeded and MapStateExited name the *last* iteration's end event as
+their previous event: the chain leaves the iteration there, so those belong to the
+Map's visit at the top level, not to the last ticket.
 """
 
 from __future__ import annotations
@@ -18,6 +23,24 @@ from datetime import datetime
 from typing import Any
 
 TERMINAL_TASK_EVENTS = ("TaskSucceeded", "TaskFailed", "TaskTimedOut", "TaskSubmitFailed", "TaskStartFailed")
+ITERATION_END = ("MapIterationSucceeded", "MapIterationFailed", "MapIterationAborted")
+# Step Functions names a function that timed out or died for memory "Lambda.Unknown" when the
+# payload carries no errorType, or "Runtime.ExitError"; only the cause tells which.
+VAGUE_ERRORS = ("Lambda.Unknown", "Runtime.ExitError")
+
+
+def qualified_error(error: str, cause: str | None) -> str:
+    """AWS's error name, qualified by its cause where the name alone hides what happened."""
+    if error not in VAGUE_ERRORS or not cause:
+        return error
+    text = cause.lower()
+    if "task timed out" in text or "sandbox.timedout" in text:
+        return f"{error} (timed out)"
+    if "signal: killed" in text or "outofmemory" in text or "out of memory" in text:
+        return f"{error} (out of memory)"
+    return error
+
+
 EXECUTION_END = {
     "ExecutionSucceeded": "SUCCEEDED",
     "ExecutionFailed": "FAILED",
@@ -116,7 +139,7 @@ def _visit(visits: list[Visit], kind: str, event: dict[str, Any], at: float) -> 
 
 
 def _item_event(item: Item, kind: str, event: dict[str, Any], at: float) -> None:
-    if kind in ("MapIterationSucceeded", "MapIterationFailed", "MapIterationAborted"):
+    if kind in ITERATION_END:
         item.ended = at
         item.status = {"MapIterationSucceeded": "SUCCEEDED", "MapIterationFailed": "FAILED"}.get(kind, "ABORTED")
         if item.status == "SUCCEEDED" and (not item.visits or item.visits[-1].exited is None):
@@ -132,7 +155,8 @@ def _item_event(item: Item, kind: str, event: dict[str, Any], at: float) -> None
         attempt = item.visits[-1].attempts[-1]
         attempt.ended = at
         if kind != "TaskSucceeded":
-            attempt.error = str(_details(event).get("error") or kind)
+            details = _details(event)
+            attempt.error = qualified_error(str(details.get("error") or kind), details.get("cause"))
 
 
 def parse(events: list[dict[str, Any]]) -> Timeline:
@@ -152,15 +176,16 @@ def parse(events: list[dict[str, Any]]) -> Timeline:
         if kind == "MapIterationStarted":
             item_index = _index(event.get("mapIterationStartedEventDetails", {}))
             items[item_index] = Item(item_index, at)
-        owner[event_id] = item_index
+        # An iteration's end event closes its chain: what names it as previous is the Map's.
+        owner[event_id] = None if kind in ITERATION_END else item_index
         if kind == "ExecutionStarted":
             timeline.start = at
         elif kind in EXECUTION_END:
             timeline.stop = at
             timeline.status = EXECUTION_END[kind]
             details = _details(event)
-            timeline.error = details.get("error")
             timeline.cause = details.get("cause")
+            timeline.error = qualified_error(details["error"], timeline.cause) if details.get("error") else None
         elif kind == "MapStateStarted" and timeline.map_started is None:
             timeline.map_started = at
             timeline.map_length = int(event.get("mapStateStartedEventDetails", {}).get("length", 0) or 0)

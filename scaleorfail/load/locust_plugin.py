@@ -27,7 +27,7 @@ from locust.stats import PERCENTILES_TO_REPORT, StatsCSV, StatsCSVFileWriter
 
 from scaleorfail import target as targets
 from scaleorfail.errors import UserError
-from scaleorfail.load import options
+from scaleorfail.load import history_limit, options
 from scaleorfail.load.batches import MAX_INPUT_BYTES, TicketPool, execution_input
 from scaleorfail.load.manifest import FailedStart, Finished, Journal, Manifest, Recorder, Started, Starting, now_iso
 from scaleorfail.load.profiles import my_starts
@@ -76,11 +76,19 @@ def _init(environment: Any, **_: Any) -> None:
                 "use a smaller --batch-size (the workshop uses 500)",
             )
         limit = targets.account_concurrency(target)
-        warning = options.concurrency_warning(settings, limit)
+        arn = settings.state_machine_arn or outputs["state_machine_arn"]
+        warnings = [
+            w
+            for w in (
+                options.concurrency_warning(settings, limit),
+                _history_warning(target, arn, settings.batch_size),
+            )
+            if w
+        ]
     except UserError as error:
         fail(error)
         return
-    if warning:
+    for warning in warnings:
         print(warning, file=sys.stderr, flush=True)
     environment.parsed_options.run_id = settings.run_id  # sent to workers with the spawn message
     environment.parsed_options.sof_profile = settings.profile.name
@@ -92,8 +100,9 @@ def _init(environment: Any, **_: Any) -> None:
         profile=settings.profile.name,
         parameters={
             **settings.parameters(),
-            "state_machine_arn": settings.state_machine_arn or outputs["state_machine_arn"],
+            "state_machine_arn": arn,
             "account_concurrency": limit,
+            "timing": targets.timing(target),
         },
         stack_outputs=outputs,
         endpoint_url=target.endpoint_url,
@@ -101,7 +110,7 @@ def _init(environment: Any, **_: Any) -> None:
         started_at=now_iso(),
         completion_tracking=settings.track_completion,
         locust={"csv_prefix": str(run_dir / "locust"), "html": str(run_dir / "locust.html")},
-        notes=[warning] if warning else [],
+        notes=warnings,
     )
     recorder = Recorder(run_dir, manifest)
     if not environment.parsed_options.html_file:
@@ -125,6 +134,15 @@ def _init(environment: Any, **_: Any) -> None:
         file=sys.stderr,
         flush=True,
     )
+
+
+def _history_warning(target: targets.Target, arn: str, batch_size: int) -> str | None:
+    """Warn when the deployed definition's batch can reach the 25,000-event history limit."""
+    try:
+        definition = target.client("stepfunctions", max_attempts=1).describe_state_machine(stateMachineArn=arn)
+    except Exception:  # the start itself will report an unreachable target or a missing machine
+        return None
+    return history_limit.warning(batch_size, str(definition.get("definition") or "{}"))
 
 
 def _keep_manifest_fresh(recorder: Recorder) -> None:
