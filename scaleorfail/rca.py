@@ -558,7 +558,8 @@ def diagnose(
     counts = ", ".join(f"{v} {k}" for k, v in sorted(statuses.items())) or "none"
     what = [
         f"{len(r.executions)} execution(s) ({counts}), {run.tickets} tickets, "
-        f"max_concurrency {c if c is not None else 'default'}, profile {run.profile}, target {run.target}",
+        f"max_concurrency {c if c is not None else 'default'}, profile {run.profile}, target {run.target}"
+        + (f" (emulator timing {run.timing})" if run.target == "local" and run.timing else ""),
         f"wall time {run.wall_s if run.wall_s is not None else '-'} s, throughput "
         f"{run.throughput if run.throughput is not None else '-'} tickets/s, {attempts} task attempts, "
         f"{run.retries} retries",

@@ -3,7 +3,9 @@
 A scenario sets Terraform variables (documented below, the same on both targets),
 runs a small load, harvests it and restores the variables. Only `throttled` needs an
 account limit: on the emulator the account concurrency is set to 10 for the run (the
-sandbox account) and put back; on AWS, Embed's reserved concurrency plays that role.
+sandbox account) and put back; on AWS a sandbox account (limit 10) throttles by itself,
+and on a larger account Embed's reserved concurrency plays that role - where AWS allows
+it (at least min(100, account limit) must stay unreserved; see aws_throttle_variables).
 `endpoint` (Activity 9) deploys Embed as a SageMaker serverless endpoint
 (embed_backend = "sagemaker", MaxConcurrency 2) - on AWS that creates an endpoint, a
 model and a bucket for the duration of the scenario.

@@ -40,7 +40,12 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Emulator, li
 def test_harvest_reads_every_execution_and_reconciles(lab: tuple[Emulator, list[Path]]) -> None:
     _, runs = lab
     record = collect.harvest(runs[0], collect.Options(quiet=True))
-    assert record["schema"] == "scale-or-fail/harvest" and record["version"] == 1
+    assert record["schema"] == "scale-or-fail/harvest" and record["version"] == 2
+    assert record["timing"]["profile"] == "ideal" and record["timing"]["history_event_ms"] == 0.0
+    # the Map's own close is the Map's: every ticket's last visit ends at its own Postprocess exit
+    assert [s["step"] for s in record["executions"][0]["states"]] == ["ApplyDefaults", "ProcessTickets"]
+    assert all(s["out"] is not None for s in record["executions"][0]["states"])
+    assert all(i["steps"][-1]["out"] <= i["end"] for i in record["executions"][0]["items"])
     (execution,) = record["executions"]
     assert execution["status"] == "SUCCEEDED" and len(execution["items"]) == 12
     assert all(len(i["steps"]) == 3 for i in execution["items"])
@@ -202,6 +207,7 @@ def test_make_demo_runs_the_main_job_end_to_end(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     out = done.stdout
     assert "demo-c2" in out and "demo-c10" in out and "report:" in out
+    assert "emulator timing profile: aws" in out  # the demo runs the calibrated profile
     assert (tmp_path / "runs" / "demo-report" / "report.html").exists()
     lines = [line for line in out.splitlines() if line.startswith("demo-c")]
     assert len(lines) == 2 and all(" 1/0 " in line for line in lines)

@@ -236,3 +236,18 @@ def test_without_a_deployment_it_says_deploy_first(tmp_path: Path) -> None:
         done = locust(bare, tmp_path, "--profile", "single-batch", timeout=60)
     assert done.returncode == 2
     assert "deploy first: make deploy TARGET=local" in done.stderr
+
+
+def test_a_batch_that_can_reach_the_history_limit_is_warned_about(emulator: Emulator, tmp_path: Path) -> None:
+    small = locust(emulator, tmp_path, "--profile", "single-batch", "--run-id", "t-hist-5", "--batch-size", "5")
+    assert small.returncode == 0 and "history events" not in small.stderr
+    # 360 tickets: 6,128 events, but up to 25,568 if the default Retry's every attempt is used
+    big = locust(
+        emulator, tmp_path, "--profile", "single-batch", "--run-id", "t-hist", "--batch-size", "360",
+        "--max-concurrency", "10",
+    )  # fmt: skip
+    assert big.returncode == 0, big.stderr[-2000:]
+    assert "25,000" in big.stderr and "States.Runtime" in big.stderr and "351 tickets is safe" in big.stderr
+    manifest = load(tmp_path / "t-hist")
+    assert any("history events" in note for note in manifest.notes)
+    assert manifest.parameters["timing"]["profile"] == "ideal"  # the run records the timing it saw

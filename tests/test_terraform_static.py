@@ -445,6 +445,14 @@ def test_the_asl_template_renders_to_a_valid_state_machine(variables: dict[str, 
         else:
             (rule,) = retry
             assert "Lambda.TooManyRequestsException" in rule["ErrorEquals"] and rule["MaxAttempts"] == 6
+            # AWS's recommended Lambda retry list (Step Functions guide, "Handle transient Lambda errors")
+            aws_recommended = {
+                "Lambda.ServiceException",
+                "Lambda.AWSLambdaException",
+                "Lambda.SdkClientException",
+                "Lambda.ClientExecutionTimeoutException",
+            }
+            assert aws_recommended <= set(rule["ErrorEquals"])
         quarantined = variables.get("bad_input_policy") == "quarantine"
         assert ("Catch" in tasks[step]) == quarantined
         if quarantined:
@@ -485,6 +493,7 @@ def test_environment_variables_are_the_ones_the_handlers_read() -> None:
         ({"bad_input_policy": "ignore"}, "'fail' or 'quarantine'"),
         ({"lambda_runtime": "python2.7"}, "python3.11, python3.12 or python3.13"),
         ({"embed_reserved_concurrency": -2}, "null or a whole number"),
+        ({"embed_reserved_concurrency": 901}, "at least 100 of the default 1,000"),
         ({"lambda_retry": {"jitter_strategy": "SOME"}}, "FULL or NONE"),
         ({"log_retention_days": 8}, "must be one of"),
         ({"name_prefix": "Bad_Prefix"}, "3-24 characters"),
