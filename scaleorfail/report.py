@@ -78,23 +78,45 @@ def plot_latency(runs: list[RunStats], records: list[dict[str, Any]], path: Path
 
 
 def plot_timelines(runs: list[RunStats], records: list[dict[str, Any]], path: Path) -> Path | None:
+    """Concurrency against the knob (left axis) and the Map's queue (right axis), one panel per run.
+
+    Every panel shares the time scale and both count scales, so the wall at c=2 is visibly longer
+    than the fix at c=10, and each run's concurrency is drawn against its own max_concurrency.
+    """
     if not records:
         return None
-    figure, axes = plt.subplots(len(records), 1, figsize=(8, 2.6 * len(records)), squeeze=False)
+    figure, axes = plt.subplots(
+        len(records), 1, figsize=(8, 2.6 * len(records)), squeeze=False, sharex=True, sharey=True
+    )
+    queue_axes: list[Any] = []
     for axis, run, record in zip(axes[:, 0], runs, records, strict=True):
         series = analysis.timeline(record)
         axis.step(series["t_s"], series["tasks"], where="post", label="running Lambda tasks", color="tab:blue")
         axis.step(
             series["t_s"], series["in_flight"], where="post", label="items in flight", color="tab:green", alpha=0.7
         )
-        axis.step(
-            series["t_s"], series["queued"], where="post", label="items queued (waiting for a slot)", color="tab:red"
+        if run.max_concurrency:
+            axis.axhline(
+                run.max_concurrency, color="black", linestyle=":", linewidth=1,
+                label=f"the knob: max_concurrency {run.max_concurrency}",
+            )  # fmt: skip
+        queue = axis.twinx()
+        if queue_axes:
+            queue.sharey(queue_axes[0])
+        queue_axes.append(queue)
+        queue.step(
+            series["t_s"], series["queued"], where="post", label="items queued (right axis)", color="tab:red", alpha=0.6
         )
+        queue.set_ylabel("queued", color="tab:red")
         axis.set_title(f"{run.label}: concurrency and queue depth over time", fontsize=9)
-        axis.set_ylabel("count")
+        axis.set_ylabel("running")
         axis.grid(alpha=0.3)
-        axis.legend(fontsize=7, loc="upper right")
-    axes[-1, 0].set_xlabel("seconds since the first execution started")
+        handles = axis.get_legend_handles_labels()
+        extra = queue.get_legend_handles_labels()
+        axis.legend(handles[0] + extra[0], handles[1] + extra[1], fontsize=7, loc="upper right")
+    axes[0, 0].set_ylim(bottom=0)
+    queue_axes[0].set_ylim(bottom=0)
+    axes[-1, 0].set_xlabel("seconds since the run's first execution started (the same scale for every run)")
     return save_figure(figure, path)
 
 
