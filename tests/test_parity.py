@@ -24,6 +24,7 @@ from scaleorfail.tf.instance import ResourceInstance, load_tfvars, root_instance
 
 pytestmark = pytest.mark.slow
 TERRAFORM = Path(__file__).resolve().parent.parent / "terraform"
+EXAMPLES = TERRAFORM.parent / "examples"
 TFVARS = """
 embed_memory_mb            = 512
 embed_timeout_seconds      = 9
@@ -160,6 +161,28 @@ def test_redeploy_updates_in_place_and_removes_what_is_gone(deployed: tuple[Emul
     local.deploy(emulator.target, tfvars)
     assert sns.list_topics()["Topics"] == []
     assert lam.get_function_configuration(FunctionName="scale-or-fail-embed")["MemorySize"] == 512
+
+
+@pytest.mark.parametrize("example", sorted(EXAMPLES.glob("*.tfvars")), ids=lambda p: p.stem)
+def test_every_example_deploys_as_declared(example: Path, deployed: tuple[Emulator, dict[str, Any], Path]) -> None:
+    """Each examples/*.tfvars variant applies to the emulator and matches what terraform/ declares for it."""
+    emulator, _, _ = deployed
+    result = local.deploy(emulator.target, example)
+    instances = declared(example)
+    (machine,) = of_type(instances, "aws_sfn_state_machine")
+    sfn = emulator.client("stepfunctions")
+    described = sfn.describe_state_machine(stateMachineArn=result.outputs["state_machine_arn"])
+    assert json.loads(described["definition"]) == json.loads(machine.args["definition"])
+    assert described["loggingConfiguration"]["includeExecutionData"] is False  # ticket text stays out of the log
+    lam = emulator.client("lambda")
+    for inst in of_type(instances, "aws_lambda_function"):
+        config = lam.get_function_configuration(FunctionName=inst.args["function_name"])
+        assert (config["MemorySize"], config["Timeout"]) == (inst.args["memory_size"], inst.args["timeout"])
+    names = {m["name"] for m in sfn.list_state_machines()["stateMachines"]}
+    assert names == {machine.args["name"]}  # the previous variant's stack was replaced, not left beside it
+    if "sagemaker" in example.stem:
+        (endpoint,) = of_type(instances, "aws_sagemaker_endpoint")
+        assert result.outputs["embed_endpoint_name"] == endpoint.args["name"]
 
 
 def test_destroy_removes_everything_and_verifies_it(deployed: tuple[Emulator, dict[str, Any], Path]) -> None:

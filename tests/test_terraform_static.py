@@ -545,26 +545,27 @@ def test_environment_variables_are_the_ones_the_handlers_read() -> None:
                 assert f'"{name}"' in source, f"{inst.address} sets {name}, which no handler reads"
 
 
-@pytest.mark.parametrize(
-    ("variables", "message"),
-    [
-        ({"default_max_concurrency": 41}, "between 1 and 40"),
-        ({"default_max_concurrency": 0}, "between 1 and 40"),
-        ({"bad_input_policy": "ignore"}, "'fail' or 'quarantine'"),
-        ({"lambda_runtime": "python2.7"}, "python3.11, python3.12 or python3.13"),
-        ({"embed_reserved_concurrency": -2}, "null or a whole number"),
-        ({"lambda_retry": {"jitter_strategy": "SOME"}}, "FULL or NONE"),
-        ({"log_retention_days": 8}, "must be one of"),
-        ({"name_prefix": "Bad_Prefix"}, "3-24 characters"),
-        ({"alarm_email": "not-an-email"}, "e-mail address"),
-        ({"emulator_endpoint": "http://10.0.0.5:4566"}, "loopback URL"),
-        ({"embed_backend": "ecs"}, 'embed_backend must be "lambda" or "sagemaker"'),
-        ({"sagemaker_max_concurrency": 201}, "between 1 and 200"),
-        ({"sagemaker_memory_mb": 1000}, "1024, 2048, 3072, 4096, 5120 or 6144"),
-        ({"sagemaker_throttle_retry_attempts": 11}, "between 0 and 10"),
-        ({"sagemaker_image_uri": "docker.io/python:3.12"}, "must be an ECR image URI"),
-    ],
-)
+# Values each root variable's validation must reject, with (part of) its error message.
+VALIDATION_CASES: list[tuple[dict[str, Any], str]] = [
+    ({"default_max_concurrency": 41}, "between 1 and 40"),
+    ({"default_max_concurrency": 0}, "between 1 and 40"),
+    ({"bad_input_policy": "ignore"}, "'fail' or 'quarantine'"),
+    ({"lambda_runtime": "python2.7"}, "python3.11, python3.12 or python3.13"),
+    ({"embed_reserved_concurrency": -2}, "null or a whole number"),
+    ({"lambda_retry": {"jitter_strategy": "SOME"}}, "FULL or NONE"),
+    ({"log_retention_days": 8}, "must be one of"),
+    ({"name_prefix": "Bad_Prefix"}, "3-24 characters"),
+    ({"alarm_email": "not-an-email"}, "e-mail address"),
+    ({"emulator_endpoint": "http://10.0.0.5:4566"}, "loopback URL"),
+    ({"embed_backend": "ecs"}, 'embed_backend must be "lambda" or "sagemaker"'),
+    ({"sagemaker_max_concurrency": 201}, "between 1 and 200"),
+    ({"sagemaker_memory_mb": 1000}, "1024, 2048, 3072, 4096, 5120 or 6144"),
+    ({"sagemaker_throttle_retry_attempts": 11}, "between 0 and 10"),
+    ({"sagemaker_image_uri": "docker.io/python:3.12"}, "must be an ECR image URI"),
+]
+
+
+@pytest.mark.parametrize(("variables", "message"), VALIDATION_CASES)
 def test_variable_validations_reject_bad_values(variables: dict[str, Any], message: str) -> None:
     with pytest.raises(HclError, match=re.escape(message)):
         evaluated(**variables)

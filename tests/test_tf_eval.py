@@ -97,8 +97,8 @@ def test_unknown_values_propagate_instead_of_failing() -> None:
 def test_templates_with_directives_and_strip_markers() -> None:
     text = 'items: [\n%{ for i, x in list ~}\n  "${x}"%{ if i < length(list) - 1 },%{ endif }\n%{ endfor ~}\n]\n'
     scope = Scope({"list": ["a", "b", "c"]}, PURE_FUNCTIONS)
-    # like Terraform, "~}" strips all whitespace after it, the next line's indentation included
-    assert render_template(text, scope) == 'items: [\n"a",\n"b",\n"c"\n]\n'
+    # like Terraform, "~}" strips the rest of its own line (the newline included), not the next line's indentation
+    assert render_template(text, scope) == 'items: [\n  "a",\n  "b",\n  "c"\n]\n'
 
 
 def test_template_keeps_braces_inside_expression_strings() -> None:

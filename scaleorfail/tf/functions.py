@@ -108,7 +108,9 @@ def _lookup(mapping: Any, key: Any, *default: Any) -> Any:
     raise HclError(f"lookup(): no key {name!r} and no default")
 
 
-def _length(value: Any) -> int:
+def _length(value: Any) -> int | Unknown:
+    if isinstance(value, Unknown):
+        return Unknown("length() of a value known after apply")
     if isinstance(value, str):
         return len(_characters(value, "length"))
     if isinstance(value, (list, tuple, Mapping)):

@@ -124,12 +124,12 @@ class Terraform:
         expressions: Mapping[str, str],
         *,
         preamble: str = "",
-        variables: Mapping[str, Any] | None = None,
+        variables: Mapping[str, Any] | str | None = None,
     ) -> Evaluation:
         """Evaluate each expression (HCL source text) in a configuration written to workdir.
 
         preamble is HCL placed before the expressions (variable blocks, locals they use);
-        variables are the variable values (passed as a -var-file). An expression Terraform
+        variables are the variable values (passed as a -var-file; a str is the file's JSON text). An expression Terraform
         cannot even parse stops the whole configuration: it is set aside as an error and
         the rest evaluated again.
         """
@@ -147,7 +147,11 @@ class Terraform:
                 del pending[key]
 
     def _run(
-        self, workdir: Path, expressions: Mapping[str, str], preamble: str, variables: Mapping[str, Any] | None
+        self,
+        workdir: Path,
+        expressions: Mapping[str, str],
+        preamble: str,
+        variables: Mapping[str, Any] | str | None,
     ) -> tuple[Evaluation, dict[str, str]]:
         """One console process; returns the evaluation, or the expressions that stopped it."""
         names = {key: f"sof_expr_{index}" for index, key in enumerate(expressions)}
@@ -161,7 +165,8 @@ class Terraform:
         (workdir / ORACLE_FILE).write_text("\n".join(lines) + "\n")
         command = [self.binary, "console", "-no-color"]
         if variables is not None:
-            (workdir / VARIABLES_FILE).write_text(json.dumps(dict(variables), indent=1))
+            text = variables if isinstance(variables, str) else json.dumps(dict(variables), indent=1)
+            (workdir / VARIABLES_FILE).write_text(text)
             command.append(f"-var-file={VARIABLES_FILE}")
         query = "[" + ", ".join(f"jsonencode(local.{names[key]})" for key in expressions) + "]\n"
         done = subprocess.run(
