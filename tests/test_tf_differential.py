@@ -20,7 +20,6 @@ they fail.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,7 @@ import pytest
 from test_terraform_static import VALIDATION_CASES
 
 from scaleorfail.tf.aws import AwsModel
-from scaleorfail.tf.differential import agree, compare_instance, evaluator_outcome, mirror, module_instances
+from scaleorfail.tf.differential import agree, compare_instance, evaluator_outcome, mirror, module_instances, probes
 from scaleorfail.tf.expr import HclError, Scope, Unknown
 from scaleorfail.tf.functions import PURE_FUNCTIONS, file_functions, functions_for
 from scaleorfail.tf.instance import load_tfvars, root_instance
@@ -362,6 +361,7 @@ jsondecode("[1, 2.50, 1e-2]")
 templatefile("files/strip.tftpl", { on = true, items = ["a", "b"] })
 templatefile("files/strip.tftpl", { on = false, items = [] })
 "a %{~ if true ~} b %{~ endif ~} c"
+"a %{ if true ~}  \n  b%{ endif }"
 upper(local.u)
 length(local.u)
 local.u == null
@@ -477,7 +477,7 @@ def ours(source: str, workdir: Path) -> Outcome:
         return scope
 
     scope = Scope({"local": LOCALS}, functions_for(str(workdir), current))
-    return evaluator_outcome(parse_expression(source), None, scope)  # type: ignore[arg-type]
+    return evaluator_outcome(parse_expression(source), scope)
 
 
 def test_terraform_is_the_version_the_project_documents(terraform: Terraform, tmp_path: Path) -> None:
@@ -574,24 +574,19 @@ def test_the_module_tree_evaluates_as_terraform_does(
     assert compared > 200  # locals, outputs, module and resource arguments of five modules
 
 
-def test_the_state_machine_definition_is_among_what_terraform_renders(terraform: Terraform, mirror_dir: Path) -> None:
-    """The definition is compared as Terraform renders it, not only parsed: the whitespace counts too."""
-    from scaleorfail.tf.differential import probes
-
-    root = root_instance(str(TERRAFORM), AwsModel(root_dir=str(TERRAFORM)))
-    _, checks = probes(root, root_module=True)
-    (definition,) = [c for c in checks if c.where.endswith("module.state_machine.definition")]
-    assert definition.text.startswith('templatefile("${path.module}/templates/pipeline.asl.json.tftpl"')
-    dashboard = [c for c in next(iter(_observability(root))) if c.where.endswith("dashboard_body")]
-    assert dashboard, "the dashboard JSON is compared too"
-
-
-def _observability(root: Any) -> Iterator[list[Any]]:
-    from scaleorfail.tf.differential import probes
-
-    for instance in module_instances(root):
-        if instance.address == "module.observability":
-            yield probes(instance, root_module=False)[1]
+def test_the_definition_and_the_dashboard_are_among_what_is_compared() -> None:
+    """The state machine definition is compared as Terraform renders it (whitespace included), so is the dashboard."""
+    root = root_instance(str(TERRAFORM), AwsModel(root_dir=str(TERRAFORM), build_archives=False))
+    compared = {
+        probe.where.split(": ", 1)[1]: probe.text
+        for instance in module_instances(root)
+        for probe in probes(instance, root_module=instance is root)[1]
+    }
+    assert compared["module.state_machine.definition"].startswith(
+        'templatefile("${path.module}/templates/pipeline.asl.json.tftpl"'
+    )
+    assert compared["aws_cloudwatch_dashboard.this.dashboard_body"] == "jsonencode(local.dashboard)"
+    assert "local.lambda_retry" in compared and "local.functions" in compared
 
 
 @pytest.mark.parametrize(("variables", "message"), VALIDATION_CASES, ids=[str(v) for v, _ in VALIDATION_CASES])

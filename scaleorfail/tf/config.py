@@ -98,8 +98,14 @@ def read_body(tree: Tree[Any], file: str) -> Body:
     return body
 
 
-@functools.lru_cache(maxsize=128)
 def parse_file(path: str) -> Body:
+    """The file's blocks and attributes (parsed once per version of the file)."""
+    stat = os.stat(path)
+    return _parse(path, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=128)
+def _parse(path: str, mtime_ns: int, size: int) -> Body:
     with open(path, encoding="utf-8") as handle:
         text = handle.read()
     if not text.endswith("\n"):

@@ -26,7 +26,7 @@ from lark import Token, Tree
 from scaleorfail.tf import numbers
 from scaleorfail.tf.config import Attribute, Body
 from scaleorfail.tf.encoding import json_encode
-from scaleorfail.tf.expr import HclError, Unknown, contains_unknown, evaluate, tokens_removed
+from scaleorfail.tf.expr import HclError, Scope, Unknown, contains_unknown, evaluate, tokens_removed
 from scaleorfail.tf.instance import ModuleInstance
 from scaleorfail.tf.oracle import Outcome, Terraform
 from scaleorfail.tf.template import scan
@@ -63,8 +63,8 @@ def free_names(node: Any, bound: frozenset[str] = frozenset()) -> set[str]:
         intro_parts = tokens_removed(intro.children)
         names = frozenset(str(p.children[0]) for p in intro_parts if p.data == "identifier")
         collection = [p for p in intro_parts if p.data != "identifier"][-1]
-        inner = bound | names
-        return free_names(collection, bound) | {n for p in parts[1:] for n in free_names(p, inner)}
+        loop_scope = bound | names
+        return free_names(collection, bound) | {n for p in parts[1:] for n in free_names(p, loop_scope)}
     if kind == "string":
         loop_names = frozenset(
             str(i.children[0])
@@ -73,15 +73,14 @@ def free_names(node: Any, bound: frozenset[str] = frozenset()) -> set[str]:
             for i in tokens_removed(sub.children)
             if i.data == "identifier"
         )
-        inner = bound | loop_names
+        template_scope = bound | loop_names
         found: set[str] = set()
-        for sub in node.iter_subtrees_topdown():
-            if sub.data == "interpolation":
-                found |= free_names(tokens_removed(sub.children)[0], inner)
-            elif sub.data == "template_if_start":
-                found |= free_names(tokens_removed(sub.children)[0], inner)
+        for sub in node.iter_subtrees():
+            if sub.data in {"interpolation", "template_if_start"}:
+                found |= free_names(tokens_removed(sub.children)[0], template_scope)
             elif sub.data == "template_for_start":
-                found |= free_names([e for e in tokens_removed(sub.children) if e.data != "identifier"][-1], inner)
+                collection = [e for e in tokens_removed(sub.children) if e.data != "identifier"][-1]
+                found |= free_names(collection, template_scope)
         return found
     if kind in ("heredoc_template", "heredoc_template_trim"):
         segments = scan(str(node.children[0]).split("\n", 1)[1])
@@ -174,9 +173,10 @@ def _attributes(body: Body, path: str) -> Iterator[tuple[str, Attribute]]:
         yield from _attributes(block.body, f"{path}.{label}")
 
 
-def evaluator_outcome(node: Any, instance: ModuleInstance, scope: Any = None) -> Outcome:
+def evaluator_outcome(node: Any, scope: Scope) -> Outcome:
+    """What the evaluator makes of an expression, in the oracle's terms."""
     try:
-        value = evaluate(node, scope or instance.scope)
+        value = evaluate(node, scope)
     except HclError as error:
         return Outcome("error", message=str(error))
     if contains_unknown(value):
@@ -194,7 +194,7 @@ def probes(instance: ModuleInstance, root_module: bool) -> tuple[dict[str, str],
         where = f"{os.path.basename(attribute.file)}:{attribute.line}: local.{name}"
         if is_pure(attribute.expr, root_module=root_module):
             local_values[name] = source_text(attribute)
-            checks.append(Probe(where, f"local.{name}", evaluator_outcome(attribute.expr, instance)))
+            checks.append(Probe(where, f"local.{name}", evaluator_outcome(attribute.expr, instance.scope)))
         else:
             try:
                 local_values[name] = hcl_literal(instance.scope.roots["local"][name])
@@ -209,7 +209,7 @@ def probes(instance: ModuleInstance, root_module: bool) -> tuple[dict[str, str],
             if not is_pure(attribute.expr, root_module=root_module):
                 continue
             where = f"{os.path.basename(attribute.file)}:{attribute.line}: {path}"
-            checks.append(Probe(where, source_text(attribute), evaluator_outcome(attribute.expr, instance)))
+            checks.append(Probe(where, source_text(attribute), evaluator_outcome(attribute.expr, instance.scope)))
     return local_values, checks
 
 
@@ -248,7 +248,9 @@ class Difference:
         def show(o: Outcome) -> str:
             return o.json[:300] if o.kind == "value" else f"<{o.kind}> {o.message[:300]}"
 
-        return f"{self.where}: {self.text[:120]}\n    terraform: {show(self.terraform)}\n    evaluator: {show(self.ours)}"
+        return (
+            f"{self.where}: {self.text[:120]}\n    terraform: {show(self.terraform)}\n    evaluator: {show(self.ours)}"
+        )
 
 
 def agree(terraform: Outcome, ours: Outcome) -> bool:

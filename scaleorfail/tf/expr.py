@@ -279,7 +279,7 @@ class Evaluator:
             return self.eval(tokens_removed(items[0].children)[0])
         from scaleorfail.tf.template import render_segments
 
-        return render_segments([self.segment(item) for item in items], self)
+        return render_segments([self.segment(item) for item in items], self, by_line=False)
 
     def segment(self, item: Any) -> Any:
         from scaleorfail.tf.template import Segment

@@ -129,9 +129,9 @@ class Terraform:
         """Evaluate each expression (HCL source text) in a configuration written to workdir.
 
         preamble is HCL placed before the expressions (variable blocks, locals they use);
-        variables are the variable values (passed as a -var-file; a str is the file's JSON text). An expression Terraform
-        cannot even parse stops the whole configuration: it is set aside as an error and
-        the rest evaluated again.
+        variables are the variable values (passed as a -var-file; a str is the file's JSON
+        text). An expression Terraform cannot even parse stops the whole configuration: it
+        is set aside as an error and the rest evaluated again.
         """
         workdir.mkdir(parents=True, exist_ok=True)
         pending = dict(expressions)
