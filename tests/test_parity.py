@@ -10,12 +10,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from emulator_support import Emulator, running_emulator
+from emulator_support import Emulator, run, running_emulator
 
 from scaleorfail.deploy import local
 from scaleorfail.target import read_outputs_file
@@ -183,6 +184,33 @@ def test_every_example_deploys_as_declared(example: Path, deployed: tuple[Emulat
     if "sagemaker" in example.stem:
         (endpoint,) = of_type(instances, "aws_sagemaker_endpoint")
         assert result.outputs["embed_endpoint_name"] == endpoint.args["name"]
+
+
+def _log_messages(emulator: Emulator, group: str, needle: str, deadline_s: float = 30.0) -> list[str]:
+    """The execution log's events for the execution whose ARN contains needle (polled until some arrive)."""
+    logs = emulator.client("logs")
+    deadline = time.monotonic() + deadline_s
+    while True:
+        events = logs.filter_log_events(logGroupName=group)["events"]
+        mine = [e["message"] for e in events if needle in e["message"]]
+        if any('"ExecutionSucceeded"' in m for m in mine) or time.monotonic() > deadline:
+            return mine
+        time.sleep(0.2)
+
+
+def test_ticket_text_reaches_the_execution_log_only_when_asked(deployed: tuple[Emulator, dict[str, Any], Path]) -> None:
+    """include_execution_data is off by default: the log keeps event types and errors, not the tickets' text."""
+    emulator, _, tfvars = deployed
+    marker = "quokka-zebra-marker"
+    ticket = {"ticket_id": "T-LOG", "text": f"My parcel never arrived {marker}"}
+    for include in (False, True):
+        outputs = local.deploy(emulator.target, tfvars, {"state_machine_include_execution_data": include}).outputs
+        done = run(emulator, outputs, {"tickets": [ticket], "max_concurrency": 1})
+        assert done["status"] == "SUCCEEDED"
+        name = done["executionArn"].rsplit(":", 1)[1]
+        messages = _log_messages(emulator, outputs["log_group_names"]["state_machine"], name)
+        assert any('"TaskSucceeded"' in m for m in messages), messages[:3]
+        assert any(marker in m for m in messages) is include
 
 
 def test_destroy_removes_everything_and_verifies_it(deployed: tuple[Emulator, dict[str, Any], Path]) -> None:
