@@ -269,11 +269,9 @@ def compare_instance(
     preamble.append("}")
     expressions = {f"p{i}": probe.text for i, probe in enumerate(checks)}
     result = terraform.evaluate(workdir, expressions, preamble="\n".join(preamble), variables=variable_values(instance))
-    if result.variable_errors:
-        return len(checks), [
-            Difference(instance.label, "variables", Outcome("error", message="; ".join(result.variable_errors)), ok)
-            for ok in [Outcome("value", json="(accepted)")]
-        ]
+    if result.variable_errors:  # the evaluator accepted these inputs (it evaluated the module), Terraform did not
+        rejected = Outcome("error", message="; ".join(result.variable_errors))
+        return len(checks), [Difference(instance.label, "the input variables", rejected, Outcome("value", json="{}"))]
     differences = [
         Difference(probe.where, probe.text, result.outcomes[key], probe.ours)
         for key, probe in zip(expressions, checks, strict=True)
@@ -287,6 +285,7 @@ def module_instances(root: ModuleInstance) -> Iterator[ModuleInstance]:
     yield root
     for name in root.config.modules:
         children = root.children(name)
-        flat = list(children.values()) if isinstance(children, dict) else children
-        for child in flat if isinstance(flat, list) else [flat]:
+        if isinstance(children, dict):
+            children = list(children.values())
+        for child in children if isinstance(children, list) else [children]:
             yield from module_instances(child)

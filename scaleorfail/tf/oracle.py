@@ -108,16 +108,6 @@ class Terraform:
             raise OracleError(f"terraform version failed: {done.stderr.strip()}")
         return str(json.loads(done.stdout)["terraform_version"])
 
-    def fmt_check(self, path: Path) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [self.binary, "fmt", "-check", "-diff", "-recursive", str(path)],
-            capture_output=True,
-            text=True,
-            env=self._env(path if path.is_dir() else path.parent),
-            timeout=CONSOLE_TIMEOUT_S,
-            check=False,
-        )
-
     def evaluate(
         self,
         workdir: Path,
