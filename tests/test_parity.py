@@ -10,12 +10,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from emulator_support import Emulator, running_emulator
+from emulator_support import Emulator, run, running_emulator
 
 from scaleorfail.deploy import local
 from scaleorfail.target import read_outputs_file
@@ -24,6 +25,7 @@ from scaleorfail.tf.instance import ResourceInstance, load_tfvars, root_instance
 
 pytestmark = pytest.mark.slow
 TERRAFORM = Path(__file__).resolve().parent.parent / "terraform"
+EXAMPLES = TERRAFORM.parent / "examples"
 TFVARS = """
 embed_memory_mb            = 512
 embed_timeout_seconds      = 9
@@ -160,6 +162,55 @@ def test_redeploy_updates_in_place_and_removes_what_is_gone(deployed: tuple[Emul
     local.deploy(emulator.target, tfvars)
     assert sns.list_topics()["Topics"] == []
     assert lam.get_function_configuration(FunctionName="scale-or-fail-embed")["MemorySize"] == 512
+
+
+@pytest.mark.parametrize("example", sorted(EXAMPLES.glob("*.tfvars")), ids=lambda p: p.stem)
+def test_every_example_deploys_as_declared(example: Path, deployed: tuple[Emulator, dict[str, Any], Path]) -> None:
+    """Each examples/*.tfvars variant applies to the emulator and matches what terraform/ declares for it."""
+    emulator, _, _ = deployed
+    result = local.deploy(emulator.target, example)
+    instances = declared(example)
+    (machine,) = of_type(instances, "aws_sfn_state_machine")
+    sfn = emulator.client("stepfunctions")
+    described = sfn.describe_state_machine(stateMachineArn=result.outputs["state_machine_arn"])
+    assert json.loads(described["definition"]) == json.loads(machine.args["definition"])
+    assert described["loggingConfiguration"]["includeExecutionData"] is False  # ticket text stays out of the log
+    lam = emulator.client("lambda")
+    for inst in of_type(instances, "aws_lambda_function"):
+        config = lam.get_function_configuration(FunctionName=inst.args["function_name"])
+        assert (config["MemorySize"], config["Timeout"]) == (inst.args["memory_size"], inst.args["timeout"])
+    names = {m["name"] for m in sfn.list_state_machines()["stateMachines"]}
+    assert names == {machine.args["name"]}  # the previous variant's stack was replaced, not left beside it
+    if "sagemaker" in example.stem:
+        (endpoint,) = of_type(instances, "aws_sagemaker_endpoint")
+        assert result.outputs["embed_endpoint_name"] == endpoint.args["name"]
+
+
+def _log_messages(emulator: Emulator, group: str, needle: str, deadline_s: float = 30.0) -> list[str]:
+    """The execution log's events for the execution whose ARN contains needle (polled until some arrive)."""
+    logs = emulator.client("logs")
+    deadline = time.monotonic() + deadline_s
+    while True:
+        events = logs.filter_log_events(logGroupName=group)["events"]
+        mine = [e["message"] for e in events if needle in e["message"]]
+        if any('"ExecutionSucceeded"' in m for m in mine) or time.monotonic() > deadline:
+            return mine
+        time.sleep(0.2)
+
+
+def test_ticket_text_reaches_the_execution_log_only_when_asked(deployed: tuple[Emulator, dict[str, Any], Path]) -> None:
+    """include_execution_data is off by default: the log keeps event types and errors, not the tickets' text."""
+    emulator, _, tfvars = deployed
+    marker = "quokka-zebra-marker"
+    ticket = {"ticket_id": "T-LOG", "text": f"My parcel never arrived {marker}"}
+    for include in (False, True):
+        outputs = local.deploy(emulator.target, tfvars, {"state_machine_include_execution_data": include}).outputs
+        done = run(emulator, outputs, {"tickets": [ticket], "max_concurrency": 1})
+        assert done["status"] == "SUCCEEDED"
+        name = done["executionArn"].rsplit(":", 1)[1]
+        messages = _log_messages(emulator, outputs["log_group_names"]["state_machine"], name)
+        assert any('"TaskSucceeded"' in m for m in messages), messages[:3]
+        assert any(marker in m for m in messages) is include
 
 
 def test_destroy_removes_everything_and_verifies_it(deployed: tuple[Emulator, dict[str, Any], Path]) -> None:

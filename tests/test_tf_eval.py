@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ VARS = {"n": 3, "s": "abc", "m": {"b": 2, "a": 1}, "l": ["x", "y"], "flag": True
 
 
 def ev(source: str, **extra: Any) -> Any:
-    scope = Scope({"var": VARS, **extra}, PURE_FUNCTIONS)
+    scope = Scope({"var": VARS, "local": {}, **extra}, PURE_FUNCTIONS)
     return evaluate(parse_expression(source), scope)
 
 
@@ -97,8 +98,8 @@ def test_unknown_values_propagate_instead_of_failing() -> None:
 def test_templates_with_directives_and_strip_markers() -> None:
     text = 'items: [\n%{ for i, x in list ~}\n  "${x}"%{ if i < length(list) - 1 },%{ endif }\n%{ endfor ~}\n]\n'
     scope = Scope({"list": ["a", "b", "c"]}, PURE_FUNCTIONS)
-    # like Terraform, "~}" strips all whitespace after it, the next line's indentation included
-    assert render_template(text, scope) == 'items: [\n"a",\n"b",\n"c"\n]\n'
+    # like Terraform, "~}" strips the rest of its own line (the newline included), not the next line's indentation
+    assert render_template(text, scope) == 'items: [\n  "a",\n  "b",\n  "c"\n]\n'
 
 
 def test_template_keeps_braces_inside_expression_strings() -> None:
@@ -153,3 +154,101 @@ def test_unknown_variables_and_blocks_in_tfvars_are_refused(tmp_path: Path) -> N
     bad.write_text('resource "x" "y" {}\n')
     with pytest.raises(HclError, match="only name = value"):
         load_tfvars(str(bad))
+
+
+# -- Terraform's numbers, encodings and the oracle's plumbing (no Terraform needed) -----------------------
+
+
+@pytest.mark.parametrize(
+    ("source", "text"),
+    [
+        # what Terraform 1.11 prints (terraform console), kept here so these run without it
+        ("0.1 + 0.2", "0.3"),
+        ("0.1 * 3", "0.3"),
+        ("1 / 3", "0." + "3" * 154 + "5"),
+        ("2e30", "2000000000000000000000000000000"),
+        ("-5 % 3", "-2"),
+        ("5.5 % 2", "1.5"),
+        ("7 / 2", "3.5"),
+        ("100 / 4", "25"),
+    ],
+)
+def test_numbers_are_512_bit_binary_floats_printed_shortest(source: str, text: str) -> None:
+    from scaleorfail.tf import numbers
+
+    assert numbers.to_text(ev(source)) == text
+
+
+def test_number_formatting_verbs_follow_go() -> None:
+    from scaleorfail.tf import numbers
+
+    third = numbers.divide(1, 3)
+    assert numbers.format_verb(third, "f", 2) == "0.33"
+    assert numbers.format_verb(numbers.parse("12345.678"), "e", None) == "1.234568e+04"
+    assert numbers.format_verb(numbers.parse("0.000001234"), "g", None) == "1.234e-06"
+    assert numbers.format_verb(1000000, "g", None) == "1e+06"
+    assert numbers.format_verb(numbers.parse("0.006"), "f", 2) == "0.01"
+    assert numbers.format_verb(0, "e", 2) == "0.00e+00"
+    with pytest.raises(numbers.NumberError):
+        numbers.divide(1, 0)
+
+
+def test_jsonencode_escapes_like_go_and_keeps_numbers_exact() -> None:
+    assert ev('jsonencode({ b = "<&>", a = 0.1 + 0.2 })') == '{"a":0.3,"b":"\\u003c\\u0026\\u003e"}'
+    assert ev('jsonencode("\\u2028")') == '"\\u2028"'
+    assert ev('jsondecode("1e2")') == 100
+    assert isinstance(ev("jsonencode([local.u])", local={"u": Unknown("u")}), Unknown)
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ('true ? 1 : "a"', "1"),  # the results unify to string
+        ('tomap({ a = 1, b = "x" })', {"a": "1", "b": "x"}),
+        ('regexall("(a)(b)", "abab")', [["a", "b"], ["a", "b"]]),
+        ('regexall("(?P<x>a)b", "abab")', [{"x": "a"}, {"x": "a"}]),
+        ('title("hello world-foo bar_baz")', "Hello World-Foo Bar_baz"),
+        ('replace("abc", "/(b)/", "[$1]")', "a[b]c"),
+        ('"a %{ if true ~}  \\n  b%{ endif }"', "a b"),  # a quoted string's literal is one piece
+    ],
+)
+def test_terraform_semantics_the_evaluator_reproduces(source: str, expected: Any) -> None:
+    assert ev(source) == expected
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ("true || sum([]) == 0", "cannot sum an empty list"),  # no short-circuit, as in Terraform
+        ('"\\q"', "invalid escape sequence"),
+        ('regex("a(?=b)", "ab")', "look-ahead"),
+        ('tomap({ a = [1], b = "x" })', "no common type"),
+        ('true ? [1] : "x"', "inconsistent conditional result types"),
+    ],
+)
+def test_what_terraform_rejects_is_rejected(source: str, message: str) -> None:
+    with pytest.raises(HclError, match=re.escape(message)):
+        ev(source)
+
+
+def test_can_and_try_of_an_unknown_value_are_unknown() -> None:
+    later = {"u": Unknown("id")}
+    assert isinstance(ev("can(local.u)", local=later), Unknown)
+    assert isinstance(ev('try(local.u, "x")', local=later), Unknown)
+    assert ev('can(local.u["x"]["y"].z)', local={"u": "s"}) is False
+
+
+def test_the_oracle_reads_consoles_output_and_diagnostics() -> None:
+    from scaleorfail.tf.oracle import parse_diagnostics, parse_tuple, unquote_go
+
+    stdout = 'Warning: x\n\n[\n  "\\"a\\\\u003c\\"",\n  (known after apply),\n  "\\x7f\\u00a0é",\n]\n'
+    assert parse_tuple(stdout) == ['"a\\u003c"', None, "\x7f\u00a0é"]
+    assert unquote_go('"\\t\\"\\\\\\U0001F600"') == '\t"\\\U0001f600'
+    stderr = (
+        "\nError: Invalid function argument\n\n  on sof_oracle.tf line 8, in locals:\n"
+        "   8:   sof_expr_1 = sum([])\n    ├────────────────\n    │ while calling sum(list)\n\n"
+        'Invalid value for "list" parameter: cannot sum an empty list.\n'
+    )
+    (diag,) = parse_diagnostics(stderr)
+    assert (diag.severity, diag.file, diag.line) == ("Error", "sof_oracle.tf", 8)
+    assert diag.detail == 'Invalid value for "list" parameter: cannot sum an empty list.'

@@ -17,6 +17,36 @@ from typing import Any
 from scaleorfail.packaging import build_zip
 from scaleorfail.tf.expr import HclError, Unknown
 
+# Accounts of the SageMaker scikit-learn (and Spark ML) serving images by region, as AWS
+# publishes them ("Docker Registry Paths and Example Code") and the provider's
+# aws_sagemaker_prebuilt_ecr_image data source knows them.
+SKLEARN_REGISTRIES = {
+    "af-south-1": "510948584623",
+    "ap-east-1": "651117190479",
+    "ap-northeast-1": "354813040037",
+    "ap-northeast-2": "366743142698",
+    "ap-south-1": "720646828776",
+    "ap-southeast-1": "121021644041",
+    "ap-southeast-2": "783357654285",
+    "ca-central-1": "341280168497",
+    "cn-north-1": "450853457545",
+    "cn-northwest-1": "451049120500",
+    "eu-central-1": "492215442770",
+    "eu-north-1": "662702820516",
+    "eu-south-1": "978288397137",
+    "eu-west-1": "141502667606",
+    "eu-west-2": "764974769150",
+    "eu-west-3": "659782779980",
+    "me-south-1": "801668240914",
+    "sa-east-1": "737474898029",
+    "us-east-1": "683313688378",
+    "us-east-2": "257758044811",
+    "us-gov-west-1": "414596584902",
+    "us-west-1": "746614075791",
+    "us-west-2": "246618743249",
+}
+PREBUILT_REGISTRIES = {"sagemaker-scikit-learn": SKLEARN_REGISTRIES, "sagemaker-sparkml-serving": SKLEARN_REGISTRIES}
+
 
 def _one_or_list(values: list[Any]) -> Any:
     return values[0] if len(values) == 1 else values
@@ -76,8 +106,29 @@ class AwsModel:
 
     # -- data sources -------------------------------------------------------------
 
+    @property
+    def dns_suffix(self) -> str:
+        return "amazonaws.com.cn" if self.partition == "aws-cn" else "amazonaws.com"
+
     def _data_aws_partition(self, args: dict[str, Any]) -> dict[str, Any]:
-        return {"partition": self.partition, "dns_suffix": "amazonaws.com", "id": self.partition}
+        return {"partition": self.partition, "dns_suffix": self.dns_suffix, "id": self.partition}
+
+    def _data_aws_sagemaker_prebuilt_ecr_image(self, args: dict[str, Any]) -> dict[str, Any]:
+        repository = args["repository_name"]
+        region = args.get("region") or self.region
+        registries = PREBUILT_REGISTRIES.get(repository)
+        if registries is None:
+            raise HclError(f"aws_sagemaker_prebuilt_ecr_image: repository {repository!r} is not modelled locally")
+        account = registries.get(region)
+        if account is None:
+            raise HclError(
+                f"aws_sagemaker_prebuilt_ecr_image: no registry ID available for region ({region}) "
+                f"and repository ({repository}); set sagemaker_image_uri"
+            )
+        suffix = args.get("dns_suffix") or self.dns_suffix
+        tag = args.get("image_tag") or "1"
+        path = f"{account}.dkr.ecr.{region}.{suffix}/{repository}:{tag}"
+        return {"registry_id": account, "registry_path": path, "id": account, "region": region}
 
     def _data_aws_region(self, args: dict[str, Any]) -> dict[str, Any]:
         return {"region": self.region, "name": self.region, "id": self.region}

@@ -36,6 +36,7 @@ class Block:
     body: Body
     file: str
     line: int
+    span: tuple[int, int] = (0, 0)  # character offsets of the whole block in its file
 
     @property
     def where(self) -> str:
@@ -92,12 +93,19 @@ def read_body(tree: Tree[Any], file: str) -> Body:
             parts = tokens_removed(child.children)
             inner = next(p for p in parts if p.data == "body")
             labels = [_name(p) for p in parts if p is not inner]
-            body.blocks.append(Block(labels[0], labels[1:], read_body(inner, file), file, child.meta.line))
+            span = (child.meta.start_pos, child.meta.end_pos)
+            body.blocks.append(Block(labels[0], labels[1:], read_body(inner, file), file, child.meta.line, span))
     return body
 
 
-@functools.lru_cache(maxsize=128)
 def parse_file(path: str) -> Body:
+    """The file's blocks and attributes (parsed once per version of the file)."""
+    stat = os.stat(path)
+    return _parse(path, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=128)
+def _parse(path: str, mtime_ns: int, size: int) -> Body:
     with open(path, encoding="utf-8") as handle:
         text = handle.read()
     if not text.endswith("\n"):

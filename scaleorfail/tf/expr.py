@@ -15,12 +15,14 @@ mapping whose ``__getitem__`` evaluates.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any
 
 from lark import Token, Tree
+
+from scaleorfail.tf import numbers
 
 
 class HclError(Exception):
@@ -92,6 +94,11 @@ class Scope:
 
 # Functions whose arguments must not be evaluated up front.
 LAZY_FUNCTIONS = frozenset({"can", "try"})
+# Functions that only look at a collection's structure: unknown elements pass through them.
+# Any other function given a value known only after apply returns an unknown value.
+SHAPE_FUNCTIONS = frozenset(
+    {"length", "concat", "merge", "coalescelist", "flatten", "reverse", "slice", "element", "one", "tolist", "keys"}
+)
 
 
 def tokens_removed(children: list[Any]) -> list[Tree[Any]]:
@@ -104,7 +111,7 @@ def type_name(value: Any) -> str:
         return "null"
     if isinstance(value, bool):
         return "bool"
-    if isinstance(value, (int, float)):
+    if numbers.is_number(value):
         return "number"
     if isinstance(value, str):
         return "string"
@@ -112,7 +119,19 @@ def type_name(value: Any) -> str:
         return "list"
     if isinstance(value, Mapping):
         return "object"
+    if isinstance(value, Unknown):
+        return "unknown"
     return type(value).__name__
+
+
+def contains_unknown(value: Any) -> bool:
+    if isinstance(value, Unknown):
+        return True
+    if isinstance(value, Mapping):
+        return any(contains_unknown(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(contains_unknown(v) for v in value)
+    return False
 
 
 def to_string(value: Any, where: str) -> str:
@@ -121,31 +140,32 @@ def to_string(value: Any, where: str) -> str:
         return value
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return format_number(value)
+    if numbers.is_number(value):
+        return numbers.to_text(number(value, where))
     if isinstance(value, Unknown):
         raise HclError(f"{where}: {value!r} cannot be used in a string here")
     raise HclError(f"{where}: a {type_name(value)} cannot be converted to a string")
 
 
-def format_number(value: float) -> str:
-    if isinstance(value, float) and value.is_integer() and abs(value) < 1e21:
-        return str(int(value))
-    return repr(value) if isinstance(value, float) else str(value)
-
-
-def number(value: Any, where: str) -> int | float:
+def number(value: Any, where: str) -> numbers.Number:
+    """A value as a Terraform number (strings are parsed, as Terraform converts them)."""
     if isinstance(value, bool) or value is None:
         raise HclError(f"{where}: a number is required, got {type_name(value)}")
-    if isinstance(value, (int, float)):
-        return value
-    if isinstance(value, str):
-        try:
-            parsed = float(value)
-        except ValueError:
-            raise HclError(f"{where}: {value!r} is not a number") from None
-        return int(parsed) if parsed.is_integer() and "." not in value and "e" not in value.lower() else parsed
+    try:
+        if isinstance(value, str):
+            return numbers.parse(value)
+        if numbers.is_number(value):
+            return numbers.from_python(value)
+    except numbers.NumberError as error:
+        raise HclError(f"{where}: {error}") from None
     raise HclError(f"{where}: a number is required, got {type_name(value)}")
+
+
+def whole_number(value: Any, where: str) -> int:
+    result = number(value, where)
+    if not isinstance(result, int):
+        raise HclError(f"{where}: a whole number is required, got {numbers.to_text(result)}")
+    return result
 
 
 def boolean(value: Any, where: str) -> bool:
@@ -158,34 +178,46 @@ def boolean(value: Any, where: str) -> bool:
     raise HclError(f"{where}: a bool is required, got {type_name(value)}")
 
 
-def normalise_number(value: float) -> int | float:
-    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
-        return int(value)
+def plain(value: Any) -> Any:
+    """The value with Terraform numbers turned into Python int/float (for AWS calls and JSON files)."""
+    if isinstance(value, Fraction):
+        return float(value)
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
     return value
 
 
+HCL_ESCAPES = {"n": "\n", "r": "\r", "t": "\t", '"': '"', "\\": "\\"}
+
+
 def unescape(chars: str) -> str:
-    """Decode HCL quoted-string escapes (the same set as JSON plus \\U)."""
+    """Decode HCL quoted-string escapes: \\n \\r \\t \\" \\\\ \\uNNNN \\UNNNNNNNN; anything else is an error."""
     if "\\" not in chars:
         return chars
     out: list[str] = []
     i = 0
-    simple = {"n": "\n", "r": "\r", "t": "\t", '"': '"', "\\": "\\"}
     while i < len(chars):
         ch = chars[i]
-        if ch == "\\" and i + 1 < len(chars):
-            nxt = chars[i + 1]
-            if nxt in simple:
-                out.append(simple[nxt])
-                i += 2
-                continue
-            if nxt in "uU":
-                width = 4 if nxt == "u" else 8
-                out.append(chr(int(chars[i + 2 : i + 2 + width], 16)))
-                i += 2 + width
-                continue
-        out.append(ch)
-        i += 1
+        if ch != "\\":
+            out.append(ch)
+            i += 1
+            continue
+        nxt = chars[i + 1] if i + 1 < len(chars) else ""
+        if nxt in HCL_ESCAPES and nxt:
+            out.append(HCL_ESCAPES[nxt])
+            i += 2
+            continue
+        if nxt in ("u", "U"):
+            width = 4 if nxt == "u" else 8
+            digits = chars[i + 2 : i + 2 + width]
+            if len(digits) != width or not all(c in "0123456789abcdefABCDEF" for c in digits):
+                raise HclError(f"invalid escape sequence \\{nxt}{digits}: \\{nxt} needs {width} hex digits")
+            out.append(chr(int(digits, 16)))
+            i += 2 + width
+            continue
+        raise HclError(f'invalid escape sequence \\{nxt}: HCL strings accept \\n \\r \\t \\" \\\\ \\u and \\U')
     return "".join(out)
 
 
@@ -222,11 +254,11 @@ class Evaluator:
         (inner,) = tokens_removed(node.children)
         return self.eval(inner)
 
-    def _int_lit(self, node: Tree[Any]) -> int:
-        return int(str(node.children[0]))
+    def _int_lit(self, node: Tree[Any]) -> numbers.Number:
+        return numbers.parse(str(node.children[0]))
 
-    def _float_lit(self, node: Tree[Any]) -> int | float:
-        return normalise_number(float(str(node.children[0])))
+    def _float_lit(self, node: Tree[Any]) -> numbers.Number:
+        return numbers.parse(str(node.children[0]))
 
     def _literal_value(self, node: Tree[Any]) -> bool | None:
         return {"true": True, "false": False, "null": None}[str(node.children[0])]
@@ -247,7 +279,7 @@ class Evaluator:
             return self.eval(tokens_removed(items[0].children)[0])
         from scaleorfail.tf.template import render_segments
 
-        return render_segments([self.segment(item) for item in items], self)
+        return render_segments([self.segment(item) for item in items], self, by_line=False)
 
     def segment(self, item: Any) -> Any:
         from scaleorfail.tf.template import Segment
@@ -374,28 +406,49 @@ class Evaluator:
     # -- operators ------------------------------------------------------------------
 
     def _conditional(self, node: Tree[Any]) -> Any:
-        cond, yes, no = tokens_removed(node.children)
-        return self.eval(yes) if boolean(self.eval(cond), self.where(node)) else self.eval(no)
+        """cond ? a : b - only the chosen result's errors count, but both results' types unify."""
+        cond_node, yes, no = tokens_removed(node.children)
+        where = self.where(node)
+        cond = self.eval(cond_node)
+        if isinstance(cond, Unknown):
+            return Unknown("a conditional whose condition is known after apply")
+        chosen, other = (yes, no) if boolean(cond, where) else (no, yes)
+        value = self.eval(chosen)
+        try:
+            other_value = self.eval(other)
+        except HclError:
+            return value  # the other result fails: its type is unknown, nothing to unify with
+        from scaleorfail.tf.types import unify_values
+
+        unified = unify_values([value, other_value], where)
+        if unified is None:
+            raise HclError(
+                f"{where}: inconsistent conditional result types: the results are a {type_name(value)} "
+                f"and a {type_name(other_value)}"
+            )
+        return unified[0]
 
     def _unary_op(self, node: Tree[Any]) -> Any:
         op = str(node.children[0])
         value = self.eval(node.children[1])
+        if isinstance(value, Unknown):
+            return Unknown(f"({op} of a value known after apply)")
         if op == "!":
             return not boolean(value, self.where(node))
-        return normalise_number(-number(value, self.where(node)))
+        return numbers.subtract(0, number(value, self.where(node)))
 
     def _binary_op(self, node: Tree[Any]) -> Any:
+        """Both operands are always evaluated: Terraform does not short-circuit && and ||."""
         left_node, term = tokens_removed(node.children)
         operator_node, right_node = tokens_removed(term.children)
         op = str(operator_node.children[0])
         where = self.where(node)
-        if op == "&&":
-            return boolean(self.eval(left_node), where) and boolean(self.eval(right_node), where)
-        if op == "||":
-            return boolean(self.eval(left_node), where) or boolean(self.eval(right_node), where)
         left, right = self.eval(left_node), self.eval(right_node)
         if isinstance(left, Unknown) or isinstance(right, Unknown):
             return Unknown(f"({op} of a value known after apply)")
+        if op in ("&&", "||"):
+            a_bool, b_bool = boolean(left, where), boolean(right, where)
+            return (a_bool and b_bool) if op == "&&" else (a_bool or b_bool)
         if op == "==":
             return equal(left, right)
         if op == "!=":
@@ -403,19 +456,19 @@ class Evaluator:
         a, b = number(left, where), number(right, where)
         if op in ("<", ">", "<=", ">="):
             return {"<": a < b, ">": a > b, "<=": a <= b, ">=": a >= b}[op]
-        if op == "+":
-            return normalise_number(a + b)
-        if op == "-":
-            return normalise_number(a - b)
-        if op == "*":
-            return normalise_number(a * b)
-        if b == 0:
-            raise HclError(f"{where}: division by zero")
-        if op == "/":
-            return normalise_number(a / b)
-        if op == "%":
-            return normalise_number(a % b)
-        raise HclError(f"{where}: unsupported operator {op}")
+        operations = {
+            "+": numbers.add,
+            "-": numbers.subtract,
+            "*": numbers.multiply,
+            "/": numbers.divide,
+            "%": numbers.modulo,
+        }
+        if op not in operations:
+            raise HclError(f"{where}: unsupported operator {op}")
+        try:
+            return operations[op](a, b)
+        except numbers.NumberError as error:
+            raise HclError(f"{where}: {error}") from None
 
     # -- for expressions --------------------------------------------------------------
 
@@ -479,26 +532,41 @@ class Evaluator:
             raise HclError(f"{where}: function {name}() is not supported here")
         args = [self.eval(a) for a in arg_nodes]
         if expand:
+            if not isinstance(args[-1], (list, tuple)):
+                raise HclError(f"{where}: {name}(): only a list can be expanded with ...")
             args = args[:-1] + list(args[-1])
+        if name not in SHAPE_FUNCTIONS and any(contains_unknown(a) for a in args):
+            return Unknown(f"{name}() of a value known after apply")
         try:
             return function(*args)
-        except HclError:
-            raise
+        except HclError as error:
+            message = str(error)
+            raise HclError(message if message.startswith(self.scope.where) else f"{where}: {message}") from None
         except (TypeError, ValueError, KeyError, IndexError, OSError) as exc:
             raise HclError(f"{where}: {name}(): {exc}") from exc
 
     def lazy_call(self, name: str, arg_nodes: list[Tree[Any]], where: str) -> Any:
+        """can() and try(): a value only known after apply makes their result unknown too."""
         if name == "can":
+            if len(arg_nodes) != 1:
+                raise HclError(f"{where}: can() takes exactly one argument")
             try:
                 value = self.eval(arg_nodes[0])
             except HclError:
                 return False
-            return not isinstance(value, Unknown)
-        for arg in arg_nodes:  # try()
+            if contains_unknown(value):
+                return Unknown("can() of a value known after apply")
+            return True
+        if not arg_nodes:
+            raise HclError(f"{where}: try() needs at least one argument")
+        for arg in arg_nodes:
             try:
-                return self.eval(arg)
+                value = self.eval(arg)
             except HclError:
                 continue
+            if contains_unknown(value):
+                return Unknown("try() of a value known after apply")
+            return value
         raise HclError(f"{where}: no argument of try() could be evaluated")
 
 
@@ -512,12 +580,8 @@ def evaluate(node: Any, scope: Scope) -> Any:
     return Evaluator(scope).eval(node)
 
 
-def canonical_json(value: Any) -> str:
-    """Terraform's jsonencode: compact, object keys sorted."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_no_unknown)
+def canonical_json(value: Any) -> Any:
+    """Terraform's jsonencode (see :mod:`scaleorfail.tf.encoding`); Unknown if anything in it is."""
+    from scaleorfail.tf.encoding import json_encode
 
-
-def _no_unknown(value: Any) -> Any:
-    if isinstance(value, Unknown):
-        raise HclError(f"jsonencode(): {value!r}")
-    raise TypeError(f"cannot encode {type(value).__name__}")
+    return json_encode(value)

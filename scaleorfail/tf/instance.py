@@ -33,6 +33,7 @@ from scaleorfail.tf.expr import (
     boolean,
     evaluate,
     iteration_pairs,
+    plain,
     to_string,
     tokens_removed,
     type_name,
@@ -53,6 +54,8 @@ class ResourceModel(Protocol):
 
 @dataclass
 class ResourceInstance:
+    """One instance; args and attrs hold Python numbers (int/float), values Terraform's exact ones."""
+
     address: str
     mode: str  # "managed" or "data"
     type: str
@@ -62,6 +65,7 @@ class ResourceInstance:
     attrs: dict[str, Any]
     block: Block
     module: ModuleInstance
+    values: dict[str, Any]
 
 
 class ModuleInstance:
@@ -143,10 +147,10 @@ class ModuleInstance:
     def _module_value(self, name: str) -> Any:
         children = self.children(name)
         if isinstance(children, dict):
-            return {key: child.outputs() for key, child in children.items()}
+            return {key: child.output_values() for key, child in children.items()}
         if isinstance(children, list):
-            return [child.outputs() for child in children]
-        return children.outputs()
+            return [child.output_values() for child in children]
+        return children.output_values()
 
     def children(self, name: str) -> Any:
         """The instance(s) of a module call: one, or a dict by for_each key / count index."""
@@ -180,21 +184,26 @@ class ModuleInstance:
             return [make(index, self.scope.child(count={"index": index})) for index in range(count)]
         return make(None, self.scope)
 
-    def outputs(self) -> dict[str, Any]:
+    def output_values(self) -> dict[str, Any]:
+        """The outputs with Terraform's exact values (what a parent module sees)."""
         return {
             name: evaluate(block.body.attributes["value"].expr, self.scope)
             for name, block in self.config.outputs.items()
         }
+
+    def outputs(self) -> dict[str, Any]:
+        """The outputs with Python numbers (what `terraform output -json` would give)."""
+        return dict(plain(self.output_values()))
 
     # -- resources and data sources -------------------------------------------------
 
     def _value(self, mode: str, rtype: str, name: str) -> Any:
         instances = self.resource(mode, rtype, name)
         if isinstance(instances, dict):
-            return {key: inst.attrs for key, inst in instances.items()}
+            return {key: inst.values for key, inst in instances.items()}
         if isinstance(instances, list):
-            return [inst.attrs for inst in instances]
-        return instances.attrs
+            return [inst.values for inst in instances]
+        return instances.values
 
     def resource(self, mode: str, rtype: str, name: str) -> Any:
         key = (mode, rtype, name)
@@ -206,9 +215,12 @@ class ModuleInstance:
 
             def make(index: Any, scope: Scope) -> ResourceInstance:
                 address = base if index is None else f"{base}[{_key_text(index)}]"
-                args = evaluate_body(block.body, scope)
-                attrs = {**args, **self.model.computed(mode, rtype, address, args)}
-                return ResourceInstance(address, mode, rtype, name, index, args, attrs, block, self)
+                values = evaluate_body(block.body, scope)
+                args = plain(values)
+                computed = self.model.computed(mode, rtype, address, args)
+                values = {**values, **computed}
+                attrs = {**args, **plain(computed)}
+                return ResourceInstance(address, mode, rtype, name, index, args, attrs, block, self, values)
 
             self._instances[key] = self._expand(block, make)
         return self._instances[key]

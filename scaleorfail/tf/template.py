@@ -129,15 +129,35 @@ def _sequence(opener: str, body: str) -> Segment:
     raise HclError(f"unknown template directive: %{{{body}}}")
 
 
-def apply_strip_markers(segments: list[Segment]) -> list[Segment]:
+def strip_after(text: str) -> str:
+    """What ``~}`` leaves of the literal after it: HCL splits literals into lines (each with its
+    newline) and trims only the first, so the whitespace up to and including the first newline
+    goes, and the next line's indentation stays."""
+    cut = text.find("\n")
+    first, rest = (text, "") if cut < 0 else (text[: cut + 1], text[cut + 1 :])
+    return first.lstrip() + rest
+
+
+def strip_before(text: str) -> str:
+    """What ``%{~`` / ``${~`` leaves of the literal before it: its last line (with that line's
+    own newline when the directive starts a line) loses its trailing whitespace."""
+    cut = text.rfind("\n", 0, len(text) - 1) if text.endswith("\n") else text.rfind("\n")
+    return text[: cut + 1] + text[cut + 1 :].rstrip()
+
+
+def apply_strip_markers(segments: list[Segment], *, by_line: bool = True) -> list[Segment]:
+    """Apply ~ strip markers. by_line: a template file or heredoc, whose literals HCL splits at
+    its newlines; a quoted string's literal is one piece, so all adjacent whitespace goes."""
+    after = strip_after if by_line else str.lstrip
+    before = strip_before if by_line else str.rstrip
     out = [Segment(s.kind, s.text, s.expr, s.names, s.strip_left, s.strip_right) for s in segments]
     for index, segment in enumerate(out):
         if segment.kind == "text":
             continue
         if segment.strip_left and index > 0 and out[index - 1].kind == "text":
-            out[index - 1].text = out[index - 1].text.rstrip()
+            out[index - 1].text = before(out[index - 1].text)
         if segment.strip_right and index + 1 < len(out) and out[index + 1].kind == "text":
-            out[index + 1].text = out[index + 1].text.lstrip()
+            out[index + 1].text = after(out[index + 1].text)
     return out
 
 
@@ -146,9 +166,9 @@ class _UnknownResultError(Exception):
         self.value = value
 
 
-def render_segments(segments: list[Segment], evaluator: Evaluator) -> str | Unknown:
+def render_segments(segments: list[Segment], evaluator: Evaluator, *, by_line: bool = True) -> str | Unknown:
     """The rendered text, or Unknown when a value in it is only known after apply."""
-    stripped = apply_strip_markers(segments)
+    stripped = apply_strip_markers(segments, by_line=by_line)
     try:
         pieces, end = _render(stripped, 0, evaluator, stop=())
     except _UnknownResultError as unknown:

@@ -1,5 +1,3 @@
-data "aws_partition" "current" {}
-data "aws_region" "current" {}
 data "aws_caller_identity" "current" {}
 
 # Explicit log group with retention, created before the function can write to it.

@@ -2,31 +2,18 @@ data "aws_partition" "current" {}
 data "aws_region" "current" {}
 data "aws_caller_identity" "current" {}
 
-locals {
-  region = data.aws_region.current.region
+# The SageMaker scikit-learn serving image of the region, as the provider knows it (its
+# registry accounts per region). Read only when no image_uri is given.
+data "aws_sagemaker_prebuilt_ecr_image" "sklearn" {
+  count = var.image_uri == null ? 1 : 0
 
-  # Account of the SageMaker scikit-learn serving image per region (the registries the
-  # SageMaker Python SDK lists for sagemaker-scikit-learn). Other regions: set image_uri.
-  sklearn_registries = {
-    "us-east-1"      = "683313688378"
-    "us-east-2"      = "257758044811"
-    "us-west-1"      = "746614075791"
-    "us-west-2"      = "246618743249"
-    "ca-central-1"   = "341280168497"
-    "eu-west-1"      = "141502667606"
-    "eu-west-2"      = "764974769150"
-    "eu-west-3"      = "659782779980"
-    "eu-central-1"   = "492215442770"
-    "eu-north-1"     = "662702820516"
-    "ap-south-1"     = "720646828776"
-    "ap-northeast-1" = "354813040037"
-    "ap-northeast-2" = "366743142698"
-    "ap-southeast-1" = "121021644041"
-    "ap-southeast-2" = "783357654285"
-    "sa-east-1"      = "737474898029"
-  }
-  default_image = "${lookup(local.sklearn_registries, local.region, "000000000000")}.dkr.ecr.${local.region}.${data.aws_partition.current.dns_suffix}/sagemaker-scikit-learn:1.2-1-cpu-py3"
-  image_uri     = var.image_uri != null ? var.image_uri : local.default_image
+  repository_name = "sagemaker-scikit-learn"
+  image_tag       = "1.2-1-cpu-py3"
+}
+
+locals {
+  region    = data.aws_region.current.region
+  image_uri = var.image_uri != null ? var.image_uri : one(data.aws_sagemaker_prebuilt_ecr_image.sklearn[*].registry_path)
   # account, region and repository of the image, for the pull permission
   image_parts    = regex("^([0-9]{12})\\.dkr\\.ecr\\.([a-z0-9-]+)\\.[^/]+/([^:@]+)", local.image_uri)
   repository_arn = "arn:${data.aws_partition.current.partition}:ecr:${local.image_parts[1]}:${local.image_parts[0]}:repository/${local.image_parts[2]}"

@@ -14,7 +14,7 @@ variable "bundle_path" {
 }
 
 variable "image_uri" {
-  description = "Serving container image. null uses the SageMaker scikit-learn 1.2-1 CPU image of the region (its inference toolkit runs code/inference.py)."
+  description = "Serving container image. null uses the SageMaker scikit-learn 1.2-1 CPU image of the region (from the provider's aws_sagemaker_prebuilt_ecr_image; its inference toolkit runs code/inference.py)."
   type        = string
   default     = null
 

@@ -94,7 +94,7 @@ resource "aws_sfn_state_machine" "this" {
 
   logging_configuration {
     log_destination        = "${aws_cloudwatch_log_group.this.arn}:*"
-    include_execution_data = true
+    include_execution_data = var.include_execution_data
     level                  = var.log_level
   }
 

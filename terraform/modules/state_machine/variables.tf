@@ -40,6 +40,12 @@ variable "log_level" {
   }
 }
 
+variable "include_execution_data" {
+  description = "Whether the execution log carries each event's input, output and task parameters (here: every ticket's text). Off, the events keep their type, state, error name and cause - all the throttled-retried query reads."
+  type        = bool
+  default     = false
+}
+
 variable "log_retention_days" {
   description = "Retention of the state machine's log group, in days."
   type        = number
