@@ -75,7 +75,7 @@ from typing import Any
 import moto
 from botocore.exceptions import ClientError
 
-from scaleorfail.emulator import alarms, cfn_props, cwstats, insights, metricmath
+from scaleorfail.emulator import alarms, cfn_props, cwstats, filterpattern, insights, metricmath
 from scaleorfail.emulator.endpoints import EndpointRuntime, ServeResult, endpoint_spec
 from scaleorfail.emulator.runtime import Datum, FunctionSpec, LambdaRuntime, ThrottledError
 from scaleorfail.emulator.settings import ACCOUNT_ID, EmulatorSettings
@@ -804,6 +804,8 @@ def _patch_history_paging() -> None:
 
                 raise InvalidToken("the nextToken does not belong to this history") from None
         page = events[start : start + max_results]
+        if self._get_param("includeExecutionData") is False:
+            page = without_execution_data(page)
         result: dict[str, Any] = {"events": page}
         if start + max_results < len(events):
             result["nextToken"] = f"{execution_arn}:{start + max_results}"
@@ -961,6 +963,353 @@ def _patch_query_definitions() -> None:
     _replace(LogsResponse, "put_query_definition", put_query_definition)
     _replace(LogsResponse, "describe_query_definitions", describe_query_definitions)
     _replace(LogsResponse, "delete_query_definition", delete_query_definition)
+
+
+# -- Step Functions: StopExecution, DescribeExecution as AWS answers them ---------------------------
+
+STOP_WAIT_S = 5.0
+EXECUTION_DATA_FIELDS = ("input", "output", "inputDetails", "outputDetails")
+
+
+def _patch_stop_execution() -> None:
+    """StopExecution stops a Map execution as ABORTED and answers with its stopDate.
+
+    moto 5.2.5: ``StepFunctionResponse.stop_execution`` calls ``StateMachine.stop_execution``,
+    which drops the request's error and cause and answers before the execution stopped (no
+    stopDate); and ``Environment.set_error`` (``...parser.asl.eval.environment``) overwrote
+    the ProgramStopped state when a Map iteration reported its abort as an error, so the
+    execution ended FAILED with States.Runtime. A stopped (or timed-out) program now stays so.
+    """
+    from moto.core.responses import ActionResult
+    from moto.stepfunctions.parser.asl.eval import environment
+    from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped, ProgramTimedOut
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    original_set_error = environment.Environment.set_error
+
+    def set_error(self: Any, error: Any) -> None:
+        if isinstance(self._program_state, (ProgramStopped, ProgramTimedOut)):
+            return
+        original_set_error(self, error)
+
+    def stop_execution(self: Any) -> Any:
+        arn = self._get_param("executionArn")
+        execution = self.stepfunction_backend.describe_execution(arn)  # ExecutionDoesNotExist / InvalidArn
+        if execution.status == "RUNNING":
+            moment = datetime.now(UTC)
+            execution.stop(stop_date=moment, error=self._get_param("error"), cause=self._get_param("cause"))
+            deadline = time.monotonic() + STOP_WAIT_S
+            while execution.status == "RUNNING" and time.monotonic() < deadline:
+                time.sleep(0.01)
+        return ActionResult({"stopDate": execution.stop_date or datetime.now(UTC)})
+
+    _replace(environment.Environment, "set_error", set_error)
+    _replace(StepFunctionResponse, "stop_execution", stop_execution)
+
+
+def _patch_describe_execution() -> None:
+    """DescribeExecution with inputDetails/outputDetails, stopDate for every ended status, redriveCount.
+
+    moto 5.2.5's ``StepFunctionResponse.describe_execution`` leaves out inputDetails and the
+    stopDate of TIMED_OUT executions; replaced, reading the parser ``Execution``'s
+    ``execution_input``, ``output``, ``stop_date``, ``error``, ``cause``, ``state_machine_arn``.
+    """
+    from moto.core.responses import ActionResult
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    def describe_execution(self: Any) -> Any:
+        arn = self._get_param("executionArn")
+        execution = self.stepfunction_backend.describe_execution(arn)
+        status = str(execution.status)
+        response: dict[str, Any] = {
+            "executionArn": arn,
+            "stateMachineArn": execution.state_machine_arn,
+            "name": execution.name,
+            "status": status,
+            "startDate": execution.start_date,
+            "input": execution.execution_input,
+            "inputDetails": {"included": True},
+            "redriveCount": 0,
+            "redriveStatus": "NOT_REDRIVABLE",
+        }
+        if status != "RUNNING" and execution.stop_date:
+            response["stopDate"] = execution.stop_date
+        if status == "SUCCEEDED":
+            output = execution.output
+            response["output"] = output if isinstance(output, str) else json.dumps(output, separators=(",", ":"))
+            response["outputDetails"] = {"included": True}
+        if status in ("FAILED", "TIMED_OUT", "ABORTED"):
+            response["redriveStatus"] = "REDRIVABLE"
+        if execution.error is not None:
+            response["error"] = execution.error
+        if execution.cause is not None:
+            response["cause"] = execution.cause
+        trace = getattr(execution, "trace_header", None)
+        if trace:
+            response["traceHeader"] = trace
+        return ActionResult(response)
+
+    _replace(StepFunctionResponse, "describe_execution", describe_execution)
+
+
+def without_execution_data(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """History events as GetExecutionHistory gives them with includeExecutionData=false."""
+    out = []
+    for event in events:
+        copy = dict(event)
+        for key, value in event.items():
+            if key.endswith("EventDetails") and isinstance(value, dict):
+                copy[key] = {k: v for k, v in value.items() if k not in EXECUTION_DATA_FIELDS}
+        out.append(copy)
+    return out
+
+
+# -- Logs: filter patterns, Logs Insights as AWS answers it ----------------------------------------
+
+MAX_QUERIES_KEPT = 1000
+MAX_QUERY_CHARS = 10_000
+MAX_FILTER_EVENTS = 10_000
+
+
+def _log_groups(response: Any, names: list[str]) -> list[Any]:
+    """moto ``LogGroup`` objects by name or ARN (``LogsBackend.groups``); ResourceNotFoundException if absent."""
+    from moto.logs.exceptions import ResourceNotFoundException
+
+    backend = response.logs_backend
+    out = []
+    for ident in names:
+        name = str(ident).split(":log-group:", 1)[-1].removesuffix(":*") if str(ident).startswith("arn:") else ident
+        if name not in backend.groups:
+            raise ResourceNotFoundException("The specified log group does not exist.")
+        out.append(backend.groups[name])
+    return out
+
+
+def _pointer(group: str, stream: str, index: int) -> str:
+    import base64
+
+    raw = json.dumps([group, stream, index], separators=(",", ":")).encode("utf-8")
+    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+
+def _unpointer(pointer: str) -> tuple[str, str, int] | None:
+    import base64
+
+    try:
+        group, stream, index = json.loads(base64.urlsafe_b64decode(pointer + "=" * (-len(pointer) % 4)))
+        return str(group), str(stream), int(index)
+    except (ValueError, TypeError):
+        return None
+
+
+def _insights_events(groups: list[Any]) -> list[insights.Event]:
+    return [
+        insights.Event(
+            timestamp=event.timestamp,
+            message=event.message,
+            log_stream=stream_name,
+            log_group=group.name,
+            ingestion_time=getattr(event, "ingestion_time", event.timestamp),
+            pointer=_pointer(group.name, stream_name, index),
+        )
+        for group in groups
+        for stream_name, stream in list(group.streams.items())
+        for index, event in enumerate(list(stream.events))
+    ]
+
+
+def _malformed_query(message: str) -> Exception:
+    from moto.core.exceptions import JsonRESTError
+
+    error = JsonRESTError("MalformedQueryException", message)
+    error.code = 400
+    error.description = json.dumps(
+        {
+            "__type": "MalformedQueryException",
+            "message": message,
+            "queryCompileError": {"location": {"startCharOffset": 0, "endCharOffset": 0}, "message": message},
+        }
+    )
+    return error
+
+
+def _start_query(self: Any) -> str:
+    """StartQuery: the query is parsed first (MalformedQueryException, HTTP 400), then run."""
+    from moto.logs.exceptions import InvalidParameterException
+
+    single, many = self._get_param("logGroupName"), self._get_param("logGroupNames")
+    identifiers = self._get_param("logGroupIdentifiers")
+    if sum(1 for x in (single, many, identifiers) if x) != 1:
+        raise InvalidParameterException("Specify exactly one of logGroupName, logGroupNames or logGroupIdentifiers.")
+    query_string = str(self._get_param("queryString") or "")
+    if not query_string.strip() or len(query_string) > MAX_QUERY_CHARS:
+        raise InvalidParameterException(f"queryString must have between 1 and {MAX_QUERY_CHARS} characters.")
+    language = self._get_param("queryLanguage") or "CWLI"
+    if language != "CWLI":
+        raise InvalidParameterException(f"queryLanguage {language} is not supported by the emulator (CWLI only).")
+    start, end = self._get_int_param("startTime"), self._get_int_param("endTime")
+    if start is None or end is None or start > end:
+        raise InvalidParameterException("endTime must be greater than or equal to startTime.")
+    limit = self._get_int_param("limit")
+    if limit is not None and not 1 <= limit <= insights.MAX_ROWS:
+        raise InvalidParameterException(f"limit must be between 1 and {insights.MAX_ROWS}.")
+    groups = _log_groups(self, [single] if single else list(many or identifiers))
+    try:
+        insights.parse_query(query_string)
+    except insights.QueryError as exc:
+        raise _malformed_query(str(exc)) from None
+    flush_sink()
+    try:
+        result = insights.execute(query_string, _insights_events(groups), start * 1000, end * 1000 + 999)
+    except insights.QueryError as exc:
+        raise _malformed_query(str(exc)) from None
+    if limit is not None:
+        result.rows = result.rows[:limit]
+    query_id = str(uuid.uuid4())
+    store: dict[str, dict[str, Any]] = _state.setdefault("queries", {})
+    store[query_id] = {
+        "queryId": query_id,
+        "queryString": query_string,
+        "status": "Complete",
+        "createTime": int(time.time() * 1000),
+        "logGroupName": groups[0].name,
+        "logGroupNames": [g.name for g in groups],
+        "result": result,
+    }
+    while len(store) > MAX_QUERIES_KEPT:
+        store.pop(next(iter(store)))
+    return json.dumps({"queryId": query_id})
+
+
+def _query(query_id: Any) -> dict[str, Any]:
+    from moto.logs.exceptions import ResourceNotFoundException
+
+    found = _state.get("queries", {}).get(str(query_id))
+    if found is None:
+        raise ResourceNotFoundException("Query does not exist.")
+    return dict(found)
+
+
+def _get_query_results(self: Any) -> str:
+    query = _query(self._get_param("queryId"))
+    result: insights.Result = query["result"]
+    rows = [[{"field": k, "value": v} for k, v in row.items()] for row in result.rows]
+    return json.dumps({"results": rows, "statistics": result.statistics(), "status": query["status"]})
+
+
+def _stop_query(self: Any) -> str:
+    query = _query(self._get_param("queryId"))
+    if query["status"] in ("Scheduled", "Running"):
+        _state["queries"][query["queryId"]]["status"] = "Cancelled"
+        return json.dumps({"success": True})
+    return json.dumps({"success": False})
+
+
+def _describe_queries(self: Any) -> str:
+    group, status = self._get_param("logGroupName"), self._get_param("status")
+    max_results = int(self._get_param("maxResults") or 1000)
+    found = [
+        {k: q[k] for k in ("queryId", "queryString", "status", "createTime", "logGroupName")}
+        for q in list(_state.get("queries", {}).values())
+        if (not group or group in q["logGroupNames"]) and (not status or q["status"] == status)
+    ]
+    found.sort(key=lambda q: q["createTime"], reverse=True)
+    return json.dumps({"queries": found[:max_results]})
+
+
+def _get_log_record(self: Any) -> str:
+    from moto.logs.exceptions import InvalidParameterException
+
+    where = _unpointer(str(self._get_param("logRecordPointer") or ""))
+    backend = self.logs_backend
+    stream = None
+    if where is not None and where[0] in backend.groups:
+        stream = backend.groups[where[0]].streams.get(where[1])
+    if where is None or stream is None or not 0 <= where[2] < len(stream.events):
+        raise InvalidParameterException("The logRecordPointer is not valid.")
+    event = stream.events[where[2]]
+    row = insights.discover(
+        insights.Event(event.timestamp, event.message, where[1], where[0], getattr(event, "ingestion_time", 0))
+    )
+    row.pop("@timestamp_ms", None)
+    row["@log"] = f"{self.current_account}:{where[0]}"
+    return json.dumps({"logRecord": {k: insights.render(v) for k, v in row.items()}})
+
+
+def _filter_log_events(self: Any) -> str:
+    """FilterLogEvents: the three filter-pattern forms, stream name prefix, events in time order across streams."""
+    from moto.logs.exceptions import InvalidParameterException
+
+    name = self._get_param("logGroupName") or self._get_param("logGroupIdentifier")
+    if not name:
+        raise InvalidParameterException("Specify logGroupName or logGroupIdentifier.")
+    group = _log_groups(self, [name])[0]
+    names, prefix = self._get_param("logStreamNames"), self._get_param("logStreamNamePrefix")
+    if names and prefix:
+        raise InvalidParameterException("logStreamNames and logStreamNamePrefix cannot both be specified.")
+    limit = self._get_int_param("limit") or MAX_FILTER_EVENTS
+    if not 1 <= limit <= MAX_FILTER_EVENTS:
+        raise InvalidParameterException(f"limit must be between 1 and {MAX_FILTER_EVENTS}.")
+    start, end = self._get_int_param("startTime"), self._get_int_param("endTime")
+    try:
+        matches = filterpattern.compile_pattern(self._get_param("filterPattern"))
+    except filterpattern.FilterPatternError as exc:
+        raise InvalidParameterException(f"Invalid filter pattern: {exc}") from None
+    streams = [
+        (stream_name, stream)
+        for stream_name, stream in sorted(group.streams.items())
+        if (not names or stream_name in names) and (not prefix or stream_name.startswith(prefix))
+    ]
+    found = [
+        {
+            "logStreamName": stream_name,
+            "timestamp": event.timestamp,
+            "message": event.message,
+            "ingestionTime": getattr(event, "ingestion_time", event.timestamp),
+            "eventId": str(event.event_id),
+        }
+        for stream_name, stream in streams
+        for event in list(stream.events)
+        if (start is None or event.timestamp >= start)
+        and (end is None or event.timestamp <= end)
+        and matches(event.message)
+    ]
+    found.sort(key=lambda e: (e["timestamp"], e["ingestionTime"], e["logStreamName"]))
+    token = self._get_param("nextToken")
+    offset = 0
+    if token:
+        try:
+            offset = int(str(token).rsplit("@", 1)[1])
+        except (IndexError, ValueError):
+            raise InvalidParameterException("The specified nextToken is not valid.") from None
+    page = found[offset : offset + limit]
+    result: dict[str, Any] = {
+        "events": page,
+        "searchedLogStreams": [{"logStreamName": n, "searchedCompletely": True} for n, _ in streams],
+    }
+    if offset + limit < len(found):
+        result["nextToken"] = f"{group.name}@{offset + limit}"
+    return json.dumps(result)
+
+
+def _patch_logs_api() -> None:
+    """FilterLogEvents and the Logs Insights query operations, replaced.
+
+    moto 5.2.5 ``LogsResponse``: ``filter_log_events`` (its pattern matcher matches JSON,
+    space-delimited and ``?A ?B`` patterns against every event and ignores
+    logStreamNamePrefix), ``start_query`` (ran the query inside ``LogQuery.__init__``: a
+    malformed query was an HTTP 500), ``get_query_results``, ``describe_queries``, and the
+    absent ``stop_query`` / ``get_log_record``; reads ``logs_backend.groups``, ``LogGroup.streams``,
+    ``LogStream.events`` and ``LogEvent`` (``timestamp``, ``message``, ``ingestion_time``, ``event_id``).
+    """
+    from moto.logs.responses import LogsResponse
+
+    _replace(LogsResponse, "filter_log_events", _filter_log_events)
+    _replace(LogsResponse, "start_query", _start_query)
+    _replace(LogsResponse, "get_query_results", _get_query_results)
+    _replace(LogsResponse, "stop_query", _stop_query)
+    _replace(LogsResponse, "describe_queries", _describe_queries)
+    _replace(LogsResponse, "get_log_record", _get_log_record)
 
 
 # -- CloudWatch: metric math, GetMetricStatistics, alarms that evaluate ---------------------------
@@ -1827,6 +2176,9 @@ def install(settings: EmulatorSettings, work_dir: Path) -> LambdaRuntime:
         _patch_read_your_writes()
         _patch_sagemaker_runtime()
         _patch_aws_sdk_tasks()
+        _patch_logs_api()
+        _patch_stop_execution()
+        _patch_describe_execution()
         _patch_metric_statistics()
         _patch_alarms()
         _patch_cfn_state_machine()
