@@ -288,7 +288,10 @@ class Parser:
                 while not self.accept(")"):
                     args.append(self.expression())
                     self.accept(",")
-                return ("call", token.value.lower(), args)
+                name = token.value.lower()
+                if name not in SCALAR_FUNCTIONS and name not in AGGREGATES and name not in SPECIAL_FUNCTIONS:
+                    raise QueryError(f"unsupported function {token.value}()")
+                return ("call", name, args)
             return ("field", token.value)
         raise QueryError(f"unexpected {token.value!r}")
 
@@ -435,6 +438,7 @@ AGGREGATES = {
     "sortsfirst",
     "sortslast",
 }
+SPECIAL_FUNCTIONS = {"bin", "datefloor", "dateceil"}
 UNITS = {"ms": 0.001, "s": 1, "m": 60, "min": 60, "h": 3600, "hr": 3600, "d": 86400, "w": 7 * 86400}
 
 

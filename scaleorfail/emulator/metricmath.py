@@ -245,8 +245,11 @@ POINTWISE: dict[str, Callable[[float], float]] = {
 
 
 class Evaluator:
-    def __init__(self, results: dict[str, Series], timestamps: list[datetime], period_s: int) -> None:
+    def __init__(
+        self, results: dict[str, Series], timestamps: list[datetime], period_s: int, metrics: set[str] | None = None
+    ) -> None:
         self.results = results
+        self.metrics = set(results) if metrics is None else metrics  # the MetricStat queries, for METRICS()
         self.timestamps = sorted(set(timestamps))
         self.period_s = period_s
 
@@ -300,7 +303,9 @@ class Evaluator:
                 if args[0][0] != "str":
                     raise MetricMathError("METRICS takes an optional string filter")
                 wanted = args[0][1]
-            return [s for key, s in self.results.items() if wanted in s.label or wanted in key]
+            return [
+                s for key, s in self.results.items() if key in self.metrics and (wanted in s.label or wanted in key)
+            ]
         if name == "FILL":
             return self._fill(args, label)
         if name in ("RATE", "DIFF", "DIFF_TIME", "RUNNING_SUM", "EPOCH"):
@@ -467,13 +472,15 @@ def _sequence(name: str, series: Series) -> Series:
     return Series(series.label, out, series.period_s)
 
 
-def evaluate(expression: str, results: dict[str, Series], label: str, period_s: int = 60) -> list[Series]:
+def evaluate(
+    expression: str, results: dict[str, Series], label: str, period_s: int = 60, metrics: set[str] | None = None
+) -> list[Series]:
     """The series an expression gives (one, or several for an array), given the other queries' results."""
     if expression.strip().upper().startswith("SELECT"):
         raise MetricMathError("Metrics Insights queries (SELECT ...) are not supported by the emulator")
     tree = Parser(expression).parse()
     timestamps = [t for s in results.values() for t in s.points]
-    value = Evaluator(results, timestamps, period_s).value(tree, label)
+    value = Evaluator(results, timestamps, period_s, metrics).value(tree, label)
     if isinstance(value, list):
         return value
     if isinstance(value, Series):

@@ -1335,7 +1335,11 @@ def _metric_math(queries: list[dict[str, Any]], results: list[dict[str, Any]], s
         for query in pending:
             try:
                 evaluated = metricmath.evaluate(
-                    str(query["Expression"]), known, query.get("Label") or query["Id"], int(query.get("Period") or 60)
+                    str(query["Expression"]),
+                    known,
+                    query.get("Label") or query["Id"],
+                    int(query.get("Period") or 60),
+                    metrics={r["id"] for r in results},
                 )
             except metricmath.MetricMathError as exc:
                 if "Unrecognized metric id" in str(exc) and any(q["Id"] in str(exc) for q in pending):
