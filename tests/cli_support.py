@@ -25,7 +25,13 @@ class Result:
 
     @property
     def json(self) -> Any:
-        return json.loads(self.stdout) if self.stdout.strip() else {}
+        """The JSON output; the text itself for the commands that print text (s3, wait)."""
+        if not self.stdout.strip():
+            return {}
+        try:
+            return json.loads(self.stdout)
+        except ValueError:
+            return self.stdout
 
 
 def environment(emulator: Emulator, home: Path) -> dict[str, str]:

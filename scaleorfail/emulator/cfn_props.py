@@ -29,6 +29,13 @@ def as_text(value: Any) -> str:
     return str(value)
 
 
+def parameter_text(value: Any) -> str:
+    """A stack parameter's value as CloudFormation holds it: text (a list joined with commas)."""
+    if isinstance(value, list):
+        return ",".join(as_text(v) for v in value)
+    return as_text(value)
+
+
 def substitute_definition(definition: str, substitutions: Mapping[str, Any] | None) -> str:
     """Replace ``${name}`` in a state machine definition by DefinitionSubstitutions[name].
 

@@ -68,7 +68,7 @@ import json
 import threading
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -1633,7 +1633,9 @@ def evaluate_alarms(now: datetime | None = None) -> int:
 
     flush_sink()
     changed = 0
-    moment = now or datetime.now(UTC)
+    # Periods are judged a little after the data arrives (the sink writes behind, the timer ticks):
+    # a datapoint at the very end of a period is still seen in it.
+    moment = (now or datetime.now(UTC)) - timedelta(seconds=float(_state.get("alarm_lag_s", 1.0)))
     for account_id, regions in list(cloudwatch_backends.items()):
         for region, backend in list(regions.items()):
             for alarm in list(backend.alarms.values()):
@@ -1710,6 +1712,7 @@ def _patch_alarms() -> None:
     _replace(CloudWatchBackend, "set_alarm_state", set_alarm_state)
     _replace(CloudWatchResponse, "describe_alarm_history", _describe_alarm_history)
     interval = float(os.environ.get("SOF_ALARM_EVALUATION_S") or ALARM_EVALUATION_S)
+    _state["alarm_lag_s"] = interval + MotoSink.FLUSH_INTERVAL_S + 0.75
     if interval > 0:
         threading.Thread(target=_evaluate_alarms_forever, args=(interval,), name="alarms", daemon=True).start()
 
@@ -2064,10 +2067,29 @@ def _cfn_roll_back(stack: Any, kind: str, exc: Exception) -> None:
 def _cfn_refresh_outputs(backend: Any, stack: Any) -> None:
     """What ``create_stack`` does and ``execute_change_set`` forgets: template, outputs, exports."""
     stack._parse_template()
+    # Every parameter, defaults included, as text: what UsePreviousValue and "no changes" compare with.
+    stack.parameters = {k: cfn_props.parameter_text(v) for k, v in stack.resource_map.resolved_parameters.items()}
     stack.description = stack.template_dict.get("Description")
     stack.output_map = stack._create_output_map()
     for export in stack.exports:
         backend.exports[export.name] = export
+
+
+def _patch_cfn_names() -> None:
+    """The SageMaker types' name properties (before ``_patch_cloudformation_stacks`` clears the caches).
+
+    moto 5.2.5's ``Model`` / ``FakeEndpointConfig`` / ``FakeEndpoint`` answer "" from
+    ``cloudformation_name_type``: ModelName, EndpointConfigName and EndpointName were ignored
+    for generated names.
+    """
+    from moto.sagemaker.models import FakeEndpoint, FakeEndpointConfig, Model
+
+    for model, prop in (
+        (Model, "ModelName"),
+        (FakeEndpointConfig, "EndpointConfigName"),
+        (FakeEndpoint, "EndpointName"),
+    ):
+        _replace(model, "cloudformation_name_type", staticmethod(lambda prop=prop: prop))
 
 
 def _patch_cloudformation_stacks() -> None:
@@ -2102,11 +2124,15 @@ def _patch_cloudformation_stacks() -> None:
             original_create_resources(self)
         except Exception as exc:  # the stack fails and rolls back; CreateStack itself succeeded
             _cfn_roll_back(self, "CREATE", exc)
+            return
+        self.parameters = {k: cfn_props.parameter_text(v) for k, v in self.resource_map.resolved_parameters.items()}
 
     def create_change_set(
         self: Any, stack_name: str, change_set_name: str, template: str, *args: Any, **kwargs: Any
     ) -> Any:
         _cfn_validate_types(template)
+        if isinstance(kwargs.get("parameters"), dict):  # UsePreviousValue gave typed values: parameters are text
+            kwargs["parameters"] = {k: cfn_props.parameter_text(v) for k, v in kwargs["parameters"].items()}
         return original_change_set(self, stack_name, change_set_name, template, *args, **kwargs)
 
     def execute_change_set(self: Any, change_set_name: str, stack_name: str | None = None) -> None:
@@ -2137,6 +2163,15 @@ def _patch_cloudformation_stacks() -> None:
             _cfn_roll_back(stack, "UPDATE", exc)
             return stack
 
+    original_update_resource = parsing.parse_and_update_resource
+
+    def parse_and_update_resource(logical_id: str, resource_json: Any, resources_map: Any, **kwargs: Any) -> Any:
+        # moto answers None for a type without an update handler, and the stack then lost the
+        # resource (a later Fn::GetAtt found it "undefined"): such a resource is kept as it is.
+        updated = original_update_resource(logical_id, resource_json, resources_map, **kwargs)
+        return resources_map[logical_id] if updated is None else updated
+
+    _replace(parsing, "parse_and_update_resource", parse_and_update_resource)
     _replace(CloudFormationBackend, "create_stack", create_stack)
     _replace(Stack, "create_resources", create_resources)
     _replace(CloudFormationBackend, "create_change_set", create_change_set)
@@ -2187,6 +2222,7 @@ def install(settings: EmulatorSettings, work_dir: Path) -> LambdaRuntime:
         _patch_alarms()
         _patch_cfn_state_machine()
         _patch_cfn_lambda()
+        _patch_cfn_names()
         _patch_cloudformation_stacks()
         lambda_runtime = LambdaRuntime(settings, sink, lambda: reservations(ACCOUNT_ID, settings.region), work_dir)
         _state["runtime"] = lambda_runtime
