@@ -650,6 +650,8 @@ def _stats_command(rest: str) -> Stats:
     groups: list[Projection] = []
     if parser.accept("by"):
         groups = _projections(parser)
+        if not groups:
+            raise QueryError("stats ... by needs at least one field")
     elif not parser.done():
         raise QueryError(f"unexpected {parser.peek().value!r} in stats")  # type: ignore[union-attr]
     return Stats(aggregates, groups)

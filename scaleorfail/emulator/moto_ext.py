@@ -58,6 +58,18 @@ Reads
     ``moto.core.responses.BaseResponse``): flush the write-behind sink first.
 Config
   * ``moto.core.config.default_user_config`` (interpreter on, Docker off).
+Client compatibility (each ``_patch_*`` docstring names the internals it relies on)
+  * Step Functions: ``StepFunctionResponse.stop_execution`` / ``describe_execution``,
+    ``...parser.asl.eval.environment.Environment.set_error`` (a stop is not overwritten).
+  * Logs: ``LogsResponse.filter_log_events`` / ``start_query`` / ``get_query_results`` /
+    ``describe_queries`` and the added ``stop_query`` / ``get_log_record``.
+  * CloudWatch: ``CloudWatchResponse.get_metric_statistics`` / ``describe_alarm_history``,
+    ``CloudWatchBackend.put_metric_alarm`` / ``set_alarm_state`` / ``alarms``, ``Alarm``,
+    ``MetricDataQuery``; ``sns_backends[...].publish`` for alarm actions.
+  * CloudFormation: ``CloudFormationBackend.create_stack`` / ``create_change_set`` /
+    ``execute_change_set`` / ``update_stack``, ``Stack``, ``parsing.parse_and_update_resource``
+    and ``get_model_list`` (cache cleared), ``StateMachine`` / ``LambdaFunction`` CloudFormation
+    handlers, SageMaker models' ``cloudformation_name_type``; an added ``AWS::CloudWatch::Alarm``.
 """
 
 from __future__ import annotations
