@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PIPELINE = ROOT / "examples" / "cloudformation" / "pipeline.yaml"
 RESOURCES = ROOT / "tests" / "cloudformation" / "resources.yaml"
 STACK = "sof-pipeline"
-PARAMETERS = ("SimulatedInferMs=20", "InferJitterSigmaMs=0", "AlarmPeriodSeconds=10", "NamePrefix=sof-cfn")
+PARAMETERS = ("SimulatedInferMs=20", "InferJitterSigmaMs=0", "AlarmPeriodSeconds=60", "NamePrefix=sof-cfn")
 
 
 @pytest.fixture(scope="module")

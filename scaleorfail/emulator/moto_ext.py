@@ -1673,10 +1673,15 @@ def evaluate_alarms(now: datetime | None = None) -> int:
 
 
 def _evaluate_alarms_forever(interval_s: float) -> None:
+    import logging
+
     while True:
         time.sleep(interval_s)
-        with _state.setdefault("alarm_lock", threading.RLock()):
-            evaluate_alarms()
+        try:
+            with _state.setdefault("alarm_lock", threading.RLock()):
+                evaluate_alarms()
+        except Exception:  # the evaluator must outlive any one bad round (a backend created meanwhile ...)
+            logging.getLogger("scale-or-fail").exception("alarm evaluation failed; retrying at the next tick")
 
 
 def _patch_alarms() -> None:
