@@ -543,3 +543,21 @@ def test_a_malformed_request_body_is_a_serialization_exception(
         assert raised.value.code == 400
         answer = json.loads(raised.value.read())
         assert answer["__type"] == "SerializationException" and answer["message"]
+
+
+@compat("all JSON-protocol services", "unknown operation", client="HTTP (urllib)")
+def test_an_operation_the_emulator_lacks_is_a_client_error_not_a_500(emulator: Emulator) -> None:
+    request = urllib.request.Request(
+        emulator.url + "/",
+        data=b"{}",
+        method="POST",
+        headers={
+            "X-Amz-Target": "AWSStepFunctions.NoSuchOperation",
+            "Content-Type": "application/x-amz-json-1.0",
+            "Authorization": SIGNATURE,
+        },
+    )
+    with pytest.raises(urllib.error.HTTPError) as raised:
+        urllib.request.urlopen(request, timeout=10)
+    assert raised.value.code == 400
+    assert json.loads(raised.value.read())["__type"] == "UnknownOperationException"

@@ -3,8 +3,9 @@
 For the services that speak ``application/x-amz-json-1.0`` / ``-1.1`` (Step Functions,
 CloudWatch Logs, CloudWatch, SageMaker, ...), AWS answers a body that is not a JSON object
 with HTTP 400 ``SerializationException`` before it looks at the operation; moto 5.2.5
-answered 200, 500 or 400 with ``__type: null``. Bodies above :data:`MAX_BODY_BYTES` get
-HTTP 413. An unexpected exception inside the emulator becomes a JSON ``InternalFailure``
+answered 200, 500 or 400 with ``__type: null``. JSON bodies above :data:`MAX_BODY_BYTES` get
+HTTP 413 (no AWS JSON API takes more; S3 uploads are not JSON and are not capped here).
+An unexpected exception inside the emulator becomes a JSON ``InternalFailure``
 (HTTP 500) that clients can read, not an HTML page; an operation the emulator lacks is
 ``UnknownOperationException`` (HTTP 400) as AWS names an operation it does not have.
 """
@@ -68,7 +69,7 @@ def wrap(app: WsgiApp) -> WsgiApp:
             length = int(environ.get("CONTENT_LENGTH") or 0)
         except ValueError:
             length = 0
-        if length > MAX_BODY_BYTES:
+        if is_json and length > MAX_BODY_BYTES:
             return _respond(
                 start_response,
                 "413 Request Entity Too Large",
