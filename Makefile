@@ -24,7 +24,7 @@ DURATION ?= 60
 BATCH ?= 10
 
 .PHONY: help setup demo test lint fmt package clean local-up local-down local-status deploy destroy invoke-one bad-input \
-	burst load compare report sweep bench insights scenario rca portfolio
+	burst load compare report sweep bench insights scenario rca portfolio compat-table
 
 help: ## List the targets
 	@grep -hE '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -132,6 +132,9 @@ bench: $(STAMP) ## Benchmarks -> bench/results/*.json and *.md (takes several mi
 	$(BIN)/python bench/harvest_bench.py
 	$(BIN)/python bench/timing_fit.py
 	$(BIN)/python bench/fidelity_bench.py
+
+compat-table: $(STAMP) ## Run the AWS CLI / boto3 compatibility tests and regenerate their table in docs/emulator.md
+	$(BIN)/pytest tests/test_cli_compat.py tests/test_cloudformation.py --compat-table=docs/emulator.md
 
 clean: ## Remove build outputs (keeps .venv)
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache

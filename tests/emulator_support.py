@@ -129,6 +129,9 @@ def metric(
     """The statistic over the last `minutes` (or since a moment, e.g. an execution's start)."""
     now = datetime.now(UTC)
     start = since.replace(microsecond=0) if since else now - timedelta(minutes=minutes - 1)
+    # CloudWatch rounds StartTime down to the minute for periods of a minute or more; to count only
+    # what happened since a moment, read 1-second periods (the emulator keeps each datapoint's time).
+    period = 1 if since else minutes * 60
     result = emulator.client("cloudwatch").get_metric_data(
         MetricDataQueries=[
             {
@@ -139,7 +142,7 @@ def metric(
                         "MetricName": name,
                         "Dimensions": [{"Name": k, "Value": v} for k, v in dimensions.items()],
                     },
-                    "Period": minutes * 60,
+                    "Period": period,
                     "Stat": stat,
                 },
             }

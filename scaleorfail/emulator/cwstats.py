@@ -60,14 +60,115 @@ def statistic(stat: str, raw: list[float], aggregates: list[Aggregate]) -> float
         if aggregates or not raw:
             return None
         return percentile(raw, float(match.group(1)))  # nearest rank: CloudWatch's method for raw data
-    raise ValueError(f"unsupported statistic {stat!r}")
+    trimmed = _trimmed_bounds(stat)
+    if trimmed is not None:
+        if aggregates or not raw:
+            return None
+        return _trimmed(stat[:2].lower() if not stat.upper().startswith("IQM") else "tm", raw, *trimmed)
+    raise StatisticError(f"The value {stat} for parameter Stat is not supported.")
+
+
+class StatisticError(ValueError):
+    """A statistic name CloudWatch does not know (InvalidParameterValue)."""
+
+
+TRIMMED_SHORT = re.compile(r"^(tm|tc|ts|wm)(\d{1,2}(?:\.\d+)?|100)$")
+TRIMMED_RANGE = re.compile(r"^(TM|TC|TS|WM)\((\d{1,3}(?:\.\d+)?)?%:(\d{1,3}(?:\.\d+)?)?%\)$")
+
+
+def _trimmed_bounds(stat: str) -> tuple[float, float] | None:
+    """(lower, upper) percentiles of a trimmed statistic: tm99, TM(10%:90%), IQM, tc90, ts90, wm99."""
+    if stat == "IQM":
+        return 25.0, 75.0
+    short = TRIMMED_SHORT.match(stat)
+    if short:
+        return 0.0, float(short.group(2))
+    ranged = TRIMMED_RANGE.match(stat)
+    if ranged:
+        return float(ranged.group(2) or 0), float(ranged.group(3) or 100)
+    return None
+
+
+def _trimmed(kind: str, raw: list[float], lower: float, upper: float) -> float | None:
+    ordered = sorted(raw)
+    low = percentile(ordered, lower) if lower > 0 else None
+    high = percentile(ordered, upper)
+    kept = [v for v in ordered if (low is None or v > low) and high is not None and v <= high]
+    if kind == "tc":
+        return float(len(kept))
+    if kind == "ts":
+        return float(sum(kept))
+    if kind == "wm":  # winsorized: values outside the bounds clamped to them
+        floor = low if low is not None else ordered[0]
+        clamped = [min(max(v, floor), high if high is not None else v) for v in ordered]
+        return sum(clamped) / len(clamped)
+    return sum(kept) / len(kept) if kept else None
+
+
+STANDARD_STATISTICS = ("SampleCount", "Average", "Sum", "Minimum", "Maximum")
+
+
+def metric_statistics(
+    points: list[Point],
+    start: datetime,
+    end: datetime,
+    period_s: int,
+    statistics: list[str],
+    extended: list[str],
+) -> list[dict[str, Any]]:
+    """GetMetricStatistics datapoints: one per period with data, standard and percentile statistics."""
+    start, end = round_start(start, period_s), aware(end)
+    buckets: dict[int, tuple[list[float], list[Aggregate], str | None]] = {}
+    for point in points:
+        moment = aware(point.timestamp)
+        if not start <= moment < end:
+            continue
+        index = int((moment - start).total_seconds() // period_s)
+        raw, aggregates, _ = buckets.setdefault(index, ([], [], point.unit))
+        if isinstance(point.values, Aggregate):
+            aggregates.append(point.values)
+        else:
+            raw.extend(point.values)
+        if point.unit:
+            buckets[index] = (raw, aggregates, point.unit)
+    out = []
+    for index in sorted(buckets):
+        raw, aggregates, unit = buckets[index]
+        datum: dict[str, Any] = {"Timestamp": start + timedelta(seconds=index * period_s), "Unit": unit or "None"}
+        for stat in statistics:
+            value = statistic(stat, raw, aggregates)
+            if value is not None:
+                datum[stat] = value
+        values = {name: statistic(name, raw, aggregates) for name in extended}
+        if extended:
+            datum["ExtendedStatistics"] = {k: v for k, v in values.items() if v is not None}
+        out.append(datum)
+    return out
+
+
+def round_start(start: datetime, period_s: int, now: datetime | None = None) -> datetime:
+    """StartTime rounded down as CloudWatch rounds it, so that periods fall on clock boundaries.
+
+    Periods under a minute: to a multiple of the period within the minute (01:05:23 with
+    10 s -> 01:05:20). Otherwise by the data's age: under 15 days to the whole minute,
+    15-63 days to 5 minutes, older to the hour.
+    """
+    start = aware(start).replace(microsecond=0)
+    if period_s < 60:
+        return start.replace(second=start.second - start.second % max(period_s, 1))
+    age = (aware(now) if now else datetime.now(UTC)) - start
+    if age < timedelta(days=15):
+        return start.replace(second=0)
+    if age < timedelta(days=63):
+        return start.replace(minute=start.minute - start.minute % 5, second=0)
+    return start.replace(minute=0, second=0)
 
 
 def series(
     points: list[Point], stat: str, start: datetime, end: datetime, period_s: int
 ) -> list[tuple[datetime, float]]:
-    """(period start, value) for each period in [start, end) that has data."""
-    start, end = aware(start), aware(end)
+    """(period start, value) for each period in [start, end) that has data, periods from the rounded start."""
+    start, end = round_start(start, period_s), aware(end)
     buckets: dict[int, tuple[list[float], list[Aggregate]]] = defaultdict(lambda: ([], []))
     for point in points:
         moment = aware(point.timestamp)

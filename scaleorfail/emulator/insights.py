@@ -42,18 +42,19 @@ class Event:
     log_stream: str
     log_group: str
     ingestion_time: int = 0
+    pointer: str = ""  # the @ptr of the event (GetLogRecord), when the caller can resolve one
 
 
 # -- tokens -------------------------------------------------------------------------------
 
 TOKEN_SPEC = [
     ("SPACE", r"\s+"),
-    ("DURATION", r"\d+(?:ms|s|m|h|d)\b"),
+    ("DURATION", r"\d+(?:ms|min|hr|s|m|h|d|w)\b"),
     ("NUMBER", r"\d+(?:\.\d+)?(?:[eE][-+]?\d+)?"),
     ("STRING", r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\""),
     ("BACKTICK", r"`[^`]*`"),
     ("NAME", r"@?[A-Za-z_][A-Za-z0-9_.$-]*"),
-    ("OP", r"=~|!=|<=|>=|[=<>+\-*%,()\[\]]"),
+    ("OP", r"=~|!=|<=|>=|[=<>+\-*%^,()\[\]]"),
     ("SLASH", r"/"),
 ]
 TOKEN_RE = re.compile("|".join(f"(?P<{name}>{pattern})" for name, pattern in TOKEN_SPEC))
@@ -242,12 +243,18 @@ class Parser:
         return node
 
     def multiplicative(self) -> Any:
-        node = self.unary()
+        node = self.power()
         while self.peek() is not None and (
             self.peek().value in ("*", "%") or self.peek().kind == "SLASH"  # type: ignore[union-attr]
         ):
             op = self.take().value
-            node = ("arith", op, node, self.unary())
+            node = ("arith", op, node, self.power())
+        return node
+
+    def power(self) -> Any:
+        node = self.unary()
+        if self.accept("^"):
+            return ("arith", "^", node, self.power())
         return node
 
     def unary(self) -> Any:
@@ -260,7 +267,7 @@ class Parser:
         if token.kind == "NUMBER":
             return ("lit", float(token.value))
         if token.kind == "DURATION":
-            amount, unit = re.fullmatch(r"(\d+)(ms|s|m|h|d)", token.value).groups()  # type: ignore[union-attr]
+            amount, unit = re.fullmatch(r"(\d+)(ms|min|hr|s|m|h|d|w)", token.value).groups()  # type: ignore[union-attr]
             return ("duration", int(amount) * UNITS[unit])
         if token.kind == "STRING":
             return ("lit", _unquote(token.value))
@@ -281,7 +288,10 @@ class Parser:
                 while not self.accept(")"):
                     args.append(self.expression())
                     self.accept(",")
-                return ("call", token.value.lower(), args)
+                name = token.value.lower()
+                if name not in SCALAR_FUNCTIONS and name not in AGGREGATES and name not in SPECIAL_FUNCTIONS:
+                    raise QueryError(f"unsupported function {token.value}()")
+                return ("call", name, args)
             return ("field", token.value)
         raise QueryError(f"unexpected {token.value!r}")
 
@@ -345,6 +355,11 @@ def evaluate(node: Any, row: dict[str, Any]) -> Any:
         op = node[1]
         if op in ("/", "%") and b == 0:
             return None
+        if op == "^":
+            try:
+                return float(a**b)
+            except (OverflowError, ZeroDivisionError):
+                return None
         return {"+": a + b, "-": a - b, "*": a * b, "/": a / b if b else None, "%": a % b if b else None}[op]
     if kind == "call":
         return call(node[1], node[2], row)
@@ -385,13 +400,98 @@ SCALAR_FUNCTIONS: dict[str, Callable[..., Any]] = {
     "floor": lambda v: None if number(v) is None else math.floor(number(v)),  # type: ignore[arg-type]
     "ceil": lambda v: None if number(v) is None else math.ceil(number(v)),  # type: ignore[arg-type]
 }
-AGGREGATES = {"count", "count_distinct", "sum", "avg", "min", "max", "pct", "stddev", "earliest", "latest"}
-UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+SCALAR_FUNCTIONS.update(
+    {
+        "unmask": lambda v: v,  # the emulator masks nothing
+        "coalesce": lambda *vs: next((v for v in vs if v is not None and v != ""), None),
+        "greatest": lambda *vs: max((n for n in map(number, vs) if n is not None), default=None),
+        "least": lambda *vs: min((n for n in map(number, vs) if n is not None), default=None),
+        "log": lambda v: math.log(n) if (n := number(v)) is not None and n > 0 else None,
+        "sqrt": lambda v: math.sqrt(n) if (n := number(v)) is not None and n >= 0 else None,
+        "strcontains": lambda v, s: None if v is None else int(str(s) in str(v)),
+        "substr": lambda v, start, length=None: _substr(v, start, length),
+        "replace": lambda v, old, new: None if v is None else str(v).replace(str(old), str(new)),
+        "trim": lambda v, chars=None: None if v is None else str(v).strip(None if chars is None else str(chars)),
+        "ltrim": lambda v, chars=None: None if v is None else str(v).lstrip(None if chars is None else str(chars)),
+        "rtrim": lambda v, chars=None: None if v is None else str(v).rstrip(None if chars is None else str(chars)),
+        "isvalidip": lambda v: _ip(v) is not None,
+        "isvalidipv4": lambda v: _ip(v) is not None and _ip(v).version == 4,
+        "isvalidipv6": lambda v: _ip(v) is not None and _ip(v).version == 6,
+        "isipinsubnet": lambda v, net: _in_subnet(v, net, None),
+        "isipv4insubnet": lambda v, net: _in_subnet(v, net, 4),
+        "isipv6insubnet": lambda v, net: _in_subnet(v, net, 6),
+        "frommillis": lambda v: None if number(v) is None else format_time(int(number(v))),  # type: ignore[arg-type]
+        "tomillis": lambda v: _millis(v),  # noqa: PLW0108 (defined below)
+    }
+)
+AGGREGATES = {
+    "count",
+    "count_distinct",
+    "sum",
+    "avg",
+    "min",
+    "max",
+    "pct",
+    "stddev",
+    "earliest",
+    "latest",
+    "sortsfirst",
+    "sortslast",
+}
+SPECIAL_FUNCTIONS = {"bin", "datefloor", "dateceil"}
+UNITS = {"ms": 0.001, "s": 1, "m": 60, "min": 60, "h": 3600, "hr": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def _substr(value: Any, start: Any, length: Any = None) -> str | None:
+    if value is None or number(start) is None:
+        return None
+    text, begin = str(value), int(number(start))  # type: ignore[arg-type]
+    if length is None:
+        return text[begin:]
+    return text[begin : begin + int(number(length) or 0)]
+
+
+def _ip(value: Any) -> Any:
+    import ipaddress
+
+    try:
+        return ipaddress.ip_address(str(value))
+    except ValueError:
+        return None
+
+
+def _in_subnet(value: Any, subnet: Any, version: int | None) -> bool:
+    import ipaddress
+
+    address = _ip(value)
+    try:
+        network = ipaddress.ip_network(str(subnet), strict=False)
+    except ValueError:
+        raise QueryError(f"{subnet!r} is not a subnet in CIDR notation") from None
+    if address is None or (version is not None and address.version != version):
+        return False
+    return address.version == network.version and address in network
+
+
+def _millis(value: Any) -> float | None:
+    if value is None:
+        return None
+    numeric = number(value)
+    if numeric is not None:
+        return numeric
+    text = str(value).replace("T", " ").replace("Z", "")
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return float(int(moment.replace(tzinfo=moment.tzinfo or UTC).timestamp() * 1000))
 
 
 def call(name: str, args: list[Any], row: dict[str, Any]) -> Any:
     if name == "bin":
         return bin_time(args, row)
+    if name in ("datefloor", "dateceil"):
+        return date_round(name, args, row)
     if name in AGGREGATES:
         raise QueryError(f"{name}() can only be used in stats")
     function = SCALAR_FUNCTIONS.get(name)
@@ -407,6 +507,18 @@ def bin_time(args: list[Any], row: dict[str, Any]) -> str:
     stamp = row.get("@timestamp_ms", 0) / 1000.0
     start = math.floor(stamp / seconds) * seconds
     return format_time(int(start * 1000))
+
+
+def date_round(name: str, args: list[Any], row: dict[str, Any]) -> str | None:
+    """datefloor(@timestamp, 1h) / dateceil(...): the time rounded to the period."""
+    if len(args) != 2 or args[1][0] != "duration":
+        raise QueryError(f"{name}() takes a timestamp and a period, e.g. {name}(@timestamp, 1h)")
+    stamp = _millis(evaluate(args[0], row)) if args[0] != ("field", "@timestamp") else row.get("@timestamp_ms")
+    if stamp is None:
+        return None
+    period_ms = args[1][1] * 1000
+    rounded = (math.floor if name == "datefloor" else math.ceil)(float(stamp) / period_ms) * period_ms
+    return format_time(int(rounded))
 
 
 def format_time(epoch_ms: int) -> str:
@@ -448,6 +560,9 @@ def _text(tokens: list[Token]) -> str:
     return "".join(f"/{t.value}/" if t.kind == "REGEX" else t.value for t in tokens)
 
 
+UNSUPPORTED_COMMANDS = {"pattern", "diff", "anomaly", "unnest", "lookup", "filterindex", "source", "unmask"}
+
+
 def parse_query(text: str) -> Query:
     query = Query()
     commands = split_commands(text)
@@ -477,8 +592,10 @@ def parse_query(text: str) -> Query:
             query.steps.append(("limit", min(int(rest), MAX_ROWS)))
         elif keyword == "dedup":
             query.steps.append(("dedup", [p.strip() for p in rest.split(",") if p.strip()]))
+        elif keyword in UNSUPPORTED_COMMANDS:
+            raise QueryError(f"the {keyword} command is not supported by the emulator")
         else:
-            raise QueryError(f"unsupported command {keyword!r}")
+            raise QueryError(f"unexpected symbol {keyword!r}: not a query command")
     return query
 
 
@@ -502,7 +619,12 @@ def _parse_command(rest: str) -> tuple[str, Any, list[str]]:
         names = [t.value for t in tokens[2:] if t.kind == "NAME"]
         if not (len(tokens) > 1 and tokens[1].value == "as") or len(names) != glob.count("*"):
             raise QueryError("a glob parse needs 'as' and one name per '*'")
-        regex = "^" + "(.*?)".join(re.escape(part) for part in glob.split("*")) + "$"
+        # Found anywhere in the field, as on AWS; a final '*' takes the rest of the text.
+        parts = [re.escape(part) for part in glob.split("*")]
+        groups = ["(.*?)"] * (len(parts) - 1)
+        if groups and glob.endswith("*"):
+            groups[-1] = "(.*)"
+        regex = parts[0] + "".join(group + part for group, part in zip(groups, parts[1:], strict=True))
         return source, re.compile(regex, re.DOTALL), names
     raise QueryError("parse needs a /regex/ with named groups or a \"glob\" with 'as'")
 
@@ -528,6 +650,8 @@ def _stats_command(rest: str) -> Stats:
     groups: list[Projection] = []
     if parser.accept("by"):
         groups = _projections(parser)
+        if not groups:
+            raise QueryError("stats ... by needs at least one field")
     elif not parser.done():
         raise QueryError(f"unexpected {parser.peek().value!r} in stats")  # type: ignore[union-attr]
     return Stats(aggregates, groups)
@@ -566,6 +690,8 @@ def discover(event: Event) -> dict[str, Any]:
         "@log": event.log_group,
         "@ingestionTime": format_time(event.ingestion_time or event.timestamp),
     }
+    if event.pointer:
+        row["@ptr"] = event.pointer
     message = event.message
     if message.startswith("{"):
         try:
@@ -603,10 +729,36 @@ def _flatten(data: dict[str, Any], prefix: str, row: dict[str, Any]) -> None:
             row.setdefault(name, value)
 
 
+@dataclass
+class Result:
+    rows: list[dict[str, str]]
+    records_scanned: int = 0
+    records_matched: int = 0
+    bytes_scanned: int = 0
+
+    def statistics(self) -> dict[str, float]:
+        """GetQueryResults' statistics."""
+        return {
+            "recordsMatched": float(self.records_matched),
+            "recordsScanned": float(self.records_scanned),
+            "estimatedRecordsSkipped": 0.0,
+            "bytesScanned": float(self.bytes_scanned),
+            "estimatedBytesSkipped": 0.0,
+            "logGroupsScanned": 0.0,
+        }
+
+
 def run(query_text: str, events: list[Event], start_ms: int, end_ms: int) -> list[dict[str, Any]]:
     """Rows of the query result, each an ordered dict of field -> value (as text)."""
+    return execute(query_text, events, start_ms, end_ms).rows
+
+
+def execute(query_text: str, events: list[Event], start_ms: int, end_ms: int) -> Result:
+    """The query's rows (with @ptr for rows that are log events) and its statistics."""
     query = parse_query(query_text)
-    rows = [discover(e) for e in events if start_ms <= e.timestamp <= end_ms]
+    scanned = [e for e in events if start_ms <= e.timestamp <= end_ms]
+    rows = [discover(e) for e in scanned]
+    matched: int | None = None
     rows.sort(key=lambda r: r["@timestamp_ms"], reverse=True)
     columns: list[str] | None = None
     limited = False
@@ -631,6 +783,7 @@ def run(query_text: str, events: list[Event], start_ms: int, end_ms: int) -> lis
                     values = match.groupdict() if pattern.groupindex else dict(zip(names, match.groups(), strict=False))
                     row.update(values)
         elif step == "stats":
+            matched = len(rows) if matched is None else matched
             rows, columns = _stats(arg, rows)
         elif step == "sort":
             for name, descending in reversed(arg):
@@ -647,11 +800,19 @@ def run(query_text: str, events: list[Event], start_ms: int, end_ms: int) -> lis
                     seen.add(key)
                     kept.append(row)
             rows = kept
+    matched = len(rows) if matched is None else matched
     if not limited:
         rows = rows[:MAX_ROWS]
     if columns is None:
         columns = ["@timestamp", "@message"]
-    return [{name: render(row.get(name)) for name in columns if row.get(name) is not None} for row in rows]
+    if "@ptr" not in columns and not any(step == "stats" for step, _ in query.steps):
+        columns = [*columns, "@ptr"]
+    return Result(
+        [{name: render(row.get(name)) for name in columns if row.get(name) is not None} for row in rows],
+        records_scanned=len(scanned),
+        records_matched=matched,
+        bytes_scanned=sum(len(e.message.encode("utf-8")) for e in scanned),
+    )
 
 
 def _row_sort_key(name: str, row: dict[str, Any]) -> tuple[int, float, str]:
@@ -710,6 +871,10 @@ def aggregate(function: str, args: list[Any], rows: list[dict[str, Any]]) -> Any
         if not pairs:
             return None
         return (min(pairs, key=lambda p: p[0]) if function == "earliest" else max(pairs, key=lambda p: p[0]))[1]
+    if function in ("sortsfirst", "sortslast"):
+        if not present:
+            return None
+        return (min if function == "sortsfirst" else max)(present, key=_sort_key)
     numbers = [n for n in (number(v) for v in present) if n is not None]
     if not numbers:
         return None

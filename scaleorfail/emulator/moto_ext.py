@@ -64,6 +64,18 @@ Reads
     ``moto.core.responses.BaseResponse``): flush the write-behind sink first.
 Config
   * ``moto.core.config.default_user_config`` (interpreter on, Docker off).
+Client compatibility (each ``_patch_*`` docstring names the internals it relies on)
+  * Step Functions: ``StepFunctionResponse.stop_execution`` / ``describe_execution``,
+    ``...parser.asl.eval.environment.Environment.set_error`` (a stop is not overwritten).
+  * Logs: ``LogsResponse.filter_log_events`` / ``start_query`` / ``get_query_results`` /
+    ``describe_queries`` and the added ``stop_query`` / ``get_log_record``.
+  * CloudWatch: ``CloudWatchResponse.get_metric_statistics`` / ``describe_alarm_history``,
+    ``CloudWatchBackend.put_metric_alarm`` / ``set_alarm_state`` / ``alarms``, ``Alarm``,
+    ``MetricDataQuery``; ``sns_backends[...].publish`` for alarm actions.
+  * CloudFormation: ``CloudFormationBackend.create_stack`` / ``create_change_set`` /
+    ``execute_change_set`` / ``update_stack``, ``Stack``, ``parsing.parse_and_update_resource``
+    and ``get_model_list`` (cache cleared), ``StateMachine`` / ``LambdaFunction`` CloudFormation
+    handlers, SageMaker models' ``cloudformation_name_type``; an added ``AWS::CloudWatch::Alarm``.
 """
 
 from __future__ import annotations
@@ -74,14 +86,14 @@ import json
 import threading
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import moto
 from botocore.exceptions import ClientError
 
-from scaleorfail.emulator import cwstats, insights
+from scaleorfail.emulator import alarms, cfn_props, cwstats, filterpattern, insights, metricmath
 from scaleorfail.emulator.endpoints import EndpointRuntime, ServeResult, endpoint_spec
 from scaleorfail.emulator.runtime import Datum, FunctionSpec, LambdaRuntime, ThrottledError
 from scaleorfail.emulator.settings import ACCOUNT_ID, EmulatorSettings
@@ -814,6 +826,8 @@ def _patch_history_paging() -> None:
 
                 raise InvalidToken("the nextToken does not belong to this history") from None
         page = events[start : start + max_results]
+        if self._get_param("includeExecutionData") is False:
+            page = without_execution_data(page)
         result: dict[str, Any] = {"events": page}
         if start + max_results < len(events):
             result["nextToken"] = f"{execution_arn}:{start + max_results}"
@@ -866,23 +880,13 @@ def _patch_cloudwatch() -> None:
             for md in self.get_all_metrics()
             if (md.namespace, md.name) in wanted
         ]
-        results = cwstats.get_metric_data(data, queries, start_time, end_time, scan_by)
-        expressions = [q for q in queries if "Expression" in q and not str(q["Expression"]).startswith("SELECT")]
-        if expressions:
-            from moto.cloudwatch.metric_data_expression_parser import parse_expression
+        try:
+            results = cwstats.get_metric_data(data, queries, start_time, end_time, scan_by)
+        except cwstats.StatisticError as exc:
+            from moto.cloudwatch.exceptions import InvalidParameterValue
 
-            for query in expressions:
-                values, timestamps = parse_expression(query["Expression"], results)
-                results.append(
-                    {
-                        "id": query["Id"],
-                        "label": query.get("Label") or query["Id"],
-                        "values": values,
-                        "timestamps": timestamps,
-                        "status_code": "Complete",
-                        "return_data": query.get("ReturnData", True),
-                    }
-                )
+            raise InvalidParameterValue(str(exc)) from None
+        results += _metric_math(queries, results, scan_by)
         return [{k: v for k, v in r.items() if k != "return_data"} for r in results if r["return_data"]]
 
     _replace(CloudWatchBackend, "get_metric_data", get_metric_data)
@@ -1097,6 +1101,1225 @@ def _patch_reserved_concurrency() -> None:
     _replace(LambdaBackend, "put_function_concurrency", put_function_concurrency)
 
 
+# -- Step Functions: StopExecution, DescribeExecution as AWS answers them ---------------------------
+
+STOP_WAIT_S = 5.0
+EXECUTION_DATA_FIELDS = ("input", "output", "inputDetails", "outputDetails")
+
+
+def _patch_stop_execution() -> None:
+    """StopExecution stops a Map execution as ABORTED and answers with its stopDate.
+
+    moto 5.2.5: ``StepFunctionResponse.stop_execution`` calls ``StateMachine.stop_execution``,
+    which drops the request's error and cause and answers before the execution stopped (no
+    stopDate); and ``Environment.set_error`` (``...parser.asl.eval.environment``) overwrote
+    the ProgramStopped state when a Map iteration reported its abort as an error, so the
+    execution ended FAILED with States.Runtime. A stopped (or timed-out) program now stays so.
+    """
+    from moto.core.responses import ActionResult
+    from moto.stepfunctions.parser.asl.eval import environment
+    from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped, ProgramTimedOut
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    original_set_error = environment.Environment.set_error
+
+    def set_error(self: Any, error: Any) -> None:
+        if isinstance(self._program_state, (ProgramStopped, ProgramTimedOut)):
+            return
+        original_set_error(self, error)
+
+    def stop_execution(self: Any) -> Any:
+        arn = self._get_param("executionArn")
+        execution = self.stepfunction_backend.describe_execution(arn)  # ExecutionDoesNotExist / InvalidArn
+        if execution.status == "RUNNING":
+            moment = datetime.now(UTC)
+            execution.stop(stop_date=moment, error=self._get_param("error"), cause=self._get_param("cause"))
+            deadline = time.monotonic() + STOP_WAIT_S
+            while execution.status == "RUNNING" and time.monotonic() < deadline:
+                time.sleep(0.01)
+        return ActionResult({"stopDate": execution.stop_date or datetime.now(UTC)})
+
+    _replace(environment.Environment, "set_error", set_error)
+    _replace(StepFunctionResponse, "stop_execution", stop_execution)
+
+
+def _patch_describe_execution() -> None:
+    """DescribeExecution with inputDetails/outputDetails, stopDate for every ended status, redriveCount.
+
+    moto 5.2.5's ``StepFunctionResponse.describe_execution`` leaves out inputDetails and the
+    stopDate of TIMED_OUT executions; replaced, reading the parser ``Execution``'s
+    ``execution_input``, ``output``, ``stop_date``, ``error``, ``cause``, ``state_machine_arn``.
+    """
+    from moto.core.responses import ActionResult
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    def describe_execution(self: Any) -> Any:
+        arn = self._get_param("executionArn")
+        execution = self.stepfunction_backend.describe_execution(arn)
+        status = str(execution.status)
+        response: dict[str, Any] = {
+            "executionArn": arn,
+            "stateMachineArn": execution.state_machine_arn,
+            "name": execution.name,
+            "status": status,
+            "startDate": execution.start_date,
+            "input": execution.execution_input,
+            "inputDetails": {"included": True},
+            "redriveCount": 0,
+            "redriveStatus": "NOT_REDRIVABLE",
+        }
+        if status != "RUNNING" and execution.stop_date:
+            response["stopDate"] = execution.stop_date
+        if status == "SUCCEEDED":
+            output = execution.output
+            response["output"] = output if isinstance(output, str) else json.dumps(output, separators=(",", ":"))
+            response["outputDetails"] = {"included": True}
+        if status in ("FAILED", "TIMED_OUT", "ABORTED"):
+            response["redriveStatus"] = "REDRIVABLE"
+        if execution.error is not None:
+            response["error"] = execution.error
+        if execution.cause is not None:
+            response["cause"] = execution.cause
+        trace = getattr(execution, "trace_header", None)
+        if trace:
+            response["traceHeader"] = trace
+        return ActionResult(response)
+
+    _replace(StepFunctionResponse, "describe_execution", describe_execution)
+
+
+def without_execution_data(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """History events as GetExecutionHistory gives them with includeExecutionData=false."""
+    out = []
+    for event in events:
+        copy = dict(event)
+        for key, value in event.items():
+            if key.endswith("EventDetails") and isinstance(value, dict):
+                copy[key] = {k: v for k, v in value.items() if k not in EXECUTION_DATA_FIELDS}
+        out.append(copy)
+    return out
+
+
+# -- Logs: filter patterns, Logs Insights as AWS answers it ----------------------------------------
+
+MAX_QUERIES_KEPT = 1000
+MAX_QUERY_CHARS = 10_000
+MAX_FILTER_EVENTS = 10_000
+
+
+def _log_groups(response: Any, names: list[str]) -> list[Any]:
+    """moto ``LogGroup`` objects by name or ARN (``LogsBackend.groups``); ResourceNotFoundException if absent."""
+    from moto.logs.exceptions import ResourceNotFoundException
+
+    backend = response.logs_backend
+    out = []
+    for ident in names:
+        name = str(ident).split(":log-group:", 1)[-1].removesuffix(":*") if str(ident).startswith("arn:") else ident
+        if name not in backend.groups:
+            raise ResourceNotFoundException("The specified log group does not exist.")
+        out.append(backend.groups[name])
+    return out
+
+
+def _pointer(group: str, stream: str, index: int) -> str:
+    import base64
+
+    raw = json.dumps([group, stream, index], separators=(",", ":")).encode("utf-8")
+    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+
+def _unpointer(pointer: str) -> tuple[str, str, int] | None:
+    import base64
+
+    try:
+        group, stream, index = json.loads(base64.urlsafe_b64decode(pointer + "=" * (-len(pointer) % 4)))
+        return str(group), str(stream), int(index)
+    except (ValueError, TypeError):
+        return None
+
+
+def _insights_events(groups: list[Any]) -> list[insights.Event]:
+    return [
+        insights.Event(
+            timestamp=event.timestamp,
+            message=event.message,
+            log_stream=stream_name,
+            log_group=group.name,
+            ingestion_time=getattr(event, "ingestion_time", event.timestamp),
+            pointer=_pointer(group.name, stream_name, index),
+        )
+        for group in groups
+        for stream_name, stream in list(group.streams.items())
+        for index, event in enumerate(list(stream.events))
+    ]
+
+
+def _malformed_query(message: str) -> Exception:
+    from moto.core.exceptions import JsonRESTError
+
+    error = JsonRESTError("MalformedQueryException", message)
+    error.code = 400
+    error.description = json.dumps(
+        {
+            "__type": "MalformedQueryException",
+            "message": message,
+            "queryCompileError": {"location": {"startCharOffset": 0, "endCharOffset": 0}, "message": message},
+        }
+    )
+    return error
+
+
+def _start_query(self: Any) -> str:
+    """StartQuery: the query is parsed first (MalformedQueryException, HTTP 400), then run."""
+    from moto.logs.exceptions import InvalidParameterException
+
+    single, many = self._get_param("logGroupName"), self._get_param("logGroupNames")
+    identifiers = self._get_param("logGroupIdentifiers")
+    if sum(1 for x in (single, many, identifiers) if x) != 1:
+        raise InvalidParameterException("Specify exactly one of logGroupName, logGroupNames or logGroupIdentifiers.")
+    query_string = str(self._get_param("queryString") or "")
+    if not query_string.strip() or len(query_string) > MAX_QUERY_CHARS:
+        raise InvalidParameterException(f"queryString must have between 1 and {MAX_QUERY_CHARS} characters.")
+    language = self._get_param("queryLanguage") or "CWLI"
+    if language != "CWLI":
+        raise InvalidParameterException(f"queryLanguage {language} is not supported by the emulator (CWLI only).")
+    start, end = self._get_int_param("startTime"), self._get_int_param("endTime")
+    if start is None or end is None or start > end:
+        raise InvalidParameterException("endTime must be greater than or equal to startTime.")
+    limit = self._get_int_param("limit")
+    if limit is not None and not 1 <= limit <= insights.MAX_ROWS:
+        raise InvalidParameterException(f"limit must be between 1 and {insights.MAX_ROWS}.")
+    groups = _log_groups(self, [single] if single else list(many or identifiers))
+    try:
+        insights.parse_query(query_string)
+    except insights.QueryError as exc:
+        raise _malformed_query(str(exc)) from None
+    flush_sink()
+    try:
+        result = insights.execute(query_string, _insights_events(groups), start * 1000, end * 1000 + 999)
+    except insights.QueryError as exc:
+        raise _malformed_query(str(exc)) from None
+    if limit is not None:
+        result.rows = result.rows[:limit]
+    query_id = str(uuid.uuid4())
+    store: dict[str, dict[str, Any]] = _state.setdefault("queries", {})
+    store[query_id] = {
+        "queryId": query_id,
+        "queryString": query_string,
+        "status": "Complete",
+        "createTime": int(time.time() * 1000),
+        "logGroupName": groups[0].name,
+        "logGroupNames": [g.name for g in groups],
+        "result": result,
+    }
+    while len(store) > MAX_QUERIES_KEPT:
+        store.pop(next(iter(store)))
+    return json.dumps({"queryId": query_id})
+
+
+def _query(query_id: Any) -> dict[str, Any]:
+    from moto.logs.exceptions import ResourceNotFoundException
+
+    found = _state.get("queries", {}).get(str(query_id))
+    if found is None:
+        raise ResourceNotFoundException("Query does not exist.")
+    return dict(found)
+
+
+def _get_query_results(self: Any) -> str:
+    query = _query(self._get_param("queryId"))
+    result: insights.Result = query["result"]
+    rows = [[{"field": k, "value": v} for k, v in row.items()] for row in result.rows]
+    return json.dumps({"results": rows, "statistics": result.statistics(), "status": query["status"]})
+
+
+def _stop_query(self: Any) -> str:
+    query = _query(self._get_param("queryId"))
+    if query["status"] in ("Scheduled", "Running"):
+        _state["queries"][query["queryId"]]["status"] = "Cancelled"
+        return json.dumps({"success": True})
+    return json.dumps({"success": False})
+
+
+def _describe_queries(self: Any) -> str:
+    group, status = self._get_param("logGroupName"), self._get_param("status")
+    max_results = int(self._get_param("maxResults") or 1000)
+    found = [
+        {k: q[k] for k in ("queryId", "queryString", "status", "createTime", "logGroupName")}
+        for q in list(_state.get("queries", {}).values())
+        if (not group or group in q["logGroupNames"]) and (not status or q["status"] == status)
+    ]
+    found.sort(key=lambda q: q["createTime"], reverse=True)
+    return json.dumps({"queries": found[:max_results]})
+
+
+def _get_log_record(self: Any) -> str:
+    from moto.logs.exceptions import InvalidParameterException
+
+    where = _unpointer(str(self._get_param("logRecordPointer") or ""))
+    backend = self.logs_backend
+    stream = None
+    if where is not None and where[0] in backend.groups:
+        stream = backend.groups[where[0]].streams.get(where[1])
+    if where is None or stream is None or not 0 <= where[2] < len(stream.events):
+        raise InvalidParameterException("The logRecordPointer is not valid.")
+    event = stream.events[where[2]]
+    row = insights.discover(
+        insights.Event(event.timestamp, event.message, where[1], where[0], getattr(event, "ingestion_time", 0))
+    )
+    row.pop("@timestamp_ms", None)
+    row["@log"] = f"{self.current_account}:{where[0]}"
+    return json.dumps({"logRecord": {k: insights.render(v) for k, v in row.items()}})
+
+
+def _filter_log_events(self: Any) -> str:
+    """FilterLogEvents: the three filter-pattern forms, stream name prefix, events in time order across streams."""
+    from moto.logs.exceptions import InvalidParameterException
+
+    name = self._get_param("logGroupName") or self._get_param("logGroupIdentifier")
+    if not name:
+        raise InvalidParameterException("Specify logGroupName or logGroupIdentifier.")
+    group = _log_groups(self, [name])[0]
+    names, prefix = self._get_param("logStreamNames"), self._get_param("logStreamNamePrefix")
+    if names and prefix:
+        raise InvalidParameterException("logStreamNames and logStreamNamePrefix cannot both be specified.")
+    limit = self._get_int_param("limit") or MAX_FILTER_EVENTS
+    if not 1 <= limit <= MAX_FILTER_EVENTS:
+        raise InvalidParameterException(f"limit must be between 1 and {MAX_FILTER_EVENTS}.")
+    start, end = self._get_int_param("startTime"), self._get_int_param("endTime")
+    try:
+        matches = filterpattern.compile_pattern(self._get_param("filterPattern"))
+    except filterpattern.FilterPatternError as exc:
+        raise InvalidParameterException(f"Invalid filter pattern: {exc}") from None
+    streams = [
+        (stream_name, stream)
+        for stream_name, stream in sorted(group.streams.items())
+        if (not names or stream_name in names) and (not prefix or stream_name.startswith(prefix))
+    ]
+    found = [
+        {
+            "logStreamName": stream_name,
+            "timestamp": event.timestamp,
+            "message": event.message,
+            "ingestionTime": getattr(event, "ingestion_time", event.timestamp),
+            "eventId": str(event.event_id),
+        }
+        for stream_name, stream in streams
+        for event in list(stream.events)
+        if (start is None or event.timestamp >= start)
+        and (end is None or event.timestamp <= end)
+        and matches(event.message)
+    ]
+    found.sort(key=lambda e: (e["timestamp"], e["ingestionTime"], e["logStreamName"]))
+    token = self._get_param("nextToken")
+    offset = 0
+    if token:
+        try:
+            offset = int(str(token).rsplit("@", 1)[1])
+        except (IndexError, ValueError):
+            raise InvalidParameterException("The specified nextToken is not valid.") from None
+    page = found[offset : offset + limit]
+    result: dict[str, Any] = {
+        "events": page,
+        "searchedLogStreams": [{"logStreamName": n, "searchedCompletely": True} for n, _ in streams],
+    }
+    if offset + limit < len(found):
+        result["nextToken"] = f"{group.name}@{offset + limit}"
+    return json.dumps(result)
+
+
+def _patch_logs_api() -> None:
+    """FilterLogEvents and the Logs Insights query operations, replaced.
+
+    moto 5.2.5 ``LogsResponse``: ``filter_log_events`` (its pattern matcher matches JSON,
+    space-delimited and ``?A ?B`` patterns against every event and ignores
+    logStreamNamePrefix), ``start_query`` (ran the query inside ``LogQuery.__init__``: a
+    malformed query was an HTTP 500), ``get_query_results``, ``describe_queries``, and the
+    absent ``stop_query`` / ``get_log_record``; reads ``logs_backend.groups``, ``LogGroup.streams``,
+    ``LogStream.events`` and ``LogEvent`` (``timestamp``, ``message``, ``ingestion_time``, ``event_id``).
+    """
+    from moto.logs.responses import LogsResponse
+
+    _replace(LogsResponse, "filter_log_events", _filter_log_events)
+    _replace(LogsResponse, "start_query", _start_query)
+    _replace(LogsResponse, "get_query_results", _get_query_results)
+    _replace(LogsResponse, "stop_query", _stop_query)
+    _replace(LogsResponse, "describe_queries", _describe_queries)
+    _replace(LogsResponse, "get_log_record", _get_log_record)
+
+
+# -- CloudWatch: metric math, GetMetricStatistics, alarms that evaluate ---------------------------
+
+
+def _metric_math(queries: list[dict[str, Any]], results: list[dict[str, Any]], scan_by: str) -> list[dict[str, Any]]:
+    """GetMetricData results of the Expression queries (evaluated by :mod:`.metricmath`)."""
+    from moto.cloudwatch.exceptions import ValidationError
+
+    pending = [q for q in queries if "Expression" in q]
+    if not pending:
+        return []
+    periods = [int(q["MetricStat"]["Period"]) for q in queries if "MetricStat" in q]
+    known: dict[str, metricmath.Series] = {
+        r["id"]: metricmath.Series(
+            r["label"], dict(zip(r["timestamps"], r["values"], strict=True)), periods[0] if periods else 60
+        )
+        for r in results
+    }
+    out: list[dict[str, Any]] = []
+    for _ in range(len(pending) + 1):  # expressions may use each other: evaluate those whose inputs are ready
+        waiting = []
+        for query in pending:
+            try:
+                evaluated = metricmath.evaluate(
+                    str(query["Expression"]),
+                    known,
+                    query.get("Label") or query["Id"],
+                    int(query.get("Period") or 60),
+                    metrics={r["id"] for r in results},
+                )
+            except metricmath.MetricMathError as exc:
+                if "Unrecognized metric id" in str(exc) and any(q["Id"] in str(exc) for q in pending):
+                    waiting.append(query)
+                    continue
+                raise ValidationError(f"Error in expression {query['Id']}: {exc}") from None
+            if len(evaluated) == 1:
+                known[query["Id"]] = evaluated[0]
+            for series in evaluated:
+                ordered = series.ordered()
+                if scan_by == "TimestampDescending":
+                    ordered.reverse()
+                out.append(
+                    {
+                        "id": query["Id"],
+                        "label": series.label,
+                        "values": [v for _, v in ordered],
+                        "timestamps": [t for t, _ in ordered],
+                        "status_code": "Complete",
+                        "return_data": query.get("ReturnData", True),
+                    }
+                )
+        if not waiting:
+            return out
+        pending = waiting
+    raise ValidationError(f"Error in expression {pending[0]['Id']}: its metric ids form a cycle or do not exist")
+
+
+def _points(
+    backend: Any,
+    namespace: str,
+    name: str,
+    dimensions: list[dict[str, str]],
+    unit: str | None,
+    since: datetime | None = None,
+) -> list[cwstats.Point]:
+    """The datapoints of one metric (exact dimensions), from moto's ``metric_data`` / ``get_all_metrics``."""
+    wanted = tuple(sorted((str(d["Name"]), str(d["Value"])) for d in dimensions))
+    data = backend.get_all_metrics()
+    if since is not None:  # the recent end only: metric_data is appended in (near) time order
+        naive = since.astimezone(UTC).replace(tzinfo=None)
+        older = 0
+        start = len(data)
+        while start > 0 and older < 1000:
+            start -= 1
+            older = older + 1 if data[start].timestamp < naive else 0
+        data = data[start:]
+    out = []
+    for md in data:
+        if md.namespace != namespace or md.name != name or (unit and md.unit != unit):
+            continue
+        dims = tuple(sorted((d.name, d.value) for d in md.dimensions))
+        if dims == wanted:
+            out.append(cwstats.Point(md.namespace, md.name, dims, md.timestamp, _values(md), md.unit))
+    return out
+
+
+def _patch_metric_statistics() -> None:
+    """GetMetricStatistics with ExtendedStatistics (percentiles) and periods on clock boundaries.
+
+    moto 5.2.5's ``CloudWatchResponse.get_metric_statistics`` ignores ExtendedStatistics and
+    starts its periods at the first datapoint; replaced, reading ``_get_param`` and the
+    backend's datapoints.
+    """
+    from moto.cloudwatch.exceptions import InvalidParameterCombination, InvalidParameterValue
+    from moto.cloudwatch.responses import CloudWatchResponse
+    from moto.core.responses import ActionResult
+
+    def get_metric_statistics(self: Any) -> Any:
+        statistics = list(self._get_param("Statistics", []) or [])
+        extended = list(self._get_param("ExtendedStatistics", []) or [])
+        if bool(statistics) == bool(extended):
+            raise InvalidParameterCombination("Must specify either Statistics or ExtendedStatistics, but not both.")
+        for name in statistics:
+            if name not in cwstats.STANDARD_STATISTICS:
+                raise InvalidParameterValue(f"The value {name} for parameter Statistics is not supported.")
+        for name in extended:
+            if not cwstats.PERCENTILE.match(name):
+                raise InvalidParameterValue(f"The value {name} for parameter ExtendedStatistics is not supported.")
+        period = int(self._get_int_param("Period") or 0)
+        if period < 1 or (period >= 60 and period % 60) or (period < 60 and period not in (1, 5, 10, 20, 30)):
+            raise InvalidParameterValue("The parameter Period must be 1, 5, 10, 20, 30 or a multiple of 60.")
+        start, end = self._get_param("StartTime"), self._get_param("EndTime")
+        start, end = cwstats.aware(_as_datetime(start)), cwstats.aware(_as_datetime(end))
+        if start >= end:
+            raise InvalidParameterValue("The parameter StartTime must be less than the parameter EndTime.")
+        if (end - start).total_seconds() / period > 1440:
+            raise InvalidParameterCombination(
+                "You have requested up to 1,441 datapoints, which exceeds the limit of 1,440. "
+                "You may reduce the datapoints requested by increasing Period, or decreasing the time range."
+            )
+        flush_sink()
+        points = _points(
+            self.cloudwatch_backend,
+            self._get_param("Namespace"),
+            self._get_param("MetricName"),
+            self._get_param("Dimensions", []) or [],
+            self._get_param("Unit"),
+        )
+        datapoints = cwstats.metric_statistics(points, start, end, period, statistics, extended)
+        return ActionResult({"Label": self._get_param("MetricName"), "Datapoints": datapoints})
+
+    _replace(CloudWatchResponse, "get_metric_statistics", get_metric_statistics)
+
+
+def _as_datetime(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value
+    from botocore.utils import parse_timestamp
+
+    return parse_timestamp(value)  # type: ignore[no-any-return]
+
+
+ALARM_EVALUATION_S = 10.0  # SOF_ALARM_EVALUATION_S; CloudWatch evaluates standard alarms every minute
+
+
+def _alarm_history_add(alarm: Any, kind: str, summary: str, data: dict[str, Any]) -> None:
+    history: list[dict[str, Any]] = _state.setdefault("alarm_history", [])
+    with _state.setdefault("alarm_lock", threading.RLock()):
+        history.append(
+            {
+                "AlarmName": alarm.name,
+                "AlarmType": "CompositeAlarm" if getattr(alarm, "rule", None) else "MetricAlarm",
+                "Timestamp": datetime.now(UTC),
+                "HistoryItemType": kind,
+                "HistorySummary": summary,
+                "HistoryData": json.dumps(data, default=str),
+            }
+        )
+        del history[: max(0, len(history) - 10_000)]
+
+
+def _alarm_configured(account_id: str, region: str, alarm: Any, created: bool) -> None:
+    word = "created" if created else "updated"
+    _alarm_history_add(
+        alarm, "ConfigurationUpdate", f'Alarm "{alarm.name}" {word}', {"type": "Update", "version": "1.0"}
+    )
+
+
+def _alarm_state_changed(account_id: str, region: str, alarm: Any, old: str, old_reason: str) -> None:
+    """History of a state change, then the actions of the new state (SNS topics notified)."""
+    data = {
+        "version": "1.0",
+        "oldState": {"stateValue": old, "stateReason": old_reason},
+        "newState": {
+            "stateValue": alarm.state_value,
+            "stateReason": alarm.state_reason,
+            "stateReasonData": json.loads(alarm.state_reason_data or "{}"),
+        },
+    }
+    _alarm_history_add(alarm, "StateUpdate", alarms.history_summary(alarm.name, old, alarm.state_value), data)
+    if not alarm.actions_enabled:
+        return
+    actions = {
+        "ALARM": alarm.alarm_actions,
+        "OK": alarm.ok_actions,
+        "INSUFFICIENT_DATA": alarm.insufficient_data_actions,
+    }[alarm.state_value] or []
+    for action in actions:
+        _alarm_action(account_id, region, alarm, old, str(action))
+
+
+def _alarm_action(account_id: str, region: str, alarm: Any, old: str, action: str) -> None:
+    if ":sns:" not in action:
+        _alarm_history_add(
+            alarm,
+            "Action",
+            f"Failed to execute action {action}. Received error: the emulator runs SNS actions only",
+            {"actionState": "Failed", "notificationResource": action},
+        )
+        return
+    from moto.sns.models import sns_backends
+
+    trigger = {
+        "MetricName": alarm.metric_name,
+        "Namespace": alarm.namespace,
+        "StatisticType": "ExtendedStatistic" if alarm.extended_statistic else "Statistic",
+        "Statistic": alarm.extended_statistic or (alarm.statistic or "").upper(),
+        "Unit": alarm.unit,
+        "Dimensions": [{"value": d.value, "name": d.name} for d in alarm.dimensions],
+        "Period": alarm.period,
+        "EvaluationPeriods": alarm.evaluation_periods,
+        "ComparisonOperator": alarm.comparison_operator,
+        "Threshold": alarm.threshold,
+        "TreatMissingData": alarm.treat_missing_data or "missing",
+        "OKActions": list(alarm.ok_actions),
+        "AlarmActions": list(alarm.alarm_actions),
+        "InsufficientDataActions": list(alarm.insufficient_data_actions),
+    }
+    subject, message = alarms.notification(
+        name=alarm.name,
+        description=alarm.description,
+        account=account_id,
+        region=region,
+        arn=alarm.alarm_arn,
+        old=old,
+        new=alarm.state_value,
+        reason=alarm.state_reason,
+        reason_data=alarm.state_reason_data,
+        changed_at=datetime.now(UTC),
+        trigger=trigger,
+    )
+    topic_region = action.split(":")[3] if action.count(":") >= 5 else region
+    try:
+        message_id = sns_backends[account_id][topic_region].publish(message, arn=action, subject=subject)
+    except Exception as exc:  # a deleted topic: AWS records the failure in the history too
+        _alarm_history_add(
+            alarm,
+            "Action",
+            f"Failed to execute action {action}. Received error: {_cfn_failure_reason(exc)}",
+            {"actionState": "Failed", "notificationResource": action},
+        )
+        return
+    _alarm_history_add(
+        alarm,
+        "Action",
+        f"Successfully executed action {action}",
+        {"actionState": "Succeeded", "notificationResource": action, "publishedMessage": {"messageId": message_id}},
+    )
+
+
+def _alarm_spec(alarm: Any) -> alarms.AlarmSpec:
+    return alarms.AlarmSpec(
+        name=alarm.name,
+        comparison=str(alarm.comparison_operator),
+        threshold=float(alarm.threshold or 0),
+        evaluation_periods=int(alarm.evaluation_periods or 1),
+        period_s=int(alarm.period or _query_period(alarm) or 60),
+        datapoints_to_alarm=int(alarm.datapoints_to_alarm) if alarm.datapoints_to_alarm else None,
+        treat_missing=alarm.treat_missing_data,
+        statistic=str(alarm.extended_statistic or alarm.statistic or ""),
+    )
+
+
+def _query_period(alarm: Any) -> int | None:
+    for query in alarm.metric_data_queries or []:
+        if query.metric_stat is not None and query.metric_stat.period:
+            return int(query.metric_stat.period)
+    return None
+
+
+def _query_dicts(alarm: Any) -> list[dict[str, Any]]:
+    """moto's ``MetricDataQuery`` objects of a metric-math alarm, back as GetMetricData queries."""
+    out = []
+    for query in alarm.metric_data_queries:
+        item: dict[str, Any] = {"Id": query.id, "ReturnData": query.return_data not in (False, "false")}
+        if query.label:
+            item["Label"] = query.label
+        if query.expression:
+            item["Expression"] = query.expression
+        if query.metric_stat is not None:
+            stat = query.metric_stat
+            item["MetricStat"] = {
+                "Metric": {
+                    "Namespace": stat.metric.namespace,
+                    "MetricName": stat.metric.metric_name,
+                    "Dimensions": [{"Name": d.name, "Value": d.value} for d in stat.metric.dimensions],
+                },
+                "Period": int(stat.period),
+                "Stat": stat.stat,
+            }
+            if stat.unit:
+                item["MetricStat"]["Unit"] = stat.unit
+        out.append(item)
+    return out
+
+
+def _alarm_values(backend: Any, alarm: Any, spec: alarms.AlarmSpec, now: datetime) -> dict[datetime, float]:
+    start, end = alarms.lookback(spec, now)
+    if alarm.metric_data_queries:
+        results = backend.get_metric_data(_query_dicts(alarm), start, end, "TimestampAscending")
+        chosen = [r for r in results if r["id"] == (alarm.threshold_metric_id or r["id"])][:1] or results[:1]
+        if not chosen:
+            return {}
+        return alarms.period_values(list(zip(chosen[0]["timestamps"], chosen[0]["values"], strict=True)))
+    stat = alarm.extended_statistic or alarm.statistic
+    points = _points(
+        backend,
+        alarm.namespace,
+        alarm.metric_name,
+        [{"Name": d.name, "Value": d.value} for d in alarm.dimensions],
+        alarm.unit,
+        since=start,
+    )
+    return alarms.period_values(cwstats.series(points, str(stat), start, end, spec.period_s))
+
+
+def evaluate_alarms(now: datetime | None = None) -> int:
+    """One evaluation of every metric alarm; returns how many changed state."""
+    from moto.cloudwatch.models import cloudwatch_backends
+
+    flush_sink()
+    changed = 0
+    # Periods are judged a little after the data arrives (the sink writes behind, the timer ticks):
+    # a datapoint at the very end of a period is still seen in it.
+    moment = (now or datetime.now(UTC)) - timedelta(seconds=float(_state.get("alarm_lag_s", 1.0)))
+    for account_id, regions in list(cloudwatch_backends.items()):
+        for region, backend in list(regions.items()):
+            for alarm in list(backend.alarms.values()):
+                if getattr(alarm, "rule", None):
+                    continue  # composite alarms are not evaluated
+                try:
+                    spec = _alarm_spec(alarm)
+                    outcome = alarms.evaluate(
+                        spec, _alarm_values(backend, alarm, spec, moment), moment, alarm.state_value
+                    )
+                except Exception:  # one broken alarm must not stop the others
+                    import logging
+
+                    logging.getLogger("scale-or-fail").exception("alarm %s: evaluation failed", alarm.name)
+                    continue
+                if outcome is None or outcome.state == alarm.state_value:
+                    continue
+                old, old_reason = alarm.state_value, alarm.state_reason
+                alarm.update_state(outcome.reason, outcome.reason_data, outcome.state)
+                _alarm_state_changed(account_id, region, alarm, old, old_reason)
+                changed += 1
+    return changed
+
+
+def _evaluate_alarms_forever(interval_s: float) -> None:
+    import logging
+
+    while True:
+        time.sleep(interval_s)
+        try:
+            with _state.setdefault("alarm_lock", threading.RLock()):
+                evaluate_alarms()
+        except Exception:  # the evaluator must outlive any one bad round (a backend created meanwhile ...)
+            logging.getLogger("scale-or-fail").exception("alarm evaluation failed; retrying at the next tick")
+
+
+def _patch_alarms() -> None:
+    """Alarms with a lifecycle: INSUFFICIENT_DATA at creation, evaluated on a timer, with history.
+
+    moto 5.2.5 internals: ``CloudWatchBackend.put_metric_alarm`` / ``set_alarm_state`` /
+    ``alarms`` and ``Alarm`` attributes (``state_value``, ``state_reason``,
+    ``state_reason_data``, ``update_state``, the configuration fields), ``MetricDataQuery`` /
+    ``MetricStat`` / ``Metric`` / ``Dimension``; ``CloudWatchResponse.describe_alarm_history``
+    (absent: it answered HTTP 500) and ``_get_param``; ``sns_backends[...].publish`` for actions.
+    """
+    import os
+
+    from moto.cloudwatch.models import CloudWatchBackend
+    from moto.cloudwatch.responses import CloudWatchResponse
+
+    original_put = CloudWatchBackend.put_metric_alarm
+    original_set = CloudWatchBackend.set_alarm_state
+
+    def put_metric_alarm(self: Any, name: str, *args: Any, **kwargs: Any) -> Any:
+        queries = kwargs.get("metric_data_queries")
+        if queries and isinstance(queries[0], dict):
+            kwargs["metric_data_queries"] = _moto_queries(queries)
+        with _state.setdefault("alarm_lock", threading.RLock()):
+            previous = self.alarms.get(name)
+            alarm = original_put(self, name, *args, **kwargs)
+            if previous is None:  # AWS: a new alarm starts in INSUFFICIENT_DATA
+                alarm.state_value = "INSUFFICIENT_DATA"
+            else:  # an update keeps the state
+                for attribute in ("state_value", "state_reason", "state_reason_data", "state_updated_timestamp"):
+                    setattr(alarm, attribute, getattr(previous, attribute))
+            _alarm_configured(self.account_id, self.region_name, alarm, created=previous is None)
+        return alarm
+
+    def set_alarm_state(self: Any, alarm_name: str, reason: str, reason_data: str, state_value: str) -> None:
+        with _state.setdefault("alarm_lock", threading.RLock()):
+            alarm = self.alarms.get(alarm_name)
+            old, old_reason = (alarm.state_value, alarm.state_reason) if alarm else ("", "")
+            original_set(self, alarm_name, reason, reason_data, state_value)
+            alarm = self.alarms[alarm_name]
+            if old != alarm.state_value:
+                _alarm_state_changed(self.account_id, self.region_name, alarm, old, old_reason)
+
+    _replace(CloudWatchBackend, "put_metric_alarm", put_metric_alarm)
+    _replace(CloudWatchBackend, "set_alarm_state", set_alarm_state)
+    _replace(CloudWatchResponse, "describe_alarm_history", _describe_alarm_history)
+    interval = float(os.environ.get("SOF_ALARM_EVALUATION_S") or ALARM_EVALUATION_S)
+    _state["alarm_lag_s"] = interval + MotoSink.FLUSH_INTERVAL_S + 0.75
+    if interval > 0:
+        threading.Thread(target=_evaluate_alarms_forever, args=(interval,), name="alarms", daemon=True).start()
+
+
+def _describe_alarm_history(self: Any) -> Any:
+    """DescribeAlarmHistory (moto 5.2.5 answered HTTP 500): the emulator's history, filtered and paged."""
+    from moto.cloudwatch.exceptions import InvalidParameterValue, ResourceNotFound
+    from moto.core.responses import ActionResult
+
+    name = self._get_param("AlarmName")
+    kinds = self._get_param("AlarmTypes", []) or []
+    item_type = self._get_param("HistoryItemType")
+    start, end = self._get_param("StartDate"), self._get_param("EndDate")
+    scan_by = self._get_param("ScanBy") or "TimestampDescending"
+    max_records = int(self._get_param("MaxRecords") or 100)
+    if not 1 <= max_records <= 100:
+        raise InvalidParameterValue("The parameter MaxRecords must be between 1 and 100.")
+    if item_type and item_type not in ("ConfigurationUpdate", "StateUpdate", "Action"):
+        raise InvalidParameterValue(f"The value {item_type} for parameter HistoryItemType is not supported.")
+    if (
+        name
+        and name not in self.cloudwatch_backend.alarms
+        and not any(h["AlarmName"] == name for h in _state.get("alarm_history", []))
+    ):
+        raise ResourceNotFound()
+    with _state.setdefault("alarm_lock", threading.RLock()):
+        items = [dict(h) for h in _state.get("alarm_history", [])]
+    items = [
+        h
+        for h in items
+        if (not name or h["AlarmName"] == name)
+        and (not kinds or h["AlarmType"] in kinds)
+        and (not item_type or h["HistoryItemType"] == item_type)
+        and (not start or h["Timestamp"] >= cwstats.aware(_as_datetime(start)))
+        and (not end or h["Timestamp"] <= cwstats.aware(_as_datetime(end)))
+    ]
+    items.sort(key=lambda h: h["Timestamp"], reverse=scan_by == "TimestampDescending")
+    token = self._get_param("NextToken")
+    offset = int(token) if token and str(token).isdigit() else 0
+    page = items[offset : offset + max_records]
+    result: dict[str, Any] = {"AlarmHistoryItems": page}
+    if offset + max_records < len(items):
+        result["NextToken"] = str(offset + max_records)
+    return ActionResult(result)
+
+
+def _moto_queries(queries: list[dict[str, Any]]) -> list[Any]:
+    """GetMetricData-style query dicts (an alarm's Metrics) as moto's ``MetricDataQuery`` objects."""
+    from moto.cloudwatch.models import Dimension, Metric, MetricDataQuery, MetricStat
+
+    out = []
+    for query in queries:
+        stat = query.get("MetricStat")
+        metric_stat = None
+        if stat:
+            metric = stat["Metric"]
+            metric_stat = MetricStat(
+                metric=Metric(
+                    metric_name=metric["MetricName"],
+                    namespace=metric["Namespace"],
+                    dimensions=[Dimension(d["Name"], d["Value"]) for d in metric.get("Dimensions") or []],
+                ),
+                period=stat.get("Period"),
+                stat=stat.get("Stat"),
+                unit=stat.get("Unit"),
+            )
+        out.append(
+            MetricDataQuery(
+                query_id=query["Id"],
+                label=str(query.get("Label") or ""),
+                period=str(query.get("Period") or ""),
+                return_data=query.get("ReturnData", True),
+                expression=query.get("Expression"),
+                metric_stat=metric_stat,
+            )
+        )
+    return out
+
+
+# -- CloudFormation: stacks whose resources the other services' APIs serve ------------------------
+
+
+def _cfn_read_s3(bucket: str, key: str, version: str | None) -> bytes:
+    from moto.s3.models import s3_backends
+
+    try:
+        stored = s3_backends[ACCOUNT_ID]["aws"].get_object(bucket, key, version_id=version)
+    except Exception:  # moto raises MissingBucket / MissingKey
+        stored = None
+    if stored is None:
+        from moto.cloudformation.exceptions import ValidationError
+
+        raise ValidationError(message=f"s3://{bucket}/{key} does not exist")
+    return bytes(stored.value)
+
+
+def _template_error(exc: cfn_props.TemplateError) -> Exception:
+    from moto.cloudformation.exceptions import ValidationError
+
+    return ValidationError(message=str(exc))
+
+
+def _patch_cfn_state_machine() -> None:
+    """AWS::StepFunctions::StateMachine into the backend the Step Functions API serves.
+
+    moto 5.2.5's ``StateMachine.create_from_cloudformation_json`` writes to
+    ``stepfunctions_backends`` while, with the interpreter on, the API reads
+    ``stepfunctions_parser_backends`` (``moto.stepfunctions.responses.get_backend``); it also
+    ignores Definition, DefinitionSubstitutions, DefinitionS3Location, LoggingConfiguration,
+    TracingConfiguration and StateMachineType.
+    """
+    from moto.stepfunctions.models import StateMachine
+    from moto.stepfunctions.responses import get_backend
+
+    def create(
+        cls: Any, /, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str, **kw: Any
+    ) -> Any:
+        try:
+            request = cfn_props.state_machine_request(cloudformation_json["Properties"], resource_name, _cfn_read_s3)
+        except cfn_props.TemplateError as exc:
+            raise _template_error(exc) from None
+        return get_backend(account_id, region_name).create_state_machine(**request)
+
+    def update(
+        cls: Any,
+        original_resource: Any,
+        new_resource_name: str,
+        cloudformation_json: Any,
+        account_id: str,
+        region_name: str,
+    ) -> Any:
+        try:
+            request = cfn_props.state_machine_request(
+                cloudformation_json["Properties"], original_resource.name, _cfn_read_s3
+            )
+        except cfn_props.TemplateError as exc:
+            raise _template_error(exc) from None
+        backend = get_backend(account_id, region_name)
+        if request["name"] != original_resource.name or request["sm_type"] != original_resource.sm_type:
+            replacement = backend.create_state_machine(**request)  # replacement: new first, then the old one goes
+            backend.delete_state_machine(original_resource.arn)
+            return replacement
+        state_machine = backend.update_state_machine(
+            original_resource.arn,
+            definition=request["definition"],
+            role_arn=request["roleArn"] or None,
+            logging_configuration=request.get("loggingConfiguration"),
+            tracing_configuration=request.get("tracingConfiguration"),
+        )
+        if request["tags"]:
+            backend.tag_resource(state_machine.arn, request["tags"])
+        return state_machine
+
+    def delete(cls: Any, /, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str) -> None:
+        get_backend(account_id, region_name).delete_state_machine(resource_name)
+
+    original_attribute = StateMachine.get_cfn_attribute
+
+    def get_cfn_attribute(self: Any, attribute_name: str) -> Any:
+        if attribute_name == "Arn":
+            return self.arn
+        if attribute_name == "StateMachineRevisionId":
+            return getattr(self, "revision_id", None) or self.arn
+        return original_attribute(self, attribute_name)
+
+    def has_cfn_attr(cls: Any, /, attr: str) -> bool:
+        return attr in ("Arn", "Name", "StateMachineRevisionId", "DefinitionString", "RoleArn", "StateMachineName")
+
+    _replace(StateMachine, "create_from_cloudformation_json", classmethod(create))
+    _replace(StateMachine, "update_from_cloudformation_json", classmethod(update))
+    _replace(StateMachine, "delete_from_cloudformation_json", classmethod(delete))
+    _replace(StateMachine, "get_cfn_attribute", get_cfn_attribute)
+    _replace(StateMachine, "has_cfn_attr", classmethod(has_cfn_attr))
+
+
+def _patch_cfn_lambda() -> None:
+    """AWS::Lambda::Function: environment values as strings, and updates that work.
+
+    ``LambdaFunction.update_from_cloudformation_json`` in moto 5.2.5 passes an inline
+    ``ZipFile`` (plain source text) to ``update_function_code`` as if it were a base64 zip,
+    and ignores ReservedConcurrentExecutions; ``_create_zipfile_from_plaintext_code`` makes
+    the ``index.py`` zip CloudFormation makes.
+    """
+    import base64
+
+    from moto.awslambda.models import LambdaFunction
+
+    original_create = LambdaFunction.create_from_cloudformation_json.__func__  # type: ignore[attr-defined]
+
+    def create(
+        cls: Any, /, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str, **kw: Any
+    ) -> Any:
+        cloudformation_json = {
+            **cloudformation_json,
+            "Properties": cfn_props.lambda_properties(cloudformation_json["Properties"]),
+        }
+        return original_create(cls, resource_name, cloudformation_json, account_id, region_name, **kw)
+
+    def update(
+        cls: Any,
+        original_resource: Any,
+        new_resource_name: str,
+        cloudformation_json: Any,
+        account_id: str,
+        region_name: str,
+    ) -> Any:
+        properties = cfn_props.lambda_properties(cloudformation_json["Properties"])
+        if new_resource_name != original_resource.function_name and "FunctionName" in properties:
+            replacement = create(
+                cls, new_resource_name, {**cloudformation_json, "Properties": properties}, account_id, region_name
+            )
+            original_resource.delete(account_id, region_name)
+            return replacement
+        original_resource.update_configuration(properties)
+        code = dict(properties["Code"])
+        if "ZipFile" in code:
+            code["ZipFile"] = base64.b64encode(LambdaFunction._create_zipfile_from_plaintext_code(code["ZipFile"]))
+        original_resource.update_function_code(code)
+        reserved = properties.get("ReservedConcurrentExecutions")
+        original_resource.reserved_concurrency = None if reserved is None else int(reserved)
+        return original_resource
+
+    _replace(LambdaFunction, "create_from_cloudformation_json", classmethod(create))
+    _replace(LambdaFunction, "update_from_cloudformation_json", classmethod(update))
+
+
+def _make_cfn_alarm_class() -> Any:
+    """AWS::CloudWatch::Alarm (absent from moto 5.2.5): a ``CloudFormationModel`` over PutMetricAlarm."""
+    from moto.cloudformation.exceptions import UnformattedGetAttTemplateException
+    from moto.cloudwatch.models import cloudwatch_backends
+    from moto.core.common_models import CloudFormationModel
+
+    class CfnAlarm(CloudFormationModel):
+        def __init__(self, name: str, arn: str) -> None:
+            self.name = name
+            self.arn = arn
+
+        @staticmethod
+        def cloudformation_name_type() -> str:
+            return "AlarmName"
+
+        @staticmethod
+        def cloudformation_type() -> str:
+            return "AWS::CloudWatch::Alarm"
+
+        @classmethod
+        def has_cfn_attr(cls, attr: str) -> bool:
+            return attr == "Arn"
+
+        def get_cfn_attribute(self, attribute_name: str) -> Any:
+            if attribute_name == "Arn":
+                return self.arn
+            raise UnformattedGetAttTemplateException()
+
+        @property
+        def physical_resource_id(self) -> str:
+            return self.name
+
+        def is_created(self) -> bool:
+            return True
+
+        @classmethod
+        def create_from_cloudformation_json(
+            cls, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str, **kwargs: Any
+        ) -> CfnAlarm:
+            try:
+                request = cfn_props.alarm_request(cloudformation_json["Properties"], resource_name)
+            except cfn_props.TemplateError as exc:
+                raise _template_error(exc) from None
+            alarm = cloudwatch_backends[account_id][region_name].put_metric_alarm(**request)
+            return cls(alarm.name, alarm.alarm_arn)
+
+        @classmethod
+        def update_from_cloudformation_json(
+            cls,
+            original_resource: Any,
+            new_resource_name: str,
+            cloudformation_json: Any,
+            account_id: str,
+            region_name: str,
+        ) -> CfnAlarm:
+            try:
+                request = cfn_props.alarm_request(cloudformation_json["Properties"], original_resource.name)
+            except cfn_props.TemplateError as exc:
+                raise _template_error(exc) from None
+            if request["name"] != original_resource.name:
+                original_resource.delete(account_id, region_name)
+            alarm = cloudwatch_backends[account_id][region_name].put_metric_alarm(**request)
+            return cls(alarm.name, alarm.alarm_arn)
+
+        @classmethod
+        def delete_from_cloudformation_json(
+            cls, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str
+        ) -> None:
+            cloudwatch_backends[account_id][region_name].delete_alarms([resource_name])
+
+        def delete(self, account_id: str, region_name: str) -> None:
+            cloudwatch_backends[account_id][region_name].delete_alarms([self.name])
+
+    return CfnAlarm
+
+
+def _cfn_known_types() -> set[str]:
+    from moto.cloudformation.parsing import NULL_MODELS, get_model_map
+
+    return set(get_model_map()) | set(NULL_MODELS)
+
+
+def _cfn_validate_types(template: Any) -> None:
+    """Unsupported resource types fail the request, as AWS fails an unrecognized type."""
+    from moto.cloudformation.exceptions import ValidationError
+    from moto.cloudformation.models import Stack
+
+    parsed = Stack.parse_template(template) if isinstance(template, str) else template
+    if not isinstance(parsed, dict):
+        raise ValidationError(message="Template format error: the template is not a JSON or YAML object")
+    resources = parsed.get("Resources")
+    if not isinstance(resources, dict) or not resources:
+        raise ValidationError(message="Template format error: At least one Resources member must be defined.")
+    types = [str(r.get("Type")) for r in resources.values() if isinstance(r, dict)]
+    unknown = cfn_props.unrecognized_types(types, _cfn_known_types())
+    if unknown:
+        raise ValidationError(message=f"Template format error: Unrecognized resource types: [{', '.join(unknown)}]")
+
+
+def _cfn_failure_reason(exc: Exception) -> str:
+    message = getattr(exc, "message", None) or str(exc) or exc.__class__.__name__
+    code = getattr(exc, "error_type", None) or getattr(exc, "code", None)
+    return f"{code}: {message}" if isinstance(code, str) else str(message)
+
+
+def _cfn_roll_back(stack: Any, kind: str, exc: Exception) -> None:
+    """A failed create or update ends as on AWS: *_FAILED, then ROLLBACK_COMPLETE / UPDATE_ROLLBACK_COMPLETE."""
+    import logging
+
+    logging.getLogger("scale-or-fail").warning("stack %s: %s failed: %s", stack.name, kind, exc)
+    reason = _cfn_failure_reason(exc)
+    if kind == "CREATE":
+        stack._add_stack_event("CREATE_FAILED", resource_status_reason=reason)
+        stack._add_stack_event("ROLLBACK_IN_PROGRESS", resource_status_reason=reason)
+        with contextlib.suppress(Exception):  # best effort, as a rollback can also leave resources behind
+            stack.resource_map.delete()
+        stack._add_stack_event("ROLLBACK_COMPLETE")
+        stack.status = "ROLLBACK_COMPLETE"
+    else:
+        stack._add_stack_event("UPDATE_FAILED", resource_status_reason=reason)
+        stack._add_stack_event("UPDATE_ROLLBACK_COMPLETE")
+        stack.status = "UPDATE_ROLLBACK_COMPLETE"
+    stack.status_reason = reason
+
+
+def _cfn_refresh_outputs(backend: Any, stack: Any) -> None:
+    """What ``create_stack`` does and ``execute_change_set`` forgets: template, outputs, exports."""
+    stack._parse_template()
+    # Every parameter, defaults included, as text: what UsePreviousValue and "no changes" compare with.
+    stack.parameters = {k: cfn_props.parameter_text(v) for k, v in stack.resource_map.resolved_parameters.items()}
+    stack.description = stack.template_dict.get("Description")
+    stack.output_map = stack._create_output_map()
+    for export in stack.exports:
+        backend.exports[export.name] = export
+
+
+def _patch_cfn_names() -> None:
+    """The SageMaker types' name properties (before ``_patch_cloudformation_stacks`` clears the caches).
+
+    moto 5.2.5's ``Model`` / ``FakeEndpointConfig`` / ``FakeEndpoint`` answer "" from
+    ``cloudformation_name_type``: ModelName, EndpointConfigName and EndpointName were ignored
+    for generated names.
+    """
+    from moto.sagemaker.models import FakeEndpoint, FakeEndpointConfig, Model
+
+    for model, prop in (
+        (Model, "ModelName"),
+        (FakeEndpointConfig, "EndpointConfigName"),
+        (FakeEndpoint, "EndpointName"),
+    ):
+        _replace(model, "cloudformation_name_type", staticmethod(lambda prop=prop: prop))
+
+
+def _patch_cloudformation_stacks() -> None:
+    """Stacks through change sets (``aws cloudformation deploy``) as through CreateStack.
+
+    moto 5.2.5 internals: ``CloudFormationBackend.create_stack`` / ``create_change_set`` /
+    ``execute_change_set`` / ``update_stack`` / ``stacks``, ``Stack.create_resources`` /
+    ``_parse_template`` / ``_create_output_map`` / ``_add_stack_event`` / ``resource_map``
+    / ``output_map`` / ``exports`` / ``status``, ``ChangeSet.change_set_type`` / ``stack_id``
+    / ``template`` / ``execution_status``, and ``parsing.get_model_list`` (an lru_cache of
+    ``CloudFormationModel.__subclasses__()``, cleared so the Alarm type registers).
+    """
+    from moto.cloudformation import parsing
+    from moto.cloudformation.models import CloudFormationBackend, Stack
+
+    _state["CfnAlarm"] = _make_cfn_alarm_class()
+    for cached in (parsing.get_model_list, parsing.get_model_map, parsing.get_name_type_map):
+        cached.cache_clear()
+
+    original_create_stack = CloudFormationBackend.create_stack
+    original_change_set = CloudFormationBackend.create_change_set
+    original_execute = CloudFormationBackend.execute_change_set
+    original_update = CloudFormationBackend.update_stack
+    original_create_resources = Stack.create_resources
+
+    def create_stack(self: Any, name: str, template: str, *args: Any, **kwargs: Any) -> Any:
+        _cfn_validate_types(template)
+        return original_create_stack(self, name, template, *args, **kwargs)
+
+    def create_resources(self: Any) -> None:
+        try:
+            original_create_resources(self)
+        except Exception as exc:  # the stack fails and rolls back; CreateStack itself succeeded
+            _cfn_roll_back(self, "CREATE", exc)
+            return
+        self.parameters = {k: cfn_props.parameter_text(v) for k, v in self.resource_map.resolved_parameters.items()}
+
+    def create_change_set(
+        self: Any, stack_name: str, change_set_name: str, template: str, *args: Any, **kwargs: Any
+    ) -> Any:
+        _cfn_validate_types(template)
+        if isinstance(kwargs.get("parameters"), dict):  # UsePreviousValue gave typed values: parameters are text
+            kwargs["parameters"] = {k: cfn_props.parameter_text(v) for k, v in kwargs["parameters"].items()}
+        return original_change_set(self, stack_name, change_set_name, template, *args, **kwargs)
+
+    def execute_change_set(self: Any, change_set_name: str, stack_name: str | None = None) -> None:
+        change_set = self.describe_change_set(change_set_name)
+        stack = self.stacks[change_set.stack_id]
+        if change_set.execution_status != "AVAILABLE":
+            from moto.cloudformation.exceptions import ValidationError
+
+            raise ValidationError(
+                message=f"ChangeSet [{change_set.change_set_id}] cannot be executed in its current execution status "
+                f"of [{change_set.execution_status}]"
+            )
+        try:
+            original_execute(self, change_set_name, stack_name)
+        except Exception as exc:
+            change_set.execution_status = "EXECUTE_FAILED"
+            _cfn_roll_back(stack, change_set.change_set_type, exc)
+            return
+        stack.template = change_set.template
+        _cfn_refresh_outputs(self, stack)
+
+    def update_stack(self: Any, name: str, template: str, *args: Any, **kwargs: Any) -> Any:
+        _cfn_validate_types(template)
+        stack = self.get_stack(name)
+        try:
+            return original_update(self, name, template, *args, **kwargs)
+        except Exception as exc:
+            _cfn_roll_back(stack, "UPDATE", exc)
+            return stack
+
+    original_update_resource = parsing.parse_and_update_resource
+
+    def parse_and_update_resource(logical_id: str, resource_json: Any, resources_map: Any, **kwargs: Any) -> Any:
+        # moto answers None for a type without an update handler, and the stack then lost the
+        # resource (a later Fn::GetAtt found it "undefined"): such a resource is kept as it is.
+        updated = original_update_resource(logical_id, resource_json, resources_map, **kwargs)
+        return resources_map[logical_id] if updated is None else updated
+
+    _replace(parsing, "parse_and_update_resource", parse_and_update_resource)
+    _replace(CloudFormationBackend, "create_stack", create_stack)
+    _replace(Stack, "create_resources", create_resources)
+    _replace(CloudFormationBackend, "create_change_set", create_change_set)
+    _replace(CloudFormationBackend, "execute_change_set", execute_change_set)
+    _replace(CloudFormationBackend, "update_stack", update_stack)
+
+
 # -- installation -------------------------------------------------------------------------------
 
 
@@ -1135,6 +2358,15 @@ def install(settings: EmulatorSettings, work_dir: Path) -> LambdaRuntime:
         _patch_read_your_writes()
         _patch_sagemaker_runtime()
         _patch_aws_sdk_tasks()
+        _patch_logs_api()
+        _patch_stop_execution()
+        _patch_describe_execution()
+        _patch_metric_statistics()
+        _patch_alarms()
+        _patch_cfn_state_machine()
+        _patch_cfn_lambda()
+        _patch_cfn_names()
+        _patch_cloudformation_stacks()
         lambda_runtime = LambdaRuntime(settings, sink, lambda: reservations(ACCOUNT_ID, settings.region), work_dir)
         _state["runtime"] = lambda_runtime
         _state["endpoints"] = EndpointRuntime(settings, sink, dict, work_dir / "endpoints")

@@ -112,7 +112,9 @@ class Server:
         # interval cuts the time a woken thread waits for it (measured in `make bench`).
         sys.setswitchinterval(float(os.environ.get("SOF_SWITCH_INTERVAL_S", "0.001")))
         self.runtime = moto_ext.install(self.settings, self.work_dir)
-        app = DomainDispatcherApplication(create_backend_app)
+        from scaleorfail.emulator import protocol
+
+        app = protocol.wrap(DomainDispatcherApplication(create_backend_app))
         try:
             self.http = make_server(self.settings.host, self.settings.port, self.wrap(app), threaded=True)
         except OSError as exc:
