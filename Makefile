@@ -117,6 +117,8 @@ bench: $(STAMP) ## Benchmarks -> bench/results/*.json and *.md (takes several mi
 	$(BIN)/python bench/emulator_bench.py
 	$(BIN)/python bench/load_bench.py
 	$(BIN)/python bench/harvest_bench.py
+	$(BIN)/python bench/retention_bench.py
+	$(BIN)/python bench/quarantine_bench.py
 
 clean: ## Remove build outputs (keeps .venv)
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache

@@ -24,6 +24,11 @@ class EmulatorSettings:
     idle_expiry_s: float = 300.0  # a warm environment idle this long is shut down
     invoke_overhead_ms: float = 0.0  # modelled per-invoke service overhead
     max_environments: int = 400  # hard cap on worker processes, whatever the limits say
+    # Retention (docs/emulator.md "Memory and retention"): what finished work the emulator keeps.
+    retain_executions: int = 5000  # finished executions kept (oldest evicted first)
+    retain_execution_mb: float = 256.0  # their packed histories + inputs + outputs, at most this many MB
+    retain_log_events: int = 250_000  # CloudWatch Logs events kept, all groups together (oldest dropped)
+    retain_metric_points: int = 250_000  # CloudWatch metric data points kept (oldest dropped)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -36,6 +41,10 @@ ENV_VARS = {
     "SOF_COLD_START_MS": ("cold_start_ms", float),
     "SOF_IDLE_EXPIRY_S": ("idle_expiry_s", float),
     "SOF_INVOKE_OVERHEAD_MS": ("invoke_overhead_ms", float),
+    "SOF_RETAIN_EXECUTIONS": ("retain_executions", int),
+    "SOF_RETAIN_EXECUTION_MB": ("retain_execution_mb", float),
+    "SOF_RETAIN_LOG_EVENTS": ("retain_log_events", int),
+    "SOF_RETAIN_METRIC_POINTS": ("retain_metric_points", int),
 }
 
 
@@ -70,4 +79,8 @@ def resolve(
         raise UserError(f"port {settings.port} is out of range", "choose a port between 1024 and 65535")
     if settings.account_concurrency < 1:
         raise UserError("account concurrency must be at least 1", "use e.g. --account-concurrency 10")
+    if min(settings.retain_executions, settings.retain_log_events, settings.retain_metric_points) < 1:
+        raise UserError("the SOF_RETAIN_* counts must be at least 1", "unset them for the defaults")
+    if settings.retain_execution_mb <= 0:
+        raise UserError("SOF_RETAIN_EXECUTION_MB must be above 0", "unset it for the default (256)")
     return settings
