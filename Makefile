@@ -130,6 +130,8 @@ bench: $(STAMP) ## Benchmarks -> bench/results/*.json and *.md (takes several mi
 	$(BIN)/python bench/emulator_bench.py
 	$(BIN)/python bench/load_bench.py
 	$(BIN)/python bench/harvest_bench.py
+	$(BIN)/python bench/retention_bench.py
+	$(BIN)/python bench/quarantine_bench.py
 	$(BIN)/python bench/timing_fit.py
 	$(BIN)/python bench/fidelity_bench.py
 

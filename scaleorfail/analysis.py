@@ -76,6 +76,8 @@ class RunStats:
     embed_backend: str = "lambda"
     timing: str | None = None  # the emulator's timing profile (aws, ideal ...) or "real AWS"
     endpoint_max_concurrency: int | None = None
+    executions_running: int = 0  # a partial harvest: still RUNNING when it was read
+    pending: list[str] = field(default_factory=list)  # why the harvest is partial (empty: final)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -162,7 +164,9 @@ def stats(record: dict[str, Any], prices: dict[str, Any] | None = None) -> RunSt
         profile=record["profile"],
         max_concurrency=c,
         executions_ok=len(ok),
-        executions_failed=len(executions) - len(ok),
+        executions_failed=sum(1 for e in executions if e["status"] not in ("SUCCEEDED", "RUNNING")),
+        executions_running=sum(1 for e in executions if e["status"] == "RUNNING"),
+        pending=[str(p) for p in record.get("pending", [])],
         tickets=tickets,
         tickets_ok=tickets_ok,
         wall_s=round(wall, 3) if wall is not None else None,

@@ -129,11 +129,18 @@ def build_parser() -> argparse.ArgumentParser:
         "up",
         help="start the emulator in the background",
         description="Start the emulator (moto + a Docker-free Lambda runtime) in the background. "
-        "It binds 127.0.0.1 only; state and logs live in .sof/.",
+        "It binds 127.0.0.1 only; state and logs live in .sof/. Whoever reaches its port can create and invoke "
+        "Lambda functions, i.e. run code on this machine as you: beyond loopback (--host with --allow-remote) "
+        "every request must carry an access token (printed at start, kept in .sof/emulator.json).",
     )
     up.add_argument("--port", type=_port, help="port to listen on (default 4566, or $SOF_EMULATOR_PORT)")
     up.add_argument("--host", help="address to bind (default 127.0.0.1)")
-    up.add_argument("--allow-remote", action="store_true", help="allow binding a non-loopback address")
+    up.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="allow a non-loopback --host; requests must then present the access token ($SOF_EMULATOR_TOKEN, or "
+        "a generated one) as their AWS access key id or in an X-Sof-Token header",
+    )
     up.add_argument(
         "--profile",
         choices=list(PROFILES),

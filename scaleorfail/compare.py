@@ -75,7 +75,8 @@ def row(run: RunStats) -> dict[str, str]:
         "backend": "lambda"
         if run.embed_backend != "sagemaker"
         else f"endpoint (max {run.endpoint_max_concurrency if run.endpoint_max_concurrency else '?'})",
-        "executions": f"{run.executions_ok}/{run.executions_failed}",
+        "executions": f"{run.executions_ok}/{run.executions_failed}"
+        + (f" +{run.executions_running} running" if run.executions_running else ""),
         "tickets": str(run.tickets),
         "wall_s": _num(run.wall_s, 1),
         "throughput": _num(run.throughput, 2),
@@ -140,6 +141,10 @@ def footnotes(runs: list[RunStats], baseline: RunStats | None) -> list[str]:
             )
         if run.missing or run.failed_starts:
             notes.append(f"{run.label}: {run.missing} executions missing, {run.failed_starts} failed to start")
+        if run.pending:
+            notes.append(
+                f"{run.label}: partial - {', '.join(run.pending)}; its numbers will change on the next harvest"
+            )
     return notes
 
 

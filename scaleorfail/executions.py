@@ -61,10 +61,21 @@ class ExecutionReport:
 
 
 def start(target: Target, state_machine_arn: str, payload: dict[str, Any], name: str | None = None) -> str:
+    from botocore.exceptions import ClientError
+
     sfn = target.client("stepfunctions")
-    response = sfn.start_execution(
-        stateMachineArn=state_machine_arn, name=name or f"sof-{uuid.uuid4().hex[:12]}", input=json.dumps(payload)
-    )
+    try:
+        response = sfn.start_execution(
+            stateMachineArn=state_machine_arn, name=name or f"sof-{uuid.uuid4().hex[:12]}", input=json.dumps(payload)
+        )
+    except ClientError as error:
+        code = error.response["Error"]["Code"]
+        if code not in ("StateMachineDoesNotExist", "StateMachineDeleting"):
+            raise
+        raise UserError(
+            f"the state machine {state_machine_arn} does not exist on the {target.name} target",
+            f"deploy it: sof deploy --target {target.name}",
+        ) from None
     return str(response["executionArn"])
 
 

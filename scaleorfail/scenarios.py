@@ -139,7 +139,10 @@ def aws_throttle_variables(wanted: int, account_limit: int | None, unreserved: i
 
 
 def ticket_file(kind: str, count: int) -> tuple[Path | None, int]:
-    """A JSON-lines ticket file for the run (None: the dataset itself) and the batch size to use."""
+    """A JSON-lines ticket file for the run (None: the dataset itself) and the batch size to use.
+
+    The file is written under .sof/scenario-tickets/; the caller deletes it once the run is over.
+    """
     if kind == "dataset":
         return None, count
     if kind == "oversized":
@@ -149,7 +152,11 @@ def ticket_file(kind: str, count: int) -> tuple[Path | None, int]:
         rows = read_tickets(paths.tickets_file(), limit=max(1, count - len(bad))) + bad
     else:
         raise UserError(f"unknown batch kind {kind!r}", "use dataset, oversized or mixed")
-    handle = tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False, encoding="utf-8")  # noqa: SIM115
+    folder = paths.state_dir() / "scenario-tickets"  # under .sof/, removed by the caller after the run
+    folder.mkdir(parents=True, exist_ok=True)
+    handle = tempfile.NamedTemporaryFile(  # noqa: SIM115
+        "w", suffix=".jsonl", prefix=f"{kind}-", dir=folder, delete=False, encoding="utf-8"
+    )
     with handle:
         for row in rows:
             handle.write(json.dumps({k: v for k, v in row.items() if k in ("ticket_id", "text")}) + "\n")

@@ -27,6 +27,8 @@ class Target:
     name: str
     region: str
     endpoint_url: str | None = None
+    access_key: str = "test"  # the emulator's access token when it requires one (sof local up --allow-remote)
+    instance: str | None = None  # the emulator instance answering at endpoint_url (a restart changes it)
 
     def client(self, service: str, *, max_attempts: int = 3, read_timeout: float = 70.0) -> Any:
         """A boto3 client; max_attempts=1 means no hidden SDK retries."""
@@ -41,7 +43,7 @@ class Target:
             return boto3.client(
                 service,
                 endpoint_url=self.endpoint_url,
-                aws_access_key_id="test",
+                aws_access_key_id=self.access_key,
                 aws_secret_access_key="test",
                 config=config,
             )
@@ -54,13 +56,20 @@ def local_target(region: str | None = None) -> Target:
     current = running(paths.state_dir())
     if current is None:
         raise UserError("the local emulator is not running", "start it with `sof local up` (or `make local-up`)")
-    url = f"http://127.0.0.1:{current.port}" if current.host in ("127.0.0.1", "localhost", "::1") else current.url
-    if health(url) is None:
+    url = current.local_url
+    info = health(url, token=current.token)
+    if info is None:
         raise UserError(
             f"the local emulator (pid {current.pid}) does not answer at {url}",
             "restart it: sof local down && sof local up",
         )
-    return Target("local", region or str(current.record.get("region", "us-east-1")), url)
+    return Target(
+        "local",
+        region or str(current.record.get("region", "us-east-1")),
+        url,
+        access_key=current.token or "test",
+        instance=str(info.get("instance") or current.instance or "") or None,
+    )
 
 
 def aws_target(region: str | None = None) -> Target:
@@ -107,8 +116,12 @@ def _refresh_from_terraform() -> None:
     store_outputs(aws_target())
 
 
-def load_outputs(target_name: str) -> dict[str, Any]:
-    """The stack outputs of a deployed target, or a 'deploy first' error."""
+def load_outputs(target_name: str, target: Target | None = None) -> dict[str, Any]:
+    """The stack outputs of a deployed target, or a 'deploy first' error.
+
+    Given the running emulator's target, outputs written for another emulator instance
+    are refused: a restart took the deployed pipeline with it.
+    """
     if target_name == "aws":
         _refresh_from_terraform()
     data = read_outputs_file(target_name)
@@ -116,6 +129,13 @@ def load_outputs(target_name: str) -> dict[str, Any]:
         raise UserError(
             f"no stack outputs for target {target_name} ({outputs_path(target_name)})",
             f"deploy first: make deploy TARGET={target_name}",
+        )
+    deployed_on = data.get("emulator_instance")
+    if target is not None and target.name == "local" and deployed_on and target.instance not in (None, deployed_on):
+        raise UserError(
+            f"the emulator was restarted since the pipeline was deployed (deployed on instance {deployed_on} at "
+            f"{data.get('written_at', '?')}, now instance {target.instance}): the state machine and functions are gone",
+            "deploy again: sof deploy --target local (make deploy)",
         )
     return dict(data["outputs"])
 
@@ -127,6 +147,7 @@ def write_outputs(target: Target, outputs: dict[str, Any]) -> Path:
         "schema": OUTPUTS_SCHEMA,
         "target": target.name,
         "endpoint_url": target.endpoint_url,
+        "emulator_instance": target.instance,
         "written_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "outputs": outputs,
     }

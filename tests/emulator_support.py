@@ -33,7 +33,12 @@ class Emulator:
 
     @property
     def target(self) -> Target:
-        return Target("local", self.settings.region, self.url)
+        """The target as `sof` builds it: the access token and the instance id of the running emulator."""
+        current = control.read_state(self.state_dir)
+        token = current.token if current else None
+        return Target(
+            "local", self.settings.region, self.url, access_key=token or "test", instance=current and current.instance
+        )
 
     def client(self, service: str, **kwargs: Any) -> Any:
         return self.target.client(service, **kwargs)

@@ -97,6 +97,25 @@ def test_quarantine_policy_keeps_the_good_tickets(emulator: Emulator) -> None:
         deploy(emulator)
 
 
+def test_a_large_mixed_batch_under_quarantine_keeps_its_rejected_records_compact(emulator: Emulator) -> None:
+    """500 tickets, 300 of them bad: with stack traces in the records this output passed 256 KB and the whole
+    batch failed with States.DataLimitExceeded; the records keep the error name and its message only."""
+    outputs = deploy(emulator, bad_input_policy="quarantine")
+    try:
+        bad = [{"ticket_id": f"B-{i:04d}", "text": 12345} for i in range(300)]
+        done = run(emulator, outputs, {"tickets": [*tickets(200), *bad], "max_concurrency": 40})
+        assert done["status"] == "SUCCEEDED", done.get("cause", "")[:500]
+        results = done["result"]["results"]
+        rejected = [r for r in results if r.get("status") == "REJECTED"]
+        assert len(results) == 500 and len(rejected) == 300
+        assert all(set(r) == {"status", "error", "cause"} and r["error"] == "InvalidTicket" for r in rejected)
+        assert all(isinstance(r["cause"], str) and "B-" in r["cause"] for r in rejected)
+        assert max(len(json.dumps(r)) for r in rejected) < 200  # no stack trace, no request id
+        assert "stackTrace" not in done["output"] and len(done["output"].encode()) < 256 * 1024
+    finally:
+        deploy(emulator)
+
+
 # -- Lambda limits -------------------------------------------------------------------------------------
 
 

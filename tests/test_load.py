@@ -231,6 +231,25 @@ def test_a_knob_above_the_account_concurrency_warns(emulator: Emulator, tmp_path
     assert "exceeds the target's Lambda account concurrency (10)" in done.stderr
 
 
+def test_an_existing_run_id_is_refused_unless_overwrite_is_given(emulator: Emulator, tmp_path: Path) -> None:
+    args = ("--profile", "single-batch", "--batch-size", "2", "--run-id", "t-again")
+    assert locust(emulator, tmp_path, *args).returncode == 0
+    first = load(tmp_path / "t-again").executions[0].name
+    refused = locust(emulator, tmp_path, *args)
+    assert refused.returncode == 2 and "run t-again already exists" in refused.stderr
+    assert "--overwrite" in refused.stderr and "Traceback" not in refused.stderr
+    assert load(tmp_path / "t-again").executions[0].name == first  # its evidence untouched
+    replaced = locust(emulator, tmp_path, *args, "--overwrite")
+    assert replaced.returncode == 0, replaced.stderr[-2000:]
+    manifest = load(tmp_path / "t-again")
+    assert len(manifest.executions) == 1 and manifest.status == "complete"
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("")
+    unwritable = locust(emulator, blocked, "--profile", "single-batch", "--batch-size", "2")
+    assert unwritable.returncode == 2 and "cannot write the run directory" in unwritable.stderr
+    assert "Traceback" not in unwritable.stderr
+
+
 def test_without_a_deployment_it_says_deploy_first(tmp_path: Path) -> None:
     with running_emulator(tmp_path / "empty") as bare:
         done = locust(bare, tmp_path, "--profile", "single-batch", timeout=60)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import itertools
 import json
+import subprocess
+import sys
 from argparse import Namespace
 from pathlib import Path
 from typing import Any
@@ -199,9 +201,16 @@ def test_a_crash_between_writes_loses_nothing(tmp_path: Path) -> None:
     recorder.started([Started("r1-0-1", "arn:e1", "t", 10, 0, 1, 1.0)])  # journal only: then "crash"
     with (tmp_path / "journal.jsonl").open("a") as journal:
         journal.write('{"kind": "started", "name": "r1-0-')  # a line cut short
+    assert load(tmp_path).status == "running"  # this harness (the test process) is alive: not crashed
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    data = json.loads((tmp_path / "manifest.json").read_text())
+    data["harness"]["pid"] = dead.pid  # the harness that wrote it is gone
+    (tmp_path / "manifest.json").write_text(json.dumps(data))
     loaded = load(tmp_path)
     assert [e.name for e in loaded.executions] == ["r1-0-0", "r1-0-1"]
-    assert loaded.status == "crashed" and "recovered from journal" in loaded.notes[-1]
+    assert loaded.status == "crashed" and "recovered from the journal" in loaded.notes[-1]
+    assert any("1 unreadable line(s) skipped" in note for note in loaded.notes)
 
 
 def test_calls_in_flight_at_the_end_become_unconfirmed_starts(tmp_path: Path) -> None:

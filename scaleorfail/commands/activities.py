@@ -26,7 +26,7 @@ def _print_durations(report: executions.ExecutionReport) -> None:
 
 def invoke_one(args: argparse.Namespace) -> int:
     target = targets.resolve(args.target, args.region)
-    outputs = targets.load_outputs(target.name)
+    outputs = targets.load_outputs(target.name, target)
     tickets = executions.sample_tickets(args.n, args.tickets)
     payload: dict[str, object] = {"tickets": tickets}
     if args.max_concurrency is not None:
@@ -46,7 +46,7 @@ def invoke_one(args: argparse.Namespace) -> int:
 
 def bad_input(args: argparse.Namespace) -> int:
     target = targets.resolve(args.target, args.region)
-    outputs = targets.load_outputs(target.name)
+    outputs = targets.load_outputs(target.name, target)
     ticket = executions.named_bad_input(args.name)
     payload = {"tickets": [ticket]}
     report = executions.run_one(target, outputs["state_machine_arn"], payload, args.timeout)

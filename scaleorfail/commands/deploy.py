@@ -62,7 +62,15 @@ def destroy(args: argparse.Namespace) -> int:
 
         target = targets.aws_target(args.region)
         aws.destroy(args.var_file, parse_vars(args.var), args.auto_approve)
-    leftovers = leftover_resources(target)
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        leftovers = leftover_resources(target)
+    except (BotoCoreError, ClientError) as error:
+        raise UserError(
+            f"the destroy ran, but listing what is left failed: {error}",
+            "check your credentials and network, then run `sof destroy` again to verify",
+        ) from None
     if leftovers:
         print("still present: " + ", ".join(leftovers))
         return 1

@@ -50,7 +50,7 @@ def diagnose_run(
     limit = None
     try:
         target = targets.resolve(record["target"], record.get("region"))
-        outputs = targets.load_outputs(target.name)
+        outputs = targets.load_outputs(target.name, target)
         if use_logs:
             logs, notes = gather_logs(target, outputs, record)
         limit = record.get("parameters", {}).get("account_concurrency") or targets.account_concurrency(target)
@@ -82,13 +82,14 @@ def account_limit(target: targets.Target, value: int | None) -> Any:
     if current is None:
         raise UserError("the emulator is not running", "start it: make local-up (or make deploy TARGET=local)")
     before = int(current.record.get("account_concurrency", 1000))
-    info = control.health(target.endpoint_url or current.url) or {}
+    url = target.endpoint_url or current.local_url
+    info = control.health(url, token=current.token) or {}
     before = int(info.get("settings", {}).get("account_concurrency", before))
-    control.set_account_concurrency(target.endpoint_url or current.url, value)
+    control.set_account_concurrency(url, value, current.token)
     try:
         yield
     finally:
-        control.set_account_concurrency(target.endpoint_url or current.url, before)
+        control.set_account_concurrency(url, before, current.token)
 
 
 def deploy(target: targets.Target, variables: dict[str, Any], auto_approve: bool) -> None:
@@ -110,7 +111,7 @@ def scenario_command(args: argparse.Namespace) -> int:
         raise UserError(f"no scenario named {args.name!r}", f"use one of: {', '.join(known)}")
     scenario = known[args.name]
     target = targets.resolve(args.target, args.region)
-    targets.load_outputs(target.name)
+    targets.load_outputs(target.name, target)
     if target.name == "aws" and not args.auto_approve:
         print(
             "note: on AWS each run applies Terraform variables (and restores them); add --auto-approve to skip prompts"
@@ -131,7 +132,11 @@ def scenario_command(args: argparse.Namespace) -> int:
                       file=sys.stderr, flush=True)  # fmt: skip
                 deploy(target, variables, args.auto_approve)
                 tickets, size = scenarios.ticket_file(spec.batch, spec.tickets)
-                made.append(runner.burst(target.name, size, spec.max_concurrency, spec.label, ticket_file=tickets))
+                try:
+                    made.append(runner.burst(target.name, size, spec.max_concurrency, spec.label, ticket_file=tickets))
+                finally:
+                    if tickets is not None:
+                        tickets.unlink(missing_ok=True)
                 records.append(harvest_runs([str(made[-1])], quiet=True)[0])
     finally:
         print("  restoring the default variables", file=sys.stderr, flush=True)
@@ -198,7 +203,7 @@ def portfolio_command(args: argparse.Namespace) -> int:
     if source is not None:
         try:
             target = targets.resolve(source["target"], source.get("region"))
-            outputs = targets.load_outputs(target.name)
+            outputs = targets.load_outputs(target.name, target)
             query = insights.catalogue()["duration-by-step"]
             start, stop = insights.record_window(source)
             rows = insights.run(target, query.text, insights.groups_for("lambda", outputs), start, stop)

@@ -14,12 +14,24 @@ from scaleorfail.load.options import MAP_LIMIT
 
 
 def harvest_runs(
-    selectors: list[str], refresh: bool = False, wait_s: float = 900.0, quiet: bool = False
+    selectors: list[str],
+    refresh: bool = False,
+    wait_s: float = 900.0,
+    quiet: bool = False,
+    skipped: list[str] | None = None,
 ) -> list[dict[str, Any]]:
+    """Harvest records of runs. With `skipped`, a run that cannot be harvested is one line there, not an error."""
     records = []
     for run_dir in collect.run_dirs(selectors, paths.runs_dir()):
         cached = None if refresh else collect.read_cached(run_dir)
-        record = cached or collect.harvest(run_dir, collect.Options(wait_s=wait_s, refresh=True, quiet=quiet))
+        try:
+            record = cached or collect.harvest(run_dir, collect.Options(wait_s=wait_s, refresh=True, quiet=quiet))
+        except UserError as error:
+            if skipped is None:
+                raise
+            skipped.append(f"{run_dir.name}: skipped: {error.cause}" + (f" ({error.fix})" if error.fix else ""))
+            print(skipped[-1], file=sys.stderr)
+            continue
         records.append(record)
         if not quiet:
             print(summary_line(record, cached is not None), file=sys.stderr)
@@ -30,19 +42,41 @@ def summary_line(record: dict[str, Any], cached: bool) -> str:
     recon = record["reconciliation"]
     statuses = ", ".join(f"{n} {s}" for s, n in recon["harvested_by_status"].items()) or "no executions"
     calls = ", ".join(f"{k} {v}" for k, v in record["api_calls"].items())
-    balance = "reconciled" if recon["balanced"] else "NOT reconciled"
-    missing = f", {len(recon['missing'])} missing" if recon["missing"] else ""
+    missing = recon["missing"]
+    if missing:
+        reasons = sorted({m["reason"] for m in missing})
+        balance = f"{len(missing)} missing ({'; '.join(reasons)[:300]})"
+    else:
+        balance = "reconciled" if recon["balanced"] else "NOT reconciled"
     source = "cached" if cached else f"harvested in {record['harvest_seconds']:.1f} s ({calls})"
-    return f"{record['run_id']}: {statuses}{missing}; {balance}; {source}"
+    line = f"{record['run_id']}: {statuses}; {balance}; {source}"
+    if not record.get("final", True):
+        line += f"; partial: {', '.join(record.get('pending', []))} - not cached, read again on the next harvest"
+    return line
 
 
 def harvest(args: argparse.Namespace) -> int:
-    records = harvest_runs(args.runs, refresh=args.refresh, wait_s=args.wait)
+    skipped: list[str] = []
+    records = harvest_runs(args.runs, refresh=args.refresh, wait_s=args.wait, skipped=skipped)
+    code = 1 if skipped else 0
     unbalanced = [r["run_id"] for r in records if not r["reconciliation"]["balanced"]]
     if unbalanced:
         print(f"warning: not every started execution is accounted for in {', '.join(unbalanced)}", file=sys.stderr)
-        return 1
-    return 0
+        code = 1
+    lost = [r for r in records if r["reconciliation"]["missing"]]
+    for record in lost:
+        missing = record["reconciliation"]["missing"]
+        print(
+            f"error: run {record['run_id']}: the evidence of {len(missing)} execution(s) is gone - "
+            f"{missing[0]['reason']}",
+            file=sys.stderr,
+        )
+        code = 1
+    partial = [r["run_id"] for r in records if not r.get("final", True)]
+    if partial:
+        print(f"note: {', '.join(partial)} not over yet: harvest again later for the final record", file=sys.stderr)
+        code = 1
+    return code
 
 
 def select_last(selectors: list[str], last: int | None) -> list[str]:
@@ -55,19 +89,40 @@ def select_last(selectors: list[str], last: int | None) -> list[str]:
 Compared = tuple[list[analysis.RunStats], list[dict[str, Any]], Any]
 
 
-def compare_records(selectors: list[str], wait_s: float, quiet: bool, baseline: str | None = None) -> Compared:
-    """Harvest (or read the caches of) runs: their stats and records by max_concurrency, and the baseline."""
-    records = harvest_runs(selectors, wait_s=wait_s, quiet=quiet)
-    runs = [analysis.stats(r) for r in records]
+def compare_records(
+    selectors: list[str], wait_s: float, quiet: bool, baseline: str | None = None, skipped: list[str] | None = None
+) -> Compared:
+    """Harvest (or read the caches of) runs: their stats and records by max_concurrency, and the baseline.
+
+    With `skipped`, a run that cannot be harvested or read is one line there, and the others are compared.
+    """
+    records = harvest_runs(selectors, wait_s=wait_s, quiet=quiet, skipped=skipped)
+    runs = []
+    usable = []
+    for record in records:
+        try:
+            runs.append(analysis.stats(record))
+            usable.append(record)
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as error:
+            problem = (
+                f"{record.get('run_id', '?')}: skipped: its harvest record is damaged ({type(error).__name__}: {error})"
+            )
+            if skipped is None:
+                raise UserError(problem, "re-harvest it: sof harvest --refresh RUN") from None
+            skipped.append(problem + " - re-harvest it: sof harvest --refresh RUN")
+            print(skipped[-1], file=sys.stderr)
+    records = usable
+    if not runs and skipped:
+        raise UserError("no run could be compared", "see the lines above")
     order = sorted(range(len(runs)), key=lambda i: (runs[i].max_concurrency or 0, runs[i].run_id))
     runs = [runs[i] for i in order]
     records = [records[i] for i in order]
     return runs, records, compare.with_baseline(runs, baseline)
 
 
-def compare_runs(args: argparse.Namespace) -> Compared:
+def compare_runs(args: argparse.Namespace, skipped: list[str] | None = None) -> Compared:
     selectors = select_last(args.runs, args.last)
-    return compare_records(selectors, args.wait, getattr(args, "quiet", False), args.baseline)
+    return compare_records(selectors, args.wait, getattr(args, "quiet", False), args.baseline, skipped)
 
 
 def write_report(compared: Compared, model: scaling.USL | None, out: Path) -> dict[str, Path]:
@@ -87,25 +142,42 @@ def fit_model(runs: list[analysis.RunStats]) -> scaling.USL | None:
     return scaling.fit(sorted(points.items()))
 
 
+def writable(folder: Path) -> Path:
+    """Create an output folder, or say in one line why it cannot be."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as error:
+        raise UserError(f"cannot write {folder}: {error.strerror or error}", "choose another --output folder") from None
+    return folder
+
+
 def compare_command(args: argparse.Namespace) -> int:
-    runs, _, baseline = compare_runs(args)
+    skipped: list[str] = []
+    runs, _, baseline = compare_runs(args, skipped)
     print(compare.table(runs, args.format))
     for note in compare.footnotes(runs, baseline):
         print(f"  - {note}")
-    out = args.output or paths.runs_dir() / "compare"
+    out = writable(args.output or paths.runs_dir() / "compare")
     written = compare.write(runs, baseline, out)
     print(f"written: {written['md']}, {written['csv']}, {written['json']}")
+    if skipped:
+        print(f"{len(skipped)} run(s) skipped (above); the others are compared", file=sys.stderr)
+        return 1
     return 0
 
 
 def report_command(args: argparse.Namespace) -> int:
-    compared = compare_runs(args)
+    skipped: list[str] = []
+    compared = compare_runs(args, skipped)
     runs = compared[0]
-    out = args.output or paths.runs_dir() / "report"
+    out = writable(args.output or paths.runs_dir() / "report")
     written = write_report(compared, fit_model(runs), out)
     print(compare.table(runs, "simple"))
     print(f"report: {written['html']} (and {written['md'].name}, PNG plots) in {out}")
-    return 0
+    return 1 if skipped else 0
 
 
 def parse_concurrency(text: str) -> list[int]:
@@ -129,7 +201,7 @@ def sweep_command(args: argparse.Namespace) -> int:
 
     settings = parse_concurrency(args.concurrency)
     target = targets.resolve(args.target, args.region)
-    targets.load_outputs(target.name)
+    targets.load_outputs(target.name, target)
     run_dirs: list[str] = []
     for c in settings:
         print(f"sweep: {args.n} tickets at max_concurrency {c} ...", file=sys.stderr, flush=True)

@@ -22,7 +22,7 @@ def insights_command(args: argparse.Namespace) -> int:
     if args.name and args.name not in known:
         raise UserError(f"no query named {args.name!r}", f"use one of: {', '.join(known)} (or --list)")
     target = targets.resolve(args.target, args.region)
-    outputs = targets.load_outputs(target.name)
+    outputs = targets.load_outputs(target.name, target)
     query = known[args.name] if args.name else None
     text = query.text if query else args.query
     groups = insights.groups_for(args.log_groups or (query.log_groups if query else "lambda"), outputs)

@@ -1,4 +1,9 @@
-"""`sof local up | status | down`: run the emulator in the background, safely."""
+"""`sof local up | status | down`: run the emulator in the background, safely.
+
+The state file (`.sof/emulator.json`, readable by its owner only) names the process by
+pid *and* start time; a record whose pid now belongs to another process is stale, and
+nothing is ever signalled on the strength of a pid alone.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from scaleorfail.emulator.server import LOOPBACK, state_file
+from scaleorfail.emulator import auth, workdirs
+from scaleorfail.emulator.identity import why_not_emulator
+from scaleorfail.emulator.server import is_loopback, remote_warning, state_file
 from scaleorfail.emulator.settings import ENV_VARS, TIMING_ENV_VAR, EmulatorSettings
 from scaleorfail.errors import UserError
 
@@ -34,6 +41,22 @@ class Running:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
+    @property
+    def local_url(self) -> str:
+        """The URL to reach it from this machine (loopback when it listens on all interfaces)."""
+        host = "127.0.0.1" if is_loopback(self.host) or self.host in ("0.0.0.0", "::") else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def token(self) -> str | None:
+        value = self.record.get("token")
+        return str(value) if value else None
+
+    @property
+    def instance(self) -> str | None:
+        value = self.record.get("instance")
+        return str(value) if value else None
+
 
 def pid_alive(pid: int) -> bool:
     try:
@@ -49,12 +72,35 @@ def pid_alive(pid: int) -> bool:
         return True
 
 
-def health(url: str, timeout: float = 2.0) -> dict[str, Any] | None:
+def _request(url: str, token: str | None, method: str = "GET") -> urllib.request.Request:
+    request = urllib.request.Request(url, method=method)
+    if token:
+        request.add_header(auth.HEADER, token)
+    return request
+
+
+def health(url: str, timeout: float = 2.0, token: str | None = None) -> dict[str, Any] | None:
     try:
-        with urllib.request.urlopen(f"{url}/_sof/health", timeout=timeout) as response:
+        with urllib.request.urlopen(_request(f"{url}/_sof/health", token), timeout=timeout) as response:
             return dict(json.loads(response.read()))
     except (urllib.error.URLError, OSError, ValueError):
         return None
+
+
+def probe(url: str, timeout: float = 2.0, token: str | None = None) -> tuple[str, dict[str, Any] | None]:
+    """("ok", health) | ("refused", None): nothing listens | ("denied", None): the token is refused |
+    ("silent", None): no (usable) answer in time."""
+    try:
+        with urllib.request.urlopen(_request(f"{url}/_sof/health", token), timeout=timeout) as response:
+            return "ok", dict(json.loads(response.read()))
+    except urllib.error.HTTPError as error:
+        return ("denied", None) if error.code in (401, 403) else ("silent", None)
+    except urllib.error.URLError as error:
+        return ("refused", None) if isinstance(error.reason, ConnectionRefusedError) else ("silent", None)
+    except ConnectionRefusedError:
+        return "refused", None
+    except (OSError, ValueError):
+        return "silent", None
 
 
 def read_state(state_dir: Path) -> Running | None:
@@ -75,9 +121,11 @@ def running(state_dir: Path) -> Running | None:
         if state_file(state_dir).exists():
             state_file(state_dir).unlink()
         return None
-    if not pid_alive(current.pid):
+    problem = why_not_emulator(current.pid, current.record.get("process_start"))
+    if problem is not None:
         state_file(state_dir).unlink(missing_ok=True)
-        print(f"note: removed a stale emulator state file (pid {current.pid} is gone)", file=sys.stderr)
+        workdirs.remove_stale(state_dir)
+        print(f"note: removed a stale emulator state file ({problem})", file=sys.stderr)
         return None
     return current
 
@@ -88,23 +136,36 @@ def port_in_use(host: str, port: int) -> bool:
         return probe.connect_ex((host, port)) == 0
 
 
+def access_token(allow_remote: bool, host: str) -> str | None:
+    """The token the new emulator will require: $SOF_EMULATOR_TOKEN, or a fresh one beyond loopback."""
+    given = os.environ.get(auth.ENV_VAR, "").strip()
+    if given and not auth.TOKEN_PATTERN.match(given):
+        raise UserError(f"${auth.ENV_VAR} must be 16-128 letters and digits", f"unset it, or e.g. {auth.new_token()}")
+    if given:
+        return given
+    return None if is_loopback(host) else auth.new_token()
+
+
 def up(settings: EmulatorSettings, state_dir: Path, log_path: Path, allow_remote: bool = False) -> Running:
     current = running(state_dir)
     if current is not None:
         same = all(current.record.get(k) == v for k, v in settings.to_json().items())
-        if same and health(current.url):
+        if same and health(current.local_url, token=current.token):
             print(f"the emulator is already running at {current.url} (pid {current.pid})")
             return current
         raise UserError(
             f"an emulator with other settings is already running at {current.url} (pid {current.pid})",
             "run `sof local down` first, then `sof local up` with the new settings",
         )
-    if settings.host not in LOOPBACK and not allow_remote:
+    if not is_loopback(settings.host) and not allow_remote:
         raise UserError(
-            f"refusing to bind {settings.host}: the emulator has no authentication",
-            "keep the default 127.0.0.1, or pass --allow-remote on a trusted network",
+            f"refusing to bind {settings.host}: anyone who reaches it could run code on this machine",
+            "keep the default 127.0.0.1, or pass --allow-remote (an access token is then required; "
+            "see docs/emulator.md)",
         )
-    if port_in_use("127.0.0.1" if settings.host in LOOPBACK else settings.host, settings.port):
+    token = access_token(allow_remote, settings.host)
+    probe_host = "127.0.0.1" if is_loopback(settings.host) or settings.host in ("0.0.0.0", "::") else settings.host
+    if port_in_use(probe_host, settings.port):
         raise UserError(
             f"port {settings.port} is already in use by another program",
             f"stop that program or choose another port: sof local up --port {settings.port + 1}",
@@ -130,28 +191,39 @@ def up(settings: EmulatorSettings, state_dir: Path, log_path: Path, allow_remote
     env = dict(os.environ)
     env.update({name: str(getattr(settings, field)) for name, (field, _) in ENV_VARS.items()})
     env[TIMING_ENV_VAR] = settings.timing
+    env.pop(auth.ENV_VAR, None)
+    if token is not None:
+        env[auth.ENV_VAR] = token  # through the environment: a command line is visible to every user
     with log_path.open("ab") as log:
         process = subprocess.Popen(
             command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True
         )
-    url = f"http://{'127.0.0.1' if settings.host in LOOPBACK else settings.host}:{settings.port}"
+    url = f"http://{probe_host}:{settings.port}"
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         if process.poll() is not None:
             tail = log_path.read_text(errors="replace").strip().splitlines()[-5:]
             raise UserError(f"the emulator exited during start-up: {' / '.join(tail)}", f"see {log_path}")
-        if health(url, timeout=1.0):
+        if health(url, timeout=1.0, token=token):
             current = read_state(state_dir)
-            if current is not None:
+            if current is not None and current.pid == process.pid:
+                if not is_loopback(settings.host):
+                    print(remote_warning(settings.host, settings.port), file=sys.stderr)
+                    print(
+                        f"access token: {token} - clients present it as their AWS access key id "
+                        f"(AWS_ACCESS_KEY_ID={token}) or in an {auth.HEADER} header; sof's own commands read it "
+                        f"from {state_file(state_dir)}",
+                        file=sys.stderr,
+                    )
                 return current
         time.sleep(0.1)
     process.kill()
     raise UserError(f"the emulator did not answer within {START_TIMEOUT_S:g} s", f"see {log_path}")
 
 
-def set_account_concurrency(url: str, value: int) -> int:
+def set_account_concurrency(url: str, value: int, token: str | None = None) -> int:
     """Change the running emulator's Lambda account concurrency limit (the sandbox has 10)."""
-    request = urllib.request.Request(f"{url}/_sof/account-concurrency?value={value}", method="POST")
+    request = _request(f"{url}/_sof/account-concurrency?value={value}", token, method="POST")
     with urllib.request.urlopen(request, timeout=5) as response:
         return int(json.loads(response.read())["account_concurrency"])
 
@@ -161,16 +233,29 @@ def down(state_dir: Path) -> bool:
     current = running(state_dir)
     if current is None:
         return False
-    info = health(current.url) or {}
+    info = health(current.local_url, token=current.token) or {}
     worker_pids = list(info.get("lambda", {}).get("pids", []))
-    os.kill(current.pid, signal.SIGTERM)
+    started = current.record.get("process_start")
+    if why_not_emulator(current.pid, started) is None:  # checked again right before signalling
+        os.kill(current.pid, signal.SIGTERM)
     deadline = time.monotonic() + STOP_TIMEOUT_S
-    while time.monotonic() < deadline and pid_alive(current.pid):
+    while time.monotonic() < deadline and why_not_emulator(current.pid, started) is None:
         time.sleep(0.05)
-    if pid_alive(current.pid):
+    if why_not_emulator(current.pid, started) is None:
         os.kill(current.pid, signal.SIGKILL)
     for pid in worker_pids:  # normally already stopped by the server itself
-        if pid_alive(pid):
+        if _is_worker(pid):
             os.kill(pid, signal.SIGKILL)
     state_file(state_dir).unlink(missing_ok=True)
+    workdirs.remove_stale(state_dir)
     return True
+
+
+def _is_worker(pid: int) -> bool:
+    """pid is (still) one of the emulator's Lambda or endpoint worker processes."""
+    import psutil
+
+    try:
+        return any(part.endswith("emulator/worker.py") for part in psutil.Process(pid).cmdline())
+    except (psutil.Error, OSError):
+        return False

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import secrets
 import tarfile
 import time
@@ -104,7 +105,7 @@ class ServingEnvironment(Environment):
                 "AWS_REGION": self.region,
                 "AWS_DEFAULT_REGION": self.region,
                 "AWS_ENDPOINT_URL": self.endpoint,
-                "AWS_ACCESS_KEY_ID": "test",
+                "AWS_ACCESS_KEY_ID": os.environ.get("SOF_ACCESS_KEY_ID", "test"),
                 "AWS_SECRET_ACCESS_KEY": "test",
                 "SOF_MEMORY_LIMIT_MB": str(spec.memory_mb),
             }

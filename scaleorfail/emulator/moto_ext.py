@@ -76,6 +76,18 @@ Client compatibility (each ``_patch_*`` docstring names the internals it relies 
     ``execute_change_set`` / ``update_stack``, ``Stack``, ``parsing.parse_and_update_resource``
     and ``get_model_list`` (cache cleared), ``StateMachine`` / ``LambdaFunction`` CloudFormation
     handlers, SageMaker models' ``cloudformation_name_type``; an added ``AWS::CloudWatch::Alarm``.
+Reliability (issue 12)
+  * ``moto.core.common_models.BaseModel.__new__`` / ``instances_tracked``
+    (``moto.core.model_instances.model_data``): model instances no longer kept forever.
+  * ``moto.awslambda.models.LambdaFunction._set_function_code`` (``code_bytes``, ``code``):
+    unsafe or broken zips refused at CreateFunction / UpdateFunctionCode.
+  * ``BaseExecutionWorkerCommunication.terminated``, ``Execution.exec_worker.env``
+    (``event_manager``, ``callback_pool_manager``, ``map_run_record_pool_manager``),
+    ``StateMachine.executions``, ``StepFunctionsParserBackend.start_execution`` /
+    ``describe_execution``, ``parser.utils.TMP_THREADS``: finished executions packed and
+    evicted past the retention.
+  * ``LogsBackend.groups`` / ``LogStream.events`` and ``CloudWatchBackend.metric_data``:
+    trimmed, oldest first, past the retention counts.
 """
 
 from __future__ import annotations
@@ -88,7 +100,7 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import moto
 from botocore.exceptions import ClientError
@@ -107,6 +119,7 @@ HISTORY_EVENT_LIMIT = 25_000  # Step Functions' hard quota of events per executi
 HISTORY_LIMIT_CAUSE = f"The execution reached the maximum number of history events ({HISTORY_EVENT_LIMIT})."
 MIN_UNRESERVED = 100  # AWS keeps min(100, account limit) of the account concurrency unreserved
 PROGRAM_POOL_SIZE = 256
+THREADS_PRUNE_AT = 2048
 
 _state: dict[str, Any] = {}
 _install_lock = threading.Lock()
@@ -172,6 +185,9 @@ class MotoSink:
                 self._write_logs(logs)
             if metrics:
                 self._write_metrics(metrics)
+            trimmer = _state.get("trimmer")
+            if trimmer is not None and (logs or metrics):
+                trimmer.maybe_trim()  # under the flush lock: no write of ours can land in a list being replaced
 
     def _write_logs(self, batches: list[tuple[str, str, list[tuple[int, str]]]]) -> None:
         from moto.logs.models import logs_backends
@@ -194,17 +210,23 @@ class MotoSink:
 
         backend = cloudwatch_backends[self.account_id][self.region]
         # Appended directly (what put_metric_data does after validating), to keep this cheap.
-        backend.metric_data.extend(
-            MetricDatum(
-                namespace=namespace,
-                name=d.name,
-                value=float(d.value),
-                dimensions=[{"Name": k, "Value": v} for k, v in d.dimensions.items()],
-                timestamp=d.timestamp.astimezone(UTC).replace(tzinfo=None),  # moto keeps naive UTC
-                unit=d.unit,
-            )
-            for namespace, d in data
+        backend.metric_data.extend(self._datum(MetricDatum, namespace, d) for namespace, d in data)
+
+    _dimensions: ClassVar[dict[tuple[tuple[str, str], ...], list[Any]]] = {}
+
+    def _datum(self, kind: Any, namespace: str, d: Datum) -> Any:
+        """A moto MetricDatum whose Dimension list is shared with every datum of the same dimensions (memory)."""
+        key = tuple(d.dimensions.items())
+        datum = kind(
+            namespace=namespace,
+            name=d.name,
+            value=float(d.value),
+            dimensions=[] if key in self._dimensions else [{"Name": k, "Value": v} for k, v in key],
+            timestamp=d.timestamp.astimezone(UTC).replace(tzinfo=None),  # moto keeps naive UTC
+            unit=d.unit,
         )
+        datum.dimensions = self._dimensions.setdefault(key, datum.dimensions)
+        return datum
 
 
 def flush_sink() -> None:
@@ -2320,6 +2342,305 @@ def _patch_cloudformation_stacks() -> None:
     _replace(CloudFormationBackend, "update_stack", update_stack)
 
 
+# -- Lambda: deployment packages checked on upload (issue 12) ----------------------------------
+
+
+def _patch_package_validation() -> None:
+    """CreateFunction / UpdateFunctionCode refuse an unsafe or broken zip with InvalidParameterValueException.
+
+    moto 5.2.5 stores any bytes; the runtime would only fail at the first Invoke (HTTP 500).
+    ``LambdaFunction._set_function_code`` sets ``code_bytes`` / ``code_size`` / ``code_sha_256`` /
+    ``code_digest`` / ``code`` for both calls: the patch checks the new bytes and, for an
+    update, puts the previous code back before refusing.
+    """
+    from moto.awslambda.exceptions import InvalidParameterValueException
+    from moto.awslambda.models import LambdaFunction
+
+    from scaleorfail.emulator.packages import PackageError, validate
+
+    original = LambdaFunction._set_function_code
+    fields = ("code_bytes", "code_size", "code_sha_256", "code_digest")
+
+    def set_function_code(self: Any, updated_spec: dict[str, Any]) -> None:
+        previous = {name: getattr(self, name) for name in fields if hasattr(self, name)}
+        previous_code = dict(self.code) if isinstance(getattr(self, "code", None), dict) else None
+        original(self, updated_spec)
+        code = getattr(self, "code_bytes", b"") or b""
+        if getattr(self, "package_type", "Zip") != "Zip" or not code:
+            return
+        try:
+            validate(code)
+        except PackageError as refused:
+            for name, value in previous.items():
+                setattr(self, name, value)
+            if previous_code is not None and updated_spec is not self.code:
+                self.code.clear()
+                self.code.update(previous_code)
+            raise InvalidParameterValueException(str(refused)) from None
+
+    _replace(LambdaFunction, "_set_function_code", set_function_code)
+
+
+# -- moto's registry of every model instance (issue 12) ------------------------------------------
+
+
+def _patch_instance_registry() -> None:
+    """moto 5.2.5 appends every ``BaseModel`` instance ever made to ``cls.instances_tracked``
+    (``moto.core.common_models.BaseModel.__new__``), for its dashboard: no log event, metric
+    datum or execution could ever be freed. Only S3's models keep it (``S3Backend.reset``
+    closes their temporary files through it); the rest are not tracked.
+    """
+    from moto.core import common_models
+    from moto.core.model_instances import model_data
+
+    base = common_models.BaseModel
+
+    def new(cls: Any, *args: Any, **kwargs: Any) -> Any:
+        instance = super(base, cls).__new__(cls)
+        if cls.__module__.startswith("moto.s3."):
+            cls.instances_tracked.append(instance)
+        return instance
+
+    _replace(base, "__new__", new)
+    for service, models in model_data.items():
+        if service != "s3":
+            for model in models.values():
+                model.instances_tracked = []  # type: ignore[attr-defined]
+
+
+# -- Step Functions: retention of finished executions (issue 12) --------------------------------
+
+
+class PackedEvents:
+    """Stands in for a finished execution's ``EventManager``: its history, packed."""
+
+    CACHE_SIZE = 4  # unpacked histories kept: a paged read asks for the same one page after page
+    _cache: ClassVar[list[tuple[PackedEvents, list[Any]]]] = []  # most recent last; entries hold their owner
+    _cache_lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def __init__(self, blob: bytes) -> None:
+        self.blob = blob
+
+    def get_event_history(self) -> list[Any]:
+        from scaleorfail.emulator import retention
+
+        with self._cache_lock:
+            cached = next((events for owner, events in self._cache if owner is self), None)
+        if cached is None:
+            cached = retention.unpack(self.blob)
+            with self._cache_lock:
+                self._cache.append((self, cached))
+                del self._cache[: -self.CACHE_SIZE]
+        return list(cached)
+
+
+class PackedEnvironment:
+    """What a finished execution keeps of its interpreter ``Environment``.
+
+    moto 5.2.5 reads, after an execution ended, only ``env.event_manager.get_event_history()``
+    (history, execution logging), ``env.callback_pool_manager`` (SendTask* scans) and
+    ``env.map_run_record_pool_manager`` (Describe/ListMapRuns), and calls ``env.set_stop``
+    from StopExecution; everything else (frames, states, per-iteration inputs) is dropped.
+    """
+
+    def __init__(self, blob: bytes, env: Any) -> None:
+        self.event_manager = PackedEvents(blob)
+        self.callback_pool_manager = env.callback_pool_manager
+        self.map_run_record_pool_manager = env.map_run_record_pool_manager
+
+    def set_stop(self, **_: Any) -> None:
+        """The execution has already ended: nothing to stop."""
+
+
+_executions_lock = threading.RLock()  # StartExecution appends to a state machine's list; eviction replaces it
+
+
+def _patch_execution_retention(settings: EmulatorSettings) -> None:
+    """Finished executions: history packed at once, the oldest evicted past the retention budget.
+
+    Relies on ``BaseExecutionWorkerCommunication.terminated`` (called once, on the worker's
+    thread, when an execution ends), ``Execution.exec_worker.env`` (replaced by a
+    :class:`PackedEnvironment`), ``StateMachine.executions`` of the parser backend's
+    ``state_machines`` (the list moto scans for Describe/List/GetExecutionHistory),
+    ``StepFunctionsParserBackend.start_execution`` (appends to that list: serialised with
+    eviction), ``StepFunctionBackend.describe_execution`` / ``ExecutionDoesNotExist``
+    (an evicted execution says so), and ``parser.utils.TMP_THREADS`` (moto keeps every
+    execution's Thread object there forever: finished ones are pruned).
+    """
+    from moto.stepfunctions.parser import utils as parser_utils
+    from moto.stepfunctions.parser.backend import execution as execution_module
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend, stepfunctions_parser_backends
+
+    from scaleorfail.emulator import retention
+
+    ledger = retention.Ledger(settings.retain_executions, int(settings.retain_execution_mb * 1024 * 1024))
+    tombstones = retention.Tombstones()
+    _state["retention"] = (ledger, tombstones)
+
+    original_start = StepFunctionsParserBackend.start_execution
+
+    def start_execution(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with _executions_lock:
+            return original_start(self, *args, **kwargs)
+
+    _replace(StepFunctionsParserBackend, "start_execution", start_execution)
+
+    def evict(account: str, region: str, arns: set[str]) -> None:
+        backend = stepfunctions_parser_backends[account][region]
+        with _executions_lock:
+            for machine in list(backend.state_machines):
+                kept = [e for e in machine.executions if e.execution_arn not in arns]
+                if len(kept) != len(machine.executions):
+                    machine.executions = kept  # readers still iterating the old list see it whole
+        tombstones.add(arns)
+
+    def retain(execution: Any) -> None:
+        worker = execution.exec_worker
+        env = getattr(worker, "env", None)
+        if env is None or isinstance(env, PackedEnvironment):
+            return
+        blob = retention.pack(env.event_manager.get_event_history())
+        worker.env = PackedEnvironment(blob, env)
+        output = execution.output
+        size = len(blob) + len(execution.execution_input or "") + (len(json.dumps(output)) if output else 0)
+        evicted = ledger.add(execution.exec_arn, size)
+        if evicted:
+            evict(execution.account_id, execution.region_name, set(evicted))
+        threads = parser_utils.TMP_THREADS  # one per execution, Map iteration worker and task: pruned when long
+        if len(threads) > THREADS_PRUNE_AT:
+            threads[:] = [t for t in list(threads) if t.is_alive()]
+
+    comm_class = execution_module.BaseExecutionWorkerCommunication
+    original_terminated = comm_class.terminated
+
+    def terminated(self: Any) -> None:
+        original_terminated(self)
+        try:
+            retain(self.execution)
+        except Exception:  # retention must never break an execution
+            import logging
+
+            logging.getLogger("scale-or-fail").exception("could not pack a finished execution")
+
+    _replace(comm_class, "terminated", terminated)
+    _patch_evicted_executions(settings, tombstones)
+
+
+def _patch_evicted_executions(settings: EmulatorSettings, tombstones: Any) -> None:
+    """DescribeExecution (and so GetExecutionHistory) of an evicted execution says it was evicted."""
+    from moto.stepfunctions.exceptions import ExecutionDoesNotExist
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    original_describe = StepFunctionsParserBackend.describe_execution
+
+    def describe_execution(self: Any, execution_arn: str) -> Any:
+        try:
+            return original_describe(self, execution_arn)
+        except ExecutionDoesNotExist:
+            if execution_arn in tombstones:
+                raise ExecutionDoesNotExist(
+                    f"Execution Does Not Exist: '{execution_arn}' (finished and evicted by the emulator's retention: "
+                    f"it keeps the last {settings.retain_executions} finished executions, "
+                    f"{settings.retain_execution_mb:g} MB; see SOF_RETAIN_EXECUTIONS in docs/emulator.md)"
+                ) from None
+            raise
+
+    _replace(StepFunctionsParserBackend, "describe_execution", describe_execution)
+
+
+# -- CloudWatch Logs and metrics: retention (issue 12) -------------------------------------------
+
+
+def trim_logs(account_id: str, region: str, budget: int) -> int:
+    """Drop the oldest log events of every group past `budget` events in all; returns how many.
+
+    Relies on ``LogsBackend.groups`` -> ``LogGroup.streams`` -> ``LogStream.events``
+    (``LogEvent.timestamp``) and ``LogStream.stored_bytes``.
+    """
+    from moto.logs.models import logs_backends
+
+    from scaleorfail.emulator import retention
+
+    backend = logs_backends[account_id][region]
+    streams = [stream for group in list(backend.groups.values()) for stream in list(group.streams.values())]
+    if sum(len(stream.events) for stream in streams) <= budget:
+        return 0
+    moment = retention.cutoff((event.timestamp for stream in streams for event in list(stream.events)), budget)
+    if moment is None:
+        return 0
+    dropped = 0
+    for stream in streams:
+        events = stream.events
+        if events and min(e.timestamp for e in events) < moment:
+            kept = [e for e in events if e.timestamp >= moment]
+            dropped += len(events) - len(kept)
+            stream.events = kept
+            stream.stored_bytes = sum(len(e.message) for e in kept)
+    return dropped
+
+
+def trim_metrics(account_id: str, region: str, budget: int) -> int:
+    """Drop the oldest metric data points past `budget`; returns how many.
+
+    Relies on ``CloudWatchBackend.metric_data`` (a list of ``MetricDatum`` with ``timestamp``).
+    """
+    from moto.cloudwatch.models import cloudwatch_backends
+
+    backend = cloudwatch_backends[account_id][region]
+    data = backend.metric_data
+    if len(data) <= budget:
+        return 0
+    from scaleorfail.emulator import retention
+
+    ordered = sorted(data, key=lambda d: d.timestamp)
+    keep = max(1, int(budget * retention.TRIM_TO))
+    backend.metric_data = ordered[len(ordered) - keep :]
+    return len(ordered) - keep
+
+
+class Trimmer:
+    """Keeps CloudWatch Logs and metrics within the retention counts, checked after sink writes."""
+
+    CHECK_INTERVAL_S = 5.0
+
+    def __init__(self, settings: EmulatorSettings) -> None:
+        self.settings = settings
+        self.dropped_log_events = 0
+        self.dropped_metric_points = 0
+        self._last = 0.0
+        self._lock = threading.Lock()
+
+    def maybe_trim(self) -> None:
+        now = time.monotonic()
+        if now - self._last < self.CHECK_INTERVAL_S or not self._lock.acquire(blocking=False):
+            return
+        try:
+            self._last = now
+            region = self.settings.region
+            self.dropped_log_events += trim_logs(ACCOUNT_ID, region, self.settings.retain_log_events)
+            self.dropped_metric_points += trim_metrics(ACCOUNT_ID, region, self.settings.retain_metric_points)
+        finally:
+            self._lock.release()
+
+
+def retention_stats() -> dict[str, Any]:
+    """What the emulator keeps and has let go (for /_sof/health and `sof local status`)."""
+    kept = _state.get("retention")
+    trimmer = _state.get("trimmer")
+    out: dict[str, Any] = {}
+    if kept is not None:
+        ledger, tombstones = kept
+        stats = ledger.stats()
+        out.update(
+            finished_executions=stats["count"],
+            finished_execution_bytes=stats["bytes"],
+            evicted_executions=tombstones.total,
+        )
+    if isinstance(trimmer, Trimmer):
+        out.update(dropped_log_events=trimmer.dropped_log_events, dropped_metric_points=trimmer.dropped_metric_points)
+    return out
+
+
 # -- installation -------------------------------------------------------------------------------
 
 
@@ -2367,6 +2688,10 @@ def install(settings: EmulatorSettings, work_dir: Path) -> LambdaRuntime:
         _patch_cfn_lambda()
         _patch_cfn_names()
         _patch_cloudformation_stacks()
+        _patch_package_validation()
+        _patch_instance_registry()
+        _patch_execution_retention(settings)
+        _state["trimmer"] = Trimmer(settings)
         lambda_runtime = LambdaRuntime(settings, sink, lambda: reservations(ACCOUNT_ID, settings.region), work_dir)
         _state["runtime"] = lambda_runtime
         _state["endpoints"] = EndpointRuntime(settings, sink, dict, work_dir / "endpoints")

@@ -163,7 +163,8 @@ class Environment:
                 "_HANDLER": spec.handler,
                 # Code that calls AWS from inside a function reaches the emulator.
                 "AWS_ENDPOINT_URL": self.endpoint,
-                "AWS_ACCESS_KEY_ID": "test",
+                # the emulator's access token when it requires one (the server sets SOF_ACCESS_KEY_ID)
+                "AWS_ACCESS_KEY_ID": os.environ.get("SOF_ACCESS_KEY_ID", "test"),
                 "AWS_SECRET_ACCESS_KEY": "test",
                 "SOF_MEMORY_LIMIT_MB": str(spec.memory_mb),
             }
@@ -663,9 +664,12 @@ def check_member(name: str, size: int, total: int) -> int:
 
 
 def unpack(code: bytes, target: Path) -> None:
-    """Unzip a deployment package safely (no absolute or parent paths, size capped)."""
+    """Unzip a deployment package safely (no absolute or parent paths, no links, size capped)."""
+
+    from scaleorfail.emulator.packages import validate
 
     def fill(folder: Path) -> None:
+        validate(code)  # no absolute or parent paths, no symbolic links, 250 MB at most
         with zipfile.ZipFile(io.BytesIO(code)) as archive:
             total = 0
             for info in archive.infolist():

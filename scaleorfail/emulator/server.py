@@ -1,29 +1,46 @@
 """The emulator server process: moto (server mode) with the scale-or-fail extensions.
 
 Started by ``sof local up`` as ``python -m scaleorfail.emulator.server``. It binds
-127.0.0.1 unless ``--allow-remote`` is given, writes its state file only once it is
-listening, answers ``GET /_sof/health`` and stops cleanly on SIGTERM/SIGINT (warm Lambda
-environments included).
+127.0.0.1 unless ``--allow-remote`` is given (and then every request must carry the
+access token of :mod:`.auth`, from ``$SOF_EMULATOR_TOKEN``), writes its state file only
+once it is listening, answers ``GET /_sof/health`` and stops cleanly on SIGTERM/SIGINT
+(warm Lambda environments included). Each start is a new *instance* (its id is in the
+state file and the health answer): run manifests and stack outputs record it, so a
+restart - which loses every in-memory execution - is told apart from a missing one.
 """
 
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import os
+import secrets
 import shutil
 import signal
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from scaleorfail.emulator import auth, workdirs
+from scaleorfail.emulator.identity import process_start
 from scaleorfail.emulator.settings import PROFILES, TIMING_PROFILES, EmulatorSettings, resolve
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 and localhost: reachable from this machine only."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -33,11 +50,13 @@ def state_file(state_dir: Path) -> Path:
 
 
 class Server:
-    def __init__(self, settings: EmulatorSettings, state_dir: Path) -> None:
+    def __init__(self, settings: EmulatorSettings, state_dir: Path, token: str | None = None) -> None:
         self.settings = settings
         self.state_dir = state_dir
+        self.token = token
         self.started = time.time()
-        self.work_dir = Path(tempfile.mkdtemp(prefix="sof-emulator-"))
+        self.instance = secrets.token_hex(6)
+        self.work_dir = workdirs.create(state_dir, self.instance)
         self._stop = threading.Event()
         self.http: Any = None
         self.runtime: Any = None
@@ -48,13 +67,24 @@ class Server:
         return {
             "status": "ok",
             "pid": os.getpid(),
+            "instance": self.instance,
+            "started": self.started,
             "uptime_s": round(time.time() - self.started, 1),
             "moto": moto.__version__,
+            "token_required": self.token is not None,
             "settings": self.settings.to_json(),
             "timing": self.settings.timing_label,
             "lambda": self.runtime.stats() if self.runtime else {},
             "sagemaker": self._endpoint_stats(),
+            "retention": self._retention_stats(),
         }
+
+    def _retention_stats(self) -> dict[str, Any]:
+        if not self.runtime:
+            return {}
+        from scaleorfail.emulator import moto_ext
+
+        return moto_ext.retention_stats()
 
     def _endpoint_stats(self) -> dict[str, Any]:
         if not self.runtime:
@@ -66,6 +96,10 @@ class Server:
     def wrap(self, app: WsgiApp) -> WsgiApp:
         def middleware(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
             path = environ.get("PATH_INFO", "")
+            if self.token is not None and not auth.allowed(environ, self.token):
+                status, headers, body = auth.denied()
+                start_response(status, headers)
+                return [body]
             if path == "/_sof/health":
                 body = json.dumps(self.health()).encode()
                 start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
@@ -100,8 +134,10 @@ class Server:
 
     def run(self) -> int:
         os.environ["MOTO_PORT"] = str(self.settings.port)  # moto's own SDK calls reach this server
-        os.environ.setdefault("AWS_ACCESS_KEY_ID", "test")
-        os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "test")
+        # moto's own SDK calls (and the Lambda environments' AWS calls) present the token when one is required
+        os.environ["AWS_ACCESS_KEY_ID"] = os.environ["SOF_ACCESS_KEY_ID"] = self.token or "test"
+        os.environ["AWS_SECRET_ACCESS_KEY"] = "test"
+        os.environ.pop("AWS_SESSION_TOKEN", None)
         os.environ.setdefault("AWS_DEFAULT_REGION", self.settings.region)
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
         from werkzeug.serving import make_server
@@ -125,9 +161,20 @@ class Server:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, self._on_signal)
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        record = {"pid": os.getpid(), "started": self.started, **self.settings.to_json()}
-        state_file(self.state_dir).write_text(json.dumps(record, indent=2))
+        record: dict[str, Any] = {
+            "pid": os.getpid(),
+            "started": self.started,
+            "process_start": process_start(),
+            "instance": self.instance,
+            "work_dir": str(self.work_dir),
+            **self.settings.to_json(),
+        }
+        if self.token is not None:
+            record["token"] = self.token
+        write_private(state_file(self.state_dir), json.dumps(record, indent=2))
         print(f"scale-or-fail emulator listening on http://{self.settings.host}:{self.settings.port}", flush=True)
+        if not is_loopback(self.settings.host):
+            print(remote_warning(self.settings.host, self.settings.port), flush=True)
         serving = threading.Thread(target=self.http.serve_forever, name="http", daemon=True)
         serving.start()
         self._stop.wait()
@@ -140,13 +187,39 @@ class Server:
     def _on_signal(self, signum: int, frame: Any) -> None:
         self._stop.set()
 
-    def _remove_state_file(self) -> None:
+    def _remove_state_file(self) -> None:  # only our own: a newer emulator may have replaced it
         path = state_file(self.state_dir)
         try:
             if json.loads(path.read_text()).get("pid") == os.getpid():
                 path.unlink()
         except (OSError, ValueError):
             pass
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write a file only its owner can read (the state file may hold the access token)."""
+    temporary = path.with_name(path.name + f".tmp{os.getpid()}")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(text)
+    temporary.replace(path)
+
+
+def remote_warning(host: str, port: int) -> str:
+    return (
+        f"warning: the emulator listens on {host}:{port}, beyond this machine. Anyone who reaches that port and "
+        "holds the access token can create and invoke Lambda functions - that is, run code on this machine as "
+        f"{_user()}. The token travels in clear text (plain HTTP): use a trusted network or an SSH tunnel."
+    )
+
+
+def _user() -> str:
+    try:
+        import pwd
+
+        return pwd.getpwuid(os.getuid()).pw_name
+    except (ImportError, KeyError):
+        return "the user running it"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -166,10 +239,21 @@ def main(argv: list[str] | None = None) -> int:
         host=args.host,
         account_concurrency=args.account_concurrency,
     )
-    if settings.host not in LOOPBACK and not args.allow_remote:
-        print(f"error: refusing to bind {settings.host}: the emulator has no authentication", file=sys.stderr)
-        return 2
-    return Server(settings, args.state_dir).run()
+    token = os.environ.pop(auth.ENV_VAR, "") or None
+    if not is_loopback(settings.host):
+        if not args.allow_remote:
+            print(
+                f"error: refusing to bind {settings.host}: only loopback is safe without --allow-remote",
+                file=sys.stderr,
+            )
+            return 2
+        if token is None or not auth.TOKEN_PATTERN.match(token):
+            print(
+                f"error: binding {settings.host} needs an access token in ${auth.ENV_VAR} (16-128 letters and digits)",
+                file=sys.stderr,
+            )
+            return 2
+    return Server(settings, args.state_dir, token).run()
 
 
 if __name__ == "__main__":

@@ -76,6 +76,11 @@ class EmulatorSettings:
     placement_ms: float = TIMING_PROFILES[DEFAULT_TIMING].placement_ms
     idle_expiry_s: float = 300.0  # a warm environment idle this long is shut down
     max_environments: int = 400  # hard cap on worker processes, whatever the limits say
+    # Retention (docs/emulator.md "Memory and retention"): what finished work the emulator keeps.
+    retain_executions: int = 5000  # finished executions kept (oldest evicted first)
+    retain_execution_mb: float = 256.0  # their packed histories + inputs + outputs, at most this many MB
+    retain_log_events: int = 250_000  # CloudWatch Logs events kept, all groups together (oldest dropped)
+    retain_metric_points: int = 250_000  # CloudWatch metric data points kept (oldest dropped)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -123,6 +128,10 @@ ENV_VARS = {
     "SOF_COLD_START_MS": ("cold_start_ms", float),
     "SOF_PLACEMENT_MS": ("placement_ms", float),
     "SOF_IDLE_EXPIRY_S": ("idle_expiry_s", float),
+    "SOF_RETAIN_EXECUTIONS": ("retain_executions", int),
+    "SOF_RETAIN_EXECUTION_MB": ("retain_execution_mb", float),
+    "SOF_RETAIN_LOG_EVENTS": ("retain_log_events", int),
+    "SOF_RETAIN_METRIC_POINTS": ("retain_metric_points", int),
 }
 TIMING_ENV_VAR = "SOF_TIMING"
 
@@ -163,4 +172,8 @@ def resolve(
     negative = [name for name in TIMING_KNOBS if getattr(settings, name) < 0]
     if negative:
         raise UserError(f"timing knobs cannot be negative: {', '.join(negative)}", "set them to 0 or more")
+    if min(settings.retain_executions, settings.retain_log_events, settings.retain_metric_points) < 1:
+        raise UserError("the SOF_RETAIN_* counts must be at least 1", "unset them for the defaults")
+    if settings.retain_execution_mb <= 0:
+        raise UserError("SOF_RETAIN_EXECUTION_MB must be above 0", "unset it for the default (256)")
     return settings

@@ -6,6 +6,13 @@ histories (paginated, 1,000 events per page, in parallel), the Lambda configurat
 the run window's CloudWatch metrics (one GetMetricData call per 500 queries). Every API
 call goes through a token bucket at the published Step Functions quotas on AWS and is
 counted. The result is `runs/<run_id>/harvest.json` (schema scale-or-fail/harvest v1).
+
+Only what is over is final: a record is ``"final": true`` when the run's harness has
+ended and none of its executions is still RUNNING (``"pending"`` says what is not over).
+A partial record is written too, but never served as a cached answer: the next harvest
+keeps its finished executions and reads the rest again. On the emulator, the run's
+instance id is compared with the running emulator's: after a restart the executions
+are gone, and they are reported as lost, without asking for them.
 """
 
 from __future__ import annotations
@@ -58,6 +65,22 @@ STATES_METRICS = (
     "ExecutionsAborted",
 )
 HISTORY_THREADS = 8
+# A StartExecution that failed this way may still have started the execution: harvest looks for it.
+AMBIGUOUS_START_ERRORS = (
+    "ReadTimeoutError",
+    "ConnectionClosedError",
+    "ResponseStreamingError",
+    "ProtocolError",
+    "IncompleteReadError",
+    "InternalFailure",
+    "InternalServerError",
+    "ServiceUnavailable",
+    "ServiceUnavailableException",
+)
+REASON_NOT_FOUND = "not found in the target (emulator restarted, or history expired after 90 days)"
+MISSING_DETAIL_LIMIT = 50  # DescribeExecution calls to ask why executions are missing
+RECORD_KEYS = {"run_id": str, "executions": list, "reconciliation": dict, "api_calls": dict, "target": str}
+RECONCILIATION_KEYS = {"harvested_by_status": dict, "missing": list, "balanced": bool}
 
 
 @dataclass
@@ -71,39 +94,60 @@ def harvest_path(run_dir: Path) -> Path:
     return run_dir / "harvest.json"
 
 
-def read_cached(run_dir: Path) -> dict[str, Any] | None:
+def read_any(run_dir: Path) -> dict[str, Any] | None:
+    """The stored harvest record of a run, final or partial (None when absent, damaged or of another schema)."""
     path = harvest_path(run_dir)
-    if not path.exists():
-        return None
     try:
         data = json.loads(path.read_text())
-    except ValueError:
+    except (OSError, ValueError):
         return None
-    if data.get("schema") != SCHEMA or data.get("version") != VERSION:
-        return None  # an older schema: re-harvest
+    if not isinstance(data, dict) or data.get("schema") != SCHEMA or data.get("version") != VERSION:
+        return None  # an older schema, or not ours: re-harvest
+    if any(not isinstance(data.get(key), kind) for key, kind in RECORD_KEYS.items()):
+        return None  # damaged (odd fields): re-harvest
+    if not all(isinstance(e, dict) and isinstance(e.get("name"), str) for e in data["executions"]):
+        return None
+    recon = data["reconciliation"]
+    if any(not isinstance(recon.get(key), kind) for key, kind in RECONCILIATION_KEYS.items()):
+        return None
     return dict(data)
 
 
+def read_cached(run_dir: Path) -> dict[str, Any] | None:
+    """The cached harvest record of a run, only if it is final (nothing of the run was still going)."""
+    data = read_any(run_dir)
+    if data is None or not data.get("final", True):  # records older than the flag were written final
+        return None
+    return data
+
+
 def harvest(run_dir: Path, options: Options) -> dict[str, Any]:
-    """The harvest record of a run, from the cache unless refresh or the cache is stale."""
+    """The harvest record of a run, from the cache unless refresh or the cache is stale or partial."""
     if not options.refresh:
         cached = read_cached(run_dir)
         if cached is not None:
             return cached
     manifest = load(run_dir)
-    collector = Collector(manifest, options)
+    previous = None if options.refresh else read_any(run_dir)
+    collector = Collector(manifest, options, previous)
     record = collector.collect()
     path = harvest_path(run_dir)
     temporary = path.with_suffix(".tmp")
-    temporary.write_text(json.dumps(record, separators=(",", ":")) + "\n")
-    temporary.replace(path)
+    try:
+        temporary.write_text(json.dumps(record, separators=(",", ":")) + "\n")
+        temporary.replace(path)
+    except OSError as error:
+        raise UserError(
+            f"cannot write {path}: {error.strerror or error}", "make the run's folder writable (or copy the run)"
+        ) from None
     return record
 
 
 class Collector:
-    def __init__(self, manifest: Manifest, options: Options) -> None:
+    def __init__(self, manifest: Manifest, options: Options, previous: dict[str, Any] | None = None) -> None:
         self.manifest = manifest
         self.options = options
+        self.previous = previous
         self.target = self._target()
         self.limiter = ApiLimiter.for_target(self.target.name, self.target.region)
         self.sfn = self.target.client("stepfunctions", max_attempts=8)
@@ -127,34 +171,76 @@ class Collector:
 
     # -- steps -----------------------------------------------------------------------
 
+    def restarted(self) -> str | None:
+        """Local target: why the run's executions are gone (the emulator restarted since the run), else None."""
+        was, now = self.manifest.emulator_instance, self.target.instance
+        if self.manifest.target != "local" or not was or not now or was == now:
+            return None
+        return (
+            f"lost: the emulator was restarted after this run (instance {was} -> {now}) and keeps executions "
+            "in memory only"
+        )
+
+    def reusable(self) -> dict[str, dict[str, Any]]:
+        """Finished executions of an earlier partial harvest of this run: kept, not read again."""
+        if not self.previous or self.previous.get("run_id") != self.manifest.run_id:
+            return {}
+        return {
+            e["name"]: e
+            for e in self.previous["executions"]
+            if e.get("status") in TERMINAL and e.get("items") is not None and "events" in e
+        }
+
     def collect(self) -> dict[str, Any]:
         began = time.monotonic()
         manifest = self.manifest
         wanted = {e.name: e for e in manifest.executions}
-        found_unconfirmed, absent_unconfirmed = self.resolve_unconfirmed()
-        names = set(wanted) | set(found_unconfirmed)
-        statuses = self.wait_for(names)
+        kept = self.reusable()
+        lost = self.restarted()
+        if lost is None:
+            found_unconfirmed, absent_unconfirmed = self.resolve_unconfirmed()
+            found_failed = self.resolve_failed_starts()
+        else:
+            found_unconfirmed, absent_unconfirmed, found_failed = {}, [u.name for u in manifest.unconfirmed], {}
+        names = set(wanted) | set(found_unconfirmed) | set(found_failed)
+        batches = {**found_failed, **found_unconfirmed, **{n: e.batch_size for n, e in wanted.items()}}
+        try:
+            statuses = {} if lost is not None else self.wait_for(names - set(kept))
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "StateMachineDoesNotExist":
+                raise
+            raise UserError(
+                f"run {manifest.run_id}: its state machine no longer exists on the {manifest.target} target "
+                f"({self.state_machine_arn}), and its executions went with it",
+                "harvest runs before `sof destroy`; re-run the load after `sof deploy`",
+            ) from None
         histories = self.histories(statuses)
-        executions = []
-        for name in sorted(statuses, key=lambda n: statuses[n]["start"]):
-            status = statuses[name]
+        executions = [kept[name] for name in names & set(kept)]
+        for name in statuses:
             timeline, pages = histories.get(name, (None, 0))
-            batch = wanted[name].batch_size if name in wanted else found_unconfirmed[name]
-            executions.append(execution_record(name, status, timeline, pages, batch))
-        missing = [
-            {"name": name, "reason": "not found in the target (emulator restarted, or history expired after 90 days)"}
-            for name in sorted(names - set(statuses))
-        ]
+            executions.append(execution_record(name, statuses[name], timeline, pages, batches[name]))
+        executions.sort(key=lambda e: (e["start_ms"], e["name"]))
+        absent = sorted(names - set(statuses) - set(kept))
+        missing = [{"name": name, "reason": lost or reason} for name, reason in self.why_missing(absent, lost).items()]
         by_status = Counter(e["status"] for e in executions)
         reconciliation = {
             "manifest_started": len(wanted),
             "unconfirmed_found": sorted(found_unconfirmed),
             "unconfirmed_absent": sorted(absent_unconfirmed),
+            "failed_starts_found": sorted(found_failed),
             "harvested_by_status": dict(sorted(by_status.items())),
             "missing": missing,
             "failed_starts": len(manifest.failed_starts),
-            "balanced": len(wanted) + len(found_unconfirmed) == sum(by_status.values()) + len(missing),
+            "balanced": len(wanted) + len(found_unconfirmed) + len(found_failed)
+            == sum(by_status.values()) + len(missing),
         }
+        pending = []
+        if manifest.status == "running":
+            pending.append("the load run is still going (its manifest says running)")
+        if by_status.get("RUNNING"):
+            pending.append(f"{by_status['RUNNING']} execution(s) still RUNNING")
+        if missing and manifest.target != "local":
+            pending.append(f"{len(missing)} execution(s) not listed yet (ListExecutions is eventually consistent)")
         window = run_window(executions, manifest)
         functions = self.functions()
         embed = self.embed_backend()
@@ -172,6 +258,11 @@ class Collector:
             "timing": manifest.parameters.get("timing") or targets.timing(self.target),
             "region": self.target.region,
             "manifest_status": manifest.status,
+            "manifest_failure": manifest.failure,
+            "emulator_instance": self.target.instance if manifest.target == "local" else None,
+            "final": not pending,
+            "pending": pending,
+            "reused_executions": len(names & set(kept)),
             "failed_starts": [vars(f) for f in manifest.failed_starts],
             "harvested_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "window": {"start": window[0].isoformat(), "stop": window[1].isoformat()},
@@ -195,10 +286,49 @@ class Collector:
                 self.call("DescribeExecution", self.sfn.describe_execution, executionArn=f"{prefix}:{start.name}")
                 found[start.name] = start.batch_size
             except ClientError as error:
-                if error.response["Error"]["Code"] not in ("ExecutionDoesNotExist", "ResourceNotFound"):
+                if error.response["Error"]["Code"] not in (
+                    "ExecutionDoesNotExist",
+                    "ResourceNotFound",
+                    "StateMachineDoesNotExist",
+                ):
                     raise
                 absent.append(start.name)
         return found, absent
+
+    def resolve_failed_starts(self) -> dict[str, int]:
+        """Failed starts whose error leaves open whether the execution started (a read timeout ...): did it?"""
+        found: dict[str, int] = {}
+        prefix = self.state_machine_arn.replace(":stateMachine:", ":execution:")
+        names = {e.name for e in self.manifest.executions}
+        for start in self.manifest.failed_starts:
+            if start.error not in AMBIGUOUS_START_ERRORS or start.name in names or start.name in found:
+                continue
+            try:
+                self.call("DescribeExecution", self.sfn.describe_execution, executionArn=f"{prefix}:{start.name}")
+                found[start.name] = start.batch_size
+            except ClientError as error:
+                if error.response["Error"]["Code"] not in (
+                    "ExecutionDoesNotExist",
+                    "ResourceNotFound",
+                    "StateMachineDoesNotExist",
+                ):
+                    raise
+        return found
+
+    def why_missing(self, names: list[str], lost: str | None) -> dict[str, str]:
+        """The reason each missing execution is gone: the emulator's own word (evicted ...) where it has one."""
+        reasons = dict.fromkeys(names, REASON_NOT_FOUND)
+        if lost is not None or self.manifest.target != "local":
+            return reasons
+        prefix = self.state_machine_arn.replace(":stateMachine:", ":execution:")
+        for name in names[:MISSING_DETAIL_LIMIT]:
+            try:
+                self.call("DescribeExecution", self.sfn.describe_execution, executionArn=f"{prefix}:{name}")
+            except ClientError as error:
+                message = str(error.response["Error"].get("Message", ""))
+                if "evicted" in message and " (" in message:
+                    reasons[name] = message.split(" (", 1)[1].removesuffix(")")
+        return reasons
 
     def list_status(self, status: str, names: set[str], since: datetime) -> dict[str, dict[str, Any]]:
         """Executions of the run with this status (newest first, stopping at the run start)."""
@@ -223,7 +353,7 @@ class Collector:
         delay = 1.0
         while True:
             running = self.list_status("RUNNING", names, since) if names else {}
-            if not running or time.monotonic() > deadline:
+            if not running or time.monotonic() >= deadline:
                 break
             self.say(f"{self.manifest.run_id}: waiting for {len(running)} of {len(names)} executions to finish ...")
             time.sleep(min(delay, max(0.0, deadline - time.monotonic())))

@@ -13,6 +13,9 @@ Roles:
 from __future__ import annotations
 
 import logging
+import os
+import secrets
+import signal
 import sys
 import time
 from dataclasses import asdict
@@ -29,10 +32,21 @@ from scaleorfail import target as targets
 from scaleorfail.errors import UserError
 from scaleorfail.load import history_limit, options
 from scaleorfail.load.batches import MAX_INPUT_BYTES, TicketPool, execution_input
-from scaleorfail.load.manifest import FailedStart, Finished, Journal, Manifest, Recorder, Started, Starting, now_iso
+from scaleorfail.load.manifest import (
+    FailedStart,
+    Finished,
+    Journal,
+    Manifest,
+    Recorder,
+    Started,
+    Starting,
+    claim_run_dir,
+    now_iso,
+)
 from scaleorfail.load.profiles import my_starts
 from scaleorfail.load.starter import start_execution
 from scaleorfail.load.tracker import CompletionTracker
+from scaleorfail.load.watch import TargetWatch
 from scaleorfail.ratelimit import ApiLimiter
 
 log = logging.getLogger("scale-or-fail")
@@ -40,6 +54,9 @@ REQUEST_TYPE = "SFN"
 START_MARGIN_S = 0.5  # workers start their schedules this long after the plan is sent
 SEND_INTERVAL_S = 0.5
 MANIFEST_INTERVAL_S = 2.0
+WATCH_INTERVAL_S = 1.0  # the coordinator probes the emulator this often
+COORDINATOR_SILENCE_S = 10.0  # a worker that hears nothing from its coordinator this long stops
+EXIT_TARGET_LOST = 3
 
 # Per-process state (a Locust process loads the locustfile once).
 coordinator: dict[str, Any] = {}
@@ -66,7 +83,7 @@ def _init(environment: Any, **_: Any) -> None:
     try:
         settings = options.validate(environment.parsed_options)
         target = targets.resolve(settings.target, settings.region)
-        outputs = targets.load_outputs(settings.target)
+        outputs = targets.load_outputs(settings.target, target)
         pool = TicketPool(settings.tickets)
         largest = pool.largest_input_bytes(settings.batch_size, settings.max_concurrency)
         if largest > MAX_INPUT_BYTES:
@@ -85,14 +102,17 @@ def _init(environment: Any, **_: Any) -> None:
             )
             if w
         ]
+        replaced = settings.overwrite and (settings.run_dir / settings.run_id / "manifest.json").exists()
+        run_dir = claim_run_dir(settings.run_dir / settings.run_id, settings.overwrite)
     except UserError as error:
         fail(error)
         return
     for warning in warnings:
         print(warning, file=sys.stderr, flush=True)
+    # SIGTERM ends the run like Ctrl+C (Locust installs its own handler only after a shape run is over)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     environment.parsed_options.run_id = settings.run_id  # sent to workers with the spawn message
     environment.parsed_options.sof_profile = settings.profile.name
-    run_dir = settings.run_dir / settings.run_id
     manifest = Manifest(
         run_id=settings.run_id,
         label=settings.run_label,
@@ -111,15 +131,20 @@ def _init(environment: Any, **_: Any) -> None:
         completion_tracking=settings.track_completion,
         locust={"csv_prefix": str(run_dir / "locust"), "html": str(run_dir / "locust.html")},
         notes=warnings,
+        emulator_instance=target.instance,
     )
     recorder = Recorder(run_dir, manifest)
     if not environment.parsed_options.html_file:
         environment.parsed_options.html_file = str(run_dir / "locust.html")
     writer = StatsCSVFileWriter(environment, PERCENTILES_TO_REPORT, str(run_dir / "locust"), full_history=True)
     gevent.spawn(writer.stats_writer)
+    # Execution names are unique per state machine (90 days on AWS): a replaced run's new executions get a suffix.
+    prefix = f"{settings.run_id}-{secrets.token_hex(2)}" if replaced else settings.run_id
+    if replaced:
+        manifest.notes.append(f"--overwrite replaced an earlier run {settings.run_id}; executions are named {prefix}-*")
     coordinator.update(
         settings=settings, target=target, outputs=outputs, pool=pool, recorder=recorder, writer=writer,
-        run_dir=run_dir, done=False,
+        run_dir=run_dir, done=False, prefix=prefix,
     )  # fmt: skip
     runner.register_message("sof_started", lambda msg, **_: recorder.started([Started(**r) for r in msg.data]))
     runner.register_message("sof_failed", lambda msg, **_: recorder.failed([FailedStart(**r) for r in msg.data]))
@@ -128,6 +153,8 @@ def _init(environment: Any, **_: Any) -> None:
     if not isinstance(runner, MasterRunner):
         runner.register_message("sof_plan", _on_plan)
     gevent.spawn(_keep_manifest_fresh, recorder)
+    if target.name == "local" and target.endpoint_url:
+        gevent.spawn(_watch_target, environment, TargetWatch(target.endpoint_url, target.access_key, target.instance))
     print(
         f"run {settings.run_id}: {settings.profile.name}, {settings.profile.total()} executions of "
         f"{settings.batch_size} tickets -> {run_dir}",
@@ -151,6 +178,26 @@ def _keep_manifest_fresh(recorder: Recorder) -> None:
         recorder.write()
 
 
+def _watch_target(environment: Any, watch: TargetWatch) -> None:
+    """End the run as soon as the emulator is gone or restarted (its executions went with it)."""
+    while not coordinator.get("closing"):
+        gevent.sleep(WATCH_INTERVAL_S)
+        lost = watch.check()
+        if lost is None or coordinator.get("closing"):
+            continue
+        recorder: Recorder = coordinator["recorder"]
+        recorder.fail(lost.kind, lost.message)
+        coordinator["failure"] = lost
+        environment.process_exit_code = EXIT_TARGET_LOST
+        print(
+            UserError(lost.message, "sof local up && sof deploy --target local, then run the load again").render(),
+            file=sys.stderr,
+            flush=True,
+        )
+        environment.runner.quit()
+        return
+
+
 @events.test_start.add_listener
 def _test_start(environment: Any, **_: Any) -> None:
     runner = environment.runner
@@ -163,6 +210,7 @@ def _test_start(environment: Any, **_: Any) -> None:
     workers = max(1, len(clients))
     plan = {
         "run_id": coordinator["settings"].run_id,
+        "prefix": coordinator["prefix"],  # execution names: <prefix>-<worker>-<seq>
         "t0": time.time() + START_MARGIN_S,
         "workers": workers,
         "shares": {client: index for index, client in enumerate(clients)},
@@ -170,6 +218,47 @@ def _test_start(environment: Any, **_: Any) -> None:
     coordinator["plan"] = plan
     coordinator["recorder"].manifest.workers = workers
     runner.send_message("sof_plan", plan)
+    if isinstance(runner, MasterRunner):
+        gevent.spawn(_watch_workers, environment)
+
+
+def _watch_workers(environment: Any) -> None:
+    """A load worker that goes missing: its journal is taken in, its executions' completion tracked here."""
+    runner = environment.runner
+    plan, recorder, settings = coordinator["plan"], coordinator["recorder"], coordinator["settings"]
+    lost: set[int] = set()
+    tracker: CompletionTracker | None = None
+    while not coordinator.get("closing"):
+        gevent.sleep(1.0)
+        for node in list(runner.clients.values()):
+            share = plan["shares"].get(node.id)
+            if share is None or share in lost or node.state != STATE_MISSING:
+                continue
+            lost.add(share)
+            coordinator["lost_workers"] = sorted(lost)
+            for journal in sorted(coordinator["run_dir"].glob("journal-worker*.jsonl")):
+                recorder.absorb_journal(journal)
+            recorder.manifest.notes.append(
+                f"load worker {share} went missing at {now_iso()}: its remaining starts were not made, and the "
+                "coordinator tracked its executions to the end"
+            )
+            print(f"warning: load worker {share} went missing; the run goes on without it", file=sys.stderr)
+            if settings.track_completion:
+                if tracker is None:
+                    target = coordinator["target"]
+                    since = datetime.fromtimestamp(plan["t0"] - START_MARGIN_S, UTC)
+                    arn = settings.state_machine_arn or str(coordinator["outputs"]["state_machine_arn"])
+                    limiter = ApiLimiter.for_target(target.name, target.region)
+                    tracker = CompletionTracker(target.client("stepfunctions", max_attempts=1), arn, since, limiter)
+                done = {f.name for f in recorder.manifest.finished}
+                for execution in list(recorder.manifest.executions):
+                    if execution.worker == share and execution.name not in done:
+                        tracker.add(execution.name, execution.arn)
+        if tracker is not None and tracker.pending:
+            found = tracker.poll()
+            recorder.finished(
+                [Finished(d.name, d.status, d.stopped.isoformat(), round(d.duration_ms, 3)) for d in found]
+            )
 
 
 def _on_plan(msg: Any, environment: Any = None, **_: Any) -> None:
@@ -188,7 +277,8 @@ def _quit(exit_code: int = 0, **_: Any) -> None:
     if not coordinator:
         return
     recorder: Recorder = coordinator["recorder"]
-    status = "complete" if coordinator.get("done") else "interrupted"
+    coordinator["closing"] = True
+    status = "failed" if coordinator.get("failure") else "complete" if coordinator.get("done") else "interrupted"
     path = recorder.close(status)
     _final_csv(coordinator["writer"].environment, coordinator["run_dir"])
     started, failed, finished = recorder.counts
@@ -226,7 +316,7 @@ class ProcessLoad:
         else:
             self.settings = options.validate(environment.parsed_options)
             self.target = targets.resolve(self.settings.target, self.settings.region)
-            self.outputs = targets.load_outputs(self.settings.target)
+            self.outputs = targets.load_outputs(self.settings.target, self.target)
             self.pool = TicketPool(self.settings.tickets)
         self.state_machine_arn = self.settings.state_machine_arn or str(self.outputs["state_machine_arn"])
         self.client = self.target.client("stepfunctions", max_attempts=1)  # no hidden retries
@@ -241,6 +331,9 @@ class ProcessLoad:
             self.journal = Journal(run_dir / f"journal-worker{self.worker}.jsonl")
         self.tracker: CompletionTracker | None = None
         self.scheduled = False
+        self.stopped = False
+        self.parent = os.getppid()
+        self.forked = bool(getattr(environment.parsed_options, "processes", 0))  # a --processes child
 
     def record(self, kind: str, record: Any) -> None:
         """Send a record to the coordinator (directly when it is this process)."""
@@ -267,7 +360,8 @@ class ProcessLoad:
                 runner.send_message(kind, records)
 
     def stop(self) -> None:
-        """The test is stopping: send everything, and report calls still in flight as unconfirmed."""
+        """The test is stopping: start nothing more, send everything, report calls in flight as unconfirmed."""
+        self.stopped = True
         if self.local:
             return
         self.flush()
@@ -284,9 +378,11 @@ class ProcessLoad:
             context={},
         )
 
-    def start(self, seq: int, run_id: str) -> None:
+    def start(self, seq: int, prefix: str) -> None:
+        if self.stopped:
+            return
         settings = self.settings
-        name = f"{run_id}-{self.worker}-{seq}"
+        name = f"{prefix}-{self.worker}-{seq}"
         payload = execution_input(self.pool.batch(seq, settings.batch_size), settings.max_concurrency)
         self.starting(Starting(name, now_iso(), settings.batch_size, self.worker, seq))
         result = start_execution(self.client, self.state_machine_arn, name, payload)
@@ -321,6 +417,7 @@ class ProcessLoad:
             gevent.spawn(self.poll_forever)
         if not self.local:
             gevent.spawn(self.flush_forever)
+            gevent.spawn(self.watch_coordinator)
         times = self.settings.profile.start_times()
         client = str(getattr(self.environment.runner, "client_id", "local"))
         share = int(plan.get("shares", {}).get(client, self.worker % plan["workers"]))
@@ -329,7 +426,29 @@ class ProcessLoad:
             delay = plan["t0"] + moment - time.time()
             if delay > 0:
                 gevent.sleep(delay)
-            gevent.spawn(self.start, seq, plan["run_id"])
+            if self.stopped:
+                return
+            gevent.spawn(self.start, seq, plan.get("prefix") or plan["run_id"])
+
+    def coordinator_gone(self) -> str | None:
+        """Why this worker's coordinator is known to be gone (None while it answers)."""
+        if self.forked and os.getppid() != self.parent:
+            return f"its coordinator (pid {self.parent}) is gone"
+        last = getattr(self.environment.runner, "last_heartbeat_timestamp", None)
+        if last and time.time() - last > COORDINATOR_SILENCE_S:
+            return f"its coordinator has not answered for {time.time() - last:.0f} s"
+        return None
+
+    def watch_coordinator(self) -> None:
+        """An orphaned worker stops loading within seconds (Locust itself waits 60 s)."""
+        while not self.stopped:
+            gevent.sleep(0.5)
+            reason = self.coordinator_gone()
+            if reason is not None:
+                log.error(f"worker {self.worker}: {reason}; it stops starting executions and exits")
+                self.stop()
+                self.environment.runner.quit()
+                return
 
     def poll_forever(self) -> None:
         assert self.tracker is not None
@@ -395,7 +514,8 @@ class RunShape(LoadTestShape):
         started, failed, finished = recorder.counts
         planned = settings.profile.total()
         schedule_end = START_MARGIN_S + settings.duration + 1.0
-        if elapsed < schedule_end or (started + failed < planned and elapsed < schedule_end + 60):
+        waiting_for_starts = started + failed < planned and not coordinator.get("lost_workers")
+        if elapsed < schedule_end or (waiting_for_starts and elapsed < schedule_end + 60):
             return workers, workers
         if settings.track_completion and finished < started and elapsed < schedule_end + settings.drain_timeout:
             return workers, workers

@@ -5,14 +5,22 @@ rewritten atomically while the run goes on and at its end. Every start, failed s
 observed completion is also appended to `runs/<run_id>/journal.jsonl` and flushed at
 once, so that a crash between two manifest writes loses nothing: :func:`load` merges
 the journal back in.
+
+Status: ``running`` while the harness lives (``harness`` names its pid and host and
+carries a heartbeat, rewritten every couple of seconds), then ``complete``,
+``interrupted`` (Ctrl+C / SIGTERM), ``failed`` (the harness stopped itself: ``failure``
+says why, e.g. the emulator went away) or ``crashed`` (the harness died without writing
+an end state - found by :func:`load` from the journal or a dead harness).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
+import socket
 import threading
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,6 +29,8 @@ from scaleorfail.errors import UserError
 
 SCHEMA = "scale-or-fail/run-manifest"
 VERSION = 1
+HEARTBEAT_STALE_S = 120.0  # a running manifest not rewritten for this long, by a harness on another host: crashed
+STATUSES = ("running", "complete", "interrupted", "failed", "crashed")
 
 
 def now_iso() -> str:
@@ -80,7 +90,7 @@ class Manifest:
     region: str
     started_at: str
     stopped_at: str | None = None
-    status: str = "running"  # running | complete | interrupted | crashed
+    status: str = "running"  # running | complete | interrupted | failed | crashed
     workers: int = 1
     completion_tracking: bool = True
     locust: dict[str, str] = field(default_factory=dict)
@@ -89,6 +99,9 @@ class Manifest:
     unconfirmed: list[Starting] = field(default_factory=list)
     finished: list[Finished] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    emulator_instance: str | None = None  # local target: the emulator instance the run started on
+    harness: dict[str, Any] = field(default_factory=dict)  # pid, host, heartbeat_at of the coordinator
+    failure: dict[str, Any] | None = None  # status failed: kind, message, at
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -112,12 +125,63 @@ class Manifest:
                 f"run manifest version {data.get('version')} is not supported (this tool reads {VERSION})",
                 "re-run the load with this version of scale-or-fail",
             )
-        fields = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        fields["executions"] = [Started(**e) for e in data.get("executions", [])]
-        fields["failed_starts"] = [FailedStart(**e) for e in data.get("failed_starts", [])]
-        fields["finished"] = [Finished(**e) for e in data.get("finished", [])]
-        fields["unconfirmed"] = [Starting(**e) for e in data.get("unconfirmed", [])]
-        return cls(**fields)
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        missing = [f.name for f in fields(cls) if f.name not in known and _required(f)]
+        if missing:
+            raise UserError(f"the run manifest has no {missing[0]!r} field", "it is damaged; see its journal.jsonl")
+        for key, kind in (("run_id", str), ("target", str), ("started_at", str), ("status", str)):
+            if not isinstance(known.get(key), kind):
+                raise UserError(f"the run manifest's {key!r} is not a {kind.__name__}", "it is damaged")
+        for key in ("parameters", "stack_outputs"):
+            if not isinstance(known.get(key), dict):
+                raise UserError(f"the run manifest's {key!r} is not an object", "it is damaged")
+        known["executions"] = records(Started, data.get("executions", []), "executions")
+        known["failed_starts"] = records(FailedStart, data.get("failed_starts", []), "failed_starts")
+        known["finished"] = records(Finished, data.get("finished", []), "finished")
+        known["unconfirmed"] = records(Starting, data.get("unconfirmed", []), "unconfirmed")
+        for key, default in (("notes", []), ("harness", {})):
+            if not isinstance(known.get(key, default), type(default)):
+                known[key] = default
+        return cls(**known)
+
+
+def _required(item: Any) -> bool:
+    from dataclasses import MISSING
+
+    return bool(item.default is MISSING and item.default_factory is MISSING)
+
+
+TYPES: dict[str, tuple[type, ...]] = {"str": (str,), "int": (int,), "float": (int, float)}
+
+
+def record(kind: type[Any], data: Any) -> Any:
+    """One journal/manifest record, checked: unknown keys ignored, missing or mistyped ones refused."""
+    if not isinstance(data, dict):
+        raise ValueError(f"a {kind.__name__} record must be an object")
+    values: dict[str, Any] = {}
+    for item in fields(kind):
+        if item.name not in data:
+            raise ValueError(f"a {kind.__name__} record has no {item.name!r}")
+        value = data[item.name]
+        allowed = TYPES.get(str(item.type), (object,))
+        if not isinstance(value, allowed) or isinstance(value, bool):
+            raise ValueError(f"{kind.__name__}.{item.name} is {type(value).__name__}, not {item.type}")
+        values[item.name] = value
+    return kind(**values)
+
+
+def records(kind: type[Any], rows: Any, where: str) -> list[Any]:
+    if not isinstance(rows, list):
+        raise UserError(f"the run manifest's {where!r} is not a list", "it is damaged; see its journal.jsonl")
+    out = []
+    for index, row in enumerate(rows):
+        try:
+            out.append(record(kind, row))
+        except ValueError as error:
+            raise UserError(
+                f"the run manifest's {where}[{index}] is damaged: {error}", "see its journal.jsonl"
+            ) from None
+    return out
 
 
 def _count(values: Any) -> dict[str, int]:
@@ -204,11 +268,40 @@ class Recorder:
         with self._lock:
             return len(self.manifest.executions), len(self.manifest.failed_starts), len(self.manifest.finished)
 
+    def absorb_journal(self, journal: Path) -> None:
+        """Take in what a load process journalled (a worker that died before sending it all)."""
+        try:
+            entries, _ = journal_entries(journal)
+        except OSError:
+            return
+        for entry in entries:
+            if isinstance(entry, Started):
+                self.started([entry])
+            elif isinstance(entry, FailedStart):
+                with self._lock:
+                    known = {(f.name, f.at) for f in self.manifest.failed_starts}
+                if (entry.name, entry.at) not in known:
+                    self.failed([entry])
+            elif isinstance(entry, Finished):
+                self.finished([entry])
+        with self._lock:
+            resolved = self._names | {f.name for f in self.manifest.failed_starts}
+            for entry in entries:
+                if isinstance(entry, Starting) and entry.name not in resolved:
+                    self._pending.setdefault(entry.name, entry)
+
+    def fail(self, kind: str, message: str) -> None:
+        """The harness stops itself: why (the end state is written by close("failed"))."""
+        with self._lock:
+            self.manifest.failure = {"kind": kind, "message": message, "at": now_iso()}
+            self.manifest.notes.append(message)
+
     def write(self, status: str | None = None) -> Path:
         with self._lock:
             if status is not None:
                 self.manifest.status = status
                 self.manifest.stopped_at = now_iso()
+            self.manifest.harness = {**harness_identity(), "heartbeat_at": now_iso()}
             self.manifest.executions.sort(key=lambda e: e.seq)
             data = self.manifest.to_json()
         path = self.run_dir / "manifest.json"
@@ -227,20 +320,109 @@ class Recorder:
         return path
 
 
+def harness_identity() -> dict[str, Any]:
+    return {"pid": os.getpid(), "host": socket.gethostname()}
+
+
+def harness_gone(manifest: Manifest, now: datetime | None = None) -> str | None:
+    """Why a `running` manifest's harness is known to be dead (None: it may still be running)."""
+    harness = manifest.harness or {}
+    pid, host = harness.get("pid"), harness.get("host")
+    if isinstance(pid, int) and host == socket.gethostname():
+        from scaleorfail.emulator.identity import alive
+
+        if not alive(pid):
+            return f"the harness (pid {pid})"
+    beat = harness.get("heartbeat_at")
+    if isinstance(beat, str):
+        try:
+            age = ((now or datetime.now(UTC)) - datetime.fromisoformat(beat)).total_seconds()
+        except ValueError:
+            return None
+        if age > HEARTBEAT_STALE_S:  # another host's harness, or this pid reused by another program
+            return f"the harness on {host} (silent for {age:.0f} s)"
+    return None
+
+
 def load(path: Path) -> Manifest:
     """Read a manifest (a run directory or its manifest.json), merging the journal back in."""
     manifest_path = path / "manifest.json" if path.is_dir() else path
     if not manifest_path.exists():
         raise UserError(f"no run manifest at {manifest_path}", "list runs with `ls runs/`, or run a load first")
     try:
-        manifest = Manifest.from_json(json.loads(manifest_path.read_text()))
+        data = json.loads(manifest_path.read_text())
     except ValueError as error:
         raise UserError(
             f"{manifest_path} is not valid JSON ({error})", "it may be truncated; see journal.jsonl"
         ) from None
-    for journal in sorted(manifest_path.parent.glob("journal*.jsonl")):
-        merge_journal(manifest, journal)
+    except OSError as error:
+        raise UserError(f"cannot read {manifest_path}: {error.strerror}", "check its permissions") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{manifest_path} is not a run manifest (not a JSON object)", "it is damaged")
+    try:
+        manifest = Manifest.from_json(data)
+    except UserError as error:
+        raise UserError(f"{manifest_path}: {error.cause}", error.fix) from None
+    added = sum(merge_journal(manifest, journal) for journal in sorted(manifest_path.parent.glob("journal*.jsonl")))
+    if manifest.status == "running":
+        # a live harness is still writing; without a harness record (older manifests), records only in the
+        # journal mean it ended between two writes
+        gone = harness_gone(manifest) if manifest.harness else ("the harness" if added else None)
+        if gone is not None:
+            manifest.status = "crashed"
+            recovered = f"; {added} records recovered from the journal" if added else ""
+            manifest.notes.append(f"{gone} ended without writing the run's end state{recovered}")
     return manifest
+
+
+def claim_run_dir(path: Path, overwrite: bool) -> Path:
+    """The folder of a new run: refused when a run already lives there (unless overwrite), and writable."""
+    existing = (path / "manifest.json").exists() or any(path.glob("journal*.jsonl"))
+    if existing and not overwrite:
+        raise UserError(
+            f"run {path.name} already exists ({path}): its evidence would be overwritten",
+            "choose another --run-id (or none, for a generated one), or pass --overwrite to replace it",
+        )
+    try:
+        if existing:
+            shutil.rmtree(path)
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".write-test-{os.getpid()}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as error:
+        raise UserError(
+            f"cannot write the run directory {path}: {error.strerror or error}",
+            "choose a writable --run-dir (or fix the folder's permissions)",
+        ) from None
+    return path
+
+
+JOURNAL_KINDS: dict[str, type[Any]] = {
+    "starting": Starting,
+    "unconfirmed": Starting,
+    "started": Started,
+    "failed": FailedStart,
+    "finished": Finished,
+}
+
+
+def journal_entries(journal: Path) -> tuple[list[Any], int]:
+    """The records of a journal, and how many lines were unreadable (cut short by a crash, or damaged)."""
+    entries: list[Any] = []
+    skipped = 0
+    for line in journal.read_text(encoding="utf-8", errors="replace").splitlines():
+        if not line.strip():
+            continue
+        try:
+            raw = json.loads(line)
+            kind = raw.get("kind") if isinstance(raw, dict) else None
+            if kind not in JOURNAL_KINDS:
+                raise ValueError(f"unknown record kind {kind!r}")
+            entries.append(record(JOURNAL_KINDS[kind], raw))
+        except ValueError:
+            skipped += 1
+    return entries, skipped
 
 
 def merge_journal(manifest: Manifest, journal: Path) -> int:
@@ -252,33 +434,32 @@ def merge_journal(manifest: Manifest, journal: Path) -> int:
     unconfirmed = {u.name for u in manifest.unconfirmed}
     starting: dict[str, Starting] = {}
     added = 0
-    for line in journal.read_text(encoding="utf-8").splitlines():
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue  # a line cut short by the crash
-        kind = record.pop("kind", None)
-        if kind in ("starting", "unconfirmed"):
-            starting[record["name"]] = Starting(**record)
-        elif kind == "started" and record["name"] not in names:
-            manifest.executions.append(Started(**record))
-            names.add(record["name"])
+    try:
+        entries, skipped = journal_entries(journal)
+    except OSError as error:
+        manifest.notes.append(f"{journal.name} could not be read ({error.strerror}); its records are not merged")
+        return 0
+    for entry in entries:
+        if isinstance(entry, Starting):
+            starting[entry.name] = entry
+        elif isinstance(entry, Started) and entry.name not in names:
+            manifest.executions.append(entry)
+            names.add(entry.name)
             added += 1
-        elif kind == "failed" and (record["name"], record["at"]) not in failed:
-            manifest.failed_starts.append(FailedStart(**record))
-            failed_names.add(record["name"])
+        elif isinstance(entry, FailedStart) and (entry.name, entry.at) not in failed:
+            manifest.failed_starts.append(entry)
+            failed_names.add(entry.name)
             added += 1
-        elif kind == "finished" and record["name"] not in finished:
-            manifest.finished.append(Finished(**record))
-            finished.add(record["name"])
+        elif isinstance(entry, Finished) and entry.name not in finished:
+            manifest.finished.append(entry)
+            finished.add(entry.name)
             added += 1
-    for name, record in starting.items():
+    if skipped:
+        manifest.notes.append(f"{journal.name}: {skipped} unreadable line(s) skipped")
+    for name, pending in starting.items():
         if name not in names and name not in failed_names and name not in unconfirmed:
-            manifest.unconfirmed.append(record)
+            manifest.unconfirmed.append(pending)
             added += 1
     manifest.unconfirmed = [u for u in manifest.unconfirmed if u.name not in names and u.name not in failed_names]
-    if added and manifest.status == "running":
-        manifest.status = "crashed"
-        manifest.notes.append(f"{added} records recovered from journal.jsonl (the run ended without a final write)")
     manifest.executions.sort(key=lambda e: e.seq)
     return added

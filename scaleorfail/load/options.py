@@ -61,6 +61,13 @@ def register(parser: Any) -> None:
     group.add_argument("--run-label", default="", env_var="SOF_RUN_LABEL", help="a label for the run (e.g. c2)")
     group.add_argument("--run-dir", default=None, env_var="SOF_RUN_DIR", help="where runs are written (default runs/)")
     group.add_argument("--run-id", default="", env_var="SOF_RUN_ID", help="run id (default: generated)")
+    group.add_argument(
+        "--overwrite",
+        action="store_true",
+        default=False,
+        env_var="SOF_OVERWRITE",
+        help="replace the evidence of an existing run with the same --run-id (refused otherwise)",
+    )
     # Locust forwards only custom options to workers: the coordinator copies --profile here.
     group.add_argument("--sof-profile", default="", help=argparse.SUPPRESS)
     group.add_argument(
@@ -101,6 +108,7 @@ class LoadSettings:
     poll_interval: float
     baseline_rate: float | None
     steps: int
+    overwrite: bool = False
 
     def parameters(self) -> dict[str, Any]:
         return {
@@ -176,6 +184,7 @@ def validate(options: Any) -> LoadSettings:
         poll_interval=float(options.poll_interval),
         baseline_rate=options.baseline_rate,
         steps=int(options.steps),
+        overwrite=bool(getattr(options, "overwrite", False)),
     )
 
 
