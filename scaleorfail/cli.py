@@ -224,6 +224,12 @@ def add_evidence_commands(commands: argparse._SubParsersAction) -> None:  # type
     harvest.add_argument("runs", nargs="*", metavar="RUN", help="run ids or directories (default: every run)")
     harvest.add_argument("--refresh", action="store_true", help="read everything again instead of using the cache")
     harvest.add_argument("--wait", type=float, default=900.0, help="seconds to wait for running executions")
+    harvest.add_argument(
+        "--wait-metrics",
+        action="store_true",
+        help="on AWS, wait until CloudWatch has published the run's 1-minute metrics (about 3 min after it ends) "
+        "instead of recording them as provisional",
+    )
     harvest.set_defaults(handler=_lazy("evidence", "harvest"))
 
     compare = commands.add_parser(

@@ -52,8 +52,6 @@ def running_emulator(state_dir: Path, **overrides: Any) -> Any:
     they ask for `timing="aws"`, where the calibrated latencies are the point."""
     timing = overrides.pop("timing", "ideal")
     settings = replace(resolve(profile=overrides.pop("profile", "default"), timing=timing), port=free_port())
-    if timing == "ideal":
-        settings = replace(settings, cold_start_ms=0.0)
     settings = replace(settings, **overrides)
     previous = os.environ.get("SOF_STATE_DIR")
     os.environ["SOF_STATE_DIR"] = str(state_dir)

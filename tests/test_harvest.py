@@ -102,6 +102,35 @@ def test_missing_and_unconfirmed_executions_are_accounted_for(lab: tuple[Emulato
     assert recon["balanced"]  # 1 started + 1 found = 1 harvested + 1 missing
 
 
+def test_cloudwatch_metrics_read_too_soon_on_aws_are_provisional_not_final(
+    lab: tuple[Emulator, list[Path]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The AWS path: the harvest's boto3 clients reach the emulator through AWS_ENDPOINT_URL."""
+    emulator, runs = lab
+    copy = tmp_path / "on-aws"
+    shutil.copytree(runs[0], copy)
+    (copy / "harvest.json").unlink(missing_ok=True)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["target"] = "aws"
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    for name, value in {
+        "AWS_ENDPOINT_URL": emulator.url,
+        "AWS_ACCESS_KEY_ID": emulator.target.access_key or "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    first = collect.harvest(copy, collect.Options(quiet=True, wait_s=2))
+    assert first["metrics"]["provisional"] and not first["final"]
+    assert any("CloudWatch metrics provisional until" in p for p in first["pending"])
+    assert collect.read_cached(copy) is None  # never served as the final answer
+    monkeypatch.setattr(collect, "METRICS_SETTLE_S", -600.0)  # ... the run's minutes, and the delay, have passed
+    second = collect.harvest(copy, collect.Options(quiet=True, wait_s=2))
+    assert second["final"] and not second["metrics"]["provisional"], second["pending"]
+    assert second["reused_executions"] == 1  # the finished execution was kept, only the metrics read again
+    assert collect.read_cached(copy) == second
+
+
 def test_compare_and_report_write_every_artefact(lab: tuple[Emulator, list[Path]], tmp_path: Path) -> None:
     _, runs = lab
     records = harvest_runs([str(r) for r in runs], quiet=True)

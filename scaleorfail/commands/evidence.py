@@ -19,13 +19,15 @@ def harvest_runs(
     wait_s: float = 900.0,
     quiet: bool = False,
     skipped: list[str] | None = None,
+    wait_metrics: bool = False,
 ) -> list[dict[str, Any]]:
     """Harvest records of runs. With `skipped`, a run that cannot be harvested is one line there, not an error."""
     records = []
     for run_dir in collect.run_dirs(selectors, paths.runs_dir()):
         cached = None if refresh else collect.read_cached(run_dir)
         try:
-            record = cached or collect.harvest(run_dir, collect.Options(wait_s=wait_s, refresh=True, quiet=quiet))
+            options = collect.Options(wait_s=wait_s, refresh=refresh, quiet=quiet, wait_metrics=wait_metrics)
+            record = cached or collect.harvest(run_dir, options)  # a partial record's finished parts are reused
         except UserError as error:
             if skipped is None:
                 raise
@@ -57,7 +59,9 @@ def summary_line(record: dict[str, Any], cached: bool) -> str:
 
 def harvest(args: argparse.Namespace) -> int:
     skipped: list[str] = []
-    records = harvest_runs(args.runs, refresh=args.refresh, wait_s=args.wait, skipped=skipped)
+    records = harvest_runs(
+        args.runs, refresh=args.refresh, wait_s=args.wait, skipped=skipped, wait_metrics=args.wait_metrics
+    )
     code = 1 if skipped else 0
     unbalanced = [r["run_id"] for r in records if not r["reconciliation"]["balanced"]]
     if unbalanced:

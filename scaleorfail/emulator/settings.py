@@ -52,7 +52,7 @@ TIMING_PROFILES: dict[str, Timing] = {
         history_event_ms=0.0,
         task_dispatch_ms=0.0,
         invoke_overhead_ms=0.0,
-        cold_start_ms=200.0,
+        cold_start_ms=0.0,  # a cold start is then only the real process start + import
         placement_ms=0.0,
     ),
 }

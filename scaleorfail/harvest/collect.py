@@ -83,11 +83,23 @@ RECORD_KEYS = {"run_id": str, "executions": list, "reconciliation": dict, "api_c
 RECONCILIATION_KEYS = {"harvested_by_status": dict, "missing": list, "balanced": bool}
 
 
+# CloudWatch publishes AWS/Lambda and AWS/States data in 1-minute periods, typically a minute or
+# two after the minute ends: read sooner, a run's last minute is incomplete.
+METRICS_SETTLE_S = 180.0
+
+
 @dataclass
 class Options:
     wait_s: float = 900.0
     refresh: bool = False
     quiet: bool = False
+    wait_metrics: bool = False  # on AWS, wait (with progress) until the run's metrics have settled
+
+
+def metrics_settled_at(target: str, stop: datetime) -> datetime | None:
+    """When a run's CloudWatch metrics (query window ending at `stop`) are complete; None: at once (the
+    emulator writes them as the work happens and every read sees all of it)."""
+    return None if target == "local" else stop + timedelta(seconds=METRICS_SETTLE_S)
 
 
 def harvest_path(run_dir: Path) -> Path:
@@ -244,7 +256,14 @@ class Collector:
         window = run_window(executions, manifest)
         functions = self.functions()
         embed = self.embed_backend()
+        if not pending and self.options.wait_metrics:
+            self.wait_for_metrics(window)
         metrics = self.metrics(window, functions, embed)
+        if metrics.get("provisional"):
+            pending.append(
+                f"CloudWatch metrics provisional until {metrics['settled_at']} (1-minute data arrives with a delay; "
+                "harvest again then, or use --wait-metrics)"
+            )
         return {
             "schema": SCHEMA,
             "version": VERSION,
@@ -480,7 +499,25 @@ class Collector:
                 token = response.get("NextToken")
                 if not token:
                     break
-        return {"period_s": period, "start": start.isoformat(), "stop": stop.isoformat(), **results}
+        settled = metrics_settled_at(self.manifest.target, stop)
+        provisional = settled is not None and datetime.now(UTC) < settled
+        return {
+            "period_s": period,
+            "start": start.isoformat(),
+            "stop": stop.isoformat(),
+            "provisional": provisional,
+            "settled_at": settled.isoformat(timespec="seconds") if settled else None,
+            **results,
+        }
+
+    def wait_for_metrics(self, window: tuple[datetime, datetime]) -> None:
+        """Sleep until the run's metrics have settled, saying so every 15 s."""
+        start = window[0].replace(second=0, microsecond=0)
+        stop = start + timedelta(seconds=60 * (int((window[1] - start).total_seconds()) // 60 + 1))
+        settled = metrics_settled_at(self.manifest.target, stop)
+        while settled is not None and (left := (settled - datetime.now(UTC)).total_seconds()) > 0:
+            self.say(f"{self.manifest.run_id}: waiting {left:.0f} s more for CloudWatch to publish the run's metrics")
+            time.sleep(min(15.0, left))
 
 
 def run_window(executions: list[dict[str, Any]], manifest: Manifest) -> tuple[datetime, datetime]:
