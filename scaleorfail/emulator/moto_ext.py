@@ -32,6 +32,8 @@ Step Functions (moto's ASL interpreter, ``execute_state_machine``)
   * ``...parser.asl.utils.json_path.parse`` and ``...common.path.result_path.parse``
     (jsonpath_ng parsers, rebuilt per evaluation in 5.2.5): memoised.
   * ``StepFunctionResponse.list_executions`` (``ActionResult.result``): stopDate for TIMED_OUT.
+  * ``...backend.execution.BaseExecutionWorkerCommunication._reflect_execution_status``
+    (``execution.exec_status`` / ``output`` / ``error`` / ``cause``): the status is set last.
   * ``...asl.eval.event.event_manager.EventManager.add_event`` (``_mutex``, ``_event_id_gen._next_id``)
     and ``...asl.eval.environment.Environment.__init__`` / ``set_error`` (``event_manager``): the
     timing model's serialised history writer and task dispatch latency, and the 25,000-event
@@ -1163,6 +1165,42 @@ def _patch_stop_execution() -> None:
 
     _replace(environment.Environment, "set_error", set_error)
     _replace(StepFunctionResponse, "stop_execution", stop_execution)
+
+
+def _patch_execution_status_order() -> None:
+    """moto 5.2.5's ``BaseExecutionWorkerCommunication._reflect_execution_status`` sets
+    ``exec_status`` = SUCCEEDED before ``output`` (and FAILED before ``error``/``cause``), so a
+    DescribeExecution in between saw a SUCCEEDED execution without its output. Same logic, with
+    the status set last, as AWS never shows a terminal status without its result."""
+    from moto.stepfunctions.parser.api import ExecutionStatus
+    from moto.stepfunctions.parser.asl.eval.program_state import (
+        ProgramEnded,
+        ProgramError,
+        ProgramStopped,
+        ProgramTimedOut,
+    )
+    from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
+
+    def reflect(self: Any) -> None:
+        execution = self.execution
+        state = execution.exec_worker.env.program_state()
+        execution.stop_date = datetime.now(UTC)
+        if isinstance(state, ProgramEnded):
+            execution.output = execution.exec_worker.env.states.get_input()
+            execution.exec_status = ExecutionStatus.SUCCEEDED
+        elif isinstance(state, ProgramStopped):
+            execution.exec_status = ExecutionStatus.ABORTED
+        elif isinstance(state, ProgramError):
+            details = state.error or {}
+            execution.error = details.get("error")
+            execution.cause = details.get("cause")
+            execution.exec_status = ExecutionStatus.FAILED
+        elif isinstance(state, ProgramTimedOut):
+            execution.exec_status = ExecutionStatus.TIMED_OUT
+        else:
+            raise RuntimeWarning(f"Execution ended with unsupported ProgramState type '{type(state)}'.")
+
+    _replace(BaseExecutionWorkerCommunication, "_reflect_execution_status", reflect)
 
 
 def _patch_describe_execution() -> None:
@@ -2682,6 +2720,7 @@ def install(settings: EmulatorSettings, work_dir: Path) -> LambdaRuntime:
         _patch_logs_api()
         _patch_stop_execution()
         _patch_describe_execution()
+        _patch_execution_status_order()
         _patch_metric_statistics()
         _patch_alarms()
         _patch_cfn_state_machine()
