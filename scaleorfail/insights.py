@@ -89,11 +89,11 @@ def run(target: Target, query: str, log_groups: list[str], start: datetime, stop
     return [{f["field"]: f["value"] for f in row if f["field"] != "@ptr"} for row in result["results"]]
 
 
-def render(rows: list[dict[str, str]], width: int = 160) -> str:
+def render(rows: list[dict[str, str]], width: int = 160, fmt: str = "simple") -> str:
     if not rows:
         return "(no rows)"
     columns: list[str] = []
     for row in rows:
         columns += [c for c in row if c not in columns]
     cells = [[(row.get(c, "") or "")[:width].replace("\n", " ") for c in columns] for row in rows]
-    return tabulate(cells, headers=columns, tablefmt="simple")
+    return tabulate(cells, headers=columns, tablefmt=fmt)

@@ -425,6 +425,8 @@ class Collector:
     def account_settings(self) -> model.AccountSettings:
         """The Lambda account concurrency the run met: the harness's reading at its start, else now."""
         at_start = _int(self.manifest.parameters.get("account_concurrency"))
+        now: int | None
+        unreserved: int | None
         try:
             limits = self.call("GetAccountSettings", self.target.client("lambda", max_attempts=1).get_account_settings)[
                 "AccountLimit"
@@ -446,7 +448,8 @@ class Collector:
         start_ms, stop_ms = (int(moment.timestamp() * 1000) for moment in window)
         stop_ms = max(stop_ms, start_ms)
         scope, functions, rows, problems = logs.lambda_logs(self.call, client, groups, executions, start_ms, stop_ms)
-        execution_scope, failures = None, {}
+        execution_scope: model.LogScope | None = None
+        failures: dict[str, int] = {}
         if groups.get("state_machine"):
             try:
                 execution_scope, failures = logs.execution_log(

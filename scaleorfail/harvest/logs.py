@@ -169,6 +169,7 @@ def lambda_logs(
             continue
         read += len(events)
         attributed = attribute(events)
+        mine: list[tuple[str | None, dict[str, Any]]]
         if by_id:
             mine = [(r, e) for r, lines in attributed.by_request.items() if r in ids[step] for e in lines]
             scopes.append(f"{step} by request id")
