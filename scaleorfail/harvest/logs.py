@@ -33,7 +33,7 @@ MAX_ROWS = 200
 MESSAGE_CHARS = 1000
 INSIGHTS_TIMEOUT_S = 60.0
 INSIGHTS_POLL_S = 0.25
-_REQUEST = re.compile(r"RequestId: ([0-9A-Za-z-]{8,})")
+_REQUEST = re.compile(r"RequestId: ([0-9A-Za-z-]+)")
 _TIMED_OUT = re.compile(r"^\S+ ([0-9a-f-]{36}) Task timed out")
 _REPORT = re.compile(
     r"REPORT RequestId: (?P<id>\S+)\s+Duration: (?P<duration>[\d.]+) ms.*?Memory Size: (?P<size>\d+) MB"

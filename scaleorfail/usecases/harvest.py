@@ -28,7 +28,13 @@ def harvest_runs(
         except UserError as error:
             if skipped is None:
                 raise
-            skipped.append(f"{run_dir.name}: skipped: {error.cause}" + (f" ({error.fix})" if error.fix else ""))
+            damaged = collect.harvest_path(run_dir).exists() and collect.read_any(run_dir) is None
+            why = (
+                "its harvest record is damaged or of another version, and it cannot be harvested again: "
+                if damaged
+                else ""
+            )
+            skipped.append(f"{run_dir.name}: skipped: {why}{error.cause}" + (f" ({error.fix})" if error.fix else ""))
             print(skipped[-1], file=sys.stderr)
             continue
         records.append(record)
