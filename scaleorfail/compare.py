@@ -17,6 +17,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import tabulate as tabulate_module
 from tabulate import tabulate
 
 from scaleorfail.analysis import STEP_ORDER, RunStats
@@ -166,7 +167,14 @@ def table(runs: list[RunStats], fmt: str = "simple", wide: bool = True, width: i
 
 
 def _tabulate(rows: list[dict[str, str]], columns: list[tuple[str, str]], fmt: str) -> str:
-    return tabulate([[r[k] for k, _ in columns] for r in rows], headers=[h for _, h in columns], tablefmt=fmt)
+    """The table; in the terminal's format without tabulate's extra padding of the headers (MIN_PADDING)."""
+    padding = tabulate_module.MIN_PADDING
+    if fmt == "simple":
+        tabulate_module.MIN_PADDING = 0
+    try:
+        return tabulate([[r[k] for k, _ in columns] for r in rows], headers=[h for _, h in columns], tablefmt=fmt)
+    finally:
+        tabulate_module.MIN_PADDING = padding
 
 
 def _width(text: str) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import html
+import math
 import textwrap
 from datetime import UTC, datetime
 from pathlib import Path
@@ -138,14 +139,22 @@ def plot_timelines(runs: list[RunStats], records: list[HarvestRecord], path: Pat
         extra = queue.get_legend_handles_labels()
         axis.legend(handles[0] + extra[0], handles[1] + extra[1], fontsize=7, loc="upper right")
     axes[0, 0].set_ylim(bottom=0)
+    axes[0, 0].set_xlim(0, max(timeline_horizon_s(records), 0.1))  # shared by every panel (sharex)
     queue_axes[0].set_ylim(bottom=0)
     axes[-1, 0].set_xlabel("seconds since the run's first execution started (the same scale for every run)")
     return save_figure(figure, path)
 
 
 def timeline_horizon_s(records: list[HarvestRecord]) -> float:
-    """The shared time axis of the timeline panels: the longest run, in seconds since its first start."""
-    return max((analysis.timeline(record)["t_s"][-1] for record in records), default=0.0)
+    """The shared time axis of the timeline panels: the longest run (first start -> last stop), in seconds,
+    rounded up to a tenth."""
+    spans = []
+    for record in records:
+        starts = [e.start_ms for e in record.executions]
+        stops = [e.stop_ms for e in record.executions if e.stop_ms is not None]
+        if starts:
+            spans.append((max(stops or starts) - min(starts)) / 1000.0)
+    return math.ceil(max(spans, default=0.0) * 10) / 10
 
 
 def plot_throttles(runs: list[RunStats], records: list[HarvestRecord], path: Path) -> Path | None:
