@@ -7,8 +7,8 @@ free loopback port, deployed from terraform/ with `sof deploy --target local`'s 
 from __future__ import annotations
 
 import json
-import time
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
