@@ -151,8 +151,11 @@ def row(run: RunStats, name: str | None = None) -> dict[str, str]:
     }
 
 
-def table(runs: list[RunStats], fmt: str = "simple", wide: bool = True, width: int = WIDTH) -> str:
-    """The comparison table; `wide=False` gives the NARROW columns, fitted to `width` characters."""
+def table(runs: list[RunStats], fmt: str = "simple", wide: bool | None = None, width: int = WIDTH) -> str:
+    """The comparison table: in the terminal's format (simple) the NARROW columns fitted to `width`
+    characters unless `wide`; in the others (Markdown, HTML ...) every column."""
+    if wide is None:
+        wide = fmt != "simple"
     names = display_names(runs)
     rows = [row(r, names[r.run_id]) for r in runs]
     columns = COLUMNS if wide else NARROW

@@ -95,8 +95,7 @@ def plot_latency(runs: list[RunStats], records: list[HarvestRecord], path: Path)
         axis.set_title(_title(name, 24), fontsize=8)
         axis.set_yscale("log")
         axis.grid(alpha=0.3, axis="y")
-    axes[0, 0].set_ylabel("state duration (ms, whiskers p5-p95)")
-    figure.suptitle("Latency per step (state entered -> exited, retries included)", fontsize=10)
+    axes[0, 0].set_ylabel("state entered -> exited, retries included\n(ms, log scale, whiskers p5-p95)", fontsize=8)
     return save_figure(figure, path)
 
 
