@@ -126,7 +126,8 @@ def test_the_timeline_panels_share_one_time_axis(monkeypatch: pytest.MonkeyPatch
     figures: list[Any] = []
     monkeypatch.setattr(report, "save_figure", lambda figure, path: figures.append(figure) or path)
     short = record_for(two_item_history())
-    long = dataclasses.replace(short, run_id="long", executions=(dataclasses.replace(short.executions[0], stop_ms=short.executions[0].start_ms + 9000),))  # fmt: skip
+    longer = dataclasses.replace(short.executions[0], stop_ms=short.executions[0].start_ms + 9000)
+    long = dataclasses.replace(short, run_id="long", executions=(longer,))
     records = [short, long]
     report.plot_timelines([analysis.stats(r) for r in records], records, tmp_path / "timeline.png")
     (figure,) = figures
@@ -142,7 +143,7 @@ def test_the_portfolio_renders_markdown_and_ticks_only_boxes_with_content(tmp_pa
     happy = record_for(two_item_history())
     table = compare.table([analysis.stats(happy)], "github")
     report_md = "# Incident report: x\n\n## What happened\n\n- one\n- two\n"
-    md, page, checks = portfolio.build(tmp_path, happy, table, {}, None, "", {"wall": report_md, "bad-input": " "},
+    _, page, checks = portfolio.build(tmp_path, happy, table, {}, None, "", {"wall": report_md, "bad-input": " "},
                                        None, True, True)  # fmt: skip
     ticked = {c.item: c.done for c in checks}
     assert ticked["Logs Insights query output"] is False  # empty output: not ticked
