@@ -305,7 +305,7 @@ def add_diagnose_commands(commands: argparse._SubParsersAction) -> None:  # type
         "scenario",
         help="reproduce an incident: queueing, throttled, exhausted, timeout, bad-input, endpoint (SageMaker)",
         description="Set the scenario's Terraform variables, run a small load, harvest it and restore the "
-        "variables. Then classify the run with `sof rca <run>`.",
+        "variables that were deployed before it. Then classify the run with `sof rca <run>`.",
     )
     scenario.add_argument("name", help="queueing | throttled | exhausted | timeout | bad-input | endpoint")
     _add_target(scenario)
@@ -319,10 +319,13 @@ def add_diagnose_commands(commands: argparse._SubParsersAction) -> None:  # type
         "rca",
         help="classify a run with the RCA tree and write an evidence-first incident report",
         description="THROTTLED (queueing / hard 429), EXHAUSTED, TIMED OUT, BAD INPUT or HEALTHY - with the "
-        "evidence behind each, the hypothesis, the fishbone bone, one safe action and the verification run.",
+        "evidence behind each, the hypothesis, the fishbone bone, one safe action and the verification run. "
+        "Reads the run's harvest record only: its evidence was frozen at harvest, scoped to the run.",
     )
     rca.add_argument("run", help="run id or directory")
-    rca.add_argument("--no-logs", action="store_true", help="do not query the logs (histories and metrics only)")
+    rca.add_argument(
+        "--no-logs", action="store_true", help="leave the run's log evidence out (histories and metrics only)"
+    )
     rca.set_defaults(handler=_lazy("diagnose", "rca_command"))
 
     portfolio = commands.add_parser(

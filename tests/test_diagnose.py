@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from browser_support import CHROMIUM, rendered
 from emulator_support import Emulator, deploy
 from emulator_support import lab as emulator_lab
 
@@ -123,7 +124,13 @@ def test_the_report_cites_where_each_piece_of_evidence_comes_from(lab: Emulator)
     diagnosis = play(lab, scenarios.RunSpec("cite-queueing", 20, 2), "4")
     (finding,) = diagnosis.findings
     assert all(e.how for e in finding.evidence)
-    assert {e.source for e in finding.evidence} >= {"history", "metric"}
+    shared = any("CloudWatch metrics:" in note for note in diagnosis.notes)  # earlier runs in the same minutes
+    plateau = next(e for e in finding.evidence if ("Embed" in e.text and "at once" in e.text) or "Concurrent" in e.text)
+    if shared:  # the plateau comes from the histories, and the line says why CloudWatch's is not cited
+        assert plateau.source == "history" and "not cited as the run's" in plateau.text
+    else:
+        assert plateau.source == "metric" and plateau.how.startswith("GetMetricData")
+    assert {e.source for e in finding.evidence} >= {"history"}
     assert "MAX_CONCURRENCY=10" in finding.action and "sof compare" in finding.verification
 
 
@@ -248,7 +255,12 @@ def test_the_portfolio_collects_every_artefact(lab: Emulator, tmp_path: Path) ->
     assert done.stdout.count("[x]") == 9 and "[ ]" not in done.stdout
     page = (tmp_path / "bundle" / "portfolio.html").read_text()
     assert page.count("<img") >= 3 and "PayloadTooLarge" in page and "Hypothesis" in page
+    assert "<pre>" not in page and page.count("<table>") >= 2  # the comparison and the Insights output
     assert (tmp_path / "bundle" / "execution-graph.png").stat().st_size > 10_000
+    if CHROMIUM or os.environ.get("SOF_REQUIRE_CHROMIUM"):
+        (rows, images, raw), _ = rendered(tmp_path / "bundle" / "portfolio.html", tmp_path)
+        # the wall-and-fix table (header + 2) and the Insights rows (header + 3 steps), rendered; no raw Markdown
+        assert rows >= 7 and images >= 3 and raw == 0
 
 
 @pytest.mark.parametrize(

@@ -3,9 +3,9 @@
 Each setting says where it is (setting k of n, elapsed, what it reached) as it goes. A batch
 too small for its conclusion is called out: at a high setting each Map slot runs only a
 few tickets, so every slot's first, cold ticket weighs on the throughput and the fitted
-peak and knee come out lower than a longer burst shows (-n 100 "peaks at ~21" where
--n 500 gives ~69). The rule: at least MIN_TICKETS_PER_SLOT tickets per slot at the highest
-setting; the warning cites the cold starts the run's REPORT lines counted.
+peak and knee come out lower than a longer burst shows. The rule: at least
+MIN_TICKETS_PER_SLOT tickets per slot at the highest setting; the warning cites the cold
+starts the run's REPORT lines counted.
 """
 
 from __future__ import annotations
