@@ -190,7 +190,7 @@ def test_rca_and_compare_contrast_rejection_with_queueing(lab: Emulator, capsys:
     assert "Fishbone bone 3: Dependencies" in rca.to_markdown(rejected)
     runs = [analysis.stats(record) for record in harvest_runs([str(d) for d in made], quiet=True)]
     compare.with_baseline(runs)
-    text = compare.table(runs)
+    text = compare.table(runs, wide=True)
     assert text.count("endpoint (max 2)") == 2
     assert runs[0].executions_ok == 1 and runs[0].endpoint_throttles == 0 and runs[0].queue_wait_ms["p95"] > 0
     assert runs[1].executions_failed == 1 and runs[1].endpoint_throttles >= 1
