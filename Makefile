@@ -97,10 +97,10 @@ invoke-one: $(STAMP) ## Activity 2: one small batch on TARGET
 bad-input: $(STAMP) ## Activity 6: the 5,100-character ticket on TARGET
 	$(SOF) bad-input --target $(TARGET)
 
-compare: $(STAMP) ## Harvest and compare runs (RUNS="id ..." or every run in runs/)
+compare: $(STAMP) ## Harvest and compare runs (RUNS="id ..." or the latest run of each label in runs/)
 	$(SOF) compare $(RUNS)
 
-report: $(STAMP) ## Markdown + PNG + HTML report of runs (RUNS="id ..." or every run)
+report: $(STAMP) ## Markdown + PNG + HTML report of runs (RUNS="id ..." or the latest run of each label)
 	$(SOF) report $(RUNS)
 
 sweep: $(STAMP) ## The same burst at max_concurrency 1,2,5,10,20,30,40 with a scaling model (N tickets)

@@ -46,11 +46,11 @@ def free_port() -> int:
 def bursts(timing: str, n: int, settings: list[int], work: Path) -> dict[str, Any]:
     """Start an emulator with this timing profile, deploy terraform/, run one burst per setting, harvest."""
     from scaleorfail import target as targets
-    from scaleorfail.commands.evidence import compare_records, fit_model
     from scaleorfail.deploy import local
     from scaleorfail.emulator import control
     from scaleorfail.emulator.settings import resolve
     from scaleorfail.load import runner
+    from scaleorfail.usecases.compare import compare_records, fit_model
 
     state, runs = work / f"state-{timing}", work / f"runs-{timing}"
     os.environ["SOF_STATE_DIR"], os.environ["SOF_RUNS_DIR"] = str(state), str(runs)

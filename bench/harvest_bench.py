@@ -50,9 +50,9 @@ def main() -> int:
         began = time.monotonic()
         collect.harvest(runs / "harvest-bench", collect.Options(quiet=True))
         cached = time.monotonic() - began
-    harvested = record["executions"]
-    pages_needed = sum(math.ceil(e["events"] / 1000) for e in harvested)
-    calls = record["api_calls"]
+    harvested = record.executions
+    pages_needed = sum(math.ceil(e.events / 1000) for e in harvested)
+    calls = record.api_calls
     history_calls = calls.get("GetExecutionHistory", 0)
     other = {k: v for k, v in calls.items() if k != "GetExecutionHistory"}
     result = {
@@ -60,8 +60,8 @@ def main() -> int:
         "cpus": os.cpu_count(),
         "command": "make bench (python bench/harvest_bench.py)",
         "executions": len(harvested),
-        "by_status": record["reconciliation"]["harvested_by_status"],
-        "reconciled": record["reconciliation"]["balanced"],
+        "by_status": record.reconciliation.harvested_by_status,
+        "reconciled": record.reconciliation.balanced,
         "harvest_seconds": round(elapsed, 2),
         "cached_seconds": round(cached, 3),
         "history_calls": history_calls,

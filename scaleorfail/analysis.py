@@ -6,24 +6,22 @@ from __future__ import annotations
 import functools
 import json
 import math
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from scaleorfail.pipeline import EMBED, STEPS, map_slots
+from scaleorfail.record.model import Attempt, Execution, HarvestRecord, Item
+from scaleorfail.stats import percentile
+
+__all__ = ["percentile"]
 
 PRICES_FILE = Path(__file__).with_name("data") / "prices.json"
 THROTTLE_ERRORS = ("Lambda.TooManyRequestsException",)  # Lambda's 429
 ENDPOINT_THROTTLE_ERRORS = ("SageMakerRuntime.ThrottlingException",)  # the endpoint variant's rejection
 REFUSED_ERRORS = THROTTLE_ERRORS + ENDPOINT_THROTTLE_ERRORS  # never ran, never billed
-STEP_ORDER = ("Preprocess", "Embed", "Postprocess")
-
-
-def percentile(values: list[float], p: float) -> float | None:
-    """Nearest-rank percentile (None for no values)."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = max(1, math.ceil(p / 100.0 * len(ordered)))
-    return ordered[min(rank, len(ordered)) - 1]
+STEP_ORDER = STEPS
 
 
 @dataclass
@@ -78,42 +76,40 @@ class RunStats:
     endpoint_max_concurrency: int | None = None
     executions_running: int = 0  # a partial harvest: still RUNNING when it was read
     pending: list[str] = field(default_factory=list)  # why the harvest is partial (empty: final)
+    metrics_shared_with: int = 0  # other executions of the state machine in the run's CloudWatch minutes
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def knob(record: dict[str, Any]) -> int | None:
-    value = record.get("parameters", {}).get("max_concurrency")
-    if value is None:
-        value = record.get("stack_default_max_concurrency")
-    return None if value is None else int(value)
+def knob(record: HarvestRecord) -> int | None:
+    return record.max_concurrency
 
 
-def step_durations(tickets: list[dict[str, Any]]) -> dict[str, list[float]]:
+def step_durations(tickets: Iterable[Item]) -> dict[str, list[float]]:
     """Entered -> exited of every finished state visit of these tickets, by step."""
     durations: dict[str, list[float]] = {}
     for item in tickets:
-        for visit in item["steps"]:
-            if visit["out"] is not None:
-                durations.setdefault(visit["step"], []).append(visit["out"] - visit["in"])
+        for visit in item.visits:
+            if visit.duration_ms is not None:
+                durations.setdefault(visit.step, []).append(visit.duration_ms)
     return durations
 
 
-def items(record: dict[str, Any]) -> list[dict[str, Any]]:
-    return [item for execution in record["executions"] for item in execution.get("items", [])]
+def items(record: HarvestRecord) -> list[Item]:
+    return record.items
 
 
-def stats(record: dict[str, Any], prices: dict[str, Any] | None = None) -> RunStats:
-    executions = record["executions"]
-    ok = [e for e in executions if e["status"] == "SUCCEEDED"]
-    done = [e for e in executions if e.get("stop_ms") is not None]
-    wall = (max(e["stop_ms"] for e in done) - min(e["start_ms"] for e in done)) / 1000.0 if done else None
-    all_items = items(record)
-    tickets = sum(int(e.get("batch_size") or 0) for e in executions)
-    tickets_ok = sum(1 for i in all_items if i["status"] == "SUCCEEDED" and _succeeded_all_steps(i))
+def stats(record: HarvestRecord, prices: dict[str, Any] | None = None) -> RunStats:
+    executions = record.executions
+    ok = [e for e in executions if e.status == "SUCCEEDED"]
+    done = [e for e in executions if e.stop_ms is not None]
+    wall = (max(e.stop_ms or 0.0 for e in done) - min(e.start_ms for e in done)) / 1000.0 if done else None
+    all_items = record.items
+    tickets = record.tickets
+    tickets_ok = sum(1 for i in all_items if i.status == "SUCCEEDED" and not i.quarantined)
     throughput = tickets_ok / wall if wall else None
-    durations = [(e["stop_ms"] - e["start_ms"]) for e in done]
+    durations = [e.duration_ms for e in done if e.duration_ms is not None]
     step_visits = step_durations(all_items)
     task_times: dict[str, list[float]] = {}
     retries = 0
@@ -121,32 +117,31 @@ def stats(record: dict[str, Any], prices: dict[str, Any] | None = None) -> RunSt
     throttled = 0
     rejected = 0
     for item in all_items:
-        for visit in item["steps"]:
-            attempts = visit["attempts"]
-            retries += max(0, len(attempts) - 1)
-            for index, (_, started, ended, error) in enumerate(attempts):
-                if started is not None and ended is not None and error is None:
-                    task_times.setdefault(visit["step"], []).append(ended - started)
-                if error in THROTTLE_ERRORS:
+        for visit in item.visits:
+            attempts = visit.attempts
+            retries += visit.retries
+            for index, attempt in enumerate(attempts):
+                if attempt.duration_ms is not None and attempt.error is None:
+                    task_times.setdefault(visit.step, []).append(attempt.duration_ms)
+                if attempt.error in THROTTLE_ERRORS:
                     throttled += 1
-                if error in ENDPOINT_THROTTLE_ERRORS:
+                if attempt.error in ENDPOINT_THROTTLE_ERRORS:
                     rejected += 1
-                if error and index < len(attempts) - 1:
-                    retry_errors[error] = retry_errors.get(error, 0) + 1
-    map_waits = []
-    for execution in executions:
-        origin = execution.get("map_started")
-        if origin is None:
-            continue
-        map_waits += [i["start"] - origin for i in execution.get("items", [])]
-    item_times = [i["end"] - i["start"] for i in all_items if i["end"] is not None]
-    metrics = record.get("metrics", {})
-    metric_throttles = (metrics.get("account") or {}).get("Throttles_Sum")
-    peak_metric = (metrics.get("account") or {}).get("ConcurrentExecutions_Maximum")
+                if attempt.error and index < len(attempts) - 1:
+                    retry_errors[attempt.error] = retry_errors.get(attempt.error, 0) + 1
+    map_waits = [
+        item.start - execution.map_started
+        for execution in executions
+        if execution.map_started is not None
+        for item in execution.items
+        if item.start is not None
+    ]
+    item_times = [d for i in all_items if (d := i.duration_ms) is not None]
+    metrics = record.metrics
     mean_item = sum(item_times) / len(item_times) if item_times else None
     little = throughput * mean_item / 1000.0 if throughput and mean_item else None
     c = knob(record)
-    effective = min(40 if c in (None, 0) else c, max(1, len(all_items))) if all_items else None
+    effective = min(map_slots(c), max(1, len(all_items))) if all_items else None
     ratio = little / effective if little and effective else None
     flag = None
     if ratio is not None and ratio > 1.15:
@@ -155,18 +150,18 @@ def stats(record: dict[str, Any], prices: dict[str, Any] | None = None) -> RunSt
         flag = "the Map ran far below its concurrency: something else limited throughput (see throttles, retries)"
     final_errors: dict[str, int] = {}
     for execution in executions:
-        if execution["status"] != "SUCCEEDED" and execution.get("error"):
-            final_errors[execution["error"]] = final_errors.get(execution["error"], 0) + 1
+        if execution.status != "SUCCEEDED" and execution.error:
+            final_errors[execution.error] = final_errors.get(execution.error, 0) + 1
     return RunStats(
-        run_id=record["run_id"],
-        label=record.get("label") or record["run_id"],
-        target=record["target"],
-        profile=record["profile"],
+        run_id=record.run_id,
+        label=record.label or record.run_id,
+        target=record.target,
+        profile=record.profile,
         max_concurrency=c,
         executions_ok=len(ok),
-        executions_failed=sum(1 for e in executions if e["status"] not in ("SUCCEEDED", "RUNNING")),
-        executions_running=sum(1 for e in executions if e["status"] == "RUNNING"),
-        pending=[str(p) for p in record.get("pending", [])],
+        executions_failed=sum(1 for e in executions if e.status not in ("SUCCEEDED", "RUNNING")),
+        executions_running=sum(1 for e in executions if e.status == "RUNNING"),
+        pending=list(record.pending),
         tickets=tickets,
         tickets_ok=tickets_ok,
         wall_s=round(wall, 3) if wall is not None else None,
@@ -183,26 +178,23 @@ def stats(record: dict[str, Any], prices: dict[str, Any] | None = None) -> RunSt
         retries=retries,
         retry_errors=dict(sorted(retry_errors.items())),
         throttles=throttled,
-        cloudwatch_throttles=metric_throttles,
+        cloudwatch_throttles=metrics.value("account", "Throttles_Sum"),
         peak_in_flight=peak_in_flight(record),
         peak_concurrency=peak_tasks(record),
-        cloudwatch_peak_concurrency=peak_metric,
+        cloudwatch_peak_concurrency=metrics.value("account", "ConcurrentExecutions_Maximum"),
         little_l=round(little, 2) if little is not None else None,
         little_ratio=round(ratio, 3) if ratio is not None else None,
         little_flag=flag,
         final_errors=final_errors,
         cost=cost(record, prices or load_prices()),
-        missing=len(record.get("reconciliation", {}).get("missing", [])),
-        failed_starts=int(record.get("reconciliation", {}).get("failed_starts", 0)),
+        missing=len(record.reconciliation.missing),
+        failed_starts=record.reconciliation.failed_starts,
         endpoint_throttles=rejected,
-        embed_backend=str((record.get("embed") or {}).get("backend") or "lambda"),
-        timing=(record.get("timing") or {}).get("profile"),
-        endpoint_max_concurrency=(record.get("embed") or {}).get("max_concurrency"),
+        embed_backend=record.embed.backend,
+        timing=record.timing.get("profile"),
+        endpoint_max_concurrency=record.embed.max_concurrency,
+        metrics_shared_with=record.metrics.shared_total,
     )
-
-
-def _succeeded_all_steps(item: dict[str, Any]) -> bool:
-    return not any(visit["step"] == "Quarantine" for visit in item["steps"])
 
 
 def _ordered(table: dict[str, list[float]]) -> dict[str, list[float]]:
@@ -210,29 +202,30 @@ def _ordered(table: dict[str, list[float]]) -> dict[str, list[float]]:
     return {k: table[k] for k in keys}
 
 
-def timeline(record: dict[str, Any], resolution_ms: float | None = None) -> dict[str, list[float]]:
+def timeline(record: HarvestRecord, resolution_ms: float | None = None) -> dict[str, list[float]]:
     """In-flight items, queued items, running Lambda tasks and throttles over time (from histories).
 
     Sampled every resolution_ms (default: about 500 samples over the run, at least 10 ms apart).
     """
     changes: dict[str, list[tuple[float, int]]] = {"in_flight": [], "queued": [], "tasks": []}
     throttle_times: list[float] = []
-    origin = min((e["start_ms"] for e in record["executions"]), default=0.0)
-    for execution in record["executions"]:
-        base = execution["start_ms"] - origin
-        map_start = execution.get("map_started")
-        for item in execution.get("items", []):
-            start = base + item["start"]
-            end = base + (item["end"] if item["end"] is not None else item["start"])
+    origin = min((e.start_ms for e in record.executions), default=0.0)
+    for execution in record.executions:
+        base = execution.start_ms - origin
+        for item in execution.items:
+            if item.start is None:
+                continue
+            start = base + item.start
+            end = base + (item.end if item.end is not None else item.start)
             changes["in_flight"] += [(start, 1), (end, -1)]
-            if map_start is not None:
-                changes["queued"] += [(base + map_start, 1), (start, -1)]
-            for visit in item["steps"]:
-                for _, started, ended, error in visit["attempts"]:
-                    if error in REFUSED_ERRORS and ended is not None:
-                        throttle_times.append(base + ended)
-                    if started is not None and ended is not None:
-                        changes["tasks"] += [(base + started, 1), (base + ended, -1)]
+            if execution.map_started is not None:
+                changes["queued"] += [(base + execution.map_started, 1), (start, -1)]
+            for visit in item.visits:
+                for attempt in visit.attempts:
+                    if attempt.error in REFUSED_ERRORS and attempt.ended is not None:
+                        throttle_times.append(base + attempt.ended)
+                    if attempt.started is not None and attempt.ended is not None:
+                        changes["tasks"] += [(base + attempt.started, 1), (base + attempt.ended, -1)]
     horizon = max((t for series in changes.values() for t, _ in series), default=0.0)
     if resolution_ms is None:
         resolution_ms = max(10.0, horizon / 500.0)
@@ -265,28 +258,48 @@ def _peak(events: list[tuple[float, int]]) -> int:
     return peak
 
 
-def peak_in_flight(record: dict[str, Any]) -> int:
+def peak_in_flight(record: HarvestRecord) -> int:
     """Most Map items in progress at once, across the run's executions."""
     events: list[tuple[float, int]] = []
-    for execution in record["executions"]:
-        base = execution["start_ms"]
-        for item in execution.get("items", []):
-            events.append((base + item["start"], 1))
-            events.append((base + (item["end"] if item["end"] is not None else item["start"]), -1))
+    for execution in record.executions:
+        base = execution.start_ms
+        for item in execution.items:
+            if item.start is None:
+                continue
+            events.append((base + item.start, 1))
+            events.append((base + (item.end if item.end is not None else item.start), -1))
     return _peak(events)
 
 
-def peak_tasks(record: dict[str, Any]) -> int:
-    """Most tasks (Lambda invocations, endpoint requests) running at once (started -> ended), from the histories."""
+def peak_tasks(record: HarvestRecord, step: str | None = None) -> int:
+    """Most tasks (Lambda invocations, endpoint requests) running at once (started -> ended), from the histories.
+
+    Of one step when given (the history's answer to that step's ConcurrentExecutions maximum).
+    """
     events: list[tuple[float, int]] = []
-    for execution in record["executions"]:
-        base = execution["start_ms"]
-        for item in execution.get("items", []):
-            for visit in item["steps"]:
-                for _, started, ended, error in visit["attempts"]:
-                    if started is not None and ended is not None and error not in REFUSED_ERRORS:
-                        events += [(base + started, 1), (base + ended, -1)]  # a refused call never ran
+    for execution in record.executions:
+        base = execution.start_ms
+        for attempt in _attempts(execution, step):
+            if attempt.started is not None and attempt.ended is not None and attempt.error not in REFUSED_ERRORS:
+                events += [(base + attempt.started, 1), (base + attempt.ended, -1)]  # a refused call never ran
     return _peak(events)
+
+
+def invocations(record: HarvestRecord, step: str) -> int:
+    """Task attempts of a step that ran (Lambda invocations the histories show; a 429 never ran)."""
+    return sum(
+        1
+        for execution in record.executions
+        for attempt in _attempts(execution, step)
+        if attempt.ran and attempt.error not in REFUSED_ERRORS
+    )
+
+
+def _attempts(execution: Execution, step: str | None) -> Iterable[Attempt]:
+    for item in execution.items:
+        for visit in item.visits:
+            if step is None or visit.step == step:
+                yield from visit.attempts
 
 
 @functools.cache  # read once per process: stats() prices every run
@@ -294,31 +307,32 @@ def load_prices() -> dict[str, Any]:
     return dict(json.loads(PRICES_FILE.read_text()))
 
 
-def cost(record: dict[str, Any], prices: dict[str, Any]) -> Cost | None:
+def cost(record: HarvestRecord, prices: dict[str, Any]) -> Cost | None:
     """List-price cost of a run: Lambda GB-seconds and requests, Step Functions transitions."""
-    memory = {step.capitalize(): (info or {}).get("memory_mb") for step, info in record.get("functions", {}).items()}
-    embed = record.get("embed") or {}
-    endpoint_memory = embed.get("memory_mb") if embed.get("backend") == "sagemaker" else None
+    memory = {step.capitalize(): info.memory_mb for step, info in record.functions.items()}
+    on_sagemaker = record.embed.backend == "sagemaker"
+    endpoint_memory = record.embed.memory_mb if on_sagemaker else None
     gb_s = 0.0
     sm_gb_s = 0.0
     requests = 0
     transitions = 0
-    for execution in record["executions"]:
-        transitions += int(execution.get("state_transitions") or 0)
-        for item in execution.get("items", []):
-            for visit in item["steps"]:
-                transitions += max(0, len(visit["attempts"]) - 1)  # each retry is a transition
-                on_endpoint = visit["step"] == "Embed" and embed.get("backend") == "sagemaker"
-                size = memory.get(visit["step"])
-                for _, started, ended, error in visit["attempts"]:
-                    if error in REFUSED_ERRORS or started is None or ended is None:
+    for execution in record.executions:
+        transitions += execution.state_transitions
+        for item in execution.items:
+            for visit in item.visits:
+                transitions += visit.retries  # each retry is a transition
+                on_endpoint = visit.step == EMBED and on_sagemaker
+                size = memory.get(visit.step)
+                for attempt in visit.attempts:
+                    took = attempt.duration_ms
+                    if attempt.error in REFUSED_ERRORS or took is None:
                         continue  # a throttled call is neither billed nor run
                     if on_endpoint:  # serverless inference: billed per ms of processing, by memory
-                        sm_gb_s += (ended - started) / 1000.0 * (endpoint_memory or 0) / 1024.0
+                        sm_gb_s += took / 1000.0 * (endpoint_memory or 0) / 1024.0
                         continue
                     requests += 1
                     if size:
-                        gb_s += math.ceil(ended - started) / 1000.0 * size / 1024.0
+                        gb_s += math.ceil(took) / 1000.0 * size / 1024.0
     lam, sfn = prices["lambda"], prices["step_functions_standard"]
     usd = (
         gb_s * lam["usd_per_gb_second"]
@@ -326,7 +340,7 @@ def cost(record: dict[str, Any], prices: dict[str, Any]) -> Cost | None:
         + transitions * sfn["usd_per_thousand_state_transitions"] / 1000.0
         + sm_gb_s * prices.get("sagemaker_serverless", {}).get("usd_per_gb_second", 0.0)
     )
-    tickets = sum(int(e.get("batch_size") or 0) for e in record["executions"])
+    tickets = record.tickets
     return Cost(
         lambda_gb_s=round(gb_s, 4),
         lambda_requests=requests,

@@ -76,7 +76,7 @@ def _positive_int(value: str) -> int:
 
 
 def _concurrency(value: str) -> int:
-    from scaleorfail.load.options import MAP_LIMIT
+    from scaleorfail.pipeline import MAP_LIMIT
 
     number = _positive_int(value)
     if number > MAP_LIMIT:
@@ -206,12 +206,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_run_selection(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("runs", nargs="*", metavar="RUN", help="run ids or directories (default: every run in runs/)")
+    parser.add_argument(
+        "runs", nargs="*", metavar="RUN", help="run ids or directories (default: the latest run of each label in runs/)"
+    )
     parser.add_argument("--last", type=_positive_int, help="only the N most recent runs")
+    parser.add_argument("--all", action="store_true", help="every run in runs/, not only the latest of each label")
     parser.add_argument(
         "--wait", type=float, default=900.0, help="seconds to wait for running executions (default 900)"
     )
     parser.add_argument("--baseline", help="run id or label to compare against (default: the lowest max_concurrency)")
+    parser.add_argument(
+        "--mixed-tickets",
+        action="store_true",
+        help="compute speed-up and efficiency between runs of different ticket counts too (not comparable: "
+        "cold starts and the ramp weigh differently; by default those cells stay empty, with a note)",
+    )
 
 
 def add_evidence_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -236,10 +245,17 @@ def add_evidence_commands(commands: argparse._SubParsersAction) -> None:  # type
         "compare",
         help="the comparison table of runs (terminal, Markdown, CSV, JSON)",
         description="One row per run: throughput, latency percentiles, queue wait, throttles, retries, peak "
-        "concurrency, speed-up and scaling efficiency against a baseline, a Little's-law check and cost.",
+        "concurrency, speed-up and scaling efficiency against a baseline, a Little's-law check and cost. "
+        "The terminal table fits 120 columns (--wide: every column); comparison.md/.csv/.json have every column.",
     )
     _add_run_selection(compare)
-    compare.add_argument("--format", default="simple", choices=["simple", "github", "grid", "plain"])
+    compare.add_argument(
+        "--format",
+        default="simple",
+        choices=["simple", "github", "grid", "plain"],
+        help="table format (simple: the terminal's, 120 columns; the others have every column)",
+    )
+    compare.add_argument("--wide", action="store_true", help="every column in the terminal too (~330 characters)")
     compare.add_argument("--output", type=Path, help="folder for comparison.{md,csv,json} (default runs/compare)")
     compare.set_defaults(handler=_lazy("evidence", "compare_command"))
 
@@ -289,7 +305,7 @@ def add_diagnose_commands(commands: argparse._SubParsersAction) -> None:  # type
         "scenario",
         help="reproduce an incident: queueing, throttled, exhausted, timeout, bad-input, endpoint (SageMaker)",
         description="Set the scenario's Terraform variables, run a small load, harvest it and restore the "
-        "variables. Then classify the run with `sof rca <run>`.",
+        "variables that were deployed before it. Then classify the run with `sof rca <run>`.",
     )
     scenario.add_argument("name", help="queueing | throttled | exhausted | timeout | bad-input | endpoint")
     _add_target(scenario)
@@ -303,10 +319,13 @@ def add_diagnose_commands(commands: argparse._SubParsersAction) -> None:  # type
         "rca",
         help="classify a run with the RCA tree and write an evidence-first incident report",
         description="THROTTLED (queueing / hard 429), EXHAUSTED, TIMED OUT, BAD INPUT or HEALTHY - with the "
-        "evidence behind each, the hypothesis, the fishbone bone, one safe action and the verification run.",
+        "evidence behind each, the hypothesis, the fishbone bone, one safe action and the verification run. "
+        "Reads the run's harvest record only: its evidence was frozen at harvest, scoped to the run.",
     )
     rca.add_argument("run", help="run id or directory")
-    rca.add_argument("--no-logs", action="store_true", help="do not query the logs (histories and metrics only)")
+    rca.add_argument(
+        "--no-logs", action="store_true", help="leave the run's log evidence out (histories and metrics only)"
+    )
     rca.set_defaults(handler=_lazy("diagnose", "rca_command"))
 
     portfolio = commands.add_parser(

@@ -10,14 +10,14 @@ import json
 import re
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import datetime, timedelta
 from typing import Any
 
 from tabulate import tabulate
 
 from scaleorfail import paths
 from scaleorfail.errors import UserError
+from scaleorfail.record.model import HarvestRecord
 from scaleorfail.target import Target
 
 POLL_S = 0.5
@@ -57,27 +57,9 @@ def parse_since(text: str) -> timedelta:
     return timedelta(seconds=int(match.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[match.group(2)])
 
 
-def record_window(record: dict[str, Any]) -> tuple[datetime, datetime]:
+def record_window(record: HarvestRecord) -> tuple[datetime, datetime]:
     """The exact window of a harvested run's executions, with 2 s either side for clock skew."""
-    window = record["window"]
-    start = datetime.fromisoformat(window["start"]) - timedelta(seconds=2)
-    return start, datetime.fromisoformat(window["stop"]) + timedelta(seconds=2)
-
-
-def run_window(run_dir: Path) -> tuple[datetime, datetime]:
-    from scaleorfail.harvest.collect import read_cached
-    from scaleorfail.load.manifest import load
-
-    record = read_cached(run_dir)
-    if record is not None:
-        return record_window(record)
-    manifest = load(run_dir)
-    start = datetime.fromisoformat(manifest.started_at) - timedelta(seconds=2)
-    if manifest.stopped_at:
-        stop = datetime.fromisoformat(manifest.stopped_at) + timedelta(minutes=15)
-    else:
-        stop = datetime.now(UTC)
-    return start, stop
+    return record.window.start - timedelta(seconds=2), record.window.stop + timedelta(seconds=2)
 
 
 def run(target: Target, query: str, log_groups: list[str], start: datetime, stop: datetime) -> list[dict[str, str]]:
@@ -107,11 +89,11 @@ def run(target: Target, query: str, log_groups: list[str], start: datetime, stop
     return [{f["field"]: f["value"] for f in row if f["field"] != "@ptr"} for row in result["results"]]
 
 
-def render(rows: list[dict[str, str]], width: int = 160) -> str:
+def render(rows: list[dict[str, str]], width: int = 160, fmt: str = "simple") -> str:
     if not rows:
         return "(no rows)"
     columns: list[str] = []
     for row in rows:
         columns += [c for c in row if c not in columns]
     cells = [[(row.get(c, "") or "")[:width].replace("\n", " ") for c in columns] for row in rows]
-    return tabulate(cells, headers=columns, tablefmt="simple")
+    return tabulate(cells, headers=columns, tablefmt=fmt)

@@ -2,9 +2,11 @@
 
 One Markdown + one self-contained HTML bundle: the happy-path execution graph drawn as
 an image (states coloured by status, with their durations), the wall (c=2) and the fix
-(c=10) table and plots, the bad-input FAILED evidence, a Logs Insights query output, the
-incident reports, and the evidence checklist - each item ticked only when its artefact
-exists, otherwise with the command that produces it.
+(c=10) table and plots, the bad-input FAILED evidence, a Logs Insights query output (run
+at harvest over the run's window, frozen in its record), the incident reports, and the
+evidence checklist - each item ticked only when its artefact exists and is not empty,
+otherwise with the command that produces it. The HTML page renders the Markdown
+(markdown-it-py): tables as tables, reports as headings and lists.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ import statistics
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import matplotlib
 
@@ -23,6 +24,9 @@ import matplotlib.pyplot as plt
 from matplotlib.patches import FancyBboxPatch
 
 from scaleorfail.analysis import STEP_ORDER, step_durations
+from scaleorfail.markdown import to_html
+from scaleorfail.pipeline import APPLY_DEFAULTS, DEFAULT_MAX_CONCURRENCY, PROCESS_TICKETS, QUARANTINE
+from scaleorfail.record.model import Execution, HarvestRecord
 from scaleorfail.report import embed_image, html_page, save_figure
 
 COLOURS = {"SUCCEEDED": "#8fd18f", "FAILED": "#f08a8a", "NOT RUN": "#dddddd", "REJECTED": "#f5c26b"}
@@ -40,24 +44,24 @@ def _median(values: list[float]) -> float | None:
     return statistics.median(values) if values else None
 
 
-def _step_outcomes(execution: dict[str, Any]) -> tuple[dict[str, list[float]], dict[str, str]]:
+def _step_outcomes(execution: Execution) -> tuple[dict[str, list[float]], dict[str, str]]:
     """Per step inside the Map: the durations of its visits, and its status (FAILED wins)."""
-    visits = step_durations(execution.get("items", []))
+    visits = step_durations(execution.items)
     outcome: dict[str, str] = {}
-    for item in execution.get("items", []):
-        for visit in item["steps"]:
-            status = "FAILED" if any(a[3] for a in visit["attempts"][-1:]) else "SUCCEEDED"
-            if visit["step"] == "Quarantine":
+    for item in execution.items:
+        for visit in item.visits:
+            status = "FAILED" if any(a.error for a in visit.attempts[-1:]) else "SUCCEEDED"
+            if visit.step == QUARANTINE:
                 status = "REJECTED"
-            if outcome.get(visit["step"]) != "FAILED":
-                outcome[visit["step"]] = status
+            if outcome.get(visit.step) != "FAILED":
+                outcome[visit.step] = status
     return visits, outcome
 
 
-def execution_graph(record: dict[str, Any], path: Path) -> Path:
+def execution_graph(record: HarvestRecord, path: Path) -> Path:
     """The pipeline's states, coloured by what the first execution of the run did, with durations."""
-    execution = record["executions"][0]
-    top = {s["step"]: s for s in execution.get("states", [])}
+    execution = record.executions[0]
+    top = {s.step: s for s in execution.states}
     visits, outcome = _step_outcomes(execution)
     figure, axis = plt.subplots(figsize=(7, 6.4))
     axis.set_xlim(0, 10)
@@ -79,20 +83,20 @@ def execution_graph(record: dict[str, Any], path: Path) -> Path:
         state = top.get(name)
         if state is None:
             return "NOT RUN", "not entered"
-        took = None if state["out"] is None else state["out"] - state["in"]
-        return ("SUCCEEDED" if state["out"] is not None else "FAILED"), "-" if took is None else f"{took:.0f} ms"
+        took = state.duration_ms
+        return ("SUCCEEDED" if state.exited is not None else "FAILED"), "-" if took is None else f"{took:.0f} ms"
 
-    status, detail = top_state("ApplyDefaults")
-    box(3, 9.6, 4, 0.9, "ApplyDefaults (Choice)", status, detail)
-    status, detail = top_state("DefaultMaxConcurrency")
-    box(6.2, 8.3, 3.4, 0.9, "DefaultMaxConcurrency", status, detail)
+    status, detail = top_state(APPLY_DEFAULTS)
+    box(3, 9.6, 4, 0.9, f"{APPLY_DEFAULTS} (Choice)", status, detail)
+    status, detail = top_state(DEFAULT_MAX_CONCURRENCY)
+    box(6.2, 8.3, 3.4, 0.9, DEFAULT_MAX_CONCURRENCY, status, detail)
     arrow(5, 9.6, 5, 8.0)
     arrow(6.5, 9.6, 7.6, 9.2)
-    map_status = {"SUCCEEDED": "SUCCEEDED"}.get(execution["status"], "FAILED")
-    took = (execution["stop_ms"] or execution["start_ms"]) - execution["start_ms"]
+    map_status = {"SUCCEEDED": "SUCCEEDED"}.get(execution.status, "FAILED")
+    took = (execution.stop_ms or execution.start_ms) - execution.start_ms
     axis.add_patch(FancyBboxPatch((1, 0.6), 8, 7.2, boxstyle="round,pad=0.1", facecolor="white", edgecolor="#444"))
     axis.text(
-        5, 7.45, f"ProcessTickets (Map) - {execution.get('map_length', '?')} items, execution {execution['status']} "
+        5, 7.45, f"{PROCESS_TICKETS} (Map) - {execution.map_length or '?'} items, execution {execution.status} "
         f"in {took / 1000:.2f} s", ha="center", fontsize=9,
         color="#226622" if map_status == "SUCCEEDED" else "#aa2222",
     )  # fmt: skip
@@ -114,27 +118,29 @@ def execution_graph(record: dict[str, Any], path: Path) -> Path:
         )
         if index:
             arrow(5, y + 1.8, 5, y + 1.15)
-    if "Quarantine" in outcome:
-        box(7.3, 3.0, 1.6, 0.9, "Quarantine", "REJECTED", f"{len(visits.get('Quarantine', []))}x")
+    if QUARANTINE in outcome:
+        box(7.3, 3.0, 1.6, 0.9, QUARANTINE, "REJECTED", f"{len(visits.get(QUARANTINE, []))}x")
     axis.text(0.1, 0.05, "green: succeeded  red: failed  grey: not run  amber: rejected", fontsize=8, color="#555")
     return save_figure(figure, path)
 
 
 def build(
     out_dir: Path,
-    happy: dict[str, Any] | None,
+    happy: HarvestRecord | None,
     comparison_md: str | None,
     plots: dict[str, Path],
-    bad_input: dict[str, Any] | None,
-    insights_text: str | None,
+    bad_input: HarvestRecord | None,
+    insights_md: str | None,
     reports: dict[str, str],
     stack_outputs: Path | None,
     have_wall: bool,
     have_fix: bool,
 ) -> tuple[Path, Path, list[Check]]:
+    """Write portfolio.md and portfolio.html; `insights_md` is the Insights output as Markdown (None: no rows)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    graph = execution_graph(happy, out_dir / "execution-graph.png") if happy else None
-    bad = bad_input["executions"][0] if bad_input else None
+    graph = execution_graph(happy, out_dir / "execution-graph.png") if happy and happy.executions else None
+    bad = bad_input.executions[0] if bad_input and bad_input.executions else None
+    reports = {key: text for key, text in reports.items() if text.strip()}
     checks = [
         Check("Stack outputs: state machine, functions, dashboard", stack_outputs is not None,
               str(stack_outputs or ""), "make deploy TARGET=local"),
@@ -144,11 +150,13 @@ def build(
               "comparison + timeline.png", "make burst N=500 MAX_CONCURRENCY=2"),
         Check("The fix: the same burst at max_concurrency 10", have_fix,
               "comparison table", "make burst N=500 MAX_CONCURRENCY=10"),
-        Check("Side-by-side table and throughput plot", have_wall and have_fix and "throughput" in plots,
+        Check("Side-by-side table and throughput plot",
+              have_wall and have_fix and bool(comparison_md and comparison_md.strip()) and "throughput" in plots,
               "throughput.png", "sof compare"),
-        Check("Logs Insights query output", bool(insights_text), "insights section", "sof insights duration-by-step"),
+        Check("Logs Insights query output", bool(insights_md and insights_md.strip()), "insights section",
+              "make burst N=500 MAX_CONCURRENCY=2 (the query runs at harvest over the run's window)"),
         Check("Bad input: execution FAILED in Preprocess with PayloadTooLarge",
-              bool(bad and bad.get("error") == "PayloadTooLarge"), "bad-input section", "sof scenario bad-input"),
+              bool(bad and bad.error == "PayloadTooLarge"), "bad-input section", "sof scenario bad-input"),
         Check("Incident report: bad input", "bad-input" in reports, "rca section", "sof rca <bad-input run>"),
         Check("Incident report: the scaling wall (evidence vs hypothesis)", "wall" in reports, "rca section",
               "sof rca <c2 run>"),
@@ -166,26 +174,26 @@ def build(
     sections: list[tuple[str, str, Path | None]] = []
     if graph is not None:
         sections.append(("Happy path: the execution graph", "States coloured by status, with durations.", graph))
-    if comparison_md:
+    if comparison_md and comparison_md.strip():
         sections.append(("The wall and the fix, side by side", comparison_md, None))
     for key in ("throughput", "timeline", "latency", "throttles"):
         if key in plots:
             sections.append((f"Plot: {key}", "", plots[key]))
-    if bad:
-        cause = (bad.get("cause") or "")[:600]
+    if bad is not None:
+        cause = (bad.cause or "")[:600]
         sections.append(
             (
                 "Bad input: FAILED immediately",
-                f"Execution `{bad['name']}` ended **{bad['status']}** with error **{bad.get('error')}** "
-                f"{((bad['stop_ms'] or bad['start_ms']) - bad['start_ms']):.0f} ms after it started.\n\n"
+                f"Execution `{bad.name}` ended **{bad.status}** with error **{bad.error}** "
+                f"{((bad.stop_ms or bad.start_ms) - bad.start_ms):.0f} ms after it started.\n\n"
                 f"Cause: `{cause}`",
                 None,
             )
         )
-    if insights_text:
-        sections.append(("Logs Insights: average and max duration by step", f"```\n{insights_text}\n```", None))
+    if insights_md and insights_md.strip():
+        sections.append(("Logs Insights: average and max duration by step", insights_md, None))
     for key, text in reports.items():
-        sections.append((f"Incident report ({key})", text.replace("\n# ", "\n### "), None))
+        sections.append((f"Incident report ({key})", _demote(text), None))
     sections.append(
         (
             'The 03:00 page: "The ML pipeline is slow and customers are waiting. What do you check first?"',
@@ -208,7 +216,7 @@ def build(
     body = [
         "<h1>Evidence portfolio - Scale or Fail</h1>",
         f"<p>Generated {html.escape(made)}.</p>",
-        "<h2>Checklist</h2><ul>",
+        "<h2>Checklist</h2><ul class=checklist>",
     ]
     for check in checks:
         mark = "&#9745;" if check.done else "&#9744;"
@@ -216,15 +224,23 @@ def build(
         body.append(f"<li class={'done' if check.done else 'todo'}>{mark} {html.escape(check.item)}{extra}</li>")
     body.append("</ul>")
     for title, text, image in sections:
-        body.append(f"<h2>{html.escape(title)}</h2>")
+        body.append(f"<section><h2>{html.escape(title)}</h2>")
         if text:
-            body.append(f"<pre>{html.escape(text)}</pre>")
+            body.append(to_html(text))
         if image is not None:
             body.append(embed_image(image))
+        body.append("</section>")
     html_path = out_dir / "portfolio.html"
     css = (
         "body{font-family:system-ui,sans-serif;margin:2em;max-width:1300px}pre{white-space:pre-wrap;"
         "background:#f6f6f6;padding:1em}img{max-width:100%}li.todo{color:#a33}"
+        "table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:3px 6px}"
+        "ul.checklist{list-style:none;padding-left:0}"
     )
     html_path.write_text(html_page("Evidence portfolio", css, body))
     return md_path, html_path, checks
+
+
+def _demote(text: str) -> str:
+    """An incident report inside the portfolio: its headings one level below the portfolio's sections."""
+    return "\n".join(f"##{line}" if line.startswith("#") else line for line in text.splitlines())

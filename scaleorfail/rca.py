@@ -5,6 +5,12 @@ BAD INPUT - several at once when a run has several causes - or HEALTHY. A leaf i
 reported with evidence: each line cites a value from the execution histories, a
 CloudWatch metric or a log line, and the API call or Logs Insights query that shows it.
 Hypotheses are labelled as such; every leaf not reported says why it is ruled out.
+
+A pure function of the run's harvest record: every piece of evidence was frozen into it
+at harvest, scoped to the run (histories by execution, Lambda log lines by request id,
+the execution log by execution ARN), so a report says the same after other runs, or after
+the emulator restarted. CloudWatch numbers are minute-grained and per function: where other
+executions shared the run's minutes, the report cites what the histories say and why.
 """
 
 from __future__ import annotations
@@ -13,9 +19,13 @@ import json
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
-from scaleorfail.analysis import ENDPOINT_THROTTLE_ERRORS, THROTTLE_ERRORS, RunStats, items
+from scaleorfail.analysis import ENDPOINT_THROTTLE_ERRORS, THROTTLE_ERRORS, RunStats, invocations, peak_tasks
+from scaleorfail.pipeline import EMBED, MAP_LIMIT, map_slots
+from scaleorfail.record.model import HarvestRecord, LogScope, Visit
 
 (THROTTLE,) = THROTTLE_ERRORS  # Lambda's 429
 (REJECTED,) = ENDPOINT_THROTTLE_ERRORS  # the Embed endpoint refused the request
@@ -75,66 +85,80 @@ class Diagnosis:
         return {"schema": "scale-or-fail/rca", "version": 1, **asdict(self)}
 
 
-def _visits(record: dict[str, Any], step: str | None = None) -> Iterator[dict[str, Any]]:
+def _visits(record: HarvestRecord, step: str | None = None) -> Iterator[Visit]:
     """Every state visit of every ticket of the run (of one step when given)."""
-    for item in items(record):
-        for visit in item["steps"]:
-            if step is None or visit["step"] == step:
+    for item in record.items:
+        for visit in item.visits:
+            if step is None or visit.step == step:
                 yield visit
 
 
-def _attempt_errors(record: dict[str, Any]) -> tuple[Counter[str], Counter[tuple[str, str]], int]:
+def _attempt_errors(record: HarvestRecord) -> tuple[Counter[str], Counter[tuple[str, str]], int]:
     """Errors of all task attempts, by error and by (step, error), and the number of attempts."""
     errors: Counter[str] = Counter()
     by_step: Counter[tuple[str, str]] = Counter()
     attempts = 0
     for visit in _visits(record):
-        for attempt in visit["attempts"]:
+        for attempt in visit.attempts:
             attempts += 1
-            if attempt[3]:
-                errors[attempt[3]] += 1
-                by_step[(visit["step"], attempt[3])] += 1
+            if attempt.error:
+                errors[attempt.error] += 1
+                by_step[(visit.step, attempt.error)] += 1
     return errors, by_step, attempts
 
 
-def _rejected(record: dict[str, Any]) -> Counter[str]:
+def _rejected(record: HarvestRecord) -> Counter[str]:
     rejected: Counter[str] = Counter()
-    for item in items(record):
-        if any(v["step"] == "Quarantine" for v in item["steps"]):
-            errors = [a[3] for v in item["steps"] for a in v["attempts"] if a[3]]
+    for item in record.items:
+        if item.quarantined:
+            errors = [a.error for v in item.visits for a in v.attempts if a.error]
             rejected[errors[-1] if errors else "unknown"] += 1
     return rejected
 
 
-def _history_call(record: dict[str, Any]) -> str:
-    names = [e["name"] for e in record["executions"]]
-    shown = names[0] if len(names) == 1 else f"{len(names)} executions of run {record['run_id']}"
+def _history_call(record: HarvestRecord) -> str:
+    names = [e.name for e in record.executions]
+    shown = names[0] if len(names) == 1 else f"{len(names)} executions of run {record.run_id}"
     return f"GetExecutionHistory ({shown})"
 
 
-def _metric(record: dict[str, Any], scope: str, key: str) -> float | None:
-    value = (record.get("metrics", {}).get(scope) or {}).get(key)
-    return None if value is None else float(value)
+def _clock(moment: datetime) -> str:
+    return f"{moment.astimezone(UTC):%H:%M}"
 
 
-def _metric_how(record: dict[str, Any], name: str) -> str:
-    metrics = record.get("metrics", {})
-    return f"GetMetricData {name}, {metrics.get('start', '?')} .. {metrics.get('stop', '?')}"
+def _metric_how(record: HarvestRecord, name: str) -> str:
+    metrics = record.metrics
+    return f"GetMetricData {name}, {metrics.start.isoformat()} .. {metrics.stop.isoformat()} (at harvest)"
 
 
-def _time_in_step(record: dict[str, Any], step: str) -> list[float]:
+def _ms_clock(epoch_ms: int) -> str:
+    return datetime.fromtimestamp(epoch_ms / 1000.0, UTC).strftime("%H:%M:%S.%f")[:-3]
+
+
+def _log_how(scope: LogScope | None, query: str, run_id: str) -> str:
+    """Where frozen log evidence came from: the call, the groups, the window and how rows were tied to the run."""
+    if scope is None:
+        return f"sof insights {query} --run {run_id}"
+    return (
+        f"{scope.api} {', '.join(scope.log_groups)}, {_ms_clock(scope.start_ms)}-{_ms_clock(scope.stop_ms)} UTC, "
+        f"kept by {scope.by} ({scope.kept} of {scope.read} lines, at harvest); "
+        f"the same lines: sof insights {query} --run {run_id}"
+    )
+
+
+def _time_in_step(record: HarvestRecord, step: str) -> list[float]:
     """Per ticket: entered -> exited, or -> the end of the last attempt when the state never exited."""
     spent = []
     for visit in _visits(record, step):
-        ends = [a[2] for a in visit["attempts"] if a[2] is not None]
-        end = visit["out"] if visit["out"] is not None else (max(ends) if ends else None)
-        if end is not None:
-            spent.append(end - visit["in"])
+        ends = [a.ended for a in visit.attempts if a.ended is not None]
+        end = visit.exited if visit.exited is not None else (max(ends) if ends else None)
+        if end is not None and visit.entered is not None:
+            spent.append(end - visit.entered)
     return spent
 
 
-def _attempt_times(record: dict[str, Any], step: str) -> list[float]:
-    return [a[2] - a[1] for visit in _visits(record, step) for a in visit["attempts"] if None not in (a[1], a[2])]
+def _attempt_times(record: HarvestRecord, step: str) -> list[float]:
+    return [d for visit in _visits(record, step) for a in visit.attempts if (d := a.duration_ms) is not None]
 
 
 def _fmt(ms: float | None) -> str:
@@ -147,18 +171,16 @@ def _fmt(ms: float | None) -> str:
 class _Run:
     """Everything the leaf checks read, computed once per diagnosis."""
 
-    record: dict[str, Any]
+    record: HarvestRecord
     stats: RunStats
-    logs: dict[str, list[dict[str, str]]]
-    account_concurrency: int | None
     target_flag: str
     errors: Counter[str]
     by_step: Counter[tuple[str, str]]
     attempts: int
 
     @property
-    def executions(self) -> list[dict[str, Any]]:
-        return list(self.record["executions"])
+    def executions(self) -> list[Any]:
+        return list(self.record.executions)
 
     @property
     def history(self) -> str:
@@ -166,12 +188,16 @@ class _Run:
 
     @property
     def run_id(self) -> str:
-        return str(self.record["run_id"])
+        return self.record.run_id
+
+    @property
+    def account_concurrency(self) -> int | None:
+        return self.record.account.lambda_concurrency
 
     @property
     def map_limit(self) -> int:
         """Items the Map lets run at once: max_concurrency, or the inline cap of 40 when unset or 0."""
-        return self.stats.max_concurrency or 40
+        return map_slots(self.stats.max_concurrency)
 
     @property
     def burst(self) -> str:
@@ -184,26 +210,57 @@ class _Run:
             if error in wanted
         ]
 
-    def failed_with(self, wanted: tuple[str, ...]) -> list[dict[str, Any]]:
-        return [e for e in self.executions if e.get("error") in wanted]
+    def failed_with(self, wanted: tuple[str, ...]) -> list[Any]:
+        return [e for e in self.executions if e.error in wanted]
 
     def failed_evidence(self, wanted: tuple[str, ...], why: str) -> list[Evidence]:
         """The executions that ended with one of these errors, as one line (none: no line)."""
         failed = self.failed_with(wanted)
         if not failed:
             return []
-        text = f"{len(failed)} execution(s) FAILED with {failed[0]['error']}{why}"
+        text = f"{len(failed)} execution(s) FAILED with {failed[0].error}{why}"
         return [Evidence("history", text, "ListExecutions statusFilter=FAILED")]
 
-    def metric_evidence(self, scope: str, key: str, text: str, query: str, keep_zero: bool = False) -> list[Evidence]:
-        """A harvested metric as one evidence line (`text` formats {value}); none when absent or 0."""
-        value = _metric(self.record, scope, key)
+    def shared(self, step: str | None = None) -> str | None:
+        """Why the run's CloudWatch minutes are not the run's alone (None: nothing else was seen in them)."""
+        metrics = self.record.metrics
+        minutes = f"{_clock(metrics.start)}-{_clock(metrics.stop)} UTC"
+        if metrics.shared_total:
+            names = ", ".join(metrics.shared_with[:3]) + (" ..." if metrics.shared_total > 3 else "")
+            return (
+                f"{metrics.shared_total} other execution(s) of the state machine ran in the same minutes "
+                f"({minutes}: {names})"
+            )
+        if step is not None:
+            counted = metrics.value(step.lower(), "Invocations_Sum")
+            ran = invocations(self.record, step)
+            if counted is not None and counted > ran:
+                return (
+                    f"CloudWatch counted {counted:.0f} {step} invocations in {minutes}, this run's histories {ran}: "
+                    "other traffic shared those minutes"
+                )
+        return None
+
+    def metric_evidence(
+        self, scope: str, key: str, text: str, query: str, keep_zero: bool = False, step: str | None = None
+    ) -> list[Evidence]:
+        """A harvested metric as one evidence line (`text` formats {value}); none when absent or 0.
+
+        When other work shared the run's minutes, the metric is not this run's alone: it is then
+        cited as such, beside the history's own count, never as the run's number.
+        """
+        value = self.record.metrics.value(scope, key)
         if value is None or (value == 0 and not keep_zero):
             return []
-        return [Evidence("metric", text.format(value=value), _metric_how(self.record, query))]
+        shared = self.shared(step)
+        line = text.format(value=value)
+        if shared:
+            line = f"{line} - not this run's alone: {shared}; the histories' count above is the run's"
+        return [Evidence("metric", line, _metric_how(self.record, query))]
 
-    def insights(self, query: str) -> str:
-        return f"Logs Insights: sof insights {query} --run {self.run_id}"
+    def log_how(self, query: str, execution_log: bool = False) -> str:
+        logs = self.record.logs
+        return _log_how(logs.execution_scope if execution_log else logs.lambda_scope, query, self.run_id)
 
 
 # A check returns the finding for its leaf, or the reason the leaf is ruled out.
@@ -216,12 +273,12 @@ def _bad_input(r: _Run) -> Check:
     evidence = r.step_errors(DATA_ERRORS, "failed with")
     failed = r.failed_with(DATA_ERRORS)
     for execution in failed[:3]:
-        took = (execution["stop_ms"] or execution["start_ms"]) - execution["start_ms"]
+        took = (execution.stop_ms or execution.start_ms) - execution.start_ms
         evidence.append(
             Evidence(
                 "history",
-                f"execution {execution['name']} FAILED with {execution['error']} {_fmt(took)} after it started",
-                f"DescribeExecution / ListExecutions statusFilter=FAILED ({execution['name']})",
+                f"execution {execution.name} FAILED with {execution.error} {_fmt(took)} after it started",
+                f"DescribeExecution / ListExecutions statusFilter=FAILED ({execution.name})",
             )
         )
     rejected = _rejected(r.record)
@@ -234,11 +291,11 @@ def _bad_input(r: _Run) -> Check:
                 r.history,
             )
         )
-    lines = r.logs.get("bad-input") or []
+    lines = r.record.logs.matching("PayloadTooLarge")
     if lines:
-        example = lines[0].get("@message", "")[:160]
+        example = lines[0].message[:160]
         evidence.append(
-            Evidence("log", f"{len(lines)} log line(s) match PayloadTooLarge, e.g. {example}", r.insights("bad-input"))
+            Evidence("log", f"{len(lines)} log line(s) match PayloadTooLarge, e.g. {example}", r.log_how("bad-input"))
         )
     quarantined = bool(rejected) and not failed
     return Finding(
@@ -272,10 +329,17 @@ def _hard_throttle(r: _Run) -> Check:
             r.history,
         ),
     ]
-    evidence += r.metric_evidence(
+    counted = r.metric_evidence(
         "account", "Throttles_Sum", "AWS/Lambda Throttles (account) = {value:.0f} in the run's minutes",
-        "AWS/Lambda Throttles Sum",
+        "AWS/Lambda Throttles Sum", step=EMBED,
     )  # fmt: skip
+    cloudwatch = r.record.metrics.value("account", "Throttles_Sum") or 0.0
+    if counted and cloudwatch > throttled and "not this run's alone" not in counted[0].text:
+        counted[0].text += (
+            f" - more than the histories' {throttled}: other invocations in those minutes were throttled too "
+            "(the histories' count is the run's)"
+        )
+    evidence += counted
     evidence.append(
         Evidence(
             "history",
@@ -292,12 +356,13 @@ def _hard_throttle(r: _Run) -> Check:
                 "Lambda GetAccountSettings",
             )
         )
-    logged = r.logs.get("throttled-retried") or []
-    total = sum(int(float(row.get("failed_attempts", "0"))) for row in logged if row.get("error") == THROTTLE)
+    total = r.record.logs.task_failures.get(THROTTLE, 0)
     if total:
         evidence.append(
             Evidence(
-                "log", f"{total} TaskFailed {THROTTLE} lines in the execution log", r.insights("throttled-retried")
+                "log",
+                f"{total} TaskFailed {THROTTLE} lines of this run's executions in the execution log",
+                r.log_how("throttled-retried", execution_log=True),
             )
         )
     failed = r.failed_evidence((THROTTLE,), ": the 429 was not retried")
@@ -322,16 +387,16 @@ def _endpoint_rejections(r: _Run) -> Check:
     if not rejected:
         return None
     run = r.stats
-    embed = r.record.get("embed") or {}
-    cap = embed.get("max_concurrency")
+    embed = r.record.embed
+    cap = embed.max_concurrency
     evidence = r.step_errors((REJECTED,), "rejected with")
     if cap:
         evidence.append(
             Evidence(
                 "config",
-                f"endpoint {embed.get('endpoint')} serves at most {cap} requests at once (serverless MaxConcurrency), "
+                f"endpoint {embed.endpoint} serves at most {cap} requests at once (serverless MaxConcurrency), "
                 f"while the Map allowed {r.map_limit} items in flight",
-                f"DescribeEndpointConfig {embed.get('config') or ''}".strip(),
+                f"DescribeEndpointConfig {embed.config or ''}".strip(),
             )
         )
     evidence += r.metric_evidence(
@@ -364,13 +429,13 @@ def _endpoint_rejections(r: _Run) -> Check:
     )
 
 
-def _first_attempt_ms(record: dict[str, Any], error: str) -> float | None:
+def _first_attempt_ms(record: HarvestRecord, error: str) -> float | None:
     """Median time from scheduling to the failure of the attempts that ended with error."""
     times = sorted(
-        a[2] - a[0]
+        a.ended - a.scheduled
         for visit in _visits(record)
-        for a in visit["attempts"]
-        if a[3] == error and None not in (a[0], a[2])
+        for a in visit.attempts
+        if a.error == error and a.ended is not None and a.scheduled is not None
     )
     return times[len(times) // 2] if times else None
 
@@ -379,7 +444,7 @@ def _queueing(r: _Run) -> Check:
     run = r.stats
     c = run.max_concurrency
     queue_p95 = run.queue_wait_ms.get("p95")
-    embed = run.task_ms.get("Embed", {})
+    embed = run.task_ms.get(EMBED, {})
     item_mean = run.item_ms_mean
     saturated = c is not None and c > 0 and run.peak_in_flight >= min(c, max(1, run.tickets_ok))
     waited = queue_p95 is not None and item_mean is not None and queue_p95 >= 3 * item_mean
@@ -389,9 +454,13 @@ def _queueing(r: _Run) -> Check:
     refused = r.errors[THROTTLE] or r.errors[REJECTED]
     if refused or not (saturated and waited and normal_latency and run.tickets >= 3 * (c or 1)):
         reasons = [f"0 {THROTTLE} and 0 {REJECTED} in {r.attempts} attempts"]
-        metric_throttles = _metric(r.record, "account", "Throttles_Sum")
+        metric_throttles = r.record.metrics.value("account", "Throttles_Sum")
         if metric_throttles is not None:
-            reasons.append(f"CloudWatch Throttles {metric_throttles:.0f}")
+            shared = r.shared(EMBED)
+            reasons.append(
+                f"CloudWatch Throttles {metric_throttles:.0f}"
+                + (f" (not this run's alone: {shared})" if shared else "")
+            )
         if not waited:
             reasons.append(f"queue wait p95 {_fmt(queue_p95)} is small against item time {_fmt(item_mean)}")
         elif not normal_latency:
@@ -416,10 +485,7 @@ def _queueing(r: _Run) -> Check:
             r.history,
         ),
     ]
-    evidence += r.metric_evidence(
-        "embed", "ConcurrentExecutions_Maximum", "Embed ConcurrentExecutions max = {value:.0f} (plateau at the knob)",
-        "AWS/Lambda ConcurrentExecutions Maximum (Embed)", keep_zero=True,
-    )  # fmt: skip
+    evidence += _embed_concurrency(r, c)
     if run.throughput is not None and item_mean and c:
         evidence.append(
             Evidence(
@@ -429,7 +495,7 @@ def _queueing(r: _Run) -> Check:
                 "Little's law on the harvested timings",
             )
         )
-    better = min(40, max((c or 1) * 5, 10), r.account_concurrency or 40)
+    better = min(MAP_LIMIT, max((c or 1) * 5, 10), r.account_concurrency or MAP_LIMIT)
     return Finding(
         "THROTTLED",
         "queueing at the Map's max_concurrency (throughput-bound)",
@@ -442,40 +508,55 @@ def _queueing(r: _Run) -> Check:
     )
 
 
+def _embed_concurrency(r: _Run, c: int | None) -> list[Evidence]:
+    """The plateau: Embed's CloudWatch ConcurrentExecutions maximum - when the run's minutes were its own.
+
+    Other executions in the same minutes put their concurrency into the maximum too (a c=2 run
+    after a c=5 one reads 5): then the plateau is the histories' count, and the line says why.
+    """
+    peak = peak_tasks(r.record, EMBED)
+    value = r.record.metrics.value("embed", "ConcurrentExecutions_Maximum")
+    shared = r.shared(EMBED)
+    if value is not None and not shared:
+        plateau = " (plateau at the knob)" if c is not None and round(value) == c else ""
+        text = f"Embed ConcurrentExecutions max = {value:.0f}{plateau}"
+        return [Evidence("metric", text, _metric_how(r.record, "AWS/Lambda ConcurrentExecutions Maximum (Embed)"))]
+    plateau = " (plateau at the knob)" if peak == c else ""
+    text = f"at most {peak} Embed invocations ran at once in this run's histories{plateau}"
+    if value is not None and shared:
+        text += f"; CloudWatch's Embed ConcurrentExecutions max = {value:.0f} is not cited as the run's: {shared}"
+    return [Evidence("history", text, r.history)]
+
+
 def _exhausted(r: _Run) -> Check:
-    rows = r.logs.get("memory-used", [])
-    full = [
-        row
-        for row in rows
-        if row.get("max_used_mb")
-        and row.get("memory_size_mb")
-        and float(row["max_used_mb"]) >= float(row["memory_size_mb"])
-    ]
-    embed_memory = (r.record.get("functions", {}).get("embed") or {}).get("memory_mb")
-    # Only the histories say which invocations were this run's: REPORT lines are selected by time
-    # window, and a run just before (or beside) this one can leave lines in it. So the log rows
-    # corroborate an out-of-memory death in the histories; on their own they are a note.
+    logs = r.record.logs
+    full = [f for f in logs.functions if f.at_memory_limit]
+    embed_function = r.record.functions.get("embed")
+    embed_memory = embed_function.memory_mb if embed_function else None
+    # REPORT lines are this run's (kept by request id where the history has them), but memory at the
+    # limit alone is no death: an out-of-memory death in the histories decides, the log rows corroborate.
     if not any(r.errors[e] for e in MEMORY_ERRORS):
-        embed_rows = [row for row in rows if "embed" in row.get("@log", "")]
+        embed_logs = logs.function(EMBED)
         used = (
-            f"; Embed max memory used {embed_rows[0]['max_used_mb']} MB of {embed_rows[0]['memory_size_mb']} MB"
-            if embed_rows
+            f"; Embed max memory used {embed_logs.max_memory_used_mb} MB of {embed_logs.memory_size_mb} MB"
+            if embed_logs and embed_logs.max_memory_used_mb is not None
             else ""
         )
         at_limit = (
-            f"; {len(full)} function(s) logged Max Memory Used = Memory Size in the run's time window, "
+            f"; {len(full)} function(s) logged Max Memory Used = Memory Size in the run's logs, "
             "but no invocation of this run died of it"
             if full
             else ""
         )
         return f"0 out-of-memory deaths ({'/'.join(MEMORY_ERRORS)}) in {r.attempts} attempts{used}{at_limit}"
     evidence = r.step_errors(MEMORY_ERRORS, "died with")
-    for row in full:
+    for function in full:
         evidence.append(
             Evidence(
                 "log",
-                f"{row['@log']}: Max Memory Used {row['max_used_mb']} MB = Memory Size {row['memory_size_mb']} MB",
-                r.insights("memory-used"),
+                f"{function.log_group}: Max Memory Used {function.max_memory_used_mb} MB = Memory Size "
+                f"{function.memory_size_mb} MB ({function.at_memory_limit} of {function.invocations} REPORT lines)",
+                r.log_how("memory-used"),
             )
         )
     if embed_memory:
@@ -507,8 +588,8 @@ def _timed_out(r: _Run) -> Check:
         evidence.append(
             Evidence("history", f"{retried} of them were retried: duration grows with each retry", r.history)
         )
-    spent = _time_in_step(r.record, "Embed")
-    single = sorted(_attempt_times(r.record, "Embed"))
+    spent = _time_in_step(r.record, EMBED)
+    single = sorted(_attempt_times(r.record, EMBED))
     if spent and single:
         evidence.append(
             Evidence(
@@ -546,16 +627,11 @@ CHECKS = (("BAD INPUT", _bad_input), ("THROTTLED", _hard_throttle), ("THROTTLED"
           ("THROTTLED", _queueing), ("EXHAUSTED", _exhausted), ("TIMED OUT", _timed_out))  # fmt: skip
 
 
-def diagnose(
-    record: dict[str, Any],
-    run: RunStats,
-    logs: dict[str, list[dict[str, str]]] | None = None,
-    account_concurrency: int | None = None,
-    target_flag: str = "local",
-) -> Diagnosis:
+def diagnose(record: HarvestRecord, run: RunStats, target_flag: str | None = None) -> Diagnosis:
+    """Classify a run from its harvest record alone (no API call: the evidence is frozen in it)."""
     errors, by_step, attempts = _attempt_errors(record)
-    r = _Run(record, run, logs or {}, account_concurrency, target_flag, errors, by_step, attempts)
-    statuses = Counter(e["status"] for e in r.executions)
+    r = _Run(record, run, target_flag or record.target, errors, by_step, attempts)
+    statuses = Counter(e.status for e in r.executions)
     c = run.max_concurrency
     counts = ", ".join(f"{v} {k}" for k, v in sorted(statuses.items())) or "none"
     what = [
@@ -566,11 +642,11 @@ def diagnose(
         f"{run.throughput if run.throughput is not None else '-'} tickets/s, {attempts} task attempts, "
         f"{run.retries} retries",
     ]
-    embed = record.get("embed") or {}
-    if embed.get("backend") == "sagemaker":
+    embed = record.embed
+    if embed.backend == "sagemaker":
         what.append(
-            f"Embed served by the SageMaker serverless endpoint {embed.get('endpoint')} "
-            f"(MaxConcurrency {embed.get('max_concurrency') or '?'}, {embed.get('memory_mb') or '?'} MB)"
+            f"Embed served by the SageMaker serverless endpoint {embed.endpoint} "
+            f"(MaxConcurrency {embed.max_concurrency or '?'}, {embed.memory_mb or '?'} MB)"
         )
     if not r.executions or not attempts:
         return Diagnosis(
@@ -606,6 +682,10 @@ def diagnose(
         leaves = ["HEALTHY"] if healthy else ["UNCLASSIFIED"]
         if not healthy:
             notes.append("executions failed for a reason the tree does not cover: look at the errors above")
+    notes += [f"log evidence not read at harvest: {problem}" for problem in record.logs.problems]
+    shared = r.shared()
+    if shared:
+        notes.append(f"CloudWatch metrics: {shared}; the report cites the histories' counts where they differ")
     return Diagnosis(r.run_id, run.label, run.target, what, leaves, findings, ruled_out, notes)
 
 
@@ -648,7 +728,7 @@ def to_markdown(diagnosis: Diagnosis) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write(diagnosis: Diagnosis, out_dir: Any) -> tuple[Any, Any]:
+def write(diagnosis: Diagnosis, out_dir: Path) -> tuple[Path, Path]:
     md = out_dir / "rca.md"
     js = out_dir / "rca.json"
     md.write_text(to_markdown(diagnosis))

@@ -1,9 +1,17 @@
-"""`sof report`: the comparison as Markdown, PNG plots and one self-contained HTML page."""
+"""`sof report`: the comparison as Markdown, PNG plots and one self-contained HTML page.
+
+A pure function of the runs' harvest records. Plot labels never overprint: the latency
+plot has one panel per run, the throughput points' values are staggered where points
+are close, and a label that repeats is shown with its run id. The timeline panels share
+one time axis (and both count axes), so the wall at c=2 is visibly longer than the fix.
+"""
 
 from __future__ import annotations
 
 import base64
 import html
+import math
+import textwrap
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,6 +23,9 @@ import matplotlib.pyplot as plt
 
 from scaleorfail import analysis, compare
 from scaleorfail.analysis import RunStats
+from scaleorfail.markdown import to_html
+from scaleorfail.pipeline import MAP_LIMIT, STEPS
+from scaleorfail.record.model import HarvestRecord
 from scaleorfail.scaling import USL
 
 DPI = 110
@@ -25,6 +36,10 @@ def save_figure(figure: Any, path: Path) -> Path:
     figure.savefig(path, dpi=DPI)
     plt.close(figure)
     return path
+
+
+def _title(text: str, width: int = 28) -> str:
+    return "\n".join(textwrap.wrap(text, width)) or text
 
 
 def plot_throughput(runs: list[RunStats], model: USL | None, path: Path) -> Path | None:
@@ -41,43 +56,50 @@ def plot_throughput(runs: list[RunStats], model: USL | None, path: Path) -> Path
         ideal_x, [base_x * c / base_c for c in ideal_x], "--", color="grey", label="ideal (linear from the lowest)"
     )
     if model is not None:
-        curve = [model.throughput(c) for c in range(1, max(top, 40) + 1)]
+        curve = [model.throughput(c) for c in range(1, max(top, MAP_LIMIT) + 1)]
         axis.plot(range(1, len(curve) + 1), curve, color="tab:orange", label=f"USL fit (R² {model.r2:.2f})")
     axis.plot(xs, ys, "o-", color="tab:blue", label="measured", zorder=3)
-    for x, y in points:
-        axis.annotate(f"{y:.1f}", (x, y), textcoords="offset points", xytext=(4, -12), fontsize=8)
+    span = max(top, 10) + 1
+    previous_x: float | None = None
+    stagger = 0
+    for x, y in points:  # values of points close together go above and below in turn, not on top of each other
+        stagger = stagger + 1 if previous_x is not None and x - previous_x < span / 12 else 0
+        offset = (4, -12) if stagger % 2 == 0 else (4, 6)
+        axis.annotate(f"{y:.1f}", (x, y), textcoords="offset points", xytext=offset, fontsize=8)
+        previous_x = x
     axis.set_xlabel("Map max_concurrency")
     axis.set_ylabel("throughput (tickets/s)")
     axis.set_title("Throughput vs max_concurrency")
-    axis.set_xlim(0, max(top, 10) + 1)
+    axis.set_xlim(0, span)
     axis.set_ylim(0, max(ys) * 1.6)
     axis.grid(alpha=0.3)
     axis.legend(fontsize=8)
     return save_figure(figure, path)
 
 
-def plot_latency(runs: list[RunStats], records: list[dict[str, Any]], path: Path) -> Path | None:
-    data: list[list[float]] = []
-    labels: list[str] = []
+def plot_latency(runs: list[RunStats], records: list[HarvestRecord], path: Path) -> Path | None:
+    """Per-step latency distributions, one panel per run (sharing the latency axis)."""
+    names = compare.display_names(runs)
+    panels: list[tuple[str, list[list[float]], list[str]]] = []
     for run, record in zip(runs, records, strict=True):
-        visits = analysis.step_durations(analysis.items(record))
-        for step in analysis.STEP_ORDER:
-            if visits.get(step):
-                data.append(visits[step])
-                labels.append(f"{run.label}\n{step}")
-    if not data:
+        visits = analysis.step_durations(record.items)
+        steps = [step for step in STEPS if visits.get(step)]
+        if steps:
+            panels.append((names[run.run_id], [visits[step] for step in steps], steps))
+    if not panels:
         return None
-    figure, axis = plt.subplots(figsize=(max(7, 1.1 * len(data)), 4.2))
-    axis.boxplot(data, showfliers=True, whis=(5, 95))
-    axis.set_xticks(range(1, len(labels) + 1), labels, fontsize=7)
-    axis.set_ylabel("state duration (ms, whiskers p5-p95)")
-    axis.set_yscale("log")
-    axis.set_title("Latency per step (state entered -> exited, retries included)")
-    axis.grid(alpha=0.3, axis="y")
+    figure, axes = plt.subplots(1, len(panels), figsize=(max(7.0, 2.8 * len(panels)), 4.4), sharey=True, squeeze=False)
+    for axis, (name, data, steps) in zip(axes[0], panels, strict=True):
+        axis.boxplot(data, showfliers=True, whis=(5, 95))
+        axis.set_xticks(range(1, len(steps) + 1), steps, fontsize=7, rotation=30, ha="right")
+        axis.set_title(_title(name, 24), fontsize=8)
+        axis.set_yscale("log")
+        axis.grid(alpha=0.3, axis="y")
+    axes[0, 0].set_ylabel("state entered -> exited, retries included\n(ms, log scale, whiskers p5-p95)", fontsize=8)
     return save_figure(figure, path)
 
 
-def plot_timelines(runs: list[RunStats], records: list[dict[str, Any]], path: Path) -> Path | None:
+def plot_timelines(runs: list[RunStats], records: list[HarvestRecord], path: Path) -> Path | None:
     """Concurrency against the knob (left axis) and the Map's queue (right axis), one panel per run.
 
     Every panel shares the time scale and both count scales, so the wall at c=2 is visibly longer
@@ -89,6 +111,7 @@ def plot_timelines(runs: list[RunStats], records: list[dict[str, Any]], path: Pa
         len(records), 1, figsize=(8, 2.6 * len(records)), squeeze=False, sharex=True, sharey=True
     )
     queue_axes: list[Any] = []
+    names = compare.display_names(runs)
     for axis, run, record in zip(axes[:, 0], runs, records, strict=True):
         series = analysis.timeline(record)
         axis.step(series["t_s"], series["tasks"], where="post", label="running Lambda tasks", color="tab:blue")
@@ -108,26 +131,40 @@ def plot_timelines(runs: list[RunStats], records: list[dict[str, Any]], path: Pa
             series["t_s"], series["queued"], where="post", label="items queued (right axis)", color="tab:red", alpha=0.6
         )
         queue.set_ylabel("queued", color="tab:red")
-        axis.set_title(f"{run.label}: concurrency and queue depth over time", fontsize=9)
+        axis.set_title(f"{names[run.run_id]}: concurrency and queue depth over time", fontsize=9)
         axis.set_ylabel("running")
         axis.grid(alpha=0.3)
         handles = axis.get_legend_handles_labels()
         extra = queue.get_legend_handles_labels()
         axis.legend(handles[0] + extra[0], handles[1] + extra[1], fontsize=7, loc="upper right")
     axes[0, 0].set_ylim(bottom=0)
+    axes[0, 0].set_xlim(0, max(timeline_horizon_s(records), 0.1))  # shared by every panel (sharex)
     queue_axes[0].set_ylim(bottom=0)
     axes[-1, 0].set_xlabel("seconds since the run's first execution started (the same scale for every run)")
     return save_figure(figure, path)
 
 
-def plot_throttles(runs: list[RunStats], records: list[dict[str, Any]], path: Path) -> Path | None:
+def timeline_horizon_s(records: list[HarvestRecord]) -> float:
+    """The shared time axis of the timeline panels: the longest run (first start -> last stop), in seconds,
+    rounded up to a tenth."""
+    spans = []
+    for record in records:
+        starts = [e.start_ms for e in record.executions]
+        stops = [e.stop_ms for e in record.executions if e.stop_ms is not None]
+        if starts:
+            spans.append((max(stops or starts) - min(starts)) / 1000.0)
+    return math.ceil(max(spans, default=0.0) * 10) / 10
+
+
+def plot_throttles(runs: list[RunStats], records: list[HarvestRecord], path: Path) -> Path | None:
     figure, axis = plt.subplots(figsize=(8, 3.2))
     any_data = False
+    names = compare.display_names(runs)
     for run, record in zip(runs, records, strict=True):
         series = analysis.timeline(record, resolution_ms=1000.0)
         if sum(series["throttles"]):
             any_data = True
-        axis.plot(series["t_s"], series["throttles"], label=f"{run.label} ({run.throttles} total)")
+        axis.plot(series["t_s"], series["throttles"], label=f"{names[run.run_id]} ({run.throttles} total)")
     axis.set_title("Throttles over time (429 TooManyRequests seen by Step Functions, per second)")
     axis.set_xlabel("seconds since the run's first execution started")
     axis.set_ylabel("throttled invokes / s")
@@ -139,7 +176,7 @@ def plot_throttles(runs: list[RunStats], records: list[dict[str, Any]], path: Pa
 
 
 def build(
-    runs: list[RunStats], records: list[dict[str, Any]], baseline: RunStats | None, model: USL | None, out_dir: Path
+    runs: list[RunStats], records: list[HarvestRecord], baseline: RunStats | None, model: USL | None, out_dir: Path
 ) -> dict[str, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     plots = {
@@ -150,13 +187,14 @@ def build(
     }
     notes = compare.footnotes(runs, baseline)
     settings = [r.max_concurrency for r in runs if r.max_concurrency]
-    model_lines = model_summary(model, min(settings, default=1), max(settings, default=40))
+    model_lines = model_summary(model, min(settings, default=1), max(settings, default=MAP_LIMIT))
     title = "scale-or-fail run report"
     made = datetime.now(UTC).isoformat(timespec="seconds")
     captions = {
         "throughput": "Throughput against the Map's max_concurrency, with the ideal linear line.",
-        "latency": "Per-step latency distributions.",
-        "timeline": "Concurrency and queue depth over time (from the execution histories).",
+        "latency": "Per-step latency distributions, one panel per run.",
+        "timeline": "Concurrency against the knob and queue depth over time (from the execution histories); "
+        f"the {len(records)} panel(s) share one time axis, 0-{timeline_horizon_s(records):.1f} s.",
         "throttles": "Throttles over time.",
     }
     md = [f"# {title}", "", f"Generated {made} from {len(runs)} run(s).", "", compare.table(runs, "github"), ""]
@@ -174,10 +212,12 @@ def build(
         "<ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + "</ul>",
     ]
     if model_lines:
-        body.append("<pre>" + html.escape("\n".join(model_lines)) + "</pre>")
+        body.append(to_html("\n".join(model_lines)))
     for key, plot in plots.items():
         if plot is not None:  # the file's stem is the key: the alt text
-            body.append(f"<figure>{embed_image(plot)}<figcaption>{html.escape(captions[key])}</figcaption></figure>")
+            body.append(
+                f"<figure id={key}>{embed_image(plot)}<figcaption>{html.escape(captions[key])}</figcaption></figure>"
+            )
     css = (
         "body{font-family:system-ui,sans-serif;margin:2em;max-width:1400px}"
         "table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:3px 6px}"
@@ -202,7 +242,7 @@ def html_page(title: str, css: str, body: list[str]) -> str:
     )
 
 
-def model_summary(model: USL | None, low: float = 1.0, high: float = 40.0) -> list[str]:
+def model_summary(model: USL | None, low: float = 1.0, high: float = MAP_LIMIT) -> list[str]:
     """The fitted model in words; `low`..`high` is the range of settings it was fitted over."""
     if model is None:
         return []

@@ -16,6 +16,8 @@ from itertools import combinations
 
 import numpy as np
 
+from scaleorfail.pipeline import MAP_LIMIT
+
 KNEE_MIN_BEND = 0.05  # the normalised curve must rise this far above its chord to have a knee
 
 
@@ -36,7 +38,7 @@ class USL:
             return None
         return math.sqrt((1.0 - self.sigma) / self.kappa) if self.sigma < 1 else 1.0
 
-    def knee(self, low: float = 1.0, high: float = 40.0) -> int | None:
+    def knee(self, low: float = 1.0, high: float = MAP_LIMIT) -> int | None:
         """Where returns diminish over the knob's range [low, high] (the Kneedle method), or None.
 
         Kneedle (Satopaa et al., "Finding a 'Kneedle' in a Haystack", ICDCS workshops 2011):
@@ -62,7 +64,7 @@ class USL:
                 best, best_bend = n, bend
         return None if best is None else round(best)
 
-    def ceiling(self, high: float = 40.0) -> float:
+    def ceiling(self, high: float = MAP_LIMIT) -> float:
         """The best throughput the model reaches at or below `high`."""
         peak = self.peak_concurrency
         return self.throughput(min(high, peak) if peak is not None and peak >= 1 else high)

@@ -1,7 +1,8 @@
 """Fault scenarios: each reproduces one incident with the project's own knobs.
 
 A scenario sets Terraform variables (documented below, the same on both targets),
-runs a small load, harvests it and restores the variables. Only `throttled` needs an
+runs a small load, harvests it and restores the variables that were deployed before it
+(scaleorfail.usecases.scenario). Only `throttled` needs an
 account limit: on the emulator the account concurrency is set to 10 for the run (the
 sandbox account) and put back; on AWS a sandbox account (limit 10) throttles by itself,
 and on a larger account Embed's reserved concurrency plays that role - where AWS allows
@@ -43,6 +44,22 @@ class Scenario:
     account_concurrency: int | None = None
 
 
+# Where and how the stack is deployed: kept from the current deployment while a scenario runs (every
+# other variable is the scenario's: the module's default, or what the scenario sets).
+PLACEMENT_VARIABLES = (
+    "name_prefix",
+    "region",
+    "tags",
+    "emulator_endpoint",
+    "lambda_runtime",
+    "log_retention_days",
+    "alarm_email",
+    "enable_xray",
+    "sagemaker_image_uri",
+    "state_machine_log_level",
+    "state_machine_include_execution_data",
+    "embed_p95_alarm_threshold_ms",
+)
 NO_RETRY = {"lambda_retry": {"max_attempts": 0}}
 SAGEMAKER = {"embed_backend": "sagemaker", "sagemaker_max_concurrency": 2}
 SHORT_RETRY = {"lambda_retry": {"max_attempts": 2, "interval_seconds": 1, "backoff_rate": 2, "jitter_strategy": "NONE"}}

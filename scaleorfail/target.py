@@ -106,14 +106,19 @@ def read_outputs_file(target_name: str) -> dict[str, Any] | None:
 
 
 def _refresh_from_terraform() -> None:
-    """AWS applied with plain `terraform apply`: store `terraform output -json` when the state is newer."""
+    """AWS applied with plain `terraform apply`: store `terraform output -json` when the state is newer.
+
+    The variables of such an apply are not known (Terraform's state does not keep them).
+    """
     state = paths.terraform_dir() / "terraform.tfstate"
     stored = outputs_path("aws")
     if not state.is_file() or (stored.is_file() and stored.stat().st_mtime >= state.stat().st_mtime):
         return
-    from scaleorfail.deploy.aws import store_outputs
+    from scaleorfail.terraform_cli import output_values
 
-    store_outputs(aws_target())
+    values = output_values()
+    if "state_machine_arn" in values:
+        write_outputs(aws_target(), values)
 
 
 def load_outputs(target_name: str, target: Target | None = None) -> dict[str, Any]:
@@ -140,7 +145,8 @@ def load_outputs(target_name: str, target: Target | None = None) -> dict[str, An
     return dict(data["outputs"])
 
 
-def write_outputs(target: Target, outputs: dict[str, Any]) -> Path:
+def write_outputs(target: Target, outputs: dict[str, Any], variables: dict[str, Any] | None = None) -> Path:
+    """Store a deploy's stack outputs; `variables`: the input variables it applied (None: not known)."""
     path = outputs_path(target.name)
     path.parent.mkdir(parents=True, exist_ok=True)
     document = {
@@ -150,6 +156,7 @@ def write_outputs(target: Target, outputs: dict[str, Any]) -> Path:
         "emulator_instance": target.instance,
         "written_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "outputs": outputs,
+        "variables": variables,
     }
     temporary = path.with_suffix(".tmp")
     temporary.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
@@ -157,11 +164,11 @@ def write_outputs(target: Target, outputs: dict[str, Any]) -> Path:
     return path
 
 
-def terraform_output_values(raw: dict[str, Any]) -> dict[str, Any]:
-    """`terraform output -json` wraps each output in {value, type, sensitive}."""
-    return {
-        key: entry["value"] if isinstance(entry, dict) and "value" in entry else entry for key, entry in raw.items()
-    }
+def deployed_variables(target_name: str) -> dict[str, Any] | None:
+    """The input variables of the current deployment (None: not known, e.g. applied outside `sof deploy`)."""
+    data = read_outputs_file(target_name)
+    variables = (data or {}).get("variables")
+    return dict(variables) if isinstance(variables, dict) else None
 
 
 def account_limits(target: Target) -> tuple[int | None, int | None]:

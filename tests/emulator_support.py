@@ -167,12 +167,13 @@ def insights(emulator: Emulator, groups: list[str], query: str) -> list[dict[str
     query_id = logs.start_query(logGroupNames=groups, startTime=now - 3600, endTime=now + 60, queryString=query)[
         "queryId"
     ]
-    for _ in range(100):
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
         result = logs.get_query_results(queryId=query_id)
         if result["status"] == "Complete":
             return [{field["field"]: field["value"] for field in row} for row in result["results"]]
         time.sleep(0.1)
-    raise AssertionError("query did not complete")
+    raise AssertionError("query did not complete within 30 s")
 
 
 def task_failures(events: list[dict[str, Any]]) -> list[str]:

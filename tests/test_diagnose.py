@@ -8,17 +8,21 @@ import sys
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import nullcontext
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from browser_support import CHROMIUM, rendered
 from emulator_support import Emulator, deploy
 from emulator_support import lab as emulator_lab
 
 from scaleorfail import analysis, rca, scenarios
-from scaleorfail.commands.diagnose import account_limit, diagnose_run
-from scaleorfail.commands.evidence import harvest_runs
 from scaleorfail.load import runner
+from scaleorfail.record import model
+from scaleorfail.usecases.diagnose import diagnose_run
+from scaleorfail.usecases.harvest import harvest_runs
+from scaleorfail.usecases.scenario import account_limit
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parent.parent
@@ -120,52 +124,67 @@ def test_the_report_cites_where_each_piece_of_evidence_comes_from(lab: Emulator)
     diagnosis = play(lab, scenarios.RunSpec("cite-queueing", 20, 2), "4")
     (finding,) = diagnosis.findings
     assert all(e.how for e in finding.evidence)
-    assert {e.source for e in finding.evidence} >= {"history", "metric"}
+    shared = any("CloudWatch metrics:" in note for note in diagnosis.notes)  # earlier runs in the same minutes
+    plateau = next(e for e in finding.evidence if ("Embed" in e.text and "at once" in e.text) or "Concurrent" in e.text)
+    if shared:  # the plateau comes from the histories, and the line says why CloudWatch's is not cited
+        assert plateau.source == "history" and "not cited as the run's" in plateau.text
+    else:
+        assert plateau.source == "metric" and plateau.how.startswith("GetMetricData")
+    assert {e.source for e in finding.evidence} >= {"history"}
     assert "MAX_CONCURRENCY=10" in finding.action and "sof compare" in finding.verification
 
 
 # -- RCA edge cases on synthetic harvests --------------------------------------------------------------
 
 
-def synthetic(executions: list[dict[str, Any]], c: int = 2) -> dict[str, Any]:
-    return {
-        "run_id": "synthetic",
-        "label": "synthetic",
-        "target": "local",
-        "profile": "single-batch",
-        "parameters": {"max_concurrency": c},
-        "functions": {},
-        "executions": executions,
-        "reconciliation": {"missing": [], "failed_starts": 0},
-        "metrics": {},
-    }
+T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
 
-def item(index: int, start: float, end: float, errors: list[str | None]) -> dict[str, Any]:
-    attempts = [[start + 1 + i * 10, start + 2 + i * 10, start + 9 + i * 10, e] for i, e in enumerate(errors)]
-    return {
-        "i": index,
-        "start": start,
-        "end": end,
-        "status": "SUCCEEDED" if errors[-1] is None else "FAILED",
-        "steps": [{"step": "Embed", "in": start, "out": end if errors[-1] is None else None, "attempts": attempts}],
-    }
+def synthetic(executions: list[model.Execution], c: int = 2, **fields: Any) -> model.HarvestRecord:
+    return model.HarvestRecord(
+        run_id="synthetic",
+        label="synthetic",
+        target="local",
+        profile="single-batch",
+        parameters={"max_concurrency": c},
+        region="us-east-1",
+        window=model.Window(T0, T0 + timedelta(seconds=1)),
+        executions=tuple(executions),
+        reconciliation=model.Reconciliation(len(executions), {}, (), 0, True),
+        metrics=model.Metrics(60, T0, T0 + timedelta(minutes=1), False, None, {}),
+        **fields,
+    )
 
 
-def execution(items: list[dict[str, Any]], status: str = "SUCCEEDED", error: str | None = None) -> dict[str, Any]:
-    return {
-        "name": "synthetic-0-0",
-        "status": status,
-        "start_ms": 0.0,
-        "stop_ms": 1000.0,
-        "batch_size": len(items),
-        "error": error,
-        "map_started": 0.0,
-        "items": items,
-    }
+def item(index: int, start: float, end: float, errors: list[str | None]) -> model.Item:
+    attempts = tuple(
+        model.Attempt(start + 1 + i * 10, start + 2 + i * 10, start + 9 + i * 10, e) for i, e in enumerate(errors)
+    )
+    return model.Item(
+        index,
+        start,
+        end,
+        "SUCCEEDED" if errors[-1] is None else "FAILED",
+        (model.Visit("Embed", start, end if errors[-1] is None else None, attempts),),
+    )
 
 
-def diagnose(record: dict[str, Any]) -> rca.Diagnosis:
+def execution(items: list[model.Item], status: str = "SUCCEEDED", error: str | None = None) -> model.Execution:
+    return model.Execution(
+        "synthetic-0-0",
+        "arn:synthetic",
+        status,
+        0.0,
+        1000.0,
+        len(items),
+        history_read=True,
+        error=error,
+        map_started=0.0,
+        items=tuple(items),
+    )
+
+
+def diagnose(record: model.HarvestRecord) -> rca.Diagnosis:
     return rca.diagnose(record, analysis.stats(record))
 
 
@@ -236,7 +255,12 @@ def test_the_portfolio_collects_every_artefact(lab: Emulator, tmp_path: Path) ->
     assert done.stdout.count("[x]") == 9 and "[ ]" not in done.stdout
     page = (tmp_path / "bundle" / "portfolio.html").read_text()
     assert page.count("<img") >= 3 and "PayloadTooLarge" in page and "Hypothesis" in page
+    assert "<pre>" not in page and page.count("<table>") >= 2  # the comparison and the Insights output
     assert (tmp_path / "bundle" / "execution-graph.png").stat().st_size > 10_000
+    if CHROMIUM or os.environ.get("SOF_REQUIRE_CHROMIUM"):
+        (rows, images, raw), _ = rendered(tmp_path / "bundle" / "portfolio.html", tmp_path)
+        # the wall-and-fix table (header + 2) and the Insights rows (header + 3 steps), rendered; no raw Markdown
+        assert rows >= 7 and images >= 3 and raw == 0
 
 
 @pytest.mark.parametrize(
@@ -259,13 +283,17 @@ def test_bad_arguments_get_a_clear_error(lab: Emulator, args: list[str], message
 
 
 def test_memory_at_its_limit_in_the_logs_alone_is_not_exhausted() -> None:
-    # REPORT lines are selected by time window: a neighbouring run's out-of-memory lines can be in it
-    record = synthetic([execution([item(0, 0, 30, ["DependencyTimeout", None])])])
-    logs = {"memory-used": [{"@log": "/aws/lambda/scale-or-fail-embed", "max_used_mb": "128", "memory_size_mb": "128"}]}
-    diagnosis = rca.diagnose(record, analysis.stats(record), logs)
+    # an out-of-memory death in the histories decides; REPORT lines at the limit only corroborate it
+    at_limit = model.Logs(
+        functions=(model.FunctionLogs("Embed", "/aws/lambda/scale-or-fail-embed", 2, 0, None, 128, 128, 1),)
+    )
+    record = synthetic([execution([item(0, 0, 30, ["DependencyTimeout", None])])], logs=at_limit)
+    diagnosis = rca.diagnose(record, analysis.stats(record))
     assert leaf(diagnosis.classification) == {"TIMED OUT"}
     assert "no invocation of this run died of it" in diagnosis.ruled_out["EXHAUSTED"]
-    oom = synthetic([execution([item(0, 0, 30, ["Runtime.OutOfMemory"])], "FAILED", "Runtime.OutOfMemory")])
-    found = rca.diagnose(oom, analysis.stats(oom), logs)
+    oom = synthetic(
+        [execution([item(0, 0, 30, ["Runtime.OutOfMemory"])], "FAILED", "Runtime.OutOfMemory")], logs=at_limit
+    )
+    found = rca.diagnose(oom, analysis.stats(oom))
     (finding,) = found.findings
     assert finding.leaf == "EXHAUSTED" and {e.source for e in finding.evidence} == {"history", "log"}

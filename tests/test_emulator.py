@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -261,10 +262,10 @@ def test_payloads_over_256_kb_are_refused(emulator: Emulator) -> None:
     with pytest.raises(sfn.exceptions.InvalidExecutionInput):
         sfn.start_execution(stateMachineArn=arn, input=json.dumps({"blob": "z" * 270_000}))
     execution = sfn.start_execution(stateMachineArn=arn, input=json.dumps({"blob": "z" * 140_000}))["executionArn"]
-    for _ in range(100):
-        description = sfn.describe_execution(executionArn=execution)
-        if description["status"] != "RUNNING":
-            break
+    deadline = time.monotonic() + 60
+    while (description := sfn.describe_execution(executionArn=execution))["status"] == "RUNNING":
+        assert time.monotonic() < deadline, "the execution did not end within 60 s"
+        time.sleep(0.1)
     assert description["status"] == "FAILED" and description["error"] == "States.DataLimitExceeded"
 
 

@@ -81,7 +81,11 @@ def test_up_status_down_leaves_nothing_running(tmp_path: Path) -> None:
 
     stopped = sof(tmp_path, "local", "down")
     assert stopped.returncode == 0 and "stopped" in stopped.stdout
-    time.sleep(0.2)
+    deadline = time.monotonic() + 10  # `down` waits for the server; its workers are reaped as they exit
+    while (control.pid_alive(record["pid"]) or any(control.pid_alive(p) for p in workers)) and (
+        time.monotonic() < deadline
+    ):
+        time.sleep(0.05)
     assert not control.pid_alive(record["pid"])
     assert [pid for pid in workers if control.pid_alive(pid)] == []
     assert not (tmp_path / "emulator.json").exists()

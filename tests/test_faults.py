@@ -25,6 +25,7 @@ from fault_table import Row, sync
 from scaleorfail.emulator import control
 from scaleorfail.harvest import collect
 from scaleorfail.load.manifest import load
+from scaleorfail.record.model import HarvestRecord
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parent.parent
@@ -116,8 +117,8 @@ def in_emulator(emulator: Emulator, prefix: str) -> list[str]:
     return names
 
 
-def accounted(record: dict[str, Any]) -> set[str]:
-    return {e["name"] for e in record["executions"]} | {m["name"] for m in record["reconciliation"]["missing"]}
+def accounted(record: HarvestRecord) -> set[str]:
+    return {e.name for e in record.executions} | {m.name for m in record.reconciliation.missing}
 
 
 def record_row(key: str, fault: str, when: str, outcome: str) -> None:
@@ -159,8 +160,8 @@ def test_the_emulator_killed_mid_run_ends_the_run_at_once_and_harvest_says_why(t
         assert "the emulator was restarted after this run" in harvested.stderr
         assert "Traceback" not in harvested.stderr
         record = collect.read_cached(runs / "f-emu")
-        assert record is not None and record["final"]
-        assert {m["name"] for m in record["reconciliation"]["missing"]} == started
+        assert record is not None and record.final
+        assert {m.name for m in record.reconciliation.missing} == started
         invoked = sof(emulator, runs, "invoke-one")
         assert invoked.returncode == 2 and "restarted since the pipeline was deployed" in invoked.stderr
         assert "Traceback" not in invoked.stderr
@@ -186,8 +187,8 @@ def test_a_harness_killed_with_sigkill_leaves_a_crashed_run_that_harvests_whole(
     assert any("without" in note for note in manifest.notes)  # ended without a final write / end state
     emulated = in_emulator(shared, "f-kill")
     record = collect.harvest(runs / "f-kill", collect.Options(quiet=True, wait_s=60))
-    assert record["final"] and record["reconciliation"]["balanced"]
-    assert record["reconciliation"]["missing"] == []
+    assert record.final and record.reconciliation.balanced
+    assert record.reconciliation.missing == ()
     assert accounted(record) == set(emulated)  # every execution the emulator ran, none invented
     record_row(
         "harness-kill",
@@ -211,7 +212,7 @@ def test_a_harness_stopped_with_sigterm_writes_its_end_state_and_reports(shared:
     assert (run_dir / "locust_stats.csv").read_text().count("StartExecution") >= 1
     record = collect.harvest(run_dir, collect.Options(quiet=True, wait_s=60))
     emulated = in_emulator(shared, "f-term")
-    assert record["reconciliation"]["balanced"] and accounted(record) == set(emulated)
+    assert record.reconciliation.balanced and accounted(record) == set(emulated)
     record_row(
         "harness-term",
         "harness SIGTERMed",
@@ -248,7 +249,7 @@ def test_a_load_worker_killed_mid_run_is_accounted_for(shared: Emulator, tmp_pat
     emulated = in_emulator(shared, "f-worker")
     assert set(emulated) <= started | {u.name for u in manifest.unconfirmed}
     record = collect.harvest(runs / "f-worker", collect.Options(quiet=True, wait_s=60))
-    assert record["reconciliation"]["balanced"] and accounted(record) == set(emulated)
+    assert record.reconciliation.balanced and accounted(record) == set(emulated)
     record_row(
         "worker",
         "one of 2 Locust workers SIGKILLed (`--processes 2`)",
@@ -305,8 +306,8 @@ def test_overload_at_150_starts_per_second_loses_and_duplicates_nothing(shared: 
     emulated = in_emulator(shared, "f-load")
     assert len(emulated) == len(set(emulated))  # no execution twice
     record = collect.harvest(runs / "f-load", collect.Options(quiet=True, wait_s=120))
-    recon = record["reconciliation"]
-    assert recon["balanced"] and recon["missing"] == [] and record["final"]
+    recon = record.reconciliation
+    assert recon.balanced and recon.missing == () and record.final
     assert accounted(record) == set(emulated)  # lost: none; every started (or ambiguous) one found
     assert set(emulated) - started <= failed | {u.name for u in manifest.unconfirmed}
     # ... and the emulator recovers: it answers and runs a new execution.
@@ -330,15 +331,15 @@ def test_harvest_during_a_run_caches_nothing_that_is_not_over(shared: Emulator, 
     early = sof(shared, runs, "harvest", "f-early", "--wait", "0")
     assert early.returncode == 1 and "partial" in early.stderr and "read again" in early.stderr, early.stderr
     partial = collect.read_any(runs / "f-early")
-    assert partial is not None and not partial["final"] and partial["pending"]
+    assert partial is not None and not partial.final and partial.pending
     assert collect.read_cached(runs / "f-early") is None  # not served as a cached answer
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 0, stderr[-2000:]
     final = sof(shared, runs, "harvest", "f-early")
     assert final.returncode == 0, final.stderr
     record = collect.read_cached(runs / "f-early")
-    assert record is not None and record["final"]
-    assert record["reconciliation"]["harvested_by_status"] == {"SUCCEEDED": 18}
+    assert record is not None and record.final
+    assert record.reconciliation.harvested_by_status == {"SUCCEEDED": 18}
     record_row(
         "early-harvest",
         "`sof harvest --wait 0` while the run goes on",
@@ -359,9 +360,9 @@ def test_executions_evicted_by_the_retention_are_reported_as_evicted(tmp_path: P
         assert harvested.returncode == 1 and "evicted by the emulator's retention" in harvested.stderr
         record = collect.read_cached(runs / "f-evict")
         assert record is not None
-        kept = record["reconciliation"]["harvested_by_status"].get("SUCCEEDED", 0)
-        missing = record["reconciliation"]["missing"]
-        assert kept == 3 and len(missing) == 2 and record["reconciliation"]["balanced"]
+        kept = record.reconciliation.harvested_by_status.get("SUCCEEDED", 0)
+        missing = record.reconciliation.missing
+        assert kept == 3 and len(missing) == 2 and record.reconciliation.balanced
         health = control.health(emulator.url) or {}
         assert health["retention"]["evicted_executions"] >= 2
         record_row(

@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
-import struct
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from browser_support import CHROMIUM, CHROMIUM_FLAGS, needs_chromium, png_size, rendered
 from emulator_support import Emulator, deploy, free_port, running_emulator
 
 from scaleorfail import analysis, compare, report
-from scaleorfail.commands.evidence import harvest_runs
 from scaleorfail.harvest import collect
 from scaleorfail.load import runner
+from scaleorfail.usecases.harvest import harvest_runs
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,24 +40,39 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Emulator, li
 def test_harvest_reads_every_execution_and_reconciles(lab: tuple[Emulator, list[Path]]) -> None:
     _, runs = lab
     record = collect.harvest(runs[0], collect.Options(quiet=True))
-    assert record["schema"] == "scale-or-fail/harvest" and record["version"] == 2
-    assert record["timing"]["profile"] == "ideal" and record["timing"]["history_event_ms"] == 0.0
+    assert record.schema == "scale-or-fail/harvest" and record.version == 3
+    assert record.timing["profile"] == "ideal" and record.timing["history_event_ms"] == 0.0
+    (execution,) = record.executions
     # the Map's own close is the Map's: every ticket's last visit ends at its own Postprocess exit
-    assert [s["step"] for s in record["executions"][0]["states"]] == ["ApplyDefaults", "ProcessTickets"]
-    assert all(s["out"] is not None for s in record["executions"][0]["states"])
-    assert all(i["steps"][-1]["out"] <= i["end"] for i in record["executions"][0]["items"])
-    (execution,) = record["executions"]
-    assert execution["status"] == "SUCCEEDED" and len(execution["items"]) == 12
-    assert all(len(i["steps"]) == 3 for i in execution["items"])
-    recon = record["reconciliation"]
-    assert recon["balanced"] and recon["harvested_by_status"] == {"SUCCEEDED": 1} and recon["missing"] == []
-    calls = record["api_calls"]
+    assert [s.step for s in execution.states] == ["ApplyDefaults", "ProcessTickets"]
+    assert all(s.exited is not None for s in execution.states)
+    assert all((i.visits[-1].exited or 0) <= (i.end or 0) for i in execution.items)
+    assert execution.status == "SUCCEEDED" and len(execution.items) == 12
+    assert all(len(i.visits) == 3 for i in execution.items)
+    # every attempt names its Lambda invocation, as AWS's lambda:invoke result does
+    assert all(a.request_id for i in execution.items for v in i.visits for a in v.attempts)
+    recon = record.reconciliation
+    assert recon.balanced and recon.harvested_by_status == {"SUCCEEDED": 1} and recon.missing == ()
+    calls = record.api_calls
     assert calls["GetExecutionHistory"] == 1  # 12 tickets: one page of history
     assert calls["GetMetricData"] == 1
     assert "DescribeExecution" not in calls  # statuses come in bulk, not one call per execution
-    assert record["functions"]["embed"]["memory_mb"] == 256
-    # CloudWatch is minute-grained: the other run of this module may share the minute
-    assert record["metrics"]["embed"]["Invocations_Sum"] >= 12
+    assert record.functions["embed"].memory_mb == 256
+    # CloudWatch is minute-grained: the other run of this module may share the minute (and is named if so)
+    assert (record.metrics.value("embed", "Invocations_Sum") or 0) >= 12
+    assert record.metrics.shared == bool(record.metrics.shared_with)
+    # the log evidence is this run's: its 36 invocations' REPORT lines, by request id
+    logs = record.logs
+    assert logs.problems == () and logs.lambda_scope is not None and "by request id" in logs.lambda_scope.by
+    assert sum(f.invocations for f in logs.functions) == 36
+    assert record.account.lambda_concurrency == 1000
+    (query,) = logs.insights
+    assert query.key == "duration-by-step" and {row["step"] for row in query.rows} == {
+        "preprocess",
+        "embed",
+        "postprocess",
+    }
+    assert all(int(row["invocations"]) == 12 for row in query.rows)  # this run's window only
 
 
 def test_the_cache_makes_harvest_instant_and_idempotent(
@@ -75,7 +90,7 @@ def test_the_cache_makes_harvest_instant_and_idempotent(
     assert collect.harvest_path(runs[1]).stat().st_mtime_ns == stamp
     monkeypatch.undo()
     refreshed = collect.harvest(runs[1], collect.Options(quiet=True, refresh=True))
-    assert refreshed["executions"] == first["executions"]
+    assert refreshed.executions == first.executions
 
 
 def test_missing_and_unconfirmed_executions_are_accounted_for(lab: tuple[Emulator, list[Path]], tmp_path: Path) -> None:
@@ -94,12 +109,12 @@ def test_missing_and_unconfirmed_executions_are_accounted_for(lab: tuple[Emulato
     manifest["executions"].append({**real, "name": "ghost-0-9", "arn": real["arn"] + "-ghost", "seq": 9})
     (copy / "manifest.json").write_text(json.dumps(manifest))
     record = collect.harvest(copy, collect.Options(quiet=True, wait_s=2))
-    recon = record["reconciliation"]
-    assert recon["unconfirmed_found"] == [real["name"]]
-    assert recon["unconfirmed_absent"] == ["never-started"]
-    assert [m["name"] for m in recon["missing"]] == ["ghost-0-9"]
-    assert "not found" in recon["missing"][0]["reason"]
-    assert recon["balanced"]  # 1 started + 1 found = 1 harvested + 1 missing
+    recon = record.reconciliation
+    assert recon.unconfirmed_found == (real["name"],)
+    assert recon.unconfirmed_absent == ("never-started",)
+    assert [m.name for m in recon.missing] == ["ghost-0-9"]
+    assert "not found" in recon.missing[0].reason
+    assert recon.balanced  # 1 started + 1 found = 1 harvested + 1 missing
 
 
 def test_cloudwatch_metrics_read_too_soon_on_aws_are_provisional_not_final(
@@ -121,13 +136,13 @@ def test_cloudwatch_metrics_read_too_soon_on_aws_are_provisional_not_final(
     }.items():
         monkeypatch.setenv(name, value)
     first = collect.harvest(copy, collect.Options(quiet=True, wait_s=2))
-    assert first["metrics"]["provisional"] and not first["final"]
-    assert any("CloudWatch metrics provisional until" in p for p in first["pending"])
+    assert first.metrics.provisional and not first.final
+    assert any("CloudWatch metrics provisional until" in p for p in first.pending)
     assert collect.read_cached(copy) is None  # never served as the final answer
     monkeypatch.setattr(collect, "METRICS_SETTLE_S", -600.0)  # ... the run's minutes, and the delay, have passed
     second = collect.harvest(copy, collect.Options(quiet=True, wait_s=2))
-    assert second["final"] and not second["metrics"]["provisional"], second["pending"]
-    assert second["reused_executions"] == 1  # the finished execution was kept, only the metrics read again
+    assert second.final and not second.metrics.provisional, second.pending
+    assert second.reused_executions == 1  # the finished execution was kept, only the metrics read again
     assert collect.read_cached(copy) == second
 
 
@@ -152,75 +167,35 @@ def test_compare_and_report_write_every_artefact(lab: tuple[Emulator, list[Path]
     assert "h-c6" in paths["md"].read_text()
 
 
-def png_size(path: Path) -> tuple[int, int]:
-    header = path.read_bytes()[:24]
-    assert header[:8] == b"\x89PNG\r\n\x1a\n"
-    width, height = struct.unpack(">II", header[16:24])
-    return int(width), int(height)
-
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-@pytest.mark.skipif(
-    CHROMIUM is None and not os.environ.get("SOF_REQUIRE_CHROMIUM"), reason="Debian's chromium is not installed"
-)
+@needs_chromium
 def test_the_html_report_renders_in_headless_chromium(lab: tuple[Emulator, list[Path]], tmp_path: Path) -> None:
-    assert CHROMIUM, "SOF_REQUIRE_CHROMIUM is set but chromium is missing (.ci/run installs it)"
     _, runs = lab
     records = harvest_runs([str(r) for r in runs], quiet=True)
     stats = [analysis.stats(r) for r in records]
     paths = report.build(stats, records, compare.with_baseline(stats), None, tmp_path / "report")
-    flags = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={tmp_path / 'profile'}",
-    ]
-    url = paths["html"].as_uri()
-    wrapper = tmp_path / "check.html"
-    wrapper.write_text(
-        f'<iframe id=f src="{url}" width=1400 height=900></iframe><script>'
-        "document.getElementById('f').onload = () => {"
-        " const d = document.getElementById('f').contentDocument;"
-        " const rows = d.querySelectorAll('table tr').length;"
-        " const images = Array.from(d.images).filter(i => i.complete && i.naturalWidth > 500).length;"
-        " document.body.setAttribute('data-rendered', rows + ',' + images); };</script>"
-    )
-    checked = subprocess.run(
-        [
-            CHROMIUM,
-            *flags,
-            "--allow-file-access-from-files",
-            "--virtual-time-budget=15000",
-            "--dump-dom",
-            wrapper.as_uri(),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    ).stdout
-    assert 'data-rendered="3,4"' in checked  # header + 2 rows, and all 4 plots decoded at full width
-    dom = subprocess.run(
-        [CHROMIUM, *flags, "--dump-dom", url], capture_output=True, text=True, timeout=120, check=True
-    ).stdout
-    assert "<table>" in dom and dom.count("data:image/png;base64") == 4
+    (rows, images, raw), caption = rendered(paths["html"], tmp_path)
+    assert (rows, images, raw) == (3, 4, 0)  # header + 2 rows, all 4 plots decoded at full width, no raw Markdown
+    # the timeline panels share one time axis, as long as the longer run (the c=2 one)
+    longest = max(r.wall_s or 0 for r in stats)
+    shared = re.search(r"share one time axis, 0-([\d.]+) s", caption)
+    assert shared and "2 panel(s)" in caption, caption
+    assert longest <= float(shared.group(1)) <= longest + 1.0
     shot = tmp_path / "shot.png"
     subprocess.run(
-        [CHROMIUM, *flags, "--window-size=1400,2000", f"--screenshot={shot}", url],
+        [
+            CHROMIUM or "chromium",
+            *CHROMIUM_FLAGS,
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--window-size=1400,2000",
+            f"--screenshot={shot}",
+            paths["html"].as_uri(),
+        ],
         capture_output=True,
         timeout=120,
         check=True,
     )
     assert shot.stat().st_size > 50_000  # a rendered page with plots, not a blank one
-    width, height = png_size(shot)
-    assert (width, height) == (1400, 2000)
+    assert png_size(shot) == (1400, 2000)
 
 
 def test_make_demo_runs_the_main_job_end_to_end(tmp_path: Path) -> None:
@@ -240,5 +215,10 @@ def test_make_demo_runs_the_main_job_end_to_end(tmp_path: Path) -> None:
     assert (tmp_path / "runs" / "demo-report" / "report.html").exists()
     lines = [line for line in out.splitlines() if line.startswith("demo-c")]
     assert len(lines) == 2 and all(" 1/0 " in line for line in lines)
+    table = out[out.index("\nrun ") + 1 : out.index("  - ")]
+    assert max(len(line) for line in table.splitlines()) <= 120  # the terminal table fits 120 columns
     assert not (tmp_path / "state" / "emulator.json").exists()  # the demo stopped the emulator it started
-    assert sys.executable  # the demo ran in the project's own virtualenv through make
+    # the demo's runs were made by the project's own virtualenv through make: their manifests say so
+    manifests = [json.loads(p.read_text()) for p in (tmp_path / "runs").glob("*/manifest.json")]
+    assert sorted(m["label"] for m in manifests) == ["demo-c10", "demo-c2"]
+    assert all(m["status"] == "complete" for m in manifests)

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from scaleorfail import analysis, compare
-from scaleorfail.harvest import history
-from scaleorfail.harvest.collect import execution_record
+from scaleorfail import analysis, compare, history
+from scaleorfail.harvest.convert import execution as execution_record
+from scaleorfail.record import codec, model
 from scaleorfail.scaling import USL, fit
 
 T0 = datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)
@@ -89,28 +89,34 @@ def test_history_is_attributed_to_items_and_steps_exactly() -> None:
     assert timeline.state_transitions == 7  # Map + 3 tasks x 2 items
 
 
-def record_for(events: list[dict[str, Any]], batch: int = 2, memory: int = 256) -> dict[str, Any]:
+def record_for(events: list[dict[str, Any]], batch: int = 2, memory: int = 256, **fields: Any) -> model.HarvestRecord:
+    """A harvest record of one execution with this history (the typed record the harvest writes)."""
     timeline = history.parse(events)
     status = {
         "arn": "arn:x",
         "status": timeline.status,
         "start": T0,
-        "stop": T0 + timedelta(milliseconds=timeline.stop - timeline.start),
+        "stop": T0 + timedelta(milliseconds=(timeline.stop or timeline.start) - timeline.start),
     }
     execution = execution_record("r-0-0", status, timeline, 1, batch)
-    return {
+    base: dict[str, Any] = {
         "run_id": "r",
         "label": "c1",
         "target": "local",
         "profile": "single-batch",
         "parameters": {"max_concurrency": 1},
+        "region": "us-east-1",
+        "window": model.Window(T0, status["stop"]),
         "functions": {
-            s: {"name": s, "memory_mb": memory if s == "embed" else 128} for s in ("preprocess", "embed", "postprocess")
+            s: model.Function(s, memory if s == "embed" else 128) for s in ("preprocess", "embed", "postprocess")
         },
-        "executions": [execution],
-        "reconciliation": {"missing": [], "failed_starts": 0},
-        "metrics": {},
+        "executions": (execution,),
+        "reconciliation": model.Reconciliation(1, {timeline.status: 1}, (), 0, True),
+        "metrics": model.Metrics(
+            60, T0.replace(second=0), T0.replace(second=0) + timedelta(minutes=1), False, None, {}
+        ),
     }
+    return model.HarvestRecord(**{**base, **fields})
 
 
 def test_run_statistics_from_a_known_history() -> None:
@@ -312,3 +318,99 @@ def test_vague_aws_errors_are_qualified_by_their_cause(error: str, cause: str, e
     timeline = history.parse(h.events)
     assert timeline.items[0].visits[0].attempts[0].error == expected
     assert timeline.error == expected
+
+
+# -- the typed record ---------------------------------------------------------------------------------------
+
+
+def test_the_record_round_trips_through_json_and_has_no_positional_lists() -> None:
+    record = record_for(two_item_history(), pending=("x",), final=False)
+    text = codec.dumps(record)
+    assert codec.loads(text) == record
+    data = codec.to_jsonable(record)
+    attempt = data["executions"][0]["items"][1]["visits"][1]["attempts"][0]
+    assert attempt == {
+        "scheduled": 291.0,
+        "started": 292.0,
+        "ended": 295.0,
+        "error": "Lambda.TooManyRequestsException",
+        "request_id": None,
+    }
+    assert (data["schema"], data["version"]) == ("scale-or-fail/harvest", 3)
+
+
+def test_a_record_of_another_version_or_damaged_is_not_read() -> None:
+    data = codec.to_jsonable(record_for(two_item_history()))
+    assert codec.from_jsonable({**data, "version": 2}) is None  # old caches are harvested again
+    assert codec.from_jsonable({**data, "executions": {"not": "a list"}}) is None
+    broken = codec.to_jsonable(record_for(two_item_history()))
+    broken["executions"][0]["items"][0]["visits"][0]["attempts"][0] = [11.0, 12.0, 20.0, None]  # the v2 shape
+    assert codec.from_jsonable(broken) is None
+    assert codec.loads('{"schema": ') is None
+
+
+def test_attempts_carry_the_lambda_request_id_from_the_history() -> None:
+    output = '{"Payload": {}, "SdkResponseMetadata": {"RequestId": "11111111-2222-3333-4444-555555555555"}}'
+    assert history.succeeded_request_id(output) == "11111111-2222-3333-4444-555555555555"
+    headers = '{"SdkHttpMetadata": {"HttpHeaders": {"x-amzn-RequestId": "abc-1"}}}'
+    assert history.succeeded_request_id(headers) == "abc-1"
+    assert history.succeeded_request_id('{"Payload": 1}') is None and history.succeeded_request_id(None) is None
+    handler = '{"errorType": "PayloadTooLarge", "errorMessage": "too long", "requestId": "r-9"}'
+    assert history.failed_request_id("PayloadTooLarge", handler) == "r-9"
+    killed = '{"errorMessage":"RequestId: 1f2e3d4c-0000-1111-2222-333344445555 Error: Runtime exited with error"}'
+    assert history.failed_request_id("Runtime.ExitError", killed) == "1f2e3d4c-0000-1111-2222-333344445555"
+    throttled = "Rate Exceeded. (Service: AWSLambda; Status Code: 429; Request ID: 9f; Proxy: null)"
+    assert history.failed_request_id("Lambda.TooManyRequestsException", throttled) is None  # it never ran
+
+
+def test_log_lines_are_tied_to_their_invocations_and_kept_by_request_id() -> None:
+    from scaleorfail.harvest import logs
+
+    def lines(stream: str, request: str, at: int, handler: str) -> list[dict[str, Any]]:
+        return [
+            {"logStreamName": stream, "timestamp": at, "message": f"START RequestId: {request} Version: $LATEST"},
+            {"logStreamName": stream, "timestamp": at + 1, "message": handler},
+            {"logStreamName": stream, "timestamp": at + 2, "message": f"END RequestId: {request}"},
+            {
+                "logStreamName": stream,
+                "timestamp": at + 2,
+                "message": f"REPORT RequestId: {request}\tDuration: 1.00 ms\tBilled Duration: 2 ms\t"
+                "Memory Size: 128 MB\tMax Memory Used: 128 MB\tInit Duration: 90.00 ms\t",
+            },
+        ]
+
+    mine = '{"step": "preprocess", "ticket_id": "T-1", "error": "PayloadTooLarge", "message": "5100 > 5000"}'
+    other = '{"step": "preprocess", "ticket_id": "T-1", "error": "PayloadTooLarge", "message": "a neighbour"}'
+    events = lines("s1", "ours", 1000, mine) + lines("s2", "theirs", 1000, other)
+
+    class FakeLogs:
+        def filter_log_events(self, **kwargs: Any) -> dict[str, Any]:
+            return {"events": [e for e in events if kwargs["startTime"] <= e["timestamp"] <= kwargs["endTime"]]}
+
+    def call(api: str, function: Any, **kwargs: Any) -> Any:
+        return function(**kwargs)
+
+    attempt = model.Attempt(1.0, 2.0, 3.0, "PayloadTooLarge", request_id="ours")
+    visit = model.Visit("Preprocess", 0.0, None, (attempt,))
+    execution = model.Execution(
+        "r-0-0", "arn:x", "FAILED", 1000.0, 1003.0, 1, items=(model.Item(0, 0.0, 4.0, "FAILED", (visit,)),)
+    )
+    groups = {"preprocess": "/aws/lambda/pre"}
+    scope, functions, rows, problems = logs.lambda_logs(call, FakeLogs(), groups, (execution,), 1000, 1003)
+    assert problems == [] and scope is not None and scope.by == "Preprocess by request id"
+    assert (scope.read, scope.kept) == (8, 4)
+    assert [r.message for r in rows] == [mine] and rows[0].request_id == "ours"
+    (summary,) = functions
+    assert (summary.invocations, summary.cold_starts, summary.at_memory_limit) == (1, 1, 1)
+    # without request ids in the history, the exact window decides (and the scope says so)
+    anonymous = model.Execution(
+        "r-0-0",
+        "arn:x",
+        "FAILED",
+        1000.0,
+        1003.0,
+        1,
+        items=(model.Item(0, 0.0, 4.0, "FAILED", (model.Visit("Preprocess", 0.0, None, (model.Attempt(1, 2, 3),)),)),),
+    )
+    scope, functions, rows, _ = logs.lambda_logs(call, FakeLogs(), groups, (anonymous,), 1000, 1003)
+    assert scope is not None and scope.by == "Preprocess by time window (ms)" and len(rows) == 2

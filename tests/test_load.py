@@ -112,6 +112,12 @@ def test_start_rate_is_exact_at_low_rates(emulator: Emulator, tmp_path: Path) ->
     assert manifest.finished == [] and not manifest.completion_tracking
 
 
+def started_in(run_dir: Path) -> int:
+    """Executions the harness has journalled as started so far."""
+    lines = [line for journal in run_dir.glob("journal*.jsonl") for line in journal.read_text().splitlines()]
+    return sum(1 for line in lines if '"kind": "started"' in line)
+
+
 def test_an_interrupted_run_still_leaves_a_valid_manifest(emulator: Emulator, tmp_path: Path) -> None:
     env = {**os.environ, "SOF_STATE_DIR": str(emulator.state_dir)}
     command = [
@@ -135,7 +141,10 @@ def test_an_interrupted_run_still_leaves_a_valid_manifest(emulator: Emulator, tm
         "t-int",
     ]
     process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(8)
+    deadline = time.monotonic() + 90
+    while started_in(tmp_path / "t-int") < 5:  # interrupt it mid-run, once it has started a few executions
+        assert process.poll() is None and time.monotonic() < deadline, "the run did not start 5 executions"
+        time.sleep(0.2)
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
     manifest = load(tmp_path / "t-int")

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import subprocess
 import sys
 from argparse import Namespace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -143,7 +145,13 @@ def test_invalid_options_get_one_clear_message(overrides: dict[str, Any], messag
 def test_valid_options_resolve_to_settings() -> None:
     resolved = options.validate(namespace(max_concurrency=0))
     assert resolved.profile.total() == 50 and resolved.max_concurrency == 0
-    assert resolved.run_id.endswith(resolved.run_id[-4:]) and "c2" in resolved.run_id
+    # a new run id: when it started (UTC), its label, and 4 random hex digits that keep two runs apart
+    found = re.fullmatch(r"(\d{8}T\d{6})-(.+)-([0-9a-f]{4})", resolved.run_id)
+    assert found and found.group(2) == "c2", resolved.run_id
+    started = datetime.strptime(found.group(1), "%Y%m%dT%H%M%S").replace(tzinfo=UTC)
+    assert abs((datetime.now(UTC) - started).total_seconds()) < 120
+    assert options.RUN_ID.fullmatch(resolved.run_id)  # a valid --run-id itself
+    assert options.validate(namespace(run_id="mine")).run_id == "mine"  # an explicit one is kept
     assert resolved.parameters()["executions_planned"] == 50
 
 

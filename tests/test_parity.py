@@ -214,7 +214,7 @@ def test_ticket_text_reaches_the_execution_log_only_when_asked(deployed: tuple[E
 
 
 def test_destroy_removes_everything_and_verifies_it(deployed: tuple[Emulator, dict[str, Any], Path]) -> None:
-    from scaleorfail.commands.deploy import leftover_resources
+    from scaleorfail.usecases.deploy import leftover_resources
 
     emulator, _, _ = deployed
     assert leftover_resources(emulator.target)  # something to remove

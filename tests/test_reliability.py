@@ -3,6 +3,7 @@ good ones, AWS deploys without credentials or Terraform, the emulator watch, ret
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -23,6 +24,7 @@ from scaleorfail.errors import UserError
 from scaleorfail.harvest import collect
 from scaleorfail.load.manifest import Manifest, claim_run_dir, load
 from scaleorfail.load.watch import SILENCE_LIMIT_S, TargetWatch
+from scaleorfail.record import codec
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -91,8 +93,7 @@ def test_bad_journal_lines_are_skipped_and_counted(tmp_path: Path) -> None:
 
 
 def test_a_damaged_harvest_record_is_not_served_from_the_cache(tmp_path: Path) -> None:
-    record = {"schema": collect.SCHEMA, "version": collect.VERSION, **record_for(two_item_history()), "api_calls": {}}
-    record["reconciliation"].update(harvested_by_status={"SUCCEEDED": 1}, balanced=True)
+    record = codec.to_jsonable(record_for(two_item_history()))
     collect.harvest_path(tmp_path).write_text(json.dumps({**record, "final": True}))
     assert collect.read_cached(tmp_path) is not None
     collect.harvest_path(tmp_path).write_text(json.dumps({**record, "final": False}))
@@ -110,10 +111,7 @@ def test_one_bad_run_does_not_stop_the_comparison_of_the_others(tmp_path: Path) 
     good = runs / "good"
     good.mkdir(parents=True)
     (good / "manifest.json").write_text(json.dumps(manifest_json("good")))
-    record = {"schema": collect.SCHEMA, "version": collect.VERSION, "final": True, "api_calls": {},
-              "harvest_seconds": 0.1, **record_for(two_item_history())}  # fmt: skip
-    record["run_id"] = "good"
-    record["reconciliation"].update(harvested_by_status={"SUCCEEDED": 1}, balanced=True)
+    record = codec.to_jsonable(dataclasses.replace(record_for(two_item_history()), run_id="good"))
     (good / "harvest.json").write_text(json.dumps(record))
     broken = runs / "broken-manifest"
     broken.mkdir()
@@ -123,11 +121,11 @@ def test_one_bad_run_does_not_stop_the_comparison_of_the_others(tmp_path: Path) 
     odd = runs / "odd-harvest"
     shutil.copytree(good, odd)
     (odd / "harvest.json").write_text(json.dumps({**record, "run_id": "odd-harvest", "executions": [{"name": "x"}]}))
-    done = sof("compare", "--output", str(tmp_path / "out"), env={"SOF_RUNS_DIR": str(runs)})
+    done = sof("compare", "--all", "--output", str(tmp_path / "out"), env={"SOF_RUNS_DIR": str(runs)})
     assert done.returncode == 1
     assert "c1" in done.stdout and "written:" in done.stdout  # the good run is compared
     assert "broken-manifest: skipped:" in done.stderr and "executions[0] is damaged" in done.stderr
-    assert "odd-harvest: skipped: its harvest record is damaged" in done.stderr
+    assert "odd-harvest: skipped: its harvest record is damaged or of another version" in done.stderr
     assert "2 run(s) skipped" in done.stderr and "Traceback" not in done.stderr
 
 

@@ -25,9 +25,9 @@ from emulator_support import Emulator, deploy, insights, metric, run, task_failu
 from emulator_support import lab as emulator_lab
 
 from scaleorfail import analysis, compare, rca, scenarios
-from scaleorfail.commands.diagnose import diagnose_run
-from scaleorfail.commands.evidence import harvest_runs
 from scaleorfail.load import runner
+from scaleorfail.usecases.diagnose import diagnose_run
+from scaleorfail.usecases.harvest import harvest_runs
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parent.parent
@@ -188,9 +188,9 @@ def test_rca_and_compare_contrast_rejection_with_queueing(lab: Emulator, capsys:
     assert {e.source for e in finding.evidence} >= {"history", "config", "metric"}
     assert "MAX_CONCURRENCY=2" in finding.action and "sof compare" in finding.verification
     assert "Fishbone bone 3: Dependencies" in rca.to_markdown(rejected)
-    runs = [analysis.stats(json.loads((d / "harvest.json").read_text())) for d in made]
+    runs = [analysis.stats(record) for record in harvest_runs([str(d) for d in made], quiet=True)]
     compare.with_baseline(runs)
-    text = compare.table(runs)
+    text = compare.table(runs, wide=True)
     assert text.count("endpoint (max 2)") == 2
     assert runs[0].executions_ok == 1 and runs[0].endpoint_throttles == 0 and runs[0].queue_wait_ms["p95"] > 0
     assert runs[1].executions_failed == 1 and runs[1].endpoint_throttles >= 1

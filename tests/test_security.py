@@ -169,8 +169,8 @@ def test_scenario_ticket_files_stay_under_the_state_dir_and_are_removed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from scaleorfail import scenarios
-    from scaleorfail.commands import diagnose
     from scaleorfail.load import runner
+    from scaleorfail.usecases import scenario
 
     monkeypatch.setenv("SOF_STATE_DIR", str(tmp_path))
     seen: list[Path] = []
@@ -184,13 +184,11 @@ def test_scenario_ticket_files_stay_under_the_state_dir_and_are_removed(
         name = "local"
 
     monkeypatch.setattr(runner, "burst", burst)
-    monkeypatch.setattr(diagnose, "deploy", lambda *a, **k: None)
-    monkeypatch.setattr(diagnose.targets, "resolve", lambda *a, **k: Local())
-    monkeypatch.setattr(diagnose.targets, "load_outputs", lambda *a, **k: {})
-    args = type("Args", (), {"name": "bad-input", "scale": 1.0, "target": "local", "region": None})()
-    args.auto_approve = False  # type: ignore[attr-defined]
+    monkeypatch.setattr(scenario, "deploy", lambda *a, **k: None)
+    monkeypatch.setattr(scenario.targets, "load_outputs", lambda *a, **k: {})
+    monkeypatch.setattr(scenario.targets, "deployed_variables", lambda *a, **k: {})
     with pytest.raises(RuntimeError):
-        diagnose.scenario_command(args)  # type: ignore[arg-type]
+        scenario.run_scenario("bad-input", Local(), say=lambda text: None)  # type: ignore[arg-type]
     assert seen and seen[0].parent == tmp_path / "scenario-tickets"
     assert not seen[0].exists()
     assert scenarios.ticket_file("dataset", 3) == (None, 3)

@@ -8,13 +8,14 @@ from typing import Any
 
 import pytest
 
-from scaleorfail.tf.expr import HclError, Scope, Unknown, evaluate
+from scaleorfail.tf.expr import HclError, Scope, Unknown, evaluate, render_template
 from scaleorfail.tf.functions import PURE_FUNCTIONS
 from scaleorfail.tf.instance import load_tfvars, root_instance
-from scaleorfail.tf.template import parse_expression, render_template
-from scaleorfail.tf.types import TypeSpec, convert, parse_type
+from scaleorfail.tf.template import parse_expression
+from scaleorfail.tf.typeexpr import parse_type
+from scaleorfail.tf.types import TypeSpec, convert
 
-VARS = {"n": 3, "s": "abc", "m": {"b": 2, "a": 1}, "l": ["x", "y"], "flag": True, "nothing": None}
+VARS = {"n": 3, "s": "abc", "m": {"b": 2, "a": 1}, "l": ["x", "y"], "nums": [4, 2, 9], "flag": True, "nothing": None}
 
 
 def ev(source: str, **extra: Any) -> Any:
@@ -64,7 +65,10 @@ def ev(source: str, **extra: Any) -> Any:
         ('alltrue([for s in ["a", "b"] : contains(["a", "b", "c"], s)])', True),
         ("[for m in [{ n = 1 }, { n = 2 }] : m][*].n", [1, 2]),
         ('concat(["x"], [for a in ["y"] : "${a}:*"])', ["x", "y:*"]),
-        ("max(var.l...)" if False else "max(1, 5, 3)", 5),
+        ("max(1, 5, 3)", 5),
+        ("max([1, 5, 3]...)", 5),  # a list expanded into the arguments
+        ('format("%s-%s", var.l...)', "x-y"),  # after fixed arguments
+        ("min(var.nums...)", 2),
         ('"%{ if var.flag }on%{ else }off%{ endif }"', "on"),
         ('"%{ for x in var.l }[${x}]%{ endfor }"', "[x][y]"),
     ],
@@ -77,6 +81,7 @@ def test_expressions_evaluate_like_terraform(source: str, expected: Any) -> None
     ("source", "message"),
     [
         ("var.nope", "no attribute 'nope'"),
+        ("max(var.s...)", "only a list can be expanded with ..."),
         ("var.l[5]", "out of range"),
         ("undefined_name", "unknown name"),
         ("nosuchfunction(1)", "not supported"),

@@ -10,8 +10,7 @@ from tabulate import tabulate
 
 from scaleorfail import executions
 from scaleorfail import target as targets
-
-STEPS = ("Preprocess", "Embed", "Postprocess")
+from scaleorfail.pipeline import STEPS
 
 
 def _print_durations(report: executions.ExecutionReport) -> None:

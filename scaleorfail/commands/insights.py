@@ -9,6 +9,7 @@ from scaleorfail import insights, paths
 from scaleorfail import target as targets
 from scaleorfail.errors import UserError
 from scaleorfail.harvest.collect import run_dirs
+from scaleorfail.usecases.insights import run_window
 
 
 def insights_command(args: argparse.Namespace) -> int:
@@ -28,7 +29,7 @@ def insights_command(args: argparse.Namespace) -> int:
     groups = insights.groups_for(args.log_groups or (query.log_groups if query else "lambda"), outputs)
     if args.run:
         (run_dir,) = run_dirs([args.run], paths.runs_dir())
-        start, stop = insights.run_window(run_dir)
+        start, stop = run_window(run_dir)
     else:
         stop = datetime.now(UTC)
         start = stop - insights.parse_since(args.since)

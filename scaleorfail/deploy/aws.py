@@ -8,23 +8,16 @@ when a Terraform command fails, its error text is repeated in one line with the 
 from __future__ import annotations
 
 import json
-import re
-import shutil
-import subprocess
-import sys
-import threading
-from collections import deque
 from pathlib import Path
 from typing import Any
 
 from scaleorfail import paths
 from scaleorfail.errors import UserError
 from scaleorfail.packaging import build_model_bundle
-from scaleorfail.target import Target, terraform_output_values, write_outputs
+from scaleorfail.target import Target, write_outputs
+from scaleorfail.terraform_cli import check_terraform, output_values, run_terraform
 
-MIN_TERRAFORM = (1, 6)
-ERROR_TAIL_LINES = 200
-_BOX = re.compile(r"^[\s│╷╵]+")
+__all__ = ["check_credentials", "check_terraform", "deploy", "destroy", "run_terraform", "store_outputs"]
 
 
 def check_credentials() -> None:
@@ -41,74 +34,6 @@ def check_credentials() -> None:
             "no AWS credentials found (environment, ~/.aws/credentials, SSO or an instance role)",
             "configure them (aws configure, or export AWS_PROFILE=...), or use --target local",
         )
-
-
-def terraform_binary() -> str:
-    binary = shutil.which("terraform")
-    if binary is None:
-        raise UserError(
-            "terraform is not installed (the AWS target is applied with Terraform >= 1.6)",
-            "install it from https://developer.hashicorp.com/terraform/install, or use --target local",
-        )
-    return binary
-
-
-def check_terraform() -> str:
-    """The terraform binary, if it is Terraform >= 1.6."""
-    binary = terraform_binary()
-    done = subprocess.run([binary, "version", "-json"], capture_output=True, text=True, check=False, timeout=60)
-    try:
-        version = str(json.loads(done.stdout)["terraform_version"])
-        numbers = tuple(int(part) for part in version.split("-", maxsplit=1)[0].split(".")[:2])
-    except (ValueError, KeyError, TypeError):
-        raise UserError(
-            f"{binary} does not report a Terraform version ({(done.stderr or done.stdout).strip()[:200]})",
-            "install Terraform >= 1.6 from https://developer.hashicorp.com/terraform/install",
-        ) from None
-    if numbers < MIN_TERRAFORM:
-        raise UserError(
-            f"Terraform {version} is too old (this module needs >= 1.6)",
-            "upgrade it: https://developer.hashicorp.com/terraform/install",
-        )
-    return binary
-
-
-def error_summary(lines: list[str]) -> str:
-    """Terraform's error text in one line: its first `Error:` and the line of detail after it."""
-    clean = [_BOX.sub("", line).strip() for line in lines]
-    clean = [line for line in clean if line]
-    for index, line in enumerate(clean):
-        if line.startswith("Error:"):
-            detail = next((other for other in clean[index + 1 : index + 4] if not other.startswith("on ")), "")
-            return f"{line} {detail}".strip()[:400]
-    return (clean[-1] if clean else "no error text")[:400]
-
-
-def run_terraform(arguments: list[str], verb: str, fix: str) -> None:
-    """Run terraform with its output on this terminal; a failure becomes one UserError line."""
-    command = [terraform_binary(), f"-chdir={paths.terraform_dir()}", *arguments]
-    tail: deque[str] = deque(maxlen=ERROR_TAIL_LINES)
-    try:
-        process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, errors="replace")
-    except OSError as error:
-        raise UserError(
-            f"cannot run terraform: {error.strerror or error}", "check the terraform installation"
-        ) from None
-    assert process.stderr is not None
-
-    def relay() -> None:
-        assert process.stderr is not None
-        for line in process.stderr:
-            sys.stderr.write(line)
-            sys.stderr.flush()
-            tail.append(line.rstrip("\n"))
-
-    reader = threading.Thread(target=relay, daemon=True)
-    reader.start()
-    code = process.wait()
-    reader.join(timeout=5)
-    if code != 0:
-        raise UserError(f"terraform {verb} failed (exit {code}): {error_summary(list(tail))}", fix)
 
 
 def var_arguments(tfvars: Path | None, overrides: dict[str, Any]) -> list[str]:
@@ -136,24 +61,28 @@ def deploy(target: Target, tfvars: Path | None, overrides: dict[str, Any], auto_
         ["init", "-input=false"], "init", "read Terraform's error above (provider downloads need the network)"
     )
     _terraform("apply", tfvars, overrides, auto_approve)
-    return store_outputs(target)
+    return store_outputs(target, deployed_variables(tfvars, overrides))
 
 
-def store_outputs(target: Target) -> Path:
-    terraform = terraform_binary()
-    done = subprocess.run(
-        [terraform, f"-chdir={paths.terraform_dir()}", "output", "-json"], check=False, capture_output=True, text=True
-    )
-    try:
-        values = terraform_output_values(json.loads(done.stdout or "{}")) if done.returncode == 0 else {}
-    except (ValueError, AttributeError):
-        values = {}
+def deployed_variables(tfvars: Path | None, overrides: dict[str, Any]) -> dict[str, Any]:
+    """The variables an apply was given (a tfvars file's values, then -var overrides): what `sof scenario`
+    restores afterwards."""
+    from scaleorfail.tf.instance import load_tfvars
+
+    values: dict[str, Any] = dict(load_tfvars(str(tfvars))) if tfvars else {}
+    values.update(overrides)
+    return values
+
+
+def store_outputs(target: Target, variables: dict[str, Any] | None = None) -> Path:
+    """Store `terraform output -json` as the stack outputs (with the variables applied, when known)."""
+    values = output_values()
     if "state_machine_arn" not in values:
         raise UserError(
             "terraform has no outputs for this stack (not applied yet, or another state)",
             "apply it: make deploy TARGET=aws (or terraform -chdir=terraform apply)",
         )
-    return write_outputs(target, values)
+    return write_outputs(target, values, variables)
 
 
 def destroy(tfvars: Path | None, overrides: dict[str, Any], auto_approve: bool) -> None:

@@ -523,7 +523,9 @@ def deploy(target: Target, tfvars: Path | None = None, overrides: dict[str, Any]
             result.applied.append(Applied(address, entry["type"], entry["id"], "deleted"))
     write_inventory(inventory)
     result.outputs = root.outputs()
-    result.outputs_path = write_outputs(target, result.outputs)
+    given: dict[str, Any] = dict(load_tfvars(str(tfvars))) if tfvars is not None else {}
+    given.update(overrides or {})
+    result.outputs_path = write_outputs(target, result.outputs, given)  # what `sof scenario` restores
     return result
 
 

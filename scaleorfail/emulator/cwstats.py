@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from scaleorfail.analysis import percentile
+from scaleorfail.stats import percentile
 
 PERCENTILE = re.compile(r"^p(\d{1,2}(?:\.\d+)?|100)$")
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from scaleorfail.analysis import percentile
+from scaleorfail.stats import percentile
 
 MAX_ROWS = 10_000
 

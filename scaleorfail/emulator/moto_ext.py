@@ -15,8 +15,11 @@ Lambda
   * ``LambdaBackend.put_function_concurrency`` (``get_function``, ``reserved_concurrency``): AWS keeps
     at least min(100, account limit) unreserved (InvalidParameterValueException otherwise).
 Step Functions (moto's ASL interpreter, ``execute_state_machine``)
-  * ``...state_task.lambda_eval_utils._invoke_lambda_function`` / ``exec_lambda_function``:
-    Lambda tasks call the runtime in-process (no boto3 client per task, no HTTP).
+  * ``...state_task.lambda_eval_utils._invoke_lambda_function`` / ``exec_lambda_function`` /
+    ``execute_lambda_function_integration`` (and ``_mocked_invoke_lambda_function``,
+    ``LambdaFunctionErrorException``): Lambda tasks call the runtime in-process (no boto3 client
+    per task, no HTTP), and the lambda:invoke result keeps AWS's SdkHttpMetadata /
+    SdkResponseMetadata (the invocation's RequestId), which moto's ``select_from_typed_dict`` dropped.
   * ``...state_map.iteration.inline_iteration_component.InlineIterationComponent._eval_body``
     and ``InlineIterationComponentEvalInput``: the inline Map cap of 40.
   * ``...state_map.iteration.iteration_worker.IterationWorker._eval_pool``: a loop instead
@@ -112,9 +115,10 @@ from scaleorfail.emulator.endpoints import EndpointRuntime, ServeResult, endpoin
 from scaleorfail.emulator.runtime import Datum, FunctionSpec, LambdaRuntime, ThrottledError
 from scaleorfail.emulator.settings import ACCOUNT_ID, EmulatorSettings
 from scaleorfail.emulator.timing import HistoryWriter
+from scaleorfail.pipeline import MAP_LIMIT
 
 MOTO_VERSION = "5.2.5"
-INLINE_MAP_CAP = 40
+INLINE_MAP_CAP = MAP_LIMIT
 MAX_PAYLOAD_BYTES = 256 * 1024
 HISTORY_PAGE_MAX = 1000
 HISTORY_EVENT_LIMIT = 25_000  # Step Functions' hard quota of events per execution history
@@ -391,10 +395,15 @@ def _direct_invoke(parameters: dict[str, Any], region: str) -> dict[str, Any]:
         # Lambda's message is exactly "Rate Exceeded."; Step Functions records it as the cause
         # "Rate Exceeded. (Service: AWSLambda; Status Code: 429; Error Code: TooManyRequestsException; ...)".
         raise _client_error("TooManyRequestsException", "Rate Exceeded.", 429, Reason=throttled.reason) from None
+    # AWS's lambda:invoke result carries the SDK's response metadata: the invocation's RequestId (the one
+    # in its START/END/REPORT log lines), by which the harvest ties log lines to the run's task attempts.
+    headers = {"x-amzn-RequestId": result.request_id, "X-Amz-Executed-Version": result.executed_version}
     response: dict[str, Any] = {
         "StatusCode": 200,
         "ExecutedVersion": result.executed_version,
         "Payload": result.body,
+        "SdkHttpMetadata": {"HttpHeaders": headers, "HttpStatusCode": 200},
+        "SdkResponseMetadata": {"RequestId": result.request_id},
     }
     if result.function_error:
         response["FunctionError"] = result.function_error
@@ -446,8 +455,21 @@ def _patch_lambda() -> None:
             raise lambda_eval_utils.LambdaFunctionErrorException(response["FunctionError"], payload)
         env.stack.append(response["Payload"])
 
+    def execute_integration(env: Any, parameters: dict[str, Any], region: str, state_credentials: Any) -> None:
+        """The lambda:invoke integration's result as AWS records it: moto kept only the InvocationResponse
+        keys, dropping the SdkHttpMetadata / SdkResponseMetadata (the invocation's RequestId) AWS adds."""
+        if env.is_mocked_mode():
+            response = lambda_eval_utils._mocked_invoke_lambda_function(env=env)
+        else:
+            response = _direct_invoke(parameters, region)
+        if response.get("FunctionError"):
+            payload = json.dumps(response["Payload"], separators=(",", ":"))
+            raise lambda_eval_utils.LambdaFunctionErrorException(response["FunctionError"], payload)
+        env.stack.append(response)
+
     _replace(lambda_eval_utils, "_invoke_lambda_function", invoke_lambda_function)
     _replace(lambda_eval_utils, "exec_lambda_function", exec_lambda_function)
+    _replace(lambda_eval_utils, "execute_lambda_function_integration", execute_integration)
 
 
 # -- SageMaker endpoints ------------------------------------------------------------------------

@@ -17,9 +17,9 @@ from typing import Any
 from scaleorfail import paths
 from scaleorfail.errors import UserError
 from scaleorfail.load import profiles
+from scaleorfail.pipeline import MAP_LIMIT
 
 RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,47}$")
-MAP_LIMIT = 40
 
 
 def register(parser: Any) -> None:

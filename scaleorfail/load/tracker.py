@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from scaleorfail.executions import TERMINAL, executions_since
 from scaleorfail.load.starter import error_code
 from scaleorfail.ratelimit import ApiLimiter
+from scaleorfail.stepfunctions import TERMINAL, executions_since
 
 
 @dataclass

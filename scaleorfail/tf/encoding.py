@@ -15,7 +15,7 @@ from fractions import Fraction
 from typing import Any
 
 from scaleorfail.tf import numbers
-from scaleorfail.tf.expr import HclError, Unknown, contains_unknown, type_name
+from scaleorfail.tf.values import HclError, Unknown, contains_unknown, type_name
 
 _GO_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
 

@@ -567,7 +567,7 @@ PURE_FUNCTIONS: dict[str, Function] = {
 
 def functions_for(base_dir: str, scope_factory: Callable[[], Scope]) -> dict[str, Function]:
     """Every function, with file access relative to base_dir and a working templatefile()."""
-    from scaleorfail.tf.template import templatefile
+    from scaleorfail.tf.expr import templatefile
 
     table: dict[str, Function] = {**PURE_FUNCTIONS, **file_functions(base_dir)}
 

@@ -39,7 +39,8 @@ from scaleorfail.tf.expr import (
     type_name,
 )
 from scaleorfail.tf.functions import PURE_FUNCTIONS, functions_for
-from scaleorfail.tf.types import ANY, convert, parse_type
+from scaleorfail.tf.typeexpr import parse_type
+from scaleorfail.tf.types import ANY, convert
 
 SKIPPED_BLOCKS = frozenset({"lifecycle", "provisioner", "connection", "precondition", "postcondition"})
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from scaleorfail.tf.expr import HclError
+from scaleorfail.tf.values import HclError
 
 _RE2_ONLY = {"p": "\\p{...} classes", "P": "\\P{...} classes", "z": "\\z", "C": "\\C", "Q": "\\Q...\\E"}
 _REJECTED_GROUPS = {

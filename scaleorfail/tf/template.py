@@ -3,24 +3,40 @@
 Supports interpolation ``${expr}``, ``%{ if }``/``%{ else }``/``%{ endif }``,
 ``%{ for x in list }``/``%{ for k, v in map }``/``%{ endfor }``, the ``~`` strip
 markers, and the ``$${`` / ``%%{`` escapes. Expressions inside are parsed by
-python-hcl2 and evaluated by :mod:`scaleorfail.tf.expr`, so a template renders here
-exactly as ``templatefile`` renders it for Terraform.
+python-hcl2 and evaluated by :mod:`scaleorfail.tf.expr` (which renders files and heredocs
+with :func:`render_segments` here), so a template renders exactly as ``templatefile``
+renders it for Terraform.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import hcl2
 from lark import Tree
 
-from scaleorfail.tf.expr import HclError, Scope, Unknown, boolean, iteration_pairs, to_string, tokens_removed, type_name
+from scaleorfail.tf.values import (
+    HclError,
+    Scope,
+    Unknown,
+    boolean,
+    iteration_pairs,
+    to_string,
+    tokens_removed,
+    type_name,
+)
 
-if TYPE_CHECKING:
-    from scaleorfail.tf.expr import Evaluator
+
+class Evaluator(Protocol):
+    """What rendering needs of the expression evaluator (scaleorfail.tf.expr.Evaluator)."""
+
+    scope: Scope
+
+    def eval(self, node: Any) -> Any: ...
+
+    def bind(self, names: list[str], key: Any, value: Any) -> Evaluator: ...
 
 
 @dataclass
@@ -240,19 +256,3 @@ def _matching_endfor(segments: list[Segment], start: int, where: str) -> int:
             if depth == 0:
                 return index
     raise HclError(f"{where}: %{{for}} without %{{endfor}}")
-
-
-def render_template(text: str, scope: Scope) -> str | Unknown:
-    from scaleorfail.tf.expr import Evaluator
-
-    return render_segments(scan(text), Evaluator(scope))
-
-
-def templatefile(path: str, variables: Mapping[str, Any], base_scope: Scope) -> str | Unknown:
-    """Terraform's templatefile(): only the given variables (and functions) are visible."""
-    if not isinstance(variables, Mapping):
-        raise HclError(f"templatefile(): the variables must be an object, got {type_name(variables)}")
-    with open(path, encoding="utf-8") as handle:
-        text = handle.read()
-    scope = Scope(dict(variables), base_scope.functions, where=path)
-    return render_template(text, scope)

@@ -1,4 +1,7 @@
-"""Execution histories -> per-item, per-step timings.
+"""Execution histories -> per-item, per-step timings: the project's one history parser.
+
+The harvest (every run's record), Activities 2 and 6 (`sof invoke-one`, `sof bad-input`)
+and the tests read histories through :func:`parse`.
 
 Step Functions history events chain through ``previousEventId``: every event of a Map
 iteration descends from that iteration's ``MapIterationStarted``. Walking the chain
@@ -18,9 +21,13 @@ Map's visit at the top level, not to the last ticket.
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+
+from scaleorfail.pipeline import PROCESS_TICKETS
 
 TERMINAL_TASK_EVENTS = ("TaskSucceeded", "TaskFailed", "TaskTimedOut", "TaskSubmitFailed", "TaskStartFailed")
 ITERATION_END = ("MapIterationSucceeded", "MapIterationFailed", "MapIterationAborted")
@@ -39,6 +46,47 @@ def qualified_error(error: str, cause: str | None) -> str:
     if "signal: killed" in text or "outofmemory" in text or "out of memory" in text:
         return f"{error} (out of memory)"
     return error
+
+
+# Where a task attempt's Lambda RequestId is written: the lambda:invoke result's SDK metadata (success),
+# the Python runtime's error payload ("requestId"), or the runtime's own message (timeouts, deaths).
+_REQUEST_ID_IN_TEXT = re.compile(
+    r"RequestId: ([0-9a-fA-F-]{36})|([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}) Task timed out"
+)
+NEVER_RAN_ERRORS = ("Lambda.TooManyRequestsException",)  # refused before it ran: its cause's id is the API call's
+
+
+def _json(text: Any) -> Any:
+    if not isinstance(text, str):
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
+def succeeded_request_id(output: Any) -> str | None:
+    """The invocation's RequestId in a lambda:invoke result (TaskSucceeded output), when it is there."""
+    result = _json(output)
+    if not isinstance(result, dict):
+        return None
+    metadata = result.get("SdkResponseMetadata") or {}
+    found = metadata.get("RequestId") if isinstance(metadata, dict) else None
+    if not found:
+        headers = (result.get("SdkHttpMetadata") or {}).get("HttpHeaders") or {}
+        found = headers.get("x-amzn-RequestId") if isinstance(headers, dict) else None
+    return str(found) if found else None
+
+
+def failed_request_id(error: str, cause: Any) -> str | None:
+    """The RequestId of an invocation that ran and failed, from its TaskFailed cause."""
+    if error in NEVER_RAN_ERRORS or not isinstance(cause, str):
+        return None
+    payload = _json(cause)
+    if isinstance(payload, dict) and payload.get("requestId"):
+        return str(payload["requestId"])
+    match = _REQUEST_ID_IN_TEXT.search(cause)
+    return (match.group(1) or match.group(2)) if match else None
 
 
 EXECUTION_END = {
@@ -63,6 +111,7 @@ class Attempt:
     started: float | None = None
     ended: float | None = None
     error: str | None = None
+    request_id: str | None = None  # the Lambda invocation's RequestId, when the history carries it
 
     @property
     def duration_ms(self) -> float | None:
@@ -117,6 +166,28 @@ class Timeline:
     events: int = 0
     state_transitions: int = 0
 
+    def visits(self) -> list[Visit]:
+        """Every state visit: the top-level ones, then each ticket's, in ticket order."""
+        return [*self.top, *(visit for item in self.items for visit in item.visits)]
+
+    def step_durations(self) -> dict[str, list[float]]:
+        """Entered -> exited of every finished state visit, by state name (Activity 2's table)."""
+        durations: dict[str, list[float]] = {}
+        for visit in self.visits():
+            if visit.duration_ms is not None:
+                durations.setdefault(visit.step, []).append(visit.duration_ms)
+        return durations
+
+    def failed_state(self) -> str | None:
+        """The state a failed execution failed in: the last failed attempt of a failed ticket (else any)."""
+        failed = [i for i in self.items if i.status == "FAILED"] or self.items
+        for item in failed:
+            for visit in reversed(item.visits):
+                if visit.attempts and visit.attempts[-1].error:
+                    return visit.step
+        unfinished = [v for v in self.top if v.exited is None and v.step != PROCESS_TICKETS]
+        return unfinished[0].step if unfinished and self.status == "FAILED" else None
+
 
 def _index(details: dict[str, Any]) -> int:
     return int(details.get("index", 0))
@@ -154,9 +225,13 @@ def _item_event(item: Item, kind: str, event: dict[str, Any], at: float) -> None
     elif kind in TERMINAL_TASK_EVENTS and item.visits[-1].attempts:
         attempt = item.visits[-1].attempts[-1]
         attempt.ended = at
-        if kind != "TaskSucceeded":
-            details = _details(event)
-            attempt.error = qualified_error(str(details.get("error") or kind), details.get("cause"))
+        details = _details(event)
+        if kind == "TaskSucceeded":
+            attempt.request_id = succeeded_request_id(details.get("output"))
+        else:
+            error = str(details.get("error") or kind)
+            attempt.error = qualified_error(error, details.get("cause"))
+            attempt.request_id = failed_request_id(error, details.get("cause"))
 
 
 def parse(events: list[dict[str, Any]]) -> Timeline:

@@ -1,0 +1,34 @@
+"""What the pipeline is, as the tooling names it: its states, its steps, the Map's limit.
+
+The state machine definition (terraform/templates/pipeline.asl.json.tftpl) is the source;
+these names are its states, defined here once for every Python reader (the harvest, the
+analysis, the reports, the emulator's Map cap). tests/test_architecture.py checks that
+they agree with the template. A base module: it imports nothing of the package.
+"""
+
+from __future__ import annotations
+
+APPLY_DEFAULTS = "ApplyDefaults"  # Choice: an input without max_concurrency gets the default
+DEFAULT_MAX_CONCURRENCY = "DefaultMaxConcurrency"  # Pass: writes the deployment's default knob
+PROCESS_TICKETS = "ProcessTickets"  # the inline Map, one iteration per ticket
+PREPROCESS = "Preprocess"
+EMBED = "Embed"
+POSTPROCESS = "Postprocess"
+QUARANTINE = "Quarantine"  # bad_input_policy = "quarantine": a bad ticket is set aside here
+REJECTED = "Rejected"
+
+STEPS = (PREPROCESS, EMBED, POSTPROCESS)  # the Lambda steps of every ticket, in order
+TOP_STATES = (APPLY_DEFAULTS, DEFAULT_MAX_CONCURRENCY, PROCESS_TICKETS)
+STEP_FUNCTIONS = {PREPROCESS: "preprocess", EMBED: "embed", POSTPROCESS: "postprocess"}  # stack output keys
+
+# An inline Map runs at most 40 iterations at once, whatever MaxConcurrency says (0 = "no limit": 40).
+MAP_LIMIT = 40
+
+TERMINAL_STATUSES = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
+
+
+def map_slots(max_concurrency: int | None) -> int:
+    """Items the Map lets run at once for this knob: the knob, or the inline cap when unset, 0 or above it."""
+    if not max_concurrency or max_concurrency > MAP_LIMIT:
+        return MAP_LIMIT
+    return max_concurrency

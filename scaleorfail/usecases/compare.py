@@ -1,0 +1,118 @@
+"""Compare runs: which runs, their statistics in max_concurrency order, the baseline, the report files.
+
+By default `sof compare` and `sof report` take the latest run of each label in runs/ (a
+label run twice is the same experiment repeated: the newer one counts); `--all` takes every
+run, `--last N` the N newest, and named runs are taken as given.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import NamedTuple
+
+from scaleorfail import analysis, compare, paths, scaling
+from scaleorfail.errors import UserError
+from scaleorfail.harvest import collect
+from scaleorfail.record.model import HarvestRecord
+from scaleorfail.usecases.harvest import harvest_runs
+
+
+class Compared(NamedTuple):
+    runs: list[analysis.RunStats]
+    records: list[HarvestRecord]
+    baseline: analysis.RunStats | None
+
+
+def _identity(run_dir: Path) -> tuple[str, str]:
+    """A run's label and start time from its manifest (the folder's name when it cannot be read)."""
+    try:
+        data = json.loads((run_dir / "manifest.json").read_text())
+        return str(data.get("label") or run_dir.name), str(data.get("started_at") or "")
+    except (OSError, ValueError, AttributeError):
+        return run_dir.name, ""
+
+
+def latest_per_label(run_dirs: list[Path]) -> list[Path]:
+    """The newest run of each label, in the order of the runs given."""
+    newest: dict[str, tuple[str, Path]] = {}
+    for run_dir in run_dirs:
+        label, started = _identity(run_dir)
+        if label not in newest or (started, run_dir.name) > (newest[label][0], newest[label][1].name):
+            newest[label] = (started, run_dir)
+    kept = {path for _, path in newest.values()}
+    return [d for d in run_dirs if d in kept]
+
+
+def select(selectors: list[str], last: int | None = None, every: bool = False) -> list[str]:
+    """The runs to compare: those named; else the `last` newest; else every run (`every`) or the latest per label."""
+    if selectors:
+        return selectors
+    found = collect.run_dirs([], paths.runs_dir())
+    if last:
+        found = sorted(found, key=lambda d: (d / "manifest.json").stat().st_mtime)[-last:]
+    elif not every:
+        found = latest_per_label(found)
+    return [str(d) for d in found]
+
+
+def compare_records(
+    selectors: list[str],
+    wait_s: float = 900.0,
+    quiet: bool = False,
+    baseline: str | None = None,
+    skipped: list[str] | None = None,
+    mixed_tickets: bool = False,
+) -> Compared:
+    """Harvest (or read the caches of) runs: their stats and records by max_concurrency, and the baseline.
+
+    With `skipped`, a run that cannot be harvested or read is one line there, and the others are compared.
+    """
+    records = harvest_runs(selectors, wait_s=wait_s, quiet=quiet, skipped=skipped)
+    runs = []
+    usable = []
+    for record in records:
+        try:
+            runs.append(analysis.stats(record))
+            usable.append(record)
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as error:
+            problem = f"{record.run_id}: skipped: its harvest record is damaged ({type(error).__name__}: {error})"
+            if skipped is None:
+                raise UserError(problem, "re-harvest it: sof harvest --refresh RUN") from None
+            skipped.append(problem + " - re-harvest it: sof harvest --refresh RUN")
+            print(skipped[-1], file=sys.stderr)
+    if not runs and skipped:
+        raise UserError("no run could be compared", "see the lines above")
+    order = sorted(range(len(runs)), key=lambda i: (runs[i].max_concurrency or 0, runs[i].run_id))
+    ordered_runs = [runs[i] for i in order]
+    ordered_records = [usable[i] for i in order]
+    return Compared(ordered_runs, ordered_records, compare.with_baseline(ordered_runs, baseline, mixed_tickets))
+
+
+def fit_model(runs: list[analysis.RunStats]) -> scaling.USL | None:
+    points = {r.max_concurrency: r.throughput for r in runs if r.max_concurrency and r.throughput}
+    if len(points) < 3:
+        return None
+    return scaling.fit(sorted(points.items()))
+
+
+def write_report(compared: Compared, model: scaling.USL | None, out: Path) -> dict[str, Path]:
+    """The report (Markdown, plots, HTML) and the comparison files, in one folder."""
+    from scaleorfail import report
+
+    written = report.build(compared.runs, compared.records, compared.baseline, model, out)
+    compare.write(compared.runs, compared.baseline, out)
+    return written
+
+
+def writable(folder: Path) -> Path:
+    """Create an output folder, or say in one line why it cannot be."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as error:
+        raise UserError(f"cannot write {folder}: {error.strerror or error}", "choose another --output folder") from None
+    return folder
