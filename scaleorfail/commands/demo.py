@@ -9,6 +9,7 @@ from scaleorfail import compare, paths
 from scaleorfail.commands.evidence import compare_records, fit_model, write_report
 from scaleorfail.emulator import control
 from scaleorfail.emulator.settings import resolve
+from scaleorfail.errors import UserError
 
 
 def demo(args: argparse.Namespace) -> int:
@@ -19,14 +20,20 @@ def demo(args: argparse.Namespace) -> int:
     began = time.monotonic()
     state = paths.state_dir()
     state.mkdir(parents=True, exist_ok=True)
-    started_here = control.running(state) is None
-    if started_here:
-        print("1/5 starting the embedded AWS emulator (127.0.0.1) ...", flush=True)
-        control.up(resolve(), state, state / "emulator.log")
+    current = control.running(state)
+    started_here = current is None
+    if current is None:
+        settings = resolve(port=args.port)
+        print(f"1/5 starting the embedded AWS emulator (127.0.0.1:{settings.port}) ...", flush=True)
+        control.up(settings, state, state / "emulator.log")
     else:
-        print("1/5 using the emulator that is already running", flush=True)
-        current = control.running(state)
-        info = control.health(current.url) if current else None
+        if args.port is not None and args.port != current.port:
+            raise UserError(
+                f"an emulator is already running at {current.url}, not on port {args.port}",
+                "stop it first (sof local down), or run the demo on it without --port / PORT=",
+            )
+        print(f"1/5 using the emulator that is already running at {current.url}", flush=True)
+        info = control.health(current.url, token=current.token)
         timing = str((info or {}).get("timing") or "?")
         if timing != "aws":
             print(
