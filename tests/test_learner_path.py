@@ -86,7 +86,10 @@ def walk(learner: Learner) -> None:
     # Activity 4 before 3: the wall it compares against is missing - one line, non-zero, nothing started.
     early = learner.run("scripts/04-scale-up.sh")
     assert early.returncode != 0
-    assert last_line(early.stderr) == "error: no run labelled burst-c2 (the wall of Activity 3: run scripts/03-burst.sh first)"
+    assert (
+        last_line(early.stderr)
+        == "error: no run labelled burst-c2 (the wall of Activity 3: run scripts/03-burst.sh first)"
+    )
     assert not list(learner.runs.glob("*/manifest.json"))
     no_run = learner.run("make", "--no-print-directory", "rca", "RUN=bad-input")
     assert no_run.returncode != 0 and "no run and no label 'bad-input'" in no_run.stderr
@@ -116,7 +119,7 @@ def walk(learner: Learner) -> None:
         assert row(out, label), out
     report = re.search(r"^report: (\S+report\.html)", out, re.MULTILINE)
     assert report and Path(report.group(1)).stat().st_size > 10_000
-    assert learner.manifests()["burst-c10"]["summary"]["tickets"] == TICKETS  # type: ignore[index]
+    assert learner.manifests()["burst-c10"]["summary"]["tickets"] == TICKETS
 
     # 5 - Logs Insights: each query answers with rows from the runs above.
     out = learner.ok("scripts/05-logs-insights.sh")
