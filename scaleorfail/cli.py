@@ -341,10 +341,12 @@ def add_diagnose_commands(commands: argparse._SubParsersAction) -> None:  # type
         description="Collect the evidence of the workshop into one Markdown + HTML bundle, with the checklist "
         "ticked only for artefacts that exist. Runs are picked from runs/ unless given.",
     )
-    portfolio.add_argument("--wall", help="the max_concurrency 2 run (default: the newest)")
-    portfolio.add_argument("--fix", help="the max_concurrency 10 run (default: the newest)")
-    portfolio.add_argument("--bad-input", help="the bad-input run (default: the newest PayloadTooLarge failure)")
-    portfolio.add_argument("--happy", help="the run drawn as the happy-path graph (default: the wall run)")
+    portfolio.add_argument("--wall", help="the max_concurrency 2 run, id or label (default: the newest)")
+    portfolio.add_argument("--fix", help="the max_concurrency 10 run, id or label (default: the newest)")
+    portfolio.add_argument(
+        "--bad-input", help="the bad-input run, id or label (default: the newest PayloadTooLarge failure)"
+    )
+    portfolio.add_argument("--happy", help="the run drawn as the happy-path graph, id or label (default: the wall)")
     portfolio.add_argument("--output", type=Path, help="folder (default runs/portfolio)")
     portfolio.set_defaults(handler=_lazy("diagnose", "portfolio_command"))
 

@@ -149,3 +149,19 @@ def walk(learner: Learner) -> None:
     learner.ok("scripts/08-cleanup.sh")
     status = learner.run(str(SOF), "local", "status")
     assert status.returncode == 3 and "not running" in status.stdout
+
+
+def test_make_demo_takes_port(tmp_path: Path) -> None:
+    """PORT= reaches `sof demo`: with an emulator already on another port it says so instead of using it."""
+    learner = Learner(tmp_path)
+    other = free_port()
+    learner.ok(str(SOF), "local", "up", "--port", str(other))
+    try:
+        done = learner.run("make", "--no-print-directory", "demo", "DEMO_N=2", timeout=120)
+    finally:
+        learner.run(str(SOF), "local", "down", timeout=60)
+    assert done.returncode == 2
+    assert f"error: an emulator is already running at http://127.0.0.1:{other}, not on port {learner.env['PORT']}" in (
+        done.stderr
+    )
+    assert not list(learner.runs.glob("*/manifest.json"))
