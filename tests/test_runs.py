@@ -109,6 +109,7 @@ def test_labels_are_kept_whole_in_run_ids() -> None:
     run_id = new_run_id(longest)
     assert f"-{longest}-" in run_id and RUN_ID.match(run_id)
     assert "-sandbox-verify-c10-" in new_run_id("sandbox-verify-c10")
+    assert "-steady-r0.5-" in new_run_id("steady-r0.5")  # make load's default label at RATE=0.5
     for bad in ("x" * (LABEL_MAX + 1), "wall c2", "c2/next", "ünï"):
         with pytest.raises(UserError):
             check_label(bad)

@@ -19,11 +19,11 @@ from scaleorfail.errors import UserError
 from scaleorfail.load import profiles
 
 RUN_ID_MAX = 64  # execution names <run id>[-xxxx]-<worker>-<seq> stay within AWS's 80 characters
-RUN_ID = re.compile(rf"^[A-Za-z0-9][A-Za-z0-9_-]{{0,{RUN_ID_MAX - 1}}}$")
+RUN_ID = re.compile(rf"^[A-Za-z0-9][A-Za-z0-9_.-]{{0,{RUN_ID_MAX - 1}}}$")
 STAMP_FORMAT = "%Y%m%dT%H%M%S"
 # a generated run id is <stamp>-<label>-<4 hex digits>: the label keeps every character that fits
 LABEL_MAX = RUN_ID_MAX - len("20260101T000000") - len("-") - len("-0000")
-LABEL_CHARACTERS = re.compile(r"^[A-Za-z0-9_-]*$")
+LABEL_CHARACTERS = re.compile(r"^[A-Za-z0-9_.-]*$")
 MAP_LIMIT = 40
 PROFILE_OPTIONS = "--profile, --rate, --duration (or -t), --batch-size, --baseline-rate, --steps"
 
@@ -144,10 +144,10 @@ class LoadSettings:
 
 
 def check_label(label: str) -> None:
-    """A run label is kept whole in the run id, so scripts can find the run by it: letters, digits, - and _."""
+    """A run label is kept whole in the run id, so scripts can find the run by it: letters, digits, -, _ and ."""
     if not LABEL_CHARACTERS.match(label) or len(label) > LABEL_MAX:
         raise UserError(
-            f"--run-label {label!r} may only hold letters, digits, - and _ (at most {LABEL_MAX} characters)",
+            f"--run-label {label!r} may only hold letters, digits, -, _ and . (at most {LABEL_MAX} characters)",
             "e.g. --run-label burst-c2 (make burst LABEL=burst-c2)",
         )
 
@@ -156,7 +156,7 @@ def new_run_id(label: str) -> str:
     """<UTC stamp>-<label>-<4 hex digits>; the label whole (see check_label)."""
     check_label(label)
     stamp = datetime.now(UTC).strftime(STAMP_FORMAT)
-    clean = label.strip("-_")
+    clean = label.strip("-_.")
     return f"{stamp}-{clean + '-' if clean else ''}{secrets.token_hex(2)}"
 
 
@@ -228,7 +228,8 @@ def validate(options: Any, coordinator: bool = True) -> LoadSettings:
     run_id = options.run_id or new_run_id(options.run_label)
     if not RUN_ID.match(run_id):
         raise UserError(
-            f"--run-id {run_id!r} may only hold letters, digits, - and _ (1-{RUN_ID_MAX})", "e.g. --run-id c2-burst"
+            f"--run-id {run_id!r} may only hold letters, digits, -, _ and . (1-{RUN_ID_MAX}, a letter or digit first)",
+            "e.g. --run-id c2-burst",
         )
     profile = profiles.build(name, options.rate, duration, baseline_rate=options.baseline_rate, steps=options.steps)
     tickets = Path(options.tickets) if options.tickets else paths.tickets_file()
