@@ -100,7 +100,7 @@ def missing(selector: str, runs_root: Path, known: list[RunInfo]) -> UserError:
         fix = f"give a run id or one of the labels there ({shown}); `sof runs` lists every run"
     else:
         fix = "run a load first, e.g. make burst N=500 MAX_CONCURRENCY=2 (label burst-c2)"
-    return UserError(f"no run and no label {selector!r} under {runs_root}", fix)
+    return UserError(f"no run {selector!r}: no run id, directory or label of that name under {runs_root}", fix)
 
 
 def resolve(selector: str, runs_root: Path, known: list[RunInfo] | None = None) -> Path:

@@ -92,7 +92,7 @@ def walk(learner: Learner) -> None:
     )
     assert not list(learner.runs.glob("*/manifest.json"))
     no_run = learner.run("make", "--no-print-directory", "rca", "RUN=bad-input")
-    assert no_run.returncode != 0 and "no run and no label 'bad-input'" in no_run.stderr
+    assert no_run.returncode != 0 and "no run 'bad-input': no run id, directory or label" in no_run.stderr
 
     # 1 - deploy: the emulator comes up on PORT, the stack outputs are printed.
     out = learner.ok("scripts/01-deploy.sh")

@@ -86,7 +86,7 @@ def test_the_old_entry_point_selects_the_same_way(root: Path) -> None:
 def test_a_missing_run_is_one_error_naming_the_labels_there(root: Path) -> None:
     with pytest.raises(UserError) as info:
         runs.select(["burst-c2", "wall-c2"], root)
-    assert info.value.cause == f"no run and no label 'wall-c2' under {root}"
+    assert info.value.cause == f"no run 'wall-c2': no run id, directory or label of that name under {root}"
     assert "burst-c10, burst-c2, sandbox-verify-c10" in info.value.fix
     with pytest.raises(UserError) as empty:
         runs.select([], root / "nothing")
@@ -134,4 +134,4 @@ def test_sof_runs_lists_runs_and_answers_scripts(root: Path) -> None:
     assert sof(root, "runs", "--show", "tickets", "burst-c2", "burst-c10").stdout.split() == ["500", "500"]
     missing = sof(root, "runs", "wall-c2")
     assert missing.returncode == 2
-    assert missing.stderr.startswith("error: no run and no label 'wall-c2'") and "Traceback" not in missing.stderr
+    assert missing.stderr.startswith("error: no run 'wall-c2': no run id") and "Traceback" not in missing.stderr
