@@ -24,7 +24,7 @@ DURATION ?= 60
 BATCH ?= 10
 
 .PHONY: help setup demo test lint fmt package clean local-up local-down local-status deploy destroy invoke-one bad-input \
-	burst load compare report sweep bench insights scenario rca portfolio compat-table
+	burst load runs compare report sweep bench insights scenario rca portfolio compat-table
 
 help: ## List the targets
 	@grep -hE '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -38,8 +38,8 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP) ## Create .venv and install the pinned dependencies
 
-demo: $(STAMP) ## The main job on the emulator: deploy, burst at 2 and 10, harvest, compare, report (DEMO_N tickets)
-	$(SOF) demo $(if $(DEMO_N),-n $(DEMO_N))
+demo: $(STAMP) ## The main job on the emulator: deploy, burst at 2 and 10, harvest, compare, report (DEMO_N tickets, PORT)
+	$(SOF) demo $(if $(DEMO_N),-n $(DEMO_N)) $(if $(PORT),--port $(PORT))
 
 test: $(STAMP) ## Run the test suite (no AWS account needed)
 	$(BIN)/pytest $(PYTEST_ARGS)
@@ -75,7 +75,7 @@ fmt: $(STAMP) ## Format Python (and Terraform when terraform is installed)
 package: $(STAMP) ## Build build/lambda.zip and the SageMaker model bundle build/model.tar.gz
 	$(BIN)/sof package
 
-local-up: $(STAMP) ## Start the embedded AWS emulator (EMULATOR_PROFILE=sandbox: account concurrency 10)
+local-up: $(STAMP) ## Start the embedded AWS emulator (EMULATOR_PROFILE=sandbox: account concurrency 10; PORT=4566)
 	$(SOF) local up $(if $(EMULATOR_PROFILE),--profile $(EMULATOR_PROFILE)) $(if $(PORT),--port $(PORT))
 
 local-status: $(STAMP) ## Is the emulator running, with which settings
@@ -84,8 +84,11 @@ local-status: $(STAMP) ## Is the emulator running, with which settings
 local-down: $(STAMP) ## Stop the emulator and every Lambda environment it started
 	$(SOF) local down
 
-deploy: $(STAMP) ## Deploy the pipeline: TARGET=local (emulator, started if needed) or TARGET=aws (Terraform)
-	@if [ "$(TARGET)" = "local" ]; then $(SOF) local status >/dev/null 2>&1 || $(SOF) local up; fi
+deploy: $(STAMP) ## Deploy the pipeline: TARGET=local (emulator, started if needed, on PORT) or TARGET=aws (Terraform)
+	@if [ "$(TARGET)" = "local" ]; then \
+	  if [ -n "$(PORT)" ]; then $(SOF) local up --port $(PORT); \
+	  else $(SOF) local status >/dev/null 2>&1 || $(SOF) local up; fi; \
+	fi
 	$(SOF) deploy --target $(TARGET) $(if $(VAR_FILE),--var-file $(VAR_FILE))
 
 destroy: $(STAMP) ## Remove everything the deploy created, and verify (TARGET=local|aws)
@@ -94,20 +97,23 @@ destroy: $(STAMP) ## Remove everything the deploy created, and verify (TARGET=lo
 invoke-one: $(STAMP) ## Activity 2: one small batch on TARGET
 	$(SOF) invoke-one --target $(TARGET)
 
-bad-input: $(STAMP) ## Activity 6: the 5,100-character ticket on TARGET
+bad-input: $(STAMP) ## Activity 6: the 5,100-character ticket on TARGET, recorded as the run labelled bad-input
 	$(SOF) bad-input --target $(TARGET)
 
-compare: $(STAMP) ## Harvest and compare runs (RUNS="id ..." or the latest run of each label in runs/)
+runs: $(STAMP) ## List the runs in runs/ (run id, label, status, tickets); a label names its latest run (RUNS=, SHOW=field)
+	$(SOF) runs $(if $(SHOW),--show $(SHOW)) $(RUNS)
+
+compare: $(STAMP) ## Harvest and compare runs (RUNS="id-or-label ..." or the latest run of each label in runs/)
 	$(SOF) compare $(RUNS)
 
-report: $(STAMP) ## Markdown + PNG + HTML report of runs (RUNS="id ..." or the latest run of each label)
+report: $(STAMP) ## Markdown + PNG + HTML report of runs (RUNS="id-or-label ..." or the latest run of each label)
 	$(SOF) report $(RUNS)
 
 sweep: $(STAMP) ## The same burst at max_concurrency 1,2,5,10,20,30,40 with a scaling model (N tickets)
 	$(SOF) sweep --target $(TARGET) -n $(N)
 
-burst: $(STAMP) ## Activity 3/4: one execution of N tickets at MAX_CONCURRENCY (default 500 at 2) on TARGET
-	$(LOCUST) --profile single-batch --batch-size $(N) --max-concurrency $(MAX_CONCURRENCY) \
+burst: $(STAMP) ## Activity 3/4: one execution of N tickets at MAX_CONCURRENCY (default 500 at 2), label burst-c<MAX_CONCURRENCY>
+	$(LOCUST) --only-summary --profile single-batch --batch-size $(N) --max-concurrency $(MAX_CONCURRENCY) \
 	  --run-label $(or $(LABEL),burst-c$(MAX_CONCURRENCY))
 
 load: $(STAMP) ## A stream of executions: PROFILE=steady|ramp|spike|step|burst RATE=/s DURATION=s BATCH=tickets
@@ -120,8 +126,8 @@ insights: $(STAMP) ## Activity 5: a Logs Insights query by name (QUERY=duration-
 scenario: $(STAMP) ## Reproduce an incident: SCENARIO=queueing|throttled|exhausted|timeout|bad-input|endpoint on TARGET
 	$(SOF) scenario $(or $(SCENARIO),queueing) --target $(TARGET)
 
-rca: $(STAMP) ## Activity 6/7: classify a run and write its incident report (RUN=<run id>)
-	$(SOF) rca $(or $(RUN),$(error give RUN=<run id>; see ls runs/))
+rca: $(STAMP) ## Activity 6/7: classify a run and write its incident report (RUN=<run id or label>, e.g. bad-input)
+	$(SOF) rca $(or $(RUN),$(error give RUN=<run id or label>, e.g. make rca RUN=bad-input; make runs lists them))
 
 portfolio: $(STAMP) ## Activity 8: the evidence bundle in runs/portfolio (portfolio.md + portfolio.html)
 	$(SOF) portfolio

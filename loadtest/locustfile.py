@@ -1,10 +1,13 @@
-"""Locust entry point for loading the scale-or-fail pipeline.
+"""Locust entry point for loading the scale-or-fail pipeline (headless only).
 
-    locust -f loadtest/locustfile.py --headless --profile burst --rate 5 --batch-size 10
-    locust -f loadtest/locustfile.py --headless --config loadtest/workshop-burst.conf
+    locust -f loadtest/locustfile.py --headless --profile single-batch --batch-size 500 --max-concurrency 2
+    locust -f loadtest/locustfile.py --headless --profile steady --rate 2 -t 30s --batch-size 10
+    locust -f loadtest/locustfile.py --config loadtest/workshop-burst.conf
 
-Every option of the harness: `sof load-options` (Locust prints --help before it loads this file).
-The harness itself lives in scaleorfail/load/.
+Locust's -t/--run-time is the profile's duration; -u/-r do not apply (the profile schedules
+the starts) and are refused. Every option of the harness: `sof load-options` (Locust prints
+--help before it loads this file, so its --help cannot list them). The harness itself lives
+in scaleorfail/load/.
 """
 
 from scaleorfail.load.locust_plugin import PipelineLoad, RunShape

@@ -193,12 +193,18 @@ def build_parser() -> argparse.ArgumentParser:
     bad = commands.add_parser(
         "bad-input",
         help="Activity 6: send the 5,100-character ticket and show how the execution fails",
-        description="Start an execution with one named bad input from data/bad_inputs.json and print the FAILED "
-        "status, the failing state, the error name and cause.",
+        description="Start an execution with one named bad input from data/bad_inputs.json, through the load "
+        "harness, and print the FAILED status, the failing state, the error name and cause. It is a run like any "
+        "other (runs/<id>/, label bad-input): classify it with `sof rca bad-input`.",
     )
     _add_target(bad)
     bad.add_argument("--name", default="oversized_text_5100", help="which bad input (default oversized_text_5100)")
     bad.add_argument("--timeout", type=float, default=120.0, help="seconds to wait (default 120)")
+    bad.add_argument(
+        "--label",
+        default="bad-input",
+        help="label of the run it leaves in runs/ (default bad-input: sof rca bad-input)",
+    )
     bad.set_defaults(handler=_lazy("activities", "bad_input"))
     add_evidence_commands(commands)
     add_diagnose_commands(commands)
@@ -207,7 +213,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_run_selection(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "runs", nargs="*", metavar="RUN", help="run ids or directories (default: the latest run of each label in runs/)"
+        "runs",
+        nargs="*",
+        metavar="RUN",
+        help="run ids, labels (the latest run with it) or directories (default: the latest run of each label in runs/)",
     )
     parser.add_argument("--last", type=_positive_int, help="only the N most recent runs")
     parser.add_argument("--all", action="store_true", help="every run in runs/, not only the latest of each label")
@@ -224,13 +233,28 @@ def _add_run_selection(parser: argparse.ArgumentParser) -> None:
 
 
 def add_evidence_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    listing = commands.add_parser(
+        "runs",
+        help="list the runs under runs/ (run id, label, status, tickets ...), or the ones given",
+        description="Every run under runs/ (or $SOF_RUNS_DIR), oldest first. A label stands for the latest run "
+        "with it wherever a run id is asked for; given run ids or labels, only those runs are shown, and a "
+        "missing one is an error (exit 2).",
+    )
+    listing.add_argument("runs", nargs="*", metavar="RUN", help="run ids, labels or directories (default: every run)")
+    listing.add_argument(
+        "--show",
+        choices=["path", "run_id", "label", "status", "tickets", "max_concurrency", "started_at"],
+        help="print only this field of each run, one a line (for scripts: sof runs --show path burst-c2)",
+    )
+    listing.set_defaults(handler=_lazy("runs", "runs_command"))
+
     harvest = commands.add_parser(
         "harvest",
         help="read what runs left behind (statuses, histories, metrics) into runs/<id>/harvest.json",
         description="For each run: wait until its executions finish, read statuses in bulk, histories and the "
         "run window's CloudWatch metrics, reconcile them with the manifest, and cache the result.",
     )
-    harvest.add_argument("runs", nargs="*", metavar="RUN", help="run ids or directories (default: every run)")
+    harvest.add_argument("runs", nargs="*", metavar="RUN", help="run ids, labels or directories (default: every run)")
     harvest.add_argument("--refresh", action="store_true", help="read everything again instead of using the cache")
     harvest.add_argument("--wait", type=float, default=900.0, help="seconds to wait for running executions")
     harvest.add_argument(
@@ -296,7 +320,7 @@ def add_diagnose_commands(commands: argparse._SubParsersAction) -> None:  # type
     insights.add_argument("--query", help="your own query text")
     insights.add_argument("--list", action="store_true", help="list the named queries")
     insights.add_argument("--since", default="1h", help="how far back (e.g. 15m, 2h; default 1h)")
-    insights.add_argument("--run", help="the time window of this run instead of --since")
+    insights.add_argument("--run", help="the time window of this run (id or label) instead of --since")
     insights.add_argument("--log-groups", help="lambda, state_machine, or comma-separated log group names")
     _add_target(insights)
     insights.set_defaults(handler=_lazy("insights", "insights_command"))
@@ -322,7 +346,7 @@ def add_diagnose_commands(commands: argparse._SubParsersAction) -> None:  # type
         "evidence behind each, the hypothesis, the fishbone bone, one safe action and the verification run. "
         "Reads the run's harvest record only: its evidence was frozen at harvest, scoped to the run.",
     )
-    rca.add_argument("run", help="run id or directory")
+    rca.add_argument("run", help="run id, label (its latest run) or directory")
     rca.add_argument(
         "--no-logs", action="store_true", help="leave the run's log evidence out (histories and metrics only)"
     )
@@ -334,10 +358,12 @@ def add_diagnose_commands(commands: argparse._SubParsersAction) -> None:  # type
         description="Collect the evidence of the workshop into one Markdown + HTML bundle, with the checklist "
         "ticked only for artefacts that exist. Runs are picked from runs/ unless given.",
     )
-    portfolio.add_argument("--wall", help="the max_concurrency 2 run (default: the newest)")
-    portfolio.add_argument("--fix", help="the max_concurrency 10 run (default: the newest)")
-    portfolio.add_argument("--bad-input", help="the bad-input run (default: the newest PayloadTooLarge failure)")
-    portfolio.add_argument("--happy", help="the run drawn as the happy-path graph (default: the wall run)")
+    portfolio.add_argument("--wall", help="the max_concurrency 2 run, id or label (default: the newest)")
+    portfolio.add_argument("--fix", help="the max_concurrency 10 run, id or label (default: the newest)")
+    portfolio.add_argument(
+        "--bad-input", help="the bad-input run, id or label (default: the newest PayloadTooLarge failure)"
+    )
+    portfolio.add_argument("--happy", help="the run drawn as the happy-path graph, id or label (default: the wall)")
     portfolio.add_argument("--output", type=Path, help="folder (default runs/portfolio)")
     portfolio.set_defaults(handler=_lazy("diagnose", "portfolio_command"))
 
@@ -351,6 +377,7 @@ def add_diagnose_commands(commands: argparse._SubParsersAction) -> None:  # type
         "-n", type=_positive_int, default=500, help="tickets per burst (default 500, the workshop's burst)"
     )
     demo.add_argument("--keep-emulator", action="store_true", help="leave the emulator running afterwards")
+    demo.add_argument("--port", type=_port, help="port of the emulator it starts (default 4566, or $SOF_EMULATOR_PORT)")
     demo.set_defaults(handler=_lazy("demo", "demo"))
 
 

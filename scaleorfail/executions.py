@@ -98,7 +98,11 @@ def history(target: Target, execution_arn: str) -> list[dict[str, Any]]:
 
 
 def run_one(target: Target, state_machine_arn: str, payload: dict[str, Any], timeout_s: float) -> ExecutionReport:
-    arn = start(target, state_machine_arn, payload)
+    return describe(target, start(target, state_machine_arn, payload), timeout_s)
+
+
+def describe(target: Target, arn: str, timeout_s: float) -> ExecutionReport:
+    """Wait for an execution to end; its status, output or error, and per-step durations from its history."""
     description = wait(target, arn, timeout_s)
     events = history(target, arn)
     timeline = histories.parse(events)

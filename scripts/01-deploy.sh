@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Activity 1 - Setup & orientation: deploy the pipeline and look at what was created.
-#   TARGET=local (default): the embedded emulator, started if needed. No AWS account.
+#   TARGET=local (default): the embedded emulator, started if needed (PORT=4566 by default). No AWS account.
 #   TARGET=aws: your AWS account, with Terraform (see the cost note in README.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,4 +10,4 @@ make deploy TARGET="$TARGET"
 
 echo
 echo "Stack outputs (the state machine, functions, log groups, dashboard):"
-cat ".sof/stack-outputs-$TARGET.json"
+cat "${SOF_STATE_DIR:-.sof}/stack-outputs-$TARGET.json"

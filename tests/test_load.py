@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -180,8 +181,8 @@ def test_a_distributed_run_is_one_coherent_run(emulator: Emulator, tmp_path: Pat
             "steady",
             "--rate",
             "6",
-            "--duration",
-            "4",
+            "-t",  # Locust's own run time is the profile's duration, on the workers too
+            "4s",
             "--batch-size",
             "1",
         ],
@@ -209,6 +210,7 @@ def test_a_distributed_run_is_one_coherent_run(emulator: Emulator, tmp_path: Pat
     manifest = load(tmp_path / "t-dist")
     assert manifest.status == "complete", stderr[-3000:]
     assert manifest.workers == 2
+    assert manifest.parameters["duration"] == 4.0
     assert len(manifest.executions) == 24
     assert {e.worker for e in manifest.executions} == {0, 1}
     assert sorted(e.seq for e in manifest.executions) == list(range(24))
@@ -224,6 +226,12 @@ def test_a_distributed_run_is_one_coherent_run(emulator: Emulator, tmp_path: Pat
         (["--profile", "burst", "--max-concurrency", "41"], "--max-concurrency must be between 0 and 40"),
         (["--profile", "tidal"], "unknown load profile 'tidal'"),
         (["--profile", "single-batch", "--batch-size", "5000"], "over the 256 KB"),
+        (["--profile", "steady", "-u", "5"], "-u/--users do not apply"),
+        (["--profile", "steady", "-r", "2"], "-r/--spawn-rate do not apply"),
+        (["--profile", "single-batch", "-t", "10s"], "-t/--run-time does not apply to --profile single-batch"),
+        (["--profile", "steady", "-t", "5s", "--duration", "10"], "-t/--run-time (5 s) and --duration (10 s) disagree"),
+        (["--profile", "burst", "--run-label", "wall c2"], "--run-label 'wall c2' may only hold"),
+        (["--profile", "burst", "--run-label", "x" * 44], "(at most 43 characters)"),
     ],
 )
 def test_invalid_options_stop_with_one_clear_line(
@@ -232,6 +240,55 @@ def test_invalid_options_stop_with_one_clear_line(
     done = locust(emulator, tmp_path, *args, timeout=60)
     assert done.returncode == 2
     assert message in done.stderr and "Traceback" not in done.stderr
+    assert not list(tmp_path.glob("*/manifest.json"))  # refused before any run began
+    if "-u" in args or "-r" in args:  # the hint names the options that do shape the load
+        assert "--profile, --rate, --duration (or -t), --batch-size" in done.stderr
+
+
+def test_locust_run_time_is_the_profile_duration(emulator: Emulator, tmp_path: Path) -> None:
+    args = ("--profile", "steady", "--rate", "3", "-t", "2s", "--batch-size", "1", "--run-id", "t-runtime")
+    done = locust(emulator, tmp_path, *args, "--progress-interval", "0.5")
+    assert done.returncode == 0, done.stderr[-2000:]
+    manifest = load(tmp_path / "t-runtime")
+    assert manifest.parameters["duration"] == 2.0
+    assert len(manifest.executions) == 6  # 3/s for 2 s: not Locust's timer, not the profile's default 60 s
+    assert "will be ignored" not in done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.startswith("progress ")]
+    assert lines and lines[-1].endswith("6/6 executions done, 0 running, 0 not started - all done"), lines
+
+
+def test_the_web_ui_is_refused_with_one_line(emulator: Emulator, tmp_path: Path) -> None:
+    env = {**os.environ, "SOF_STATE_DIR": str(emulator.state_dir)}
+    command = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--web-host", "127.0.0.1"]
+    command += ["--web-port", str(free_port()), "--run-dir", str(tmp_path), "--profile", "single-batch"]
+    done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT, timeout=60, check=False)
+    assert done.returncode == 2
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [
+        "error: the scale-or-fail harness runs headless only: its profile starts once per process, and the web "
+        "UI's users / spawn rate / Start do not apply to it"
+    ]
+    assert "add --headless" in done.stderr and not list(tmp_path.iterdir())
+
+
+PROGRESS = re.compile(r"^progress (\d+):(\d\d): (\d+)/(\d+) tickets done, (\d+) running, (\d+) queued(.*)$")
+
+
+def test_a_long_burst_shows_its_progress_while_it_runs(emulator: Emulator, tmp_path: Path) -> None:
+    tickets = 160
+    args = ("--profile", "single-batch", "--batch-size", str(tickets), "--max-concurrency", "1")
+    done = locust(emulator, tmp_path, *args, "--progress-interval", "0.5", "--only-summary")
+    assert done.returncode == 0, done.stderr[-2000:]
+    seen = [PROGRESS.match(line) for line in done.stderr.splitlines() if line.startswith("progress ")]
+    assert seen and all(seen), done.stderr[-3000:]
+    rows = [(int(m[3]), int(m[4]), int(m[5]), int(m[6]), m[7]) for m in seen if m]
+    during = [r for r in rows if 0 < r[0] < tickets]
+    assert during, rows  # seen part-way, not only at the end
+    for finished, total, running, queued, _ in during:
+        assert total == tickets and running <= 1 and finished + running + queued == tickets
+    assert [r[0] for r in rows] == sorted(r[0] for r in rows)  # done only grows
+    assert any(", ETA " in r[4] and "/s" in r[4] for r in during)
+    assert rows[-1][:4] == (tickets, tickets, 0, 0) and rows[-1][4] == " - execution SUCCEEDED"
 
 
 def test_a_knob_above_the_account_concurrency_warns(emulator: Emulator, tmp_path: Path) -> None:

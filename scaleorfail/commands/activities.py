@@ -5,11 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import tempfile
+from pathlib import Path
+from typing import Any
 
 from tabulate import tabulate
 
-from scaleorfail import executions
+from scaleorfail import executions, paths
 from scaleorfail import target as targets
+from scaleorfail.errors import UserError
 from scaleorfail.pipeline import STEPS
 
 
@@ -43,14 +47,41 @@ def invoke_one(args: argparse.Namespace) -> int:
     return 1
 
 
+def bad_input_run(target: targets.Target, ticket: Any, label: str) -> Path:
+    """Send one bad ticket through the load harness, so it is a run like any other (`sof rca <label>`)."""
+    from scaleorfail.load import runner
+
+    folder = paths.state_dir() / "bad-input-tickets"
+    folder.mkdir(parents=True, exist_ok=True)
+    handle = tempfile.NamedTemporaryFile(  # noqa: SIM115
+        "w", suffix=".jsonl", prefix="bad-input-", dir=folder, delete=False, encoding="utf-8"
+    )
+    with handle:
+        handle.write(json.dumps(ticket) + "\n")
+    try:
+        return runner.burst(target.name, 1, None, label, ticket_file=Path(handle.name))
+    finally:
+        Path(handle.name).unlink(missing_ok=True)
+
+
 def bad_input(args: argparse.Namespace) -> int:
+    from scaleorfail.load.manifest import load
+    from scaleorfail.load.options import check_label
+
+    check_label(args.label)
     target = targets.resolve(args.target, args.region)
     outputs = targets.load_outputs(target.name, target)
     ticket = executions.named_bad_input(args.name)
-    payload = {"tickets": [ticket]}
-    report = executions.run_one(target, outputs["state_machine_arn"], payload, args.timeout)
+    run_dir = bad_input_run(target, ticket, args.label)
+    manifest = load(run_dir)
+    if not manifest.executions:
+        failed = manifest.failed_starts[0] if manifest.failed_starts else None
+        why = f"{failed.error}: {failed.message[:200]}" if failed else "see its manifest"
+        raise UserError(f"the bad-input execution of run {run_dir.name} did not start ({why})", f"look at {run_dir}")
+    report = executions.describe(target, manifest.executions[0].arn, args.timeout)
     size = len(ticket["text"]) if isinstance(ticket, dict) and isinstance(ticket.get("text"), str) else None
     print(f"input:     bad input {args.name!r}" + (f" ({size} characters of text)" if size is not None else ""))
+    print(f"run:       {run_dir.name} (label {args.label}) in {run_dir.parent}")
     print(f"execution: {report.arn}")
     print(f"status:    {report.status}  ({report.duration_s:.2f} s)")
     if report.status == "SUCCEEDED":
@@ -66,5 +97,5 @@ def bad_input(args: argparse.Namespace) -> int:
     except ValueError:
         pass
     print(f"cause:     {cause}")
-    print("classify it: RCA tree leaf BAD INPUT (data) - find it in the logs with `sof insights bad-input`")
+    print(f"classify it: make rca RUN={args.label} (RCA tree leaf BAD INPUT, data); the logs: sof insights bad-input")
     return 0

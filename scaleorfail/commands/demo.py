@@ -11,7 +11,7 @@ from scaleorfail.usecases.demo import run_demo
 
 def demo(args: argparse.Namespace) -> int:
     began = time.monotonic()
-    done = run_demo(args.n, args.keep_emulator, lambda text: print(text, flush=True))
+    done = run_demo(args.n, args.keep_emulator, lambda text: print(text, flush=True), port=args.port)
     runs, _, baseline = done.compared
     print()
     print(compare.table(runs, "simple", wide=False))

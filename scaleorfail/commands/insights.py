@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 from datetime import UTC, datetime
 
-from scaleorfail import insights, paths
+from scaleorfail import insights, paths, runs
 from scaleorfail import target as targets
 from scaleorfail.errors import UserError
-from scaleorfail.harvest.collect import run_dirs
 from scaleorfail.usecases.insights import run_window
 
 
@@ -28,7 +27,7 @@ def insights_command(args: argparse.Namespace) -> int:
     text = query.text if query else args.query
     groups = insights.groups_for(args.log_groups or (query.log_groups if query else "lambda"), outputs)
     if args.run:
-        (run_dir,) = run_dirs([args.run], paths.runs_dir())
+        run_dir = runs.resolve(args.run, paths.runs_dir())
         start, stop = run_window(run_dir)
     else:
         stop = datetime.now(UTC)

@@ -37,7 +37,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from scaleorfail import history, insights
+from scaleorfail import history, insights, runs
 from scaleorfail import target as targets
 from scaleorfail.errors import UserError
 from scaleorfail.harvest import convert, logs, metrics, store
@@ -507,22 +507,5 @@ def run_window(executions: list[model.Execution], manifest: Manifest) -> tuple[d
 
 
 def run_dirs(selectors: list[str], runs_root: Path) -> list[Path]:
-    """Run directories from names, paths, or (none given) every run under runs/."""
-    if not selectors:
-        found = sorted(p.parent for p in runs_root.glob("*/manifest.json"))
-        if not found:
-            raise UserError(f"no runs under {runs_root}", "run a load first: make burst N=500 MAX_CONCURRENCY=2")
-        return found
-    out = []
-    for selector in selectors:
-        path = Path(selector)
-        for candidate in (path, runs_root / selector):
-            if (candidate / "manifest.json").exists():
-                out.append(candidate)
-                break
-            if candidate.name == "manifest.json" and candidate.exists():
-                out.append(candidate.parent)
-                break
-        else:
-            raise UserError(f"no run {selector!r} (looked in {runs_root})", "list runs with `ls runs/`")
-    return out
+    """Run directories from ids, paths or labels (every run when none): kept here for its callers."""
+    return runs.select(selectors, runs_root)

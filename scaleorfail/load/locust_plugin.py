@@ -12,6 +12,7 @@ Roles:
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import secrets
@@ -30,7 +31,7 @@ from locust.stats import PERCENTILES_TO_REPORT, StatsCSV, StatsCSVFileWriter
 
 from scaleorfail import target as targets
 from scaleorfail.errors import UserError
-from scaleorfail.load import history_limit, options
+from scaleorfail.load import history_limit, options, progress
 from scaleorfail.load.batches import MAX_INPUT_BYTES, TicketPool, execution_input
 from scaleorfail.load.manifest import (
     FailedStart,
@@ -81,6 +82,7 @@ def _init(environment: Any, **_: Any) -> None:
         runner.register_message("sof_plan", _on_plan)
         return
     try:
+        headless_only(environment.parsed_options)
         settings = options.validate(environment.parsed_options)
         target = targets.resolve(settings.target, settings.region)
         outputs = targets.load_outputs(settings.target, target)
@@ -113,6 +115,9 @@ def _init(environment: Any, **_: Any) -> None:
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     environment.parsed_options.run_id = settings.run_id  # sent to workers with the spawn message
     environment.parsed_options.sof_profile = settings.profile.name
+    if not settings.profile.single:  # -t became the profile's duration: workers get it as --duration
+        environment.parsed_options.duration = settings.duration
+    environment.parsed_options.run_time = None  # the profile ends the run, not Locust's timer
     manifest = Manifest(
         run_id=settings.run_id,
         label=settings.run_label,
@@ -161,6 +166,61 @@ def _init(environment: Any, **_: Any) -> None:
         file=sys.stderr,
         flush=True,
     )
+
+
+def headless_only(parsed: Any) -> None:
+    """The harness drives one profile run per process: Locust's web UI could not start a second one."""
+    if getattr(parsed, "worker", False) or getattr(parsed, "headless", False):
+        return
+    raise UserError(
+        "the scale-or-fail harness runs headless only: its profile starts once per process, and the web UI's "
+        "users / spawn rate / Start do not apply to it",
+        "add --headless (e.g. make burst N=500 MAX_CONCURRENCY=2); follow a run by its progress lines",
+    )
+
+
+def _progress_reporter() -> progress.Reporter:
+    settings: options.LoadSettings = coordinator["settings"]
+    recorder: Recorder = coordinator["recorder"]
+    target: targets.Target = coordinator["target"]
+
+    def first_arn() -> str | None:
+        return recorder.manifest.executions[0].arn if recorder.manifest.executions else None
+
+    def history_call() -> Any:
+        limiter = ApiLimiter.for_target(target.name, target.region)  # the AWS quota of GetExecutionHistory
+        client = target.client("stepfunctions", max_attempts=1)
+        return functools.partial(limiter.call, "GetExecutionHistory", client.get_execution_history)
+
+    return progress.Reporter(
+        single=settings.profile.single,
+        tickets=settings.batch_size,
+        planned=settings.profile.total(),
+        t0=float(coordinator["plan"]["t0"]),
+        counts=lambda: recorder.counts,
+        first_arn=first_arn,
+        history_call=history_call,
+        track_completion=settings.track_completion,
+    )
+
+
+def _print_progress(reporter: progress.Reporter) -> None:
+    try:
+        line = reporter.line()
+    except Exception as error:  # progress is a courtesy: a failed look never stops the load
+        log.debug(f"progress: {error}")
+        return
+    if line is not None:
+        print(line, file=sys.stderr, flush=True)
+
+
+def _report_progress(reporter: progress.Reporter) -> None:
+    """A progress line every --progress-interval seconds until the run is over (see load/progress.py)."""
+    interval = coordinator["settings"].progress_interval
+    while not coordinator.get("closing") and not reporter.finished:
+        gevent.sleep(interval)
+        if not coordinator.get("closing"):
+            _print_progress(reporter)
 
 
 def _history_warning(target: targets.Target, arn: str, batch_size: int) -> str | None:
@@ -218,6 +278,9 @@ def _test_start(environment: Any, **_: Any) -> None:
     coordinator["plan"] = plan
     coordinator["recorder"].manifest.workers = workers
     runner.send_message("sof_plan", plan)
+    if coordinator["settings"].progress_interval > 0:
+        coordinator["progress"] = reporter = _progress_reporter()
+        gevent.spawn(_report_progress, reporter)
     if isinstance(runner, MasterRunner):
         gevent.spawn(_watch_workers, environment)
 
@@ -279,6 +342,9 @@ def _quit(exit_code: int = 0, **_: Any) -> None:
     recorder: Recorder = coordinator["recorder"]
     coordinator["closing"] = True
     status = "failed" if coordinator.get("failure") else "complete" if coordinator.get("done") else "interrupted"
+    reporter: progress.Reporter | None = coordinator.get("progress")
+    if reporter is not None and status == "complete":
+        _print_progress(reporter)  # the last word, however short the run was
     path = recorder.close(status)
     _final_csv(coordinator["writer"].environment, coordinator["run_dir"])
     started, failed, finished = recorder.counts
@@ -314,7 +380,7 @@ class ProcessLoad:
                 coordinator[key] for key in ("settings", "target", "outputs", "pool")
             )
         else:
-            self.settings = options.validate(environment.parsed_options)
+            self.settings = options.validate(environment.parsed_options, coordinator=False)
             self.target = targets.resolve(self.settings.target, self.settings.region)
             self.outputs = targets.load_outputs(self.settings.target, self.target)
             self.pool = TicketPool(self.settings.tickets)
@@ -499,7 +565,12 @@ class PipelineLoad(User):
 
 
 class RunShape(LoadTestShape):
-    """One PipelineLoad user per load process until the profile and the drain are over."""
+    """One PipelineLoad user per load process until the profile and the drain are over.
+
+    It reads Locust's common options itself (-t is the profile's duration, -u/-r are refused:
+    options.locust_duration), so Locust does not warn that they are ignored."""
+
+    use_common_options = True
 
     def tick(self) -> tuple[int, float] | None:
         if not coordinator or ("plan" not in coordinator and self.get_run_time() > 60):

@@ -19,7 +19,13 @@ from scaleorfail.errors import UserError
 from scaleorfail.load import profiles
 from scaleorfail.pipeline import MAP_LIMIT
 
-RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,47}$")
+RUN_ID_MAX = 64  # execution names <run id>[-xxxx]-<worker>-<seq> stay within AWS's 80 characters
+RUN_ID = re.compile(rf"^[A-Za-z0-9][A-Za-z0-9_.-]{{0,{RUN_ID_MAX - 1}}}$")
+STAMP_FORMAT = "%Y%m%dT%H%M%S"
+# a generated run id is <stamp>-<label>-<4 hex digits>: the label keeps every character that fits
+LABEL_MAX = RUN_ID_MAX - len("20260101T000000") - len("-") - len("-0000")
+LABEL_CHARACTERS = re.compile(r"^[A-Za-z0-9_.-]*$")
+PROFILE_OPTIONS = "--profile, --rate, --duration (or -t), --batch-size, --baseline-rate, --steps"
 
 
 def register(parser: Any) -> None:
@@ -41,7 +47,11 @@ def register(parser: Any) -> None:
     )
     group.add_argument("--rate", type=float, default=1.0, env_var="SOF_RATE", help="executions started per second")
     group.add_argument(
-        "--duration", type=float, default=None, env_var="SOF_DURATION", help="seconds of load (profile default)"
+        "--duration",
+        type=float,
+        default=None,
+        env_var="SOF_DURATION",
+        help="seconds of load (profile default); Locust's -t/--run-time sets it too",
     )
     group.add_argument("--batch-size", type=int, default=10, env_var="SOF_BATCH_SIZE", help="tickets per execution")
     group.add_argument(
@@ -87,6 +97,13 @@ def register(parser: Any) -> None:
     group.add_argument(
         "--poll-interval", type=float, default=1.0, env_var="SOF_POLL_INTERVAL", help="seconds between status polls"
     )
+    group.add_argument(
+        "--progress-interval",
+        type=float,
+        default=5.0,
+        env_var="SOF_PROGRESS_INTERVAL",
+        help="seconds between progress lines on stderr (done / running / queued, elapsed, ETA); 0: none",
+    )
 
 
 @dataclass(frozen=True)
@@ -109,6 +126,7 @@ class LoadSettings:
     baseline_rate: float | None
     steps: int
     overwrite: bool = False
+    progress_interval: float = 5.0
 
     def parameters(self) -> dict[str, Any]:
         return {
@@ -125,25 +143,70 @@ class LoadSettings:
         }
 
 
+def check_label(label: str) -> None:
+    """A run label is kept whole in the run id, so scripts can find the run by it: letters, digits, -, _ and ."""
+    if not LABEL_CHARACTERS.match(label) or len(label) > LABEL_MAX:
+        raise UserError(
+            f"--run-label {label!r} may only hold letters, digits, -, _ and . (at most {LABEL_MAX} characters)",
+            "e.g. --run-label burst-c2 (make burst LABEL=burst-c2)",
+        )
+
+
 def new_run_id(label: str) -> str:
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
-    clean = re.sub(r"[^A-Za-z0-9-]+", "-", label).strip("-")[:16]
+    """<UTC stamp>-<label>-<4 hex digits>; the label whole (see check_label)."""
+    check_label(label)
+    stamp = datetime.now(UTC).strftime(STAMP_FORMAT)
+    clean = label.strip("-_.")
     return f"{stamp}-{clean + '-' if clean else ''}{secrets.token_hex(2)}"
 
 
-def validate(options: Any) -> LoadSettings:
-    """One clear error per invalid option (raised as UserError)."""
+def locust_duration(options: Any, name: str) -> float | None:
+    """Locust's own -t/--run-time as the profile's duration; -u/-r have no meaning here and are refused."""
+    users, spawn_rate = getattr(options, "num_users", None), getattr(options, "spawn_rate", None)
+    if users is not None or spawn_rate is not None:
+        given = " and ".join(
+            flag for flag, value in (("-u/--users", users), ("-r/--spawn-rate", spawn_rate)) if value is not None
+        )
+        raise UserError(
+            f"{given} do not apply: the harness starts executions on the profile's schedule, not with Locust users",
+            f"drop {given}; shape the load with {PROFILE_OPTIONS} (every option: sof load-options)",
+        )
+    run_time = getattr(options, "run_time", None)
+    if run_time is None:
+        return None
+    seconds = float(run_time)
+    if name == "single-batch":
+        raise UserError(
+            "-t/--run-time does not apply to --profile single-batch: it starts one execution, which lasts as long "
+            "as its tickets take",
+            "drop -t, or load for a while with a stream: --profile steady --rate 2 -t 30s",
+        )
+    if seconds <= 0:
+        raise UserError(f"-t/--run-time must be a positive time, got {run_time}", "e.g. -t 30s")
+    duration = getattr(options, "duration", None)
+    if duration is not None and float(duration) != seconds:
+        raise UserError(
+            f"-t/--run-time ({seconds:g} s) and --duration ({float(duration):g} s) disagree",
+            "give one of them: -t is the profile's duration",
+        )
+    return seconds
+
+
+def validate(options: Any, coordinator: bool = True) -> LoadSettings:
+    """One clear error per invalid option (raised as UserError).
+
+    The coordinator also reads Locust's own -t/-u/-r (a worker gets the duration it settled on)."""
     name = getattr(options, "sof_profile", "") or getattr(options, "profile", None) or "single-batch"
     if name not in profiles.NAMES:
         raise UserError(f"unknown load profile {name!r}", f"use --profile one of: {', '.join(profiles.NAMES)}")
+    run_time = locust_duration(options, name) if coordinator else None
+    duration = run_time if run_time is not None else options.duration
     if options.rate is None or options.rate <= 0:
         raise UserError(
             f"--rate must be a positive number of executions per second, got {options.rate}", "e.g. --rate 5"
         )
-    if options.duration is not None and options.duration <= 0:
-        raise UserError(
-            f"--duration must be a positive number of seconds, got {options.duration}", "e.g. --duration 30"
-        )
+    if duration is not None and duration <= 0:
+        raise UserError(f"--duration must be a positive number of seconds, got {duration}", "e.g. --duration 30")
     if options.batch_size is None or options.batch_size < 1:
         raise UserError(f"--batch-size must be at least 1 ticket, got {options.batch_size}", "e.g. --batch-size 10")
     if options.max_concurrency is not None and not 0 <= options.max_concurrency <= MAP_LIMIT:
@@ -158,12 +221,17 @@ def validate(options: Any) -> LoadSettings:
         raise UserError(f"--steps must be at least 1, got {options.steps}", "e.g. --steps 4")
     if options.drain_timeout < 0 or options.poll_interval <= 0:
         raise UserError("--drain-timeout must be >= 0 and --poll-interval > 0", "e.g. --poll-interval 1")
+    progress_interval = float(getattr(options, "progress_interval", 5.0) or 0.0)
+    if progress_interval < 0:
+        raise UserError(f"--progress-interval must be >= 0 seconds, got {progress_interval:g}", "e.g. 5, or 0 for none")
+    check_label(options.run_label or "")
     run_id = options.run_id or new_run_id(options.run_label)
     if not RUN_ID.match(run_id):
-        raise UserError(f"--run-id {run_id!r} may only hold letters, digits, - and _ (1-48)", "e.g. --run-id c2-burst")
-    profile = profiles.build(
-        name, options.rate, options.duration, baseline_rate=options.baseline_rate, steps=options.steps
-    )
+        raise UserError(
+            f"--run-id {run_id!r} may only hold letters, digits, -, _ and . (1-{RUN_ID_MAX}, a letter or digit first)",
+            "e.g. --run-id c2-burst",
+        )
+    profile = profiles.build(name, options.rate, duration, baseline_rate=options.baseline_rate, steps=options.steps)
     tickets = Path(options.tickets) if options.tickets else paths.tickets_file()
     run_dir = Path(options.run_dir) if options.run_dir else paths.runs_dir()
     return LoadSettings(
@@ -185,6 +253,7 @@ def validate(options: Any) -> LoadSettings:
         baseline_rate=options.baseline_rate,
         steps=int(options.steps),
         overwrite=bool(getattr(options, "overwrite", False)),
+        progress_interval=progress_interval,
     )
 
 

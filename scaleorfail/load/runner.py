@@ -1,4 +1,8 @@
-"""Run the Locust harness as a child process (what `sof sweep` and `sof demo` do)."""
+"""Run the Locust harness as a child process (what `sof sweep`, `sof demo` and `sof bad-input` do).
+
+Quiet runs keep Locust's own output to themselves but pass the harness's progress lines
+(and warnings) through, so a long burst is never silent.
+"""
 
 from __future__ import annotations
 
@@ -10,17 +14,20 @@ from scaleorfail import paths
 from scaleorfail.errors import UserError
 from scaleorfail.load.options import new_run_id
 
+SHOWN_PREFIXES = ("progress ", "warning:")
+TAIL_LINES = 3
+
 
 def burst(
     target: str,
     tickets: int,
-    max_concurrency: int,
+    max_concurrency: int | None,
     label: str,
     run_dir: Path | None = None,
     quiet: bool = True,
     ticket_file: Path | None = None,
 ) -> Path:
-    """One single-batch execution of `tickets` at `max_concurrency`; returns its run directory."""
+    """One single-batch execution of `tickets` at `max_concurrency` (None: the stack's); returns its run directory."""
     runs = run_dir or paths.runs_dir()
     run_id = new_run_id(label)
     command = [
@@ -36,8 +43,6 @@ def burst(
         "single-batch",
         "--batch-size",
         str(tickets),
-        "--max-concurrency",
-        str(max_concurrency),
         "--run-label",
         label,
         "--run-id",
@@ -47,14 +52,29 @@ def burst(
         "--loglevel",
         "WARNING",
     ]
+    if max_concurrency is not None:
+        command += ["--max-concurrency", str(max_concurrency)]
     if ticket_file is not None:
         command += ["--tickets", str(ticket_file)]
     if quiet:
         command.append("--only-summary")
-    done = subprocess.run(command, capture_output=quiet, text=True, check=False)
-    if done.returncode != 0:
-        tail = (done.stderr or "").strip().splitlines()[-3:] if quiet else []
-        raise UserError(
-            f"the load run {label} failed (exit {done.returncode}): {' / '.join(tail)}", "see the output above"
-        )
+    code, tail = _run(command, quiet)
+    if code != 0:
+        raise UserError(f"the load run {label} failed (exit {code}): {' / '.join(tail)}", "see the output above")
     return runs / run_id
+
+
+def _run(command: list[str], quiet: bool) -> tuple[int, list[str]]:
+    """Run the harness; quiet: only its progress lines and warnings reach stderr. Returns (exit code, last lines)."""
+    if not quiet:
+        return subprocess.run(command, check=False).returncode, []
+    tail: list[str] = []
+    with subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) as process:
+        assert process.stderr is not None
+        for line in process.stderr:
+            text = line.rstrip()
+            if text.startswith(SHOWN_PREFIXES):
+                print(f"  {text}", file=sys.stderr, flush=True)
+            elif text:
+                tail = [*tail, text][-TAIL_LINES:]
+    return process.returncode, tail

@@ -9,6 +9,7 @@ from pathlib import Path
 from scaleorfail import paths
 from scaleorfail.emulator import control
 from scaleorfail.emulator.settings import resolve
+from scaleorfail.errors import UserError
 from scaleorfail.usecases.compare import Compared, compare_records, fit_model, write_report
 
 SETTINGS = (2, 10)
@@ -21,21 +22,27 @@ class Demo:
     run_dirs: list[str]
 
 
-def run_demo(tickets: int, keep_emulator: bool, say: Callable[[str], None]) -> Demo:
+def run_demo(tickets: int, keep_emulator: bool, say: Callable[[str], None], port: int | None = None) -> Demo:
     from scaleorfail import target as targets
     from scaleorfail.deploy import local
     from scaleorfail.load import runner
 
     state = paths.state_dir()
     state.mkdir(parents=True, exist_ok=True)
-    started_here = control.running(state) is None
-    if started_here:
-        say("1/5 starting the embedded AWS emulator (127.0.0.1) ...")
-        control.up(resolve(), state, state / "emulator.log")
+    current = control.running(state)
+    started_here = current is None
+    if current is None:
+        settings = resolve(port=port)
+        say(f"1/5 starting the embedded AWS emulator (127.0.0.1:{settings.port}) ...")
+        control.up(settings, state, state / "emulator.log")
     else:
-        say("1/5 using the emulator that is already running")
-        current = control.running(state)
-        info = control.health(current.url) if current else None
+        if port is not None and port != current.port:
+            raise UserError(
+                f"an emulator is already running at {current.url}, not on port {port}",
+                "stop it first (sof local down), or run the demo on it without --port / PORT=",
+            )
+        say(f"1/5 using the emulator that is already running at {current.url}")
+        info = control.health(current.local_url, token=current.token)
         timing = str((info or {}).get("timing") or "?")
         if timing != "aws":
             say(

@@ -1,0 +1,247 @@
+"""Progress of a running load: what is done, running and queued, the elapsed time and an ETA.
+
+A single-batch run is one long execution whose tickets queue at the Map: its progress is
+read from the execution's history - MapIterationStarted is a ticket leaving the queue,
+MapIterationSucceeded/Failed/Aborted one done. Each look reads only the events that are
+new since the last one (GetExecutionHistory newest first, stopping at the last event id
+seen): one call per look while fewer than 1,000 events arrived, made through the API
+limiter, so on AWS it stays within the GetExecutionHistory quota (refill 5/s; one call
+every few seconds). The same code reads the emulator. A stream of executions (the other
+profiles) is followed from the run's own records - executions started and seen
+finishing - with no API call at all.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+ITERATION_START = "MapIterationStarted"
+ITERATION_END = ("MapIterationSucceeded", "MapIterationFailed", "MapIterationAborted")
+END_STATUS = {
+    "ExecutionSucceeded": "SUCCEEDED",
+    "ExecutionFailed": "FAILED",
+    "ExecutionTimedOut": "TIMED_OUT",
+    "ExecutionAborted": "ABORTED",
+}
+EXECUTION_END = tuple(END_STATUS)
+PAGE_SIZE = 1000
+RATE_WINDOW_S = 30.0  # the ETA uses the pace of the last half minute (cold starts fade out of it)
+
+
+@dataclass
+class MapCounts:
+    """Map iterations of one execution so far."""
+
+    started: int = 0
+    ended: int = 0
+    failed: int = 0
+    execution_end: str | None = None  # ExecutionSucceeded | ExecutionFailed | ... once it is over
+
+    def add(self, events: Iterable[dict[str, Any]]) -> None:
+        for event in events:
+            kind = event.get("type")
+            if kind == ITERATION_START:
+                self.started += 1
+            elif kind in ITERATION_END:
+                self.ended += 1
+                if kind != "MapIterationSucceeded":
+                    self.failed += 1
+            elif kind in EXECUTION_END:
+                self.execution_end = str(kind)
+
+
+class HistoryCounter:
+    """Counts one execution's Map iterations, reading only the history events it has not seen."""
+
+    def __init__(self, call: Callable[..., dict[str, Any]], execution_arn: str, page_size: int = PAGE_SIZE) -> None:
+        self.call = call
+        self.execution_arn = execution_arn
+        self.page_size = page_size
+        self.last_id = 0
+        self.calls = 0
+        self.counts = MapCounts()
+
+    def update(self) -> MapCounts:
+        fresh: dict[int, dict[str, Any]] = {}
+        token: str | None = None
+        while True:
+            kwargs: dict[str, Any] = {
+                "executionArn": self.execution_arn,
+                "reverseOrder": True,
+                "maxResults": self.page_size,
+                "includeExecutionData": False,
+            }
+            if token:
+                kwargs["nextToken"] = token
+            page = self.call(**kwargs)
+            self.calls += 1
+            events = page.get("events", [])
+            new = [e for e in events if int(e["id"]) > self.last_id]
+            fresh.update((int(e["id"]), e) for e in new)  # by id: a growing history may repeat some
+            token = page.get("nextToken")
+            if len(new) < len(events) or not token:
+                break
+        if fresh:
+            self.last_id = max(fresh)
+            self.counts.add(fresh[key] for key in sorted(fresh))
+        return self.counts
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    unit: str  # tickets | executions
+    elapsed_s: float
+    total: int
+    done: int
+    running: int
+    queued: int
+    failed: int = 0
+    rate: float | None = None  # units done per second, lately
+    eta_s: float | None = None
+    ended: str | None = None  # single-batch: the execution is over (SUCCEEDED, FAILED, ...)
+
+    @property
+    def complete(self) -> bool:
+        return self.ended is not None or (self.total > 0 and self.done >= self.total)
+
+
+def clock(seconds: float) -> str:
+    whole = max(0, round(seconds))
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def render(snapshot: Snapshot) -> str:
+    """One line: `progress 1:23: 312/500 tickets done, 2 running, 186 queued - 3.9/s, ETA 0:48`."""
+    waiting = "queued" if snapshot.unit == "tickets" else "not started"
+    line = (
+        f"progress {clock(snapshot.elapsed_s)}: {snapshot.done}/{snapshot.total} {snapshot.unit} done"
+        f"{f' ({snapshot.failed} failed)' if snapshot.failed else ''}, {snapshot.running} running, "
+        f"{snapshot.queued} {waiting}"
+    )
+    if snapshot.ended is not None:
+        return line + f" - execution {snapshot.ended}"
+    if snapshot.complete:
+        return line + " - all done"
+    if snapshot.rate:
+        line += f" - {snapshot.rate:.1f}/s"
+    return line + (f", ETA {clock(snapshot.eta_s)}" if snapshot.eta_s is not None else ", ETA -")
+
+
+class Pace:
+    """Units done per second over the last RATE_WINDOW_S, and the time left at that pace."""
+
+    def __init__(self, window_s: float = RATE_WINDOW_S) -> None:
+        self.window_s = window_s
+        self.samples: deque[tuple[float, int]] = deque()
+
+    def add(self, moment: float, done: int) -> None:
+        self.samples.append((moment, done))
+        while len(self.samples) > 2 and moment - self.samples[1][0] >= self.window_s:
+            self.samples.popleft()
+
+    def rate(self) -> float | None:
+        if len(self.samples) < 2:
+            return None
+        (t0, d0), (t1, d1) = self.samples[0], self.samples[-1]
+        if t1 <= t0 or d1 <= d0:
+            return None
+        return (d1 - d0) / (t1 - t0)
+
+    def eta(self, remaining: int) -> float | None:
+        pace = self.rate()
+        return None if pace is None else remaining / pace
+
+
+def batch_snapshot(counts: MapCounts, tickets: int, elapsed_s: float, pace: Pace) -> Snapshot:
+    """A single-batch run from its execution's Map counts."""
+    done = min(counts.ended, tickets)
+    ended = END_STATUS.get(counts.execution_end or "")
+    if ended is not None:  # the execution is over (a failure stops the Map): nothing runs or waits any more
+        running, queued = 0, 0
+    else:
+        running, queued = max(0, counts.started - counts.ended), max(0, tickets - counts.started)
+    pace.add(elapsed_s, done)
+    eta = 0.0 if ended is not None or done >= tickets else pace.eta(tickets - done)
+    return Snapshot("tickets", elapsed_s, tickets, done, running, queued, counts.failed, pace.rate(), eta, ended)
+
+
+def stream_snapshot(
+    planned: int, started: int, failed_starts: int, finished: int, elapsed_s: float, pace: Pace
+) -> Snapshot:
+    """A stream of executions from the run's records (a failed start counts as done: it is over)."""
+    done = finished + failed_starts
+    pace.add(elapsed_s, done)
+    remaining = max(0, planned - done)
+    eta = 0.0 if remaining == 0 else pace.eta(remaining)
+    return Snapshot(
+        "executions",
+        elapsed_s,
+        planned,
+        done,
+        max(0, started - finished),
+        max(0, planned - started - failed_starts),
+        failed_starts,
+        pace.rate(),
+        eta,
+    )
+
+
+class Reporter:
+    """The progress of one run, looked at on demand: a single batch from its history, a stream from its records."""
+
+    def __init__(
+        self,
+        *,
+        single: bool,
+        tickets: int,
+        planned: int,
+        t0: float,
+        counts: Callable[[], tuple[int, int, int]],
+        first_arn: Callable[[], str | None],
+        history_call: Callable[[], Callable[..., dict[str, Any]]],
+        track_completion: bool = True,
+        now: Callable[[], float] = time.time,
+    ) -> None:
+        self.single = single
+        self.tickets = tickets
+        self.planned = planned
+        self.t0 = t0
+        self.counts = counts  # (started, failed starts, seen finishing)
+        self.first_arn = first_arn
+        self.history_call = history_call  # built on first use: a single batch's history reader
+        self.track_completion = track_completion
+        self.now = now
+        self.pace = Pace()
+        self.counter: HistoryCounter | None = None
+        self.finished = False  # the last line said the run is over: nothing more to say
+
+    def look(self) -> Snapshot | None:
+        """The progress now; None while there is nothing to tell (a single batch that has not started)."""
+        elapsed = max(0.0, self.now() - self.t0)
+        started, failed, finished = self.counts()
+        if not self.single:
+            seen = finished if self.track_completion else started
+            return stream_snapshot(self.planned, started, failed, seen, elapsed, self.pace)
+        arn = self.first_arn() if started else None
+        if arn is None:
+            self.finished = bool(failed)  # the one start failed: Locust's table and the end line say so
+            return None
+        if self.counter is None:
+            self.counter = HistoryCounter(self.history_call(), arn)
+        return batch_snapshot(self.counter.update(), self.tickets, elapsed, self.pace)
+
+    def line(self) -> str | None:
+        """The progress line to print now (None: nothing new to say); API errors propagate to the caller."""
+        if self.finished:
+            return None
+        snapshot = self.look()
+        if snapshot is None:
+            return None
+        self.finished = snapshot.complete
+        return render(snapshot)
