@@ -84,8 +84,10 @@ def deploy(emulator: Emulator, **variables: Any) -> dict[str, Any]:
     return result.outputs
 
 
-def run(emulator: Emulator, outputs: dict[str, Any], payload: dict[str, Any], timeout: float = 120.0) -> dict[str, Any]:
-    """Start an execution and wait for it; returns DescribeExecution plus the history."""
+def run(
+    emulator: Emulator, outputs: dict[str, Any], payload: dict[str, Any], timeout: float = 120.0, poll_s: float = 0.1
+) -> dict[str, Any]:
+    """Start an execution and wait for it (polled every poll_s); returns DescribeExecution plus the history."""
     sfn = emulator.client("stepfunctions")
     arn = sfn.start_execution(stateMachineArn=outputs["state_machine_arn"], input=json.dumps(payload))["executionArn"]
     deadline = time.monotonic() + timeout
@@ -95,7 +97,7 @@ def run(emulator: Emulator, outputs: dict[str, Any], payload: dict[str, Any], ti
             break
         if time.monotonic() > deadline:
             raise AssertionError(f"{arn} still running after {timeout} s")
-        time.sleep(0.1)
+        time.sleep(poll_s)
     events = []
     token = None
     while True:
