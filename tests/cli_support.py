@@ -7,12 +7,13 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from emulator_support import Emulator
+from emulator_support import Emulator, running_emulator
 
 AWS = Path(sys.executable).with_name("aws")
 
@@ -113,3 +114,14 @@ def finished(cli_or_client: Any, arn: str, timeout: float = 120.0) -> dict[str, 
         return None if description["status"] == "RUNNING" else dict(description)
 
     return dict(poll(check, timeout=timeout, what=f"the end of {arn}"))
+
+
+@contextmanager
+def alarm_emulator(state_dir: Path) -> Iterator[Emulator]:
+    """An emulator whose alarms are evaluated every half second (the CLI tests wait for their state)."""
+    os.environ["SOF_ALARM_EVALUATION_S"] = "0.5"
+    try:
+        with running_emulator(state_dir) as running:
+            yield running
+    finally:
+        os.environ.pop("SOF_ALARM_EVALUATION_S", None)

@@ -8,7 +8,6 @@ compatibility table of docs/emulator.md is generated from these marks.
 from __future__ import annotations
 
 import json
-import os
 import time
 import urllib.error
 import urllib.request
@@ -18,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_support import Cli, finished, poll
+from cli_support import Cli, alarm_emulator, finished, poll
 from compat import compat
-from emulator_support import Emulator, deploy, running_emulator, tickets
+from emulator_support import Emulator, deploy, tickets
 
 pytestmark = pytest.mark.slow
 EMBED_GROUP = "/aws/lambda/scale-or-fail-embed"
@@ -29,12 +28,8 @@ SIGNATURE = "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/states/aws4_req
 
 @pytest.fixture(scope="module")
 def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
-    os.environ["SOF_ALARM_EVALUATION_S"] = "0.5"
-    try:
-        with running_emulator(tmp_path_factory.mktemp("cli")) as running:
-            yield running
-    finally:
-        os.environ.pop("SOF_ALARM_EVALUATION_S", None)
+    with alarm_emulator(tmp_path_factory.mktemp("cli")) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")

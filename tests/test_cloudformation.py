@@ -10,16 +10,15 @@ ZipFile function and its permission, a Definition object) through create-stack /
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_support import Cli, finished, poll
+from cli_support import Cli, alarm_emulator, finished, poll
 from compat import compat
-from emulator_support import Emulator, running_emulator, tickets
+from emulator_support import Emulator, tickets
 
 from scaleorfail.packaging import build_model_bundle
 
@@ -33,12 +32,8 @@ PARAMETERS = ("SimulatedInferMs=20", "InferJitterSigmaMs=0", "AlarmPeriodSeconds
 
 @pytest.fixture(scope="module")
 def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
-    os.environ["SOF_ALARM_EVALUATION_S"] = "0.5"
-    try:
-        with running_emulator(tmp_path_factory.mktemp("cfn")) as running:
-            yield running
-    finally:
-        os.environ.pop("SOF_ALARM_EVALUATION_S", None)
+    with alarm_emulator(tmp_path_factory.mktemp("cfn")) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")

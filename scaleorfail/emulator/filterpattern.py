@@ -24,6 +24,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from scaleorfail.stats import number
+
 MAX_PATTERN_CHARS = 1024  # the FilterLogEvents limit
 
 
@@ -120,28 +122,17 @@ def _wildcard(text: str) -> re.Pattern[str]:
     return re.compile("^" + ".*".join(re.escape(part) for part in text.split("*")) + "$", re.DOTALL)
 
 
-def _as_number(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)):
-        return float(value)
-    try:
-        return float(str(value))
-    except ValueError:
-        return None
-
-
 def compare(actual: Any, op: str, expected: Value) -> bool:
     if actual is None or isinstance(actual, (dict, list)):
         return False
     wanted = expected.number()
     if op in ("<", ">", "<=", ">="):
-        have = _as_number(actual)
+        have = number(actual)
         if have is None or wanted is None:
             return False
         return {"<": have < wanted, ">": have > wanted, "<=": have <= wanted, ">=": have >= wanted}[op]
-    if wanted is not None and _as_number(actual) is not None:
-        equal = _as_number(actual) == wanted
+    if wanted is not None and number(actual) is not None:
+        equal = number(actual) == wanted
     elif expected.regex:
         equal = _regex(expected.text).search(_text(actual)) is not None
     else:

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from scaleorfail.stats import percentile
+from scaleorfail.stats import number, percentile
 
 MAX_ROWS = 10_000
 
@@ -308,17 +308,6 @@ def go_regex(pattern: str) -> re.Pattern[str]:
         return re.compile(translated)
     except re.error as exc:
         raise QueryError(f"bad regular expression /{pattern}/: {exc}") from None
-
-
-def number(value: Any) -> float | None:
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, (int, float)):
-        return float(value)
-    try:
-        return float(str(value))
-    except ValueError:
-        return None
 
 
 def evaluate(node: Any, row: dict[str, Any]) -> Any:
