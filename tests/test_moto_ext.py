@@ -56,7 +56,7 @@ def test_every_method_of_our_response_subclasses_is_a_declared_override() -> Non
     overrides = {t.path: method for t, method in core.OVERRIDES}
     found: dict[str, object] = {}
     for path in overrides:
-        base, name = core.locate(path)
+        base, _ = core.locate(path)
         ours = [c for c in base.__subclasses__() if c.__module__.startswith("scaleorfail.")]
         assert len(ours) == 1, f"{path}: {ours}"
         for attribute, value in vars(ours[0]).items():
