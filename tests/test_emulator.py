@@ -25,6 +25,8 @@ from emulator_support import (
     tickets,
 )
 
+from scaleorfail import history
+
 pytestmark = pytest.mark.slow
 
 LAMBDA_GROUPS = [f"/aws/lambda/scale-or-fail-{s}" for s in ("preprocess", "embed", "postprocess")]
@@ -337,8 +339,21 @@ def test_lambda_logs_have_start_end_report_and_the_handler_lines(emulator: Emula
     assert len(reports) == 2
     for field in ("Duration:", "Billed Duration:", "Memory Size: 256 MB", "Max Memory Used:"):
         assert all(field in r for r in reports)
-    handler_lines = [json.loads(m) for m in messages if m.startswith("{") and "LOG-" in m]
-    assert {line["ticket_id"] for line in handler_lines} == {"LOG-0000", "LOG-0001"}
+    handler_lines = [(e["logStreamName"], json.loads(e["message"])) for e in events if "LOG-" in e["message"]]
+    assert {line["ticket_id"] for _, line in handler_lines} == {"LOG-0000", "LOG-0001"}
+    # each handler line names its invocation: the RequestId of its REPORT line and of the history's task
+    reported = {
+        (e["logStreamName"], re.split(r"\s", e["message"])[2]) for e in events if e["message"].startswith("REPORT")
+    }
+    succeeded = {
+        history.succeeded_request_id(e["taskSucceededEventDetails"].get("output"))
+        for e in done["events"]
+        if e["type"] == "TaskSucceeded"
+    }
+    for stream, line in handler_lines:
+        assert line["function_name"] == outputs["function_names"]["embed"]
+        assert (stream, line["function_request_id"]) in reported and line["function_request_id"] in succeeded
+    assert len({line["function_request_id"] for _, line in handler_lines}) == 2
     streams = logs.describe_log_streams(logGroupName=group)["logStreams"]
     assert streams and all("[$LATEST]" in s["logStreamName"] for s in streams), streams
 
@@ -430,13 +445,40 @@ def test_any_python_package_from_s3_runs(emulator: Emulator, tmp_path: Path) -> 
 
 
 def test_a_configuration_change_reaches_the_next_invocation(emulator: Emulator) -> None:
+    """What the function itself logged and what the runtime reported (not how long the machine took)."""
     outputs = deploy(emulator, simulated_infer_ms=10)
     quick = run(emulator, outputs, {"tickets": tickets(1)})
     outputs = deploy(emulator, simulated_infer_ms=400)
     slow = run(emulator, outputs, {"tickets": tickets(1)})
-    assert (slow["stopDate"] - slow["startDate"]).total_seconds() >= 0.4
-    assert (quick["stopDate"] - quick["startDate"]).total_seconds() < 0.4
+    quick_line, _ = embed_invocation(emulator, outputs, quick)
+    slow_line, slow_ms = embed_invocation(emulator, outputs, slow)
+    assert (quick_line["inference_ms"], slow_line["inference_ms"]) == (10.0, 400.0)
+    assert slow_ms >= 400.0  # REPORT Duration: the handler really waited the new latency
     deploy(emulator)
+
+
+def embed_invocation(emulator: Emulator, outputs: dict[str, Any], done: dict[str, Any]) -> tuple[dict[str, Any], float]:
+    """The Embed handler's log line of this execution and its REPORT Duration (ms), found by RequestId."""
+    ids = {
+        history.succeeded_request_id(e["taskSucceededEventDetails"].get("output"))
+        for e in done["events"]
+        if e["type"] == "TaskSucceeded"
+    }
+    since = int(done["startDate"].timestamp() * 1000) - 1000
+    events = emulator.client("logs").filter_log_events(
+        logGroupName=outputs["log_group_names"]["embed"], startTime=since
+    )["events"]
+    (line,) = [
+        j
+        for e in events
+        if e["message"].startswith("{") and (j := json.loads(e["message"])).get("function_request_id") in ids
+    ]
+    (duration,) = [
+        float(m.group(1))
+        for e in events
+        if (m := re.match(rf"REPORT RequestId: {line['function_request_id']}\s+Duration: ([\d.]+) ms", e["message"]))
+    ]
+    return line, duration
 
 
 def test_a_long_map_at_concurrency_one_completes(emulator: Emulator) -> None:

@@ -8,6 +8,7 @@ an emulator restart (its log evidence must still be there).
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from collections.abc import Iterator
@@ -119,6 +120,13 @@ def test_a_bad_input_report_keeps_its_log_evidence_after_an_emulator_restart(lab
     before = diagnose_run(run_dir, quiet=True)
     record = harvested(run_dir)
     assert record.logs.lambda_scope is not None and "by request id" in record.logs.lambda_scope.by
+    # the handler's line names its invocation, and the record ties it to the attempt the history holds
+    (row,) = [row for row in record.logs.rows if row.message.startswith("{")]
+    line = json.loads(row.message)
+    attempts = [a for e in record.executions for i in e.items for v in i.visits for a in v.attempts]
+    (failed,) = [a for a in attempts if a.error == "PayloadTooLarge"]
+    assert line["function_request_id"] == row.request_id == failed.request_id
+    assert line["error"] == "PayloadTooLarge" and line["function_name"].endswith("preprocess")
     control.down(lab.state_dir)  # the emulator keeps everything in memory: its logs go with it
     control.up(lab.settings, lab.state_dir, lab.state_dir / "emulator.log")
     assert control.running(lab.state_dir) is not None
