@@ -56,7 +56,7 @@ def side_by_side(first: tuple[int, int, str], second: tuple[int, int, str]) -> t
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(timeout=240)
+        thread.join()  # each burst ends on its own (its harness's drain); a hang is the suite's timeout
     assert not errors, errors
     return made[first[2]], made[second[2]]
 
@@ -71,7 +71,8 @@ def cited(diagnosis: rca.Diagnosis) -> list[rca.Evidence]:
 
 
 def test_a_c2_report_does_not_cite_a_neighbours_concurrency(lab: Emulator) -> None:
-    neighbour, run_dir = side_by_side((60, 5, "neighbour-c5"), (30, 2, "queue-c2"))
+    # 60 tickets on 2 slots: the run's few cold starts stay above Embed's p95 (see test_diagnose.CASES)
+    neighbour, run_dir = side_by_side((60, 5, "neighbour-c5"), (60, 2, "queue-c2"))
     record = harvested(run_dir)
     assert analysis.peak_tasks(record, "Embed") == 2
     cloudwatch = record.metrics.value("embed", "ConcurrentExecutions_Maximum")

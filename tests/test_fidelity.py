@@ -10,13 +10,12 @@ answer as AWS answers.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from emulator_support import Emulator, deploy, insights, run, running_emulator, tickets
+from emulator_support import Emulator, deploy, finished, insights, run, running_emulator, tickets
 
 from scaleorfail.load import history_limit
 
@@ -63,7 +62,9 @@ def test_the_aws_profile_splits_cold_starts_and_dispatch_like_lambda_reports_the
         )
     assert len(rows) == 2
     init_ms = float(rows[0]["@initDuration"])
-    assert 80 <= init_ms <= 400, init_ms  # what REPORT shows of a cold start: runtime start + import + init
+    # what REPORT shows of a cold start: runtime start + import + init (at least the modelled part; its
+    # absolute size on a quiet machine is benchmarked in bench/fidelity_bench.py, not asserted here)
+    assert init_ms >= 80, init_ms
     assert "@initDuration" not in rows[1]
 
     def embed_task_ms(done: dict[str, Any]) -> tuple[float, float]:
@@ -113,15 +114,10 @@ def ideal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
         yield running
 
 
-def execute(
-    emulator: Emulator, arn: str, payload: Any, timeout: float = 120
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def execute(emulator: Emulator, arn: str, payload: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     sfn = emulator.client("stepfunctions")
     execution = sfn.start_execution(stateMachineArn=arn, input=json.dumps(payload))["executionArn"]
-    deadline = time.monotonic() + timeout
-    while (described := sfn.describe_execution(executionArn=execution))["status"] == "RUNNING":
-        assert time.monotonic() < deadline, "the execution did not end"
-        time.sleep(0.2)
+    described = finished(sfn, execution, poll_s=0.2)
     events = [
         e
         for page in sfn.get_paginator("get_execution_history").paginate(executionArn=execution)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import waiting
 from test_harvest_units import record_for, two_item_history
 
 from scaleorfail.emulator import auth, packages, retention
@@ -30,15 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def sof(*args: str, env: dict[str, str] | None = None, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "scaleorfail.cli", *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
-        cwd=cwd,
-        timeout=120,
-        check=False,
-    )
+    return waiting.run([sys.executable, "-m", "scaleorfail.cli", *args], env={**os.environ, **(env or {})}, cwd=cwd)
 
 
 def manifest_json(run_id: str = "r") -> dict[str, Any]:
@@ -190,15 +183,7 @@ def without_empty(env: dict[str, str]) -> dict[str, str]:
 
 
 def run_clean(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "scaleorfail.cli", *args],
-        capture_output=True,
-        text=True,
-        env=without_empty(env),
-        cwd=ROOT,
-        timeout=120,
-        check=False,
-    )
+    return waiting.run([sys.executable, "-m", "scaleorfail.cli", *args], env=without_empty(env), cwd=ROOT)
 
 
 def test_aws_deploy_without_credentials_says_so_in_one_line(tmp_path: Path) -> None:

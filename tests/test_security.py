@@ -10,13 +10,13 @@ import signal
 import stat
 import subprocess
 import sys
-import time
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
+import waiting
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from emulator_support import free_port, running_emulator
@@ -30,14 +30,10 @@ ROLE = "arn:aws:iam::123456789012:role/lambda"
 
 
 def sof(state: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
+    return waiting.run(
         [sys.executable, "-m", "scaleorfail.cli", *args],
-        capture_output=True,
-        text=True,
         env={**os.environ, "SOF_STATE_DIR": str(state), "SOF_COLD_START_MS": "0", **(env or {})},
         cwd=ROOT,
-        timeout=120,
-        check=False,
     )
 
 
@@ -152,9 +148,7 @@ def test_scratch_files_live_under_the_state_dir_and_a_killed_emulators_are_remov
     scratch = Path(record["work_dir"])
     assert scratch.parent == workdirs.root(tmp_path) and scratch.is_dir()
     os.kill(record["pid"], signal.SIGKILL)  # no chance to clean up
-    deadline = time.monotonic() + 10
-    while alive(record["pid"]) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    waiting.wait_for(lambda: not alive(record["pid"]), "the killed emulator's end", pids=[record["pid"]])
     assert scratch.is_dir()
     assert sof(tmp_path, "local", "up", "--port", str(port)).returncode == 0
     try:
