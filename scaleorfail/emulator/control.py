@@ -74,6 +74,8 @@ def pid_alive(pid: int) -> bool:
 
 def _request(url: str, token: str | None, method: str = "GET") -> urllib.request.Request:
     request = urllib.request.Request(url, method=method)
+    if method != "GET":
+        request.add_header("X-Sof-Control", "1")  # the control endpoints refuse POSTs without it (server.py)
     if token:
         request.add_header(auth.HEADER, token)
     return request

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from scaleorfail.emulator import auth, workdirs
+from scaleorfail.emulator import auth, browser, workdirs
 from scaleorfail.emulator.identity import process_start
 from scaleorfail.emulator.settings import PROFILES, TIMING_PROFILES, EmulatorSettings, resolve
 
@@ -60,6 +60,7 @@ class Server:
         self._stop = threading.Event()
         self.http: Any = None
         self.runtime: Any = None
+        self.guard = browser.BrowserGuard(settings.port, check_host=is_loopback(settings.host))
 
     def health(self) -> dict[str, Any]:
         import moto
@@ -77,6 +78,7 @@ class Server:
             "lambda": self.runtime.stats() if self.runtime else {},
             "sagemaker": self._endpoint_stats(),
             "retention": self._retention_stats(),
+            "refused": self.guard.stats(),
         }
 
     def _retention_stats(self) -> dict[str, Any]:
@@ -94,11 +96,19 @@ class Server:
         return moto_ext.endpoint_runtime().stats()
 
     def wrap(self, app: WsgiApp) -> WsgiApp:
+        """The browser door outermost, then the access token, then the control endpoints, then moto."""
+
         def middleware(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
             path = environ.get("PATH_INFO", "")
             if self.token is not None and not auth.allowed(environ, self.token):
                 status, headers, body = auth.denied()
                 start_response(status, headers)
+                return [body]
+            if path.startswith("/_sof/") and environ.get("REQUEST_METHOD") != "GET" and not control_header(environ):
+                body = json.dumps({"__type": "AccessDeniedException", "message": CONTROL_REFUSAL}).encode()
+                start_response(
+                    "403 Forbidden", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+                )
                 return [body]
             if path == "/_sof/health":
                 body = json.dumps(self.health()).encode()
@@ -130,7 +140,7 @@ class Server:
                 return [body]
             return app(environ, start_response)
 
-        return middleware
+        return self.guard.wrap(middleware)
 
     def run(self) -> int:
         os.environ["MOTO_PORT"] = str(self.settings.port)  # moto's own SDK calls reach this server
@@ -139,11 +149,18 @@ class Server:
         os.environ["AWS_SECRET_ACCESS_KEY"] = "test"
         os.environ.pop("AWS_SESSION_TOKEN", None)
         os.environ.setdefault("AWS_DEFAULT_REGION", self.settings.region)
+        # moto's server wraps every service app in flask-cors, which echoes any Origin back in
+        # Access-Control-Allow-Origin; its documented switch turns that off (checked below).
+        os.environ["MOTO_DISABLE_GLOBAL_CORS"] = "true"
+        from moto.moto_server import werkzeug_app
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
         from werkzeug.serving import make_server
 
         from scaleorfail.emulator import moto_ext
 
+        if not werkzeug_app.DISABLE_GLOBAL_CORS:
+            print("error: moto was imported before MOTO_DISABLE_GLOBAL_CORS was set; not starting", file=sys.stderr)
+            return 2
         # Many threads each hold the GIL briefly (one per Map iteration and task): a shorter switch
         # interval cuts the time a woken thread waits for it (measured in `make bench`).
         sys.setswitchinterval(float(os.environ.get("SOF_SWITCH_INTERVAL_S", "0.001")))
@@ -194,6 +211,17 @@ class Server:
                 path.unlink()
         except (OSError, ValueError):
             pass
+
+
+CONTROL_HEADER = "X-Sof-Control"
+CONTROL_REFUSAL = (
+    f"the emulator's control endpoints take POST only with an {CONTROL_HEADER}: 1 header (a browser cannot send it "
+    "cross-origin without a preflight, which the emulator refuses)"
+)
+
+
+def control_header(environ: dict[str, Any]) -> bool:
+    return str(environ.get("HTTP_X_SOF_CONTROL") or "").strip() == "1"
 
 
 def write_private(path: Path, text: str) -> None:
