@@ -152,13 +152,13 @@ class Server:
         # moto's server wraps every service app in flask-cors, which echoes any Origin back in
         # Access-Control-Allow-Origin; its documented switch turns that off (checked below).
         os.environ["MOTO_DISABLE_GLOBAL_CORS"] = "true"
-        from moto.moto_server import werkzeug_app
+        from moto import settings as moto_settings
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
         from werkzeug.serving import make_server
 
         from scaleorfail.emulator import moto_ext
 
-        if not werkzeug_app.DISABLE_GLOBAL_CORS:
+        if not moto_settings.DISABLE_GLOBAL_CORS:
             print("error: moto was imported before MOTO_DISABLE_GLOBAL_CORS was set; not starting", file=sys.stderr)
             return 2
         # Many threads each hold the GIL briefly (one per Map iteration and task): a shorter switch
