@@ -54,10 +54,12 @@ def compare_command(args: argparse.Namespace) -> int:
     out = writable(args.output or paths.runs_dir() / "compare")
     written = compare.write(runs, baseline, out)
     print(f"written: {written['md']}, {written['csv']}, {written['json']}")
+    for line in compare.lost(runs):
+        print(f"error: {line}", file=sys.stderr)
     if skipped:
         print(f"{len(skipped)} run(s) skipped (above); the others are compared", file=sys.stderr)
         return 1
-    return 0
+    return 1 if compare.lost(runs) else 0
 
 
 def report_command(args: argparse.Namespace) -> int:

@@ -201,6 +201,8 @@ def _progress_reporter() -> progress.Reporter:
         first_arn=first_arn,
         history_call=history_call,
         track_completion=settings.track_completion,
+        expected=None if settings.profile.single else settings.profile.cumulative,
+        start_latency_ms=recorder.start_latency_p50,
     )
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from scaleorfail.errors import UserError
+from scaleorfail.record.pace import StartPace, measure
 
 SCHEMA = "scale-or-fail/run-manifest"
 VERSION = 1
@@ -114,7 +115,25 @@ class Manifest:
             "tickets": sum(e.batch_size for e in self.executions),
             "by_status": _count(f.status for f in self.finished),
         }
+        pace = self.start_pace()
+        if pace is not None:
+            data["summary"]["start_pace"] = {**asdict(pace), "short": pace.short}
         return data
+
+    def start_pace(self) -> StartPace | None:
+        """The achieved start rate against the asked one (None: a single batch, or an unknown plan)."""
+        from scaleorfail.load.profiles import DEFAULT_DURATION
+
+        planned = self.parameters.get("executions_planned")
+        duration = self.parameters.get("duration") or DEFAULT_DURATION.get(self.profile)
+        if not isinstance(planned, int) or not isinstance(duration, int | float) or self.profile == "single-batch":
+            return None
+        return measure(
+            planned,
+            float(duration),
+            [(e.started_at, e.latency_ms) for e in self.executions],
+            [f.at for f in self.failed_starts],
+        )
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Manifest:
@@ -267,6 +286,12 @@ class Recorder:
     def counts(self) -> tuple[int, int, int]:
         with self._lock:
             return len(self.manifest.executions), len(self.manifest.failed_starts), len(self.manifest.finished)
+
+    def start_latency_p50(self) -> float | None:
+        """The median StartExecution latency of the last 200 starts (the progress line's who-is-slow)."""
+        with self._lock:
+            latencies = sorted(e.latency_ms for e in self.manifest.executions[-200:])
+        return latencies[len(latencies) // 2] if latencies else None
 
     def absorb_journal(self, journal: Path) -> None:
         """Take in what a load process journalled (a worker that died before sending it all)."""

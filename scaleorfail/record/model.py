@@ -23,6 +23,7 @@ from datetime import datetime
 from typing import Any
 
 from scaleorfail.pipeline import QUARANTINE
+from scaleorfail.record.pace import StartPace
 
 SCHEMA = "scale-or-fail/harvest"
 VERSION = 3
@@ -303,6 +304,7 @@ class HarvestRecord:
     api_calls: dict[str, int] = field(default_factory=dict)
     api_wait_s: float = 0.0
     harvest_seconds: float = 0.0
+    start_pace: StartPace | None = None  # a stream's achieved start rate against the asked one (record.pace)
 
     @property
     def items(self) -> list[Item]:
