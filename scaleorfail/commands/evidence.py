@@ -12,10 +12,16 @@ from scaleorfail.usecases.harvest import harvest_runs
 
 def harvest(args: argparse.Namespace) -> int:
     skipped: list[str] = []
+    damaged: list[str] = []
     records = harvest_runs(
-        args.runs, refresh=args.refresh, wait_s=args.wait, skipped=skipped, wait_metrics=args.wait_metrics
+        args.runs,
+        refresh=args.refresh,
+        wait_s=args.wait,
+        skipped=skipped,
+        wait_metrics=args.wait_metrics,
+        damaged=damaged,
     )
-    code = 1 if skipped else 0
+    code = 1 if skipped or damaged else 0
     unbalanced = [r.run_id for r in records if not r.reconciliation.balanced]
     if unbalanced:
         print(f"warning: not every started execution is accounted for in {', '.join(unbalanced)}", file=sys.stderr)

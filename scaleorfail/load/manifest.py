@@ -351,7 +351,11 @@ def harness_identity() -> dict[str, Any]:
 
 def harness_gone(manifest: Manifest, now: datetime | None = None) -> str | None:
     """Why a `running` manifest's harness is known to be dead (None: it may still be running)."""
-    harness = manifest.harness or {}
+    return harness_dead(manifest.harness or {}, now)
+
+
+def harness_dead(harness: dict[str, Any], now: datetime | None = None) -> str | None:
+    """Why the harness a manifest names (pid, host, heartbeat) is known to be dead (None: it may be running)."""
     pid, host = harness.get("pid"), harness.get("host")
     if isinstance(pid, int) and host == socket.gethostname():
         from scaleorfail.emulator.identity import alive
@@ -432,11 +436,11 @@ JOURNAL_KINDS: dict[str, type[Any]] = {
 }
 
 
-def journal_entries(journal: Path) -> tuple[list[Any], int]:
-    """The records of a journal, and how many lines were unreadable (cut short by a crash, or damaged)."""
+def journal_entries(journal: Path) -> tuple[list[Any], list[str]]:
+    """The records of a journal, and one line per unreadable line (cut short by a crash, or damaged)."""
     entries: list[Any] = []
-    skipped = 0
-    for line in journal.read_text(encoding="utf-8", errors="replace").splitlines():
+    problems: list[str] = []
+    for number, line in enumerate(journal.read_text(encoding="utf-8", errors="replace").splitlines(), start=1):
         if not line.strip():
             continue
         try:
@@ -445,9 +449,21 @@ def journal_entries(journal: Path) -> tuple[list[Any], int]:
             if kind not in JOURNAL_KINDS:
                 raise ValueError(f"unknown record kind {kind!r}")
             entries.append(record(JOURNAL_KINDS[kind], raw))
-        except ValueError:
-            skipped += 1
-    return entries, skipped
+        except ValueError as error:
+            reason = f"not JSON ({error.msg})" if isinstance(error, json.JSONDecodeError) else str(error)
+            problems.append(f"{journal.name} line {number}: {reason[:160]}; skipped")
+    return entries, problems
+
+
+def journal_problems(run_dir: Path) -> list[str]:
+    """One line per damaged journal line of a run (its records are not in the harvest: say so)."""
+    found: list[str] = []
+    for journal in sorted(run_dir.glob("journal*.jsonl")):
+        try:
+            found += journal_entries(journal)[1]
+        except OSError as error:
+            found.append(f"{journal.name}: cannot be read ({error.strerror})")
+    return found
 
 
 def merge_journal(manifest: Manifest, journal: Path) -> int:
@@ -460,7 +476,7 @@ def merge_journal(manifest: Manifest, journal: Path) -> int:
     starting: dict[str, Starting] = {}
     added = 0
     try:
-        entries, skipped = journal_entries(journal)
+        entries, problems = journal_entries(journal)
     except OSError as error:
         manifest.notes.append(f"{journal.name} could not be read ({error.strerror}); its records are not merged")
         return 0
@@ -479,8 +495,7 @@ def merge_journal(manifest: Manifest, journal: Path) -> int:
             manifest.finished.append(entry)
             finished.add(entry.name)
             added += 1
-    if skipped:
-        manifest.notes.append(f"{journal.name}: {skipped} unreadable line(s) skipped")
+    manifest.notes += problems
     for name, pending in starting.items():
         if name not in names and name not in failed_names and name not in unconfirmed:
             manifest.unconfirmed.append(pending)
