@@ -15,6 +15,7 @@ an end state - found by :func:`load` from the journal or a dead harness).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -210,21 +211,37 @@ def _count(values: Any) -> dict[str, int]:
     return dict(sorted(out.items()))
 
 
+def storage_message(run_dir: Path, error: OSError) -> UserError:
+    """One line for a run directory that cannot be written any more (a full disk, a lost mount ...)."""
+    return UserError(
+        f"cannot write the run's records in {run_dir}: {error.strerror or error} (errno {error.errno}); the run "
+        "stopped, with the end state written where anything could be",
+        "free space on that disk (or choose another --run-dir) and run the load again",
+    )
+
+
 class Journal:
-    """Append-only record of a load process's starts, flushed at every line."""
+    """Append-only record of a load process's starts, flushed at every line. A write that fails (a full
+    disk) is kept as ``error`` and ends the journal: the harness stops the run on it."""
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._file = path.open("a", encoding="utf-8")
         self._lock = threading.Lock()
+        self.error: OSError | None = None
 
     def log(self, kind: str, record: Any) -> None:
         with self._lock:
-            self._file.write(json.dumps({"kind": kind, **asdict(record)}) + "\n")
-            self._file.flush()
+            if self.error is not None:
+                return
+            try:
+                self._file.write(json.dumps({"kind": kind, **asdict(record)}) + "\n")
+                self._file.flush()
+            except OSError as error:
+                self.error = error
 
     def close(self) -> None:
-        with self._lock:
+        with self._lock, contextlib.suppress(OSError):  # a full disk: what could be written was
             self._file.close()
 
 
@@ -239,6 +256,7 @@ class Recorder:
         self._finished: set[str] = set()
         self._pending: dict[str, Starting] = {}
         self._journal = Journal(run_dir / "journal.jsonl")
+        self._storage_error: OSError | None = None
         self.write()
 
     def _log(self, kind: str, record: Any) -> None:
@@ -321,6 +339,11 @@ class Recorder:
             self.manifest.failure = {"kind": kind, "message": message, "at": now_iso()}
             self.manifest.notes.append(message)
 
+    @property
+    def storage_error(self) -> OSError | None:
+        """The first write that failed (the journal's or the manifest's): the run cannot keep its records."""
+        return self._storage_error or self._journal.error
+
     def write(self, status: str | None = None) -> Path:
         with self._lock:
             if status is not None:
@@ -331,8 +354,17 @@ class Recorder:
             data = self.manifest.to_json()
         path = self.run_dir / "manifest.json"
         temporary = path.with_suffix(f".tmp{os.getpid()}")
-        temporary.write_text(json.dumps(data, indent=2) + "\n")
-        temporary.replace(path)
+        try:
+            temporary.write_text(json.dumps(data, indent=2) + "\n")
+            temporary.replace(path)
+        except OSError as error:
+            with contextlib.suppress(OSError):
+                temporary.unlink()
+            self._storage_error = self._storage_error or error
+            if status is not None:  # the end state: in place, compact (the old copy's room is freed first)
+                with contextlib.suppress(OSError), path.open("r+", encoding="utf-8") as handle:
+                    handle.truncate(0)
+                    handle.write(json.dumps(data, separators=(",", ":")) + "\n")
         return path
 
     def close(self, status: str) -> Path:
