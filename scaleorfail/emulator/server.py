@@ -12,12 +12,14 @@ restart - which loses every in-memory execution - is told apart from a missing o
 from __future__ import annotations
 
 import argparse
+import errno
 import ipaddress
 import json
 import os
 import secrets
 import shutil
 import signal
+import socket
 import sys
 import threading
 import time
@@ -30,6 +32,7 @@ from scaleorfail.emulator.identity import process_start
 from scaleorfail.emulator.settings import PROFILES, TIMING_PROFILES, EmulatorSettings, resolve
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+EXIT_ADDRESS_IN_USE = 98  # the port was taken between `sof local up`'s check and the bind (a start race)
 
 
 def is_loopback(host: str) -> bool:
@@ -43,6 +46,21 @@ def is_loopback(host: str) -> bool:
 
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on host:port (OSError EADDRINUSE when another process holds it)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    address = socket.getaddrinfo(host, port, family, socket.SOCK_STREAM)[0][4]
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(address)
+        listener.listen(128)
+    except OSError:
+        listener.close()
+        raise
+    return listener
 
 
 def state_file(state_dir: Path) -> Path:
@@ -168,12 +186,17 @@ class Server:
         from scaleorfail.emulator import protocol
 
         app = protocol.wrap(DomainDispatcherApplication(create_backend_app))
-        try:
-            self.http = make_server(self.settings.host, self.settings.port, self.wrap(app), threaded=True)
+        try:  # bound here, not by werkzeug (which prints and exits on EADDRINUSE): a lost race is told apart
+            listener = listen(self.settings.host, self.settings.port)
+            self.http = make_server(
+                self.settings.host, self.settings.port, self.wrap(app), threaded=True, fd=listener.fileno()
+            )
+            listener.close()  # werkzeug serves a duplicate of it
         except OSError as exc:
             print(f"error: cannot listen on {self.settings.host}:{self.settings.port}: {exc.strerror}", file=sys.stderr)
             moto_ext.shutdown()
-            return 2
+            shutil.rmtree(self.work_dir, ignore_errors=True)  # a loser of a start race leaves nothing behind
+            return EXIT_ADDRESS_IN_USE if exc.errno == errno.EADDRINUSE else 2
         self.http.daemon_threads = True
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, self._on_signal)
