@@ -364,3 +364,24 @@ def refusal(target: Target, found: list[Problem]) -> Refusal:
     if codes.missing and all("must not be null" in p.message for p in found):
         code = codes.missing
     return Refusal(400, code, f"{count} validation error{'s' if count != 1 else ''} detected: {text}")
+
+
+def _size(limit: int) -> str:
+    return f"{limit // MB} MB" if limit % MB == 0 else f"{limit // 1024} KB" if limit % 1024 == 0 else f"{limit:,} bytes"
+
+
+def describe(service: str, operation: str) -> str:
+    """What the emulator checks of this operation's requests (the compatibility table's column)."""
+    if service in NOT_VALIDATED:
+        return "no (moto's own checks)"
+    try:
+        model = _service_model(service)
+    except Exception:
+        return "-"
+    if operation not in model.operation_names:
+        return "-"
+    limit = LIMITS.get((service, operation)) or LIMITS.get((service, "*")) or DEFAULT_LIMIT
+    text = f"model; body <= {_size(limit)}"
+    if (service, operation) == ("lambda", "Invoke"):
+        text += f" sync, {_size(ASYNC_INVOKE_LIMIT)} async; payload must be JSON"
+    return text
