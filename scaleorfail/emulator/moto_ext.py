@@ -43,6 +43,10 @@ Step Functions (moto's ASL interpreter, ``execute_state_machine``)
     history limit (the execution fails with States.Runtime as event 25,000, as on AWS).
   * ``moto.stepfunctions.responses.StepFunctionResponse.get_execution_history``:
     maxResults/nextToken/reverseOrder paging, as AWS pages (at most 1,000 events).
+  * ``StepFunctionResponse.stop_execution`` (``Execution.stop`` / ``exec_worker.env`` /
+    ``exec_status``) and ``...common.retry.retrier_decl`` (``time``, ``RetrierDecl._eval_body``):
+    StopExecution ABORTED at once - before the program started, in a Retry back-off, during a
+    Task (sfn_stop.py).
 SageMaker (the serverless endpoint variant)
   * ``moto.sagemaker.models.sagemaker_backends`` (``endpoints``, ``endpoint_configs``,
     ``_models``; ``FakeEndpoint.endpoint_config_name`` / ``arn``,
@@ -1149,7 +1153,7 @@ def _patch_reserved_concurrency() -> None:
 
 # -- Step Functions: StopExecution, DescribeExecution as AWS answers them ---------------------------
 
-STOP_WAIT_S = 5.0
+STOP_WAIT_S = 30.0  # a stop waits for a program that has not started yet (a loaded machine: seconds)
 EXECUTION_DATA_FIELDS = ("input", "output", "inputDetails", "outputDetails")
 
 
@@ -1163,9 +1167,12 @@ def _patch_stop_execution() -> None:
     execution ended FAILED with States.Runtime. A stopped (or timed-out) program now stays so.
     """
     from moto.core.responses import ActionResult
+    from moto.stepfunctions.parser.api import ExecutionStatus
     from moto.stepfunctions.parser.asl.eval import environment
     from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped, ProgramTimedOut
     from moto.stepfunctions.responses import StepFunctionResponse
+
+    from scaleorfail.emulator import sfn_stop
 
     original_set_error = environment.Environment.set_error
 
@@ -1177,16 +1184,38 @@ def _patch_stop_execution() -> None:
     def stop_execution(self: Any) -> Any:
         arn = self._get_param("executionArn")
         execution = self.stepfunction_backend.describe_execution(arn)  # ExecutionDoesNotExist / InvalidArn
-        if execution.status == "RUNNING":
-            moment = datetime.now(UTC)
-            execution.stop(stop_date=moment, error=self._get_param("error"), cause=self._get_param("cause"))
-            deadline = time.monotonic() + STOP_WAIT_S
-            while execution.status == "RUNNING" and time.monotonic() < deadline:
-                time.sleep(0.01)
+        if execution.status == "RUNNING":  # ABORTED at once, whatever state it is in (sfn_stop.py)
+            error, cause = self._get_param("error"), self._get_param("cause")
+            sfn_stop.stop_until_stopped(
+                execution, datetime.now(UTC), error, cause, ExecutionStatus.ABORTED, STOP_WAIT_S
+            )
         return ActionResult({"stopDate": execution.stop_date or datetime.now(UTC)})
 
     _replace(environment.Environment, "set_error", set_error)
     _replace(StepFunctionResponse, "stop_execution", stop_execution)
+
+
+def _patch_interruptible_retry() -> None:
+    """A Retry back-off ends when the execution is stopped.
+
+    moto 5.2.5: ``...parser.asl.component.common.retry.retrier_decl.RetrierDecl._eval_body`` waits
+    its interval with ``time.sleep`` (the module's ``time``), which a stop does not wake: the
+    execution stayed RUNNING through the back-off. The module's ``time`` becomes
+    :class:`sfn_stop.InterruptibleSleep` (a wait on the program's state event), and ``_eval_body``
+    first tells it which program is retrying; the interpreter's retry loop then ends on the stop.
+    """
+    from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+
+    from scaleorfail.emulator import sfn_stop
+
+    original = retrier_decl.RetrierDecl._eval_body
+
+    def eval_body(self: Any, env: Any) -> None:
+        sfn_stop.remember_env(env)
+        original(self, env)
+
+    _replace(retrier_decl, "time", sfn_stop.InterruptibleSleep())
+    _replace(retrier_decl.RetrierDecl, "_eval_body", eval_body)
 
 
 def _patch_execution_status_order() -> None:
@@ -1206,7 +1235,8 @@ def _patch_execution_status_order() -> None:
     def reflect(self: Any) -> None:
         execution = self.execution
         state = execution.exec_worker.env.program_state()
-        execution.stop_date = datetime.now(UTC)
+        if not (isinstance(state, ProgramStopped) and execution.stop_date):  # a stop keeps the moment it was asked
+            execution.stop_date = datetime.now(UTC)
         if isinstance(state, ProgramEnded):
             execution.output = execution.exec_worker.env.states.get_input()
             execution.exec_status = ExecutionStatus.SUCCEEDED
@@ -2741,6 +2771,7 @@ def install(settings: EmulatorSettings, work_dir: Path) -> LambdaRuntime:
         _patch_aws_sdk_tasks()
         _patch_logs_api()
         _patch_stop_execution()
+        _patch_interruptible_retry()
         _patch_describe_execution()
         _patch_execution_status_order()
         _patch_metric_statistics()

@@ -367,7 +367,9 @@ def refusal(target: Target, found: list[Problem]) -> Refusal:
 
 
 def _size(limit: int) -> str:
-    return f"{limit // MB} MB" if limit % MB == 0 else f"{limit // 1024} KB" if limit % 1024 == 0 else f"{limit:,} bytes"
+    return (
+        f"{limit // MB} MB" if limit % MB == 0 else f"{limit // 1024} KB" if limit % 1024 == 0 else f"{limit:,} bytes"
+    )
 
 
 def describe(service: str, operation: str) -> str:
