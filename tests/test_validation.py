@@ -13,7 +13,7 @@ import boto3
 import botocore.session
 import pytest
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, WaiterError
 from compat import compat
 from emulator_support import Emulator, running_emulator
 
@@ -243,3 +243,57 @@ def test_every_served_services_model_loads_and_the_limits_name_real_operations()
     for service, operation in validation.LIMITS:
         model = botocore.session.get_session().get_service_model(service)
         assert operation == "*" or operation in model.operation_names, (service, operation)
+
+
+# -- state machine definitions -------------------------------------------------------------------------------
+BAD_DEFINITIONS = [
+    ({"StartAt": "Nope", "States": {"A": {"Type": "Pass", "End": True}}},
+     "MISSING_TRANSITION_TARGET: Missing 'StartAt' target: Nope at /StartAt"),
+    ({"StartAt": "A", "States": {"A": {"Type": "Pass", "Next": "Gone"}}},
+     "MISSING_TRANSITION_TARGET: Missing 'Next' target: Gone at /States/A/Next"),
+    ({"StartAt": "A", "States": {"A": {"Type": "Pass", "Next": "B"}, "B": {"Type": "Pass", "Next": "A"}}},
+     "MISSING_END_STATE: Workflow has no terminal state at /"),
+    ({"StartAt": "A", "States": {"A": {"Next": "A"}}}, "SCHEMA_VALIDATION_FAILED: The field 'Type' should be non-null"),
+    ({"StartAt": "M", "States": {"M": {"Type": "Map", "End": True, "ItemProcessor": {"StartAt": "X", "States": {
+        "X": {"Type": "Pass", "Next": "Y"}}}}}},
+     "MISSING_TRANSITION_TARGET: Missing 'Next' target: Y at /States/M/ItemProcessor/States/X/Next"),
+    ({"StartAt": "C", "States": {"C": {"Type": "Choice", "Choices": [{"Variable": "$.x", "NumericEquals": 1,
+        "Next": "Done"}], "Default": "Nowhere"}, "Done": {"Type": "Succeed"}}},
+     "MISSING_TRANSITION_TARGET: Missing 'Default' target: Nowhere at /States/C/Default"),
+]  # fmt: skip
+
+
+@compat("Step Functions", "CreateStateMachine", "UpdateStateMachine", client="boto3")
+@pytest.mark.parametrize(("definition", "says"), BAD_DEFINITIONS)
+def test_a_definition_whose_states_do_not_hold_together_is_refused_with_aws_diagnostics(
+    emulator: Emulator, definition: dict[str, Any], says: str
+) -> None:
+    sfn = emulator.client("stepfunctions")
+    with pytest.raises(ClientError) as refused:
+        sfn.create_state_machine(name="bad", definition=json.dumps(definition), roleArn=ROLE)
+    error = refused.value.response["Error"]
+    assert error["Code"] == "InvalidDefinition" and error["Message"].startswith("Invalid State Machine Definition: ")
+    assert says in error["Message"], error["Message"]
+    good = json.dumps({"StartAt": "A", "States": {"A": {"Type": "Pass", "End": True}}})
+    arn = sfn.create_state_machine(name="good", definition=good, roleArn=ROLE)["stateMachineArn"]
+    try:
+        with pytest.raises(ClientError) as refused:
+            sfn.update_state_machine(stateMachineArn=arn, definition=json.dumps(definition))
+        assert refused.value.response["Error"]["Code"] == "InvalidDefinition"
+        assert json.loads(sfn.describe_state_machine(stateMachineArn=arn)["definition"]) == json.loads(good)
+    finally:
+        sfn.delete_state_machine(stateMachineArn=arn)
+    assert [m["name"] for m in sfn.list_state_machines()["stateMachines"]] == []
+
+
+def test_a_stack_with_a_bad_definition_fails_with_the_same_diagnostics(emulator: Emulator) -> None:
+    definition = json.dumps(BAD_DEFINITIONS[1][0])
+    template = {"Resources": {"SM": {"Type": "AWS::StepFunctions::StateMachine",
+                "Properties": {"RoleArn": ROLE, "DefinitionString": definition}}}}  # fmt: skip
+    cfn = emulator.client("cloudformation")
+    with pytest.raises((ClientError, WaiterError)) as refused:
+        cfn.create_stack(StackName="badsm", TemplateBody=json.dumps(template))
+        cfn.get_waiter("stack_create_complete").wait(StackName="badsm", WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+    text = str(refused.value) + json.dumps(cfn.describe_stack_events(StackName="badsm")["StackEvents"], default=str)
+    assert "MISSING_TRANSITION_TARGET: Missing 'Next' target: Gone at /States/A/Next" in text
+    assert emulator.client("stepfunctions").list_state_machines()["stateMachines"] == []

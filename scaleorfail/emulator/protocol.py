@@ -122,7 +122,7 @@ def wrap(app: WsgiApp) -> WsgiApp:
                 return _respond(start_response, 400, "SerializationException", problem, reply_type, protocol)
             if target is not None:
                 found = validation.problems(target, environ, body)
-                refused = validation.refusal(target, found) if found else validation.invoke_payload(target, body)
+                refused = validation.refusal(target, found) if found else validation.content_refusal(target, body)
                 if refused is not None:
                     return _respond(start_response, refused.status, refused.code, refused.message, reply_type, protocol)
                 moto_type = validation.normalised_content_type(target, content_type)

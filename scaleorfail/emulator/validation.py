@@ -337,8 +337,18 @@ def problems(target: Target, environ: dict[str, Any], body: bytes) -> list[Probl
     return []
 
 
-def invoke_payload(target: Target, body: bytes) -> Refusal | None:
-    """Lambda reads an Invoke payload as JSON whatever the invocation type: anything else is refused."""
+DEFINITION_OPERATIONS = ("CreateStateMachine", "UpdateStateMachine")
+
+
+def content_refusal(target: Target, body: bytes) -> Refusal | None:
+    """What the service refuses in a well-formed request's content: an Invoke payload that is not JSON,
+    a state machine definition whose states do not hold together (asl_validation.py)."""
+    if target.service == "stepfunctions" and target.operation_name in DEFINITION_OPERATIONS:
+        from scaleorfail.emulator import asl_validation
+
+        definition = _json(body).get("definition") if isinstance(_json(body), dict) else None
+        found = asl_validation.diagnose(definition) if isinstance(definition, str) else []
+        return Refusal(400, "InvalidDefinition", asl_validation.message(found)) if found else None
     if (target.service, target.operation_name) != ("lambda", "Invoke") or not body.strip():
         return None
     try:
