@@ -237,3 +237,42 @@ def test_scenario_ticket_files_stay_under_the_state_dir_and_are_removed(
     assert seen and seen[0].parent == tmp_path / "scenario-tickets"
     assert not seen[0].exists()
     assert scenarios.ticket_file("dataset", 3) == (None, 3)
+
+
+def test_what_a_client_reads_shows_aws_paths_never_this_machines(tmp_path: Path) -> None:
+    """Error payloads, Tail logs and an execution's cause read /var/task/..., as on AWS."""
+    import base64
+
+    code = package(
+        [
+            ("index.py", "import os, helper\ndef handler(event, context):\n    print('cwd', os.getcwd())\n"
+                         "    return helper.fail()\n"),
+            ("helper.py", "def fail():\n    raise ValueError('broken in ' + __file__)\n"),
+        ]
+    )  # fmt: skip
+    with running_emulator(tmp_path) as emulator:
+        trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                 "Principal": {"Service": "lambda.amazonaws.com"}}]}  # fmt: skip
+        emulator.client("iam").create_role(RoleName="lambda", AssumeRolePolicyDocument=json.dumps(trust))
+        lam = emulator.client("lambda", max_attempts=1)
+        lam.create_function(FunctionName="leaky", Runtime="python3.12", Role=ROLE, Handler="index.handler",
+                            Code={"ZipFile": code})  # fmt: skip
+        answer = lam.invoke(FunctionName="leaky", Payload=b"{}", LogType="Tail")
+        payload = json.loads(answer["Payload"].read())
+        tail = base64.b64decode(answer["LogResult"]).decode()
+        sfn = emulator.client("stepfunctions")
+        definition = {"StartAt": "T", "States": {"T": {"Type": "Task", "End": True,
+                      "Resource": "arn:aws:lambda:us-east-1:123456789012:function:leaky"}}}  # fmt: skip
+        arn = sfn.create_state_machine(name="leaky", definition=json.dumps(definition), roleArn=ROLE)["stateMachineArn"]
+        execution = sfn.start_execution(stateMachineArn=arn)["executionArn"]
+        deadline = time.monotonic() + 60
+        while (described := sfn.describe_execution(executionArn=execution))["status"] == "RUNNING":
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+    assert payload["errorMessage"] == "broken in /var/task/helper.py", payload
+    assert any('File "/var/task/helper.py", line 2, in fail' in line for line in payload["stackTrace"]), payload
+    assert "cwd /var/task" in tail and "/var/task/helper.py" in tail, tail
+    assert "/var/task/helper.py" in described["cause"], described["cause"]
+    for text in (json.dumps(payload), tail, described["cause"]):
+        for host in (str(tmp_path), str(ROOT), os.path.expanduser("~") + "/"):
+            assert host not in text, (host, text)
