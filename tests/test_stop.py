@@ -24,7 +24,9 @@ def wait_30(name: str = "W") -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
-    with running_emulator(tmp_path_factory.mktemp("stop")) as running:
+    # `aws` timing, as `sof local up` runs by default: an execution's program starts after the modelled
+    # dispatch latency, and a stop that arrived before it was dropped
+    with running_emulator(tmp_path_factory.mktemp("stop"), timing="aws") as running:
         trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
                  "Principal": {"Service": "lambda.amazonaws.com"}}]}  # fmt: skip
         running.client("iam").create_role(RoleName="lambda", AssumeRolePolicyDocument=json.dumps(trust))
