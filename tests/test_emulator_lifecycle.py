@@ -192,7 +192,7 @@ def test_three_ups_on_one_port_at_once_one_wins_the_others_say_address_in_use_an
             text=True,
             env=env,
             cwd=ROOT,
-        )  # fmt: skip
+        )
         for _ in range(3)
     ]
     try:
