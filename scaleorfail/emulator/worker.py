@@ -121,17 +121,14 @@ LAMBDA_USER = "sbx_user1051"  # the user a Lambda function runs as
 def host_prefixes() -> list[tuple[str, str]]:
     """Where this process really lives -> where a Lambda function lives on AWS, longest first: a client
     (error payloads, Tail logs, execution causes) sees AWS's paths, never this machine's, user or home."""
-    import sysconfig
-
     version = f"{sys.version_info.major}.{sys.version_info.minor}"
     pairs = [
         (os.environ.get("LAMBDA_TASK_ROOT", ""), AWS_TASK_ROOT),
         (os.path.dirname(os.path.abspath(__file__)), AWS_RUNTIME_DIR),
-        (sysconfig.get_paths().get("purelib", ""), AWS_RUNTIME_DIR),
-        (sysconfig.get_paths().get("platlib", ""), AWS_RUNTIME_DIR),
-        (sysconfig.get_paths().get("stdlib", ""), f"/var/lang/lib/python{version}"),
+        (os.path.dirname(os.__file__), f"/var/lang/lib/python{version}"),  # the standard library
         (os.path.expanduser("~"), f"/home/{LAMBDA_USER}"),
     ]
+    pairs += [(entry, AWS_RUNTIME_DIR) for entry in sys.path if entry.endswith(("site-packages", "dist-packages"))]
     if sys.prefix not in ("/usr", "/usr/local"):  # a virtual environment's own folder names this machine
         pairs.append((sys.prefix, "/var/lang"))
     found = [(os.path.realpath(host), aws) for host, aws in pairs if host and host != "/"]
@@ -144,6 +141,8 @@ _PREFIXES: list[tuple[str, str]] = []
 
 def scrub(text: str) -> str:
     """The text as a client may read it: host paths as AWS's, the user's name as Lambda's."""
+    if not text:
+        return text
     if not _PREFIXES:
         _PREFIXES.extend(host_prefixes())
     for host, aws in _PREFIXES:
