@@ -50,7 +50,7 @@ def _status(data: dict[str, Any]) -> str:
     status = _text(data.get("status")) or "unreadable"
     harness = data.get("harness")
     if status == "running" and isinstance(harness, dict) and harness:
-        from scaleorfail.load.manifest import harness_dead
+        from scaleorfail.record.manifest import harness_dead
 
         if harness_dead(harness) is not None:
             return "crashed"

@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 from test_harvest_units import record_for, two_item_history
 
-from scaleorfail import analysis, compare, rca
-from scaleorfail.load.manifest import Manifest, Started
+from scaleorfail.evidence import analysis, compare, rca
 from scaleorfail.record import codec, model
+from scaleorfail.record.manifest import Manifest, Started
 from scaleorfail.record.pace import StartPace, measure
 
 T0 = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)

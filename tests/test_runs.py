@@ -153,7 +153,7 @@ def test_sof_runs_shows_a_killed_harness_run_as_crashed(root: Path) -> None:
     row = next(line for line in listing.stdout.splitlines() if line.startswith("20261201T130000-killed"))
     assert row.split()[1:3] == ["killed", "crashed"], row
     # a live harness's run still says running
-    from scaleorfail.load.manifest import now_iso
+    from scaleorfail.record.manifest import now_iso
 
     manifest["harness"] = {"pid": os.getpid(), "host": socket.gethostname(), "heartbeat_at": now_iso()}
     (folder / "manifest.json").write_text(json.dumps(manifest))

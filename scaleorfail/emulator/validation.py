@@ -1,7 +1,8 @@
 """Request validation against the botocore service models, before a request reaches a backend.
 
 Which service a request is for comes from its SigV4 credential scope (as moto dispatches it); which
-operation, from moto's own per-protocol router (``moto.core.routing``, the same one its responses use).
+operation, from moto's own per-protocol router (``moto.core.routing``, the same one its responses use;
+reached through :mod:`.moto_ext.routing`, as every use of moto is).
 The members are then read as AWS reads them - JSON bodies as sent, REST members from the URI, headers
 and query string, query-protocol forms through moto's query parser - and checked against the
 operation's input shape (:mod:`.shapes`): required members, types, lengths, ranges, enums and
@@ -106,11 +107,10 @@ def _known_services() -> frozenset[str]:
     return frozenset(create_loader().list_available_services("service-2"))
 
 
-@functools.cache
 def _service_model(service: str) -> Any:
-    from moto.core.utils import get_service_model
+    from scaleorfail.emulator.moto_ext import routing
 
-    return get_service_model(service)
+    return routing.service_model(service)
 
 
 def signing_name(environ: dict[str, Any]) -> str | None:
@@ -150,31 +150,17 @@ def protocol_of(service: str, content_type: str) -> str:
 
 def locate(environ: dict[str, Any]) -> Target | None:
     """The service and, when moto's router knows it, the operation; None for requests outside the models."""
-    from moto.core.request import Request
-    from moto.core.routing import get_service_router
-    from werkzeug.exceptions import NotFound
+    from scaleorfail.emulator.moto_ext import routing
 
     content_type = str(environ.get("CONTENT_TYPE") or "").split(";")[0].strip().lower()
     for service in candidates(environ):
         protocol = protocol_of(service, content_type)
         if protocol == "query":  # the Action is in the form body, read by the caller first
             return Target(service, protocol)
-        probe = dict(environ, CONTENT_TYPE=_moto_content_type(protocol), CONTENT_LENGTH="0")
-        probe["wsgi.input"] = _Empty()
-        try:
-            operation, uri_params = get_service_router(service).match(Request(probe))
-        except (NotFound, NotImplementedError, KeyError, ValueError):
-            continue
-        return Target(service, protocol, operation, uri_params)
+        found = routing.match(service, environ, _moto_content_type(protocol))
+        if found is not None:
+            return Target(service, protocol, *found)
     return None
-
-
-class _Empty:
-    def read(self, *args: Any) -> bytes:
-        return b""
-
-    def readline(self, *args: Any) -> bytes:
-        return b""
 
 
 def _moto_content_type(protocol: str) -> str:
@@ -297,20 +283,17 @@ def _json(body: bytes) -> Any:
 
 
 def query_members(target: Target, environ: dict[str, Any], body: bytes) -> dict[str, Any] | Problem:
-    from moto.core.parse import QueryParser
-    from werkzeug.datastructures import Headers, MultiDict
+    from scaleorfail.emulator.moto_ext import routing
 
-    values: MultiDict[str, str] = MultiDict()
-    for text in (str(environ.get("QUERY_STRING") or ""), body.decode("utf-8", "replace")):
-        for key, items in parse_qs(text, keep_blank_values=True).items():
-            values.setlist(key, items)
+    pairs = [
+        item
+        for text in (str(environ.get("QUERY_STRING") or ""), body.decode("utf-8", "replace"))
+        for item in parse_qs(text, keep_blank_values=True).items()
+    ]
     try:
-        parsed = QueryParser(target.operation).parse(
-            {"method": "POST", "values": values, "headers": Headers(), "body": body, "url_path": "/", "url_params": {}}
-        )
+        return routing.parse_query(target.operation, pairs, body)
     except (ValueError, TypeError, KeyError, IndexError) as exc:
         return Problem("type", "request", f"a parameter of {target.operation_name} cannot be read: {exc}")
-    return dict(parsed)
 
 
 def problems(target: Target, environ: dict[str, Any], body: bytes) -> list[Problem]:

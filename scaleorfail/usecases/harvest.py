@@ -7,7 +7,7 @@ import sys
 from scaleorfail import paths
 from scaleorfail.errors import UserError
 from scaleorfail.harvest import collect
-from scaleorfail.load.manifest import journal_problems
+from scaleorfail.record.manifest import journal_problems
 from scaleorfail.record.model import HarvestRecord
 
 
