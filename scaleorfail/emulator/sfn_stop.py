@@ -13,7 +13,8 @@ states; three things escaped that:
 execution ABORTED at once (AWS does not wait for a running task either; the task's thread ends
 on its own and writes nothing more). :class:`InterruptibleSleep` stands in for the retrier's
 ``time`` module: its back-off wait ends when the program stops. The moto wiring is in
-``moto_ext._patch_stop_execution`` and ``moto_ext._patch_interruptible_retry``; this module names
+``moto_ext.stepfunctions.api`` (StopExecution) and ``moto_ext.stepfunctions.interpreter``
+(``_interruptible_retry``); this module names
 moto's objects only by the attributes it reads.
 """
 

@@ -13,7 +13,9 @@ every piece of evidence they cite was frozen into the record at harvest, scoped 
 Schema ``scale-or-fail/harvest`` version 3 (1: first; 2: the timing profile, vague
 Lambda errors qualified by their cause, final/pending, provisional metrics; 3: this typed
 model, request ids, log evidence, account settings, metrics shared with other executions).
-A record of another version is not read: the run is harvested again.
+``start_pace`` (a stream's achieved start rate, :mod:`.pace`) is optional and was added within
+version 3: older records read with it empty. A record of another version is not read: the run is
+harvested again.
 """
 
 from __future__ import annotations
