@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from test_harvest_units import record_for, two_item_history
 
@@ -79,3 +80,33 @@ def test_compare_flags_a_row_that_lost_executions() -> None:
     assert "!1 LOST" in compare.table([run])
     assert compare.lost([run]) and "1 execution(s) lost" in compare.lost([run])[0]
     assert compare.lost([analysis.stats(record)]) == []
+
+
+def test_sof_compare_over_a_run_that_lost_executions_flags_its_row_and_exits_1(tmp_path: Path) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    lost = stream_record(None)
+    lost = replace(
+        lost,
+        run_id="r-lost",
+        label="lost",
+        executions=lost.executions[:1],
+        reconciliation=replace(
+            lost.reconciliation, missing=(model.Missing("r-1", "lost: the emulator was restarted after this run"),)
+        ),
+    )
+    folder = tmp_path / "r-lost"
+    folder.mkdir()
+    (folder / "harvest.json").write_text(codec.dumps(lost))  # final: served from the cache, no target needed
+    (folder / "manifest.json").write_text(json.dumps({"schema": "scale-or-fail/run-manifest", "version": 1}))
+    done = subprocess.run(
+        [sys.executable, "-m", "scaleorfail.cli", "compare", str(folder), "--output", str(tmp_path / "out")],
+        capture_output=True, text=True, env={**os.environ, "SOF_RUNS_DIR": str(tmp_path)}, check=False, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stdout + done.stderr
+    row = next(line for line in done.stdout.splitlines() if line.startswith("lost"))
+    assert "!1 LOST" in row, done.stdout
+    assert "error: run lost: 1 execution(s) lost" in done.stderr and "Traceback" not in done.stderr
