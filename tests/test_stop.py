@@ -102,6 +102,7 @@ def test_stop_execution_aborts_at_once_in_every_state_type(emulator: Emulator, c
     described = sfn.describe_execution(executionArn=execution)  # right after the call: no waiting
     assert described["status"] == "ABORTED", described["status"]
     assert described["stopDate"] == answer["stopDate"]
-    wait_for_event(emulator, execution, "ExecutionAborted")
+    # the event follows once the interpreter's thread returns (after a running Lambda invocation: its 6 s)
+    wait_for_event(emulator, execution, "ExecutionAborted", timeout=180)
     assert sfn.describe_execution(executionArn=execution)["status"] == "ABORTED"  # and stays so
     assert "ExecutionSucceeded" not in history_types(emulator, execution)
