@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from scaleorfail import paths, rca
+from scaleorfail import consolelink, paths, rca
 from scaleorfail import target as targets
 from scaleorfail.harvest import collect
 from scaleorfail.usecases.diagnose import diagnose_run
@@ -16,6 +16,9 @@ def rca_command(args: argparse.Namespace) -> int:
     md, js = rca.write(diagnosis, run_dir)
     print(rca.to_markdown(diagnosis))
     print(f"written: {md} and {js}")
+    link = consolelink.line(consolelink.run_path(diagnosis.run_id))
+    if link:
+        print(link)
     return 0
 
 
