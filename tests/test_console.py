@@ -91,7 +91,9 @@ def console_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         outputs = deploy(emulator, simulated_infer_ms=250)
         functions = outputs["function_names"]
         run(emulator, outputs, {"tickets": tickets(12), "max_concurrency": FIXTURE_CONCURRENCY})
-        body = json.dumps(CFN_DASHBOARD).replace("FN_PRE", functions["preprocess"]).replace("FN_EMBED", functions["embed"])
+        body = (
+            json.dumps(CFN_DASHBOARD).replace("FN_PRE", functions["preprocess"]).replace("FN_EMBED", functions["embed"])
+        )
         emulator.client("cloudformation").create_stack(StackName="console-board", TemplateBody=body)
         with Background(emulator.target) as console, Background(emulator.target, read_only=True) as viewer:
             yield Lab(emulator, outputs, console, viewer)

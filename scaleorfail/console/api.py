@@ -9,17 +9,15 @@ from __future__ import annotations
 
 import json
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from flask import Flask, Response, jsonify, request, send_file
 
 from scaleorfail.console import asl, dashboards, labruns, logs, resources
 from scaleorfail.console.aws import ApiError
+from scaleorfail.console.context import Console
 from scaleorfail.console.executions import Tracked
 from scaleorfail.console.model import ExecutionModel
-
-if TYPE_CHECKING:
-    from scaleorfail.console.app import Console
 
 MAX_INPUT_BYTES = 256 * 1024  # StartExecution's input limit
 PAGE_MAX = 500
@@ -130,7 +128,12 @@ def register(app: Flask, console: Console) -> None:  # noqa: PLR0915 - one route
         while True:
             page = api.call("stepfunctions", "ListStateMachines", **({"nextToken": token} if token else {}))
             out += [
-                {"name": m["name"], "arn": m["stateMachineArn"], "type": m.get("type"), "created": _iso(m.get("creationDate"))}
+                {
+                    "name": m["name"],
+                    "arn": m["stateMachineArn"],
+                    "type": m.get("type"),
+                    "created": _iso(m.get("creationDate")),
+                }
                 for m in page.get("stateMachines", [])
             ]
             token = page.get("nextToken")
@@ -203,7 +206,13 @@ def register(app: Flask, console: Console) -> None:  # noqa: PLR0915 - one route
     @app.post("/api/execution/stop")
     def _stop() -> Response:
         arn = _arn()
-        api.change("stepfunctions", "StopExecution", executionArn=arn, error="Console.Stop", cause="stopped from the lab console")
+        api.change(
+            "stepfunctions",
+            "StopExecution",
+            executionArn=arn,
+            error="Console.Stop",
+            cause="stopped from the lab console",
+        )
         console.executions.get(arn)  # read the abort into the cache now
         return jsonify({"stopped": arn})
 

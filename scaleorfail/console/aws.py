@@ -31,7 +31,7 @@ class ApiError(Exception):
         self.status = status
 
 
-class ReadOnly(ApiError):
+class ReadOnlyError(ApiError):
     def __init__(self, action: str) -> None:
         super().__init__(
             "ReadOnlyConsole",
@@ -111,7 +111,7 @@ class Api:
     def change(self, service: str, api: str, **kwargs: Any) -> Any:
         """A call that changes the account: refused when read-only."""
         if self.read_only:
-            raise ReadOnly(api)
+            raise ReadOnlyError(api)
         return self.call(service, api, **kwargs)
 
     def _invoke(self, service: str, api: str, kwargs: dict[str, Any]) -> Any:

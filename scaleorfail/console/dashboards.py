@@ -88,8 +88,9 @@ def expand(metrics: Any) -> list[dict[str, Any]]:
 
 def widget(index: int, raw: Any) -> dict[str, Any]:
     """One widget as the page draws it."""
-    spec = raw if isinstance(raw, dict) else {}
-    props = spec.get("properties") if isinstance(spec.get("properties"), dict) else {}
+    spec: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    found = spec.get("properties")
+    props: dict[str, Any] = found if isinstance(found, dict) else {}
     kind = str(spec.get("type") or "?")
     base = {
         "index": index,
@@ -103,7 +104,8 @@ def widget(index: int, raw: Any) -> dict[str, Any]:
     if kind == "text":
         return base | {"markdown": markdown.tree(str(props.get("markdown") or ""))}
     if kind == "metric":
-        axis = props.get("yAxis") if isinstance(props.get("yAxis"), dict) else {}
+        given = props.get("yAxis")
+        axis: dict[str, Any] = given if isinstance(given, dict) else {}
         return base | {
             "view": str(props.get("view") or "timeSeries"),
             "stacked": bool(props.get("stacked", False)),
@@ -193,7 +195,7 @@ def data(api: Api, name: str, start: float, end: float) -> dict[str, Any]:
     """Every metric widget's series over [start, end] (epoch seconds), one GetMetricData per widget."""
     described = describe(api, name)
     range_s = max(60, int(end - start))
-    widgets = {}
+    widgets: dict[str, dict[str, Any]] = {}
     for spec in described["widgets"]:
         if spec["type"] != "metric" or not spec["series"]:
             continue

@@ -145,7 +145,7 @@ class Executions:
                 break
         ordered = [fresh[key] for key in sorted(fresh)]
         # only a gapless continuation is taken; a gap (a tick cut short) is read again next time
-        contiguous = []
+        contiguous: list[dict[str, Any]] = []
         for event in ordered:
             if int(event["id"]) != last + len(contiguous) + 1:
                 break

@@ -323,7 +323,9 @@ class ExecutionModel:
             text = self._texts[key] = (event["type"] + " " + json.dumps(details(event), default=str)).lower()
         return text
 
-    def events_page(self, offset: int, limit: int, kind: str = "", text: str = "", newest: bool = False) -> dict[str, Any]:
+    def events_page(
+        self, offset: int, limit: int, kind: str = "", text: str = "", newest: bool = False
+    ) -> dict[str, Any]:
         rows = self.events[::-1] if newest else self.events
         if kind:
             rows = [e for e in rows if e["type"] == kind]

@@ -31,9 +31,7 @@ def alarms(api: Api) -> list[dict[str, Any]]:
                     "reason": alarm.get("StateReason"),
                     "updated": _iso(alarm.get("StateUpdatedTimestamp")),
                     "description": alarm.get("AlarmDescription"),
-                    "metric": " ".join(
-                        str(v) for v in (alarm.get("Namespace"), alarm.get("MetricName")) if v
-                    ),
+                    "metric": " ".join(str(v) for v in (alarm.get("Namespace"), alarm.get("MetricName")) if v),
                     "dimensions": {d["Name"]: d["Value"] for d in alarm.get("Dimensions", [])},
                     "statistic": alarm.get("ExtendedStatistic") or alarm.get("Statistic"),
                     "period": alarm.get("Period"),

@@ -10,8 +10,9 @@ from pathlib import Path
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from scaleorfail import consolelink
-from scaleorfail.console.app import Console, create_app
+from scaleorfail.console.app import create_app
 from scaleorfail.console.aws import Api
+from scaleorfail.console.context import Console
 from scaleorfail.errors import UserError
 from scaleorfail.target import Target
 
@@ -33,7 +34,9 @@ def assets_missing() -> list[str]:
     return [name for name in VENDOR_FILES if not (VENDOR / name).is_file()]
 
 
-def build(target: Target, port: int, host: str = "127.0.0.1", read_only: bool = False) -> tuple[Console, BaseWSGIServer]:
+def build(
+    target: Target, port: int, host: str = "127.0.0.1", read_only: bool = False
+) -> tuple[Console, BaseWSGIServer]:
     """The console for a target and its server, bound but not serving yet (port 0: any free port)."""
     missing = assets_missing()
     if missing:
@@ -47,21 +50,24 @@ def build(target: Target, port: int, host: str = "127.0.0.1", read_only: bool = 
             "open it on this machine (an SSH tunnel reaches it from another)",
         )
     api = Api(target, read_only=read_only or target.name != "local")
+    console = Console(api, port or 1, host)
+    app = create_app(console)
     try:
-        server = make_server(host, port, create_app(Console(api, port or 1, host)), threaded=True, request_handler=QuietHandler)
+        server = make_server(host, port, app, threaded=True, request_handler=QuietHandler)
     except OSError as error:
         raise UserError(
             f"cannot listen on {host}:{port}: {error.strerror or error}", "choose another port: sof console --port N"
         ) from None
     bound = int(server.server_port)
-    console = server.app.extensions["sof_console"]  # type: ignore[attr-defined]
     if bound != console.port:  # port 0 asked: the app's Host check needs the real port
-        server.app = create_app(Console(api, bound, host))
-        console = server.app.extensions["sof_console"]  # type: ignore[attr-defined]
+        console = Console(api, bound, host)
+        server.app = create_app(console)
     return console, server
 
 
-def serve(target: Target, port: int, host: str = "127.0.0.1", read_only: bool = False, say: Callable[[str], None] = print) -> int:
+def serve(
+    target: Target, port: int, host: str = "127.0.0.1", read_only: bool = False, say: Callable[[str], None] = print
+) -> int:
     console, server = build(target, port, host, read_only)
     consolelink.write_state(console.url, target.name, console.api.read_only)
     mode = "read-only" if console.api.read_only else "start/stop executions allowed"

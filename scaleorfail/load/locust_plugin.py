@@ -29,9 +29,9 @@ from locust import LoadTestShape, User, events, task
 from locust.runners import STATE_MISSING, MasterRunner, WorkerRunner
 from locust.stats import PERCENTILES_TO_REPORT, StatsCSV, StatsCSVFileWriter
 
+from scaleorfail import consolelink
 from scaleorfail import target as targets
 from scaleorfail.errors import UserError
-from scaleorfail import consolelink
 from scaleorfail.load import history_limit, options, progress
 from scaleorfail.load.batches import MAX_INPUT_BYTES, TicketPool, execution_input
 from scaleorfail.load.manifest import (
