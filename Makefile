@@ -153,7 +153,7 @@ rca: $(STAMP) ## Activity 6/7: classify a run and write its incident report (RUN
 portfolio: $(STAMP) ## Activity 8: the evidence bundle in runs/portfolio (portfolio.md + portfolio.html)
 	$(SOF) portfolio
 
-bench: $(STAMP) ## Benchmarks -> bench/results/*.json and *.md (takes several minutes)
+bench: $(STAMP) $(CONSOLE_ASSETS) ## Benchmarks -> bench/results/*.json and *.md (takes several minutes)
 	$(BIN)/python bench/emulator_bench.py
 	$(BIN)/python bench/load_bench.py
 	$(BIN)/python bench/harvest_bench.py
@@ -161,6 +161,7 @@ bench: $(STAMP) ## Benchmarks -> bench/results/*.json and *.md (takes several mi
 	$(BIN)/python bench/quarantine_bench.py
 	$(BIN)/python bench/timing_fit.py
 	$(BIN)/python bench/fidelity_bench.py
+	$(BIN)/python bench/console_bench.py
 
 compat-table: $(STAMP) ## Run the AWS CLI / boto3 compatibility tests and regenerate their table in docs/emulator.md
 	$(BIN)/pytest tests/test_cli_compat.py tests/test_cloudformation.py --compat-table=docs/emulator.md

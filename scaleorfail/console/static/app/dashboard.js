@@ -34,6 +34,7 @@ export async function render(root, name) {
   }
 
   async function load() {
+    const began = performance.now();
     const data = await get("/api/dashboard/data", { name, range: rangeSelect.value });
     for (const [index, entry] of Object.entries(data.widgets)) {
       const target = charts.get(index);
@@ -53,6 +54,7 @@ export async function render(root, name) {
     }
     updated.textContent = `updated ${fmtTime(Date.now())}`;
     body.dataset.ticks = String(Number(body.dataset.ticks || 0) + 1);
+    performance.mark("sof-dashboard-tick", { detail: { clientMs: performance.now() - began } });
   }
   await load();
   rangeSelect.addEventListener("change", load);

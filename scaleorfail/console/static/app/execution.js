@@ -293,10 +293,14 @@ export async function render(root, arn) {
   renderSide();
   if (first.live) {
     poll(async () => {
+      const began = performance.now();
       const summary = await refresh(false);
       if (state.view !== "graph") await refreshLists();
       else if (mapName && (state.selected || mapName) === mapName) await loadIterations();
       document.body.dataset.ticks = String(Number(document.body.dataset.ticks || 0) + 1);
+      // what this tick cost, for bench/console_bench.py (performance entries stay in this tab)
+      const { calls, new_events: newEvents, ms: serverMs, skipped } = summary.tick;
+      performance.mark("sof-tick", { detail: { clientMs: performance.now() - began, serverMs, calls, newEvents, skipped, events: summary.events } });
       return summary.live;
     }, refreshMs);
   }

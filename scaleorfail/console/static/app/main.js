@@ -15,6 +15,7 @@ async function start() {
     if (notice) main.append(notice);
     main.append(el("div", { id: "errors" }), root);
     await module.render(root, body.dataset.argument || "");
+    body.dataset.readyMs = String(Math.round(performance.now())); // since navigation started
     body.dataset.ready = "1";
   } catch (error) {
     showError(error);
