@@ -21,7 +21,8 @@ T0 = datetime(2026, 12, 1, tzinfo=UTC)
 DEFINITION = {
     "StartAt": "Check",
     "States": {
-        "Check": {"Type": "Choice", "Choices": [{"Variable": "$.x", "IsPresent": False, "Next": "Fill"}], "Default": "Fan"},
+        "Check": {"Type": "Choice", "Choices": [{"Variable": "$.x", "IsPresent": False, "Next": "Fill"}],
+                  "Default": "Fan"},
         "Fill": {"Type": "Pass", "Next": "Fan"},
         "Fan": {
             "Type": "Map",
