@@ -178,7 +178,11 @@ def scale(browser: Any) -> dict[str, Any]:
             context = browser.new_context(viewport={"width": 1400, "height": 1000})
             page = context.new_page()
             url = f"{console.url}/states/executions/{big['executionArn']}"
+            began = time.perf_counter()
             cold = opened_ms(page, url)
+            page.wait_for_selector("body[data-history-complete='1']", state="attached", timeout=600_000)
+            complete_ms = round((time.perf_counter() - began) * 1000, 1)
+            history_calls = console.console.api.calls["GetExecutionHistory"]
             warm = opened_ms(page, url)
             began = time.perf_counter()
             page.click("button[data-tab='events']")
@@ -203,6 +207,8 @@ def scale(browser: Any) -> dict[str, Any]:
     return {
         "big_execution": {"status": done["status"], "events": events, "tickets": BIG_TICKETS},
         "open_cold_ms": {"navigation_to_drawn": cold[0], "browser_ready_ms": cold[1]},
+        "open_cold_complete_ms": complete_ms,
+        "open_cold_history_calls": history_calls,
         "open_warm_ms": {"navigation_to_drawn": warm[0], "browser_ready_ms": warm[1]},
         "event_view_first_page_ms": events_view_ms,
         "executions_listed": total,
@@ -234,6 +240,10 @@ def table_rows(live: dict[str, Any], scaled: dict[str, Any]) -> list[tuple[str, 
         (
             "25,000-event execution, first open (cold)",
             f"{scaled['open_cold_ms']['navigation_to_drawn']} ms ({big} events; goal < 2,000 ms)",
+        ),
+        (
+            "... every event read and drawn (history read in the background)",
+            f"{scaled['open_cold_complete_ms']} ms ({scaled['open_cold_history_calls']} GetExecutionHistory calls)",
         ),
         ("the same, opened again (warm)", f"{scaled['open_warm_ms']['navigation_to_drawn']} ms"),
         ("its Event view, first page", f"{scaled['event_view_first_page_ms']} ms"),

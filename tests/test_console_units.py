@@ -4,6 +4,7 @@ bodies, Markdown trees and the request checks."""
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -261,3 +262,18 @@ def test_requests_from_other_hosts_and_sites_are_refused(client: Any) -> None:
     assert client.post(stop, headers=home | origin).status_code == 403  # no token
     assert client.post(stop, headers=home | {"X-CSRF-Token": token}).status_code == 403  # no Origin
     assert client.post(stop, headers=home | origin | {"X-CSRF-Token": token + "x"}).status_code == 403
+
+
+def test_a_long_history_opens_with_its_first_page_and_reads_the_rest_in_the_background() -> None:
+    history = History()
+    history.add("ExecutionStarted", input="{}")
+    for _ in range(2_499):
+        history.add("PassStateEntered", len(history.events), name="Check")
+    api = FakeApi(history)
+    api.visible = len(history.events)
+    tracked = Executions(api).get("arn:long")  # type: ignore[arg-type]
+    assert api.calls[0].get("nextToken") is None  # the page opened after one call
+    deadline = time.monotonic() + 10
+    while tracked.loading and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not tracked.loading and tracked.model.last_id == 2_500 and len(api.calls) == 3

@@ -88,6 +88,8 @@ def execution_summary(tracked: Tracked, full: bool, iteration: tuple[str, int] |
         "failed_state": model.failed_state(),
         "failed_visit": failed.to_json(model.states, data=True) if failed else None,
         "live": status == "RUNNING",
+        "loading": tracked.loading,
+        "problem": tracked.problem,
         "tick": {
             "calls": tracked.last_tick.calls,
             "new_events": tracked.last_tick.new_events,
@@ -224,64 +226,71 @@ def register(app: Flask, console: Console) -> None:  # noqa: PLR0915 - one route
         if ":" in chosen:
             name, _, index = chosen.rpartition(":")
             iteration = (name, int(index)) if index.isdigit() else None
-        return jsonify(execution_summary(tracked, request.args.get("full") == "1", iteration))
+        with tracked.lock:
+            return jsonify(execution_summary(tracked, request.args.get("full") == "1", iteration))
 
-    def _model() -> ExecutionModel:
-        arn = _arn()
-        tracked = console.executions._tracked.get(arn) or console.executions.get(arn)
-        return tracked.model
+    def _tracked() -> Tracked:
+        return console.executions.cached(_arn())
 
     @app.get("/api/execution/events")
     def _events() -> Response:
-        model = _model()
-        page = model.events_page(
-            _int("offset", 0),
-            _int("limit", 100, 1, PAGE_MAX),
-            request.args.get("type", ""),
-            request.args.get("q", "")[:200],
-            newest=request.args.get("order") == "newest",
-        )
+        tracked = _tracked()
+        with tracked.lock:
+            page = tracked.model.events_page(
+                _int("offset", 0),
+                _int("limit", 100, 1, PAGE_MAX),
+                request.args.get("type", ""),
+                request.args.get("q", "")[:200],
+                newest=request.args.get("order") == "newest",
+            )
         return jsonify(page)
 
     @app.get("/api/execution/table")
     def _table() -> Response:
-        model = _model()
+        tracked = _tracked()
         offset, limit = _int("offset", 0), _int("limit", 100, 1, PAGE_MAX)
-        rows = [v.to_json(model.states) for v in model.visits[offset : offset + limit]]
-        return jsonify({"total": len(model.visits), "offset": offset, "rows": rows})
+        with tracked.lock:
+            model = tracked.model
+            rows = [v.to_json(model.states) for v in model.visits[offset : offset + limit]]
+            return jsonify({"total": len(model.visits), "offset": offset, "rows": rows})
 
     @app.get("/api/execution/iterations")
     def _iterations() -> Response:
-        model = _model()
-        run = model.maps.get(request.args.get("map", ""))
-        if run is None:
-            return jsonify({"total": 0, "iterations": [], "counts": {}})
-        wanted = request.args.get("status", "")
-        chosen = [i for i in run.iterations.values() if not wanted or i.status == wanted]
-        chosen.sort(key=lambda i: i.index)
+        tracked = _tracked()
         offset, limit = _int("offset", 0), _int("limit", 50, 1, PAGE_MAX)
-        return jsonify(
-            {
-                "total": len(chosen),
-                "offset": offset,
-                "iterations": [i.to_json() for i in chosen[offset : offset + limit]],
-                "counts": run.counts(),
-            }
-        )
+        wanted = request.args.get("status", "")
+        with tracked.lock:
+            run = tracked.model.maps.get(request.args.get("map", ""))
+            if run is None:
+                return jsonify({"total": 0, "iterations": [], "counts": {}})
+            chosen = sorted(
+                (i for i in run.iterations.values() if not wanted or i.status == wanted), key=lambda i: i.index
+            )
+            return jsonify(
+                {
+                    "total": len(chosen),
+                    "offset": offset,
+                    "iterations": [i.to_json() for i in chosen[offset : offset + limit]],
+                    "counts": run.counts(),
+                }
+            )
 
     @app.get("/api/execution/iteration")
     def _iteration() -> Response:
-        model = _model()
-        run = model.maps.get(request.args.get("map", ""))
-        found = run.iterations.get(_int("index", 0)) if run else None
-        if found is None:
-            raise ApiError("NotFound", "no such iteration (yet)", 404)
-        visits = []
-        for visit in found.visits:
-            entry = visit.to_json(model.states, data=True)
-            entry["payload"] = error_payload(visit.attempts[-1].cause) if visit.attempts else None
-            visits.append(entry)
-        return jsonify(found.to_json() | {"map": run.name if run else None, "visits": visits})
+        tracked = _tracked()
+        index = _int("index", 0)
+        with tracked.lock:
+            model = tracked.model
+            run = model.maps.get(request.args.get("map", ""))
+            found = run.iterations.get(index) if run else None
+            if run is None or found is None:
+                raise ApiError("NotFound", "no such iteration (yet)", 404)
+            visits = []
+            for visit in found.visits:
+                entry = visit.to_json(model.states, data=True)
+                entry["payload"] = error_payload(visit.attempts[-1].cause) if visit.attempts else None
+                visits.append(entry)
+            return jsonify(found.to_json() | {"map": run.name, "visits": visits})
 
     # -- CloudWatch, Logs, Lambda -----------------------------------------------------------------------
 

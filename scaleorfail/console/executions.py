@@ -42,9 +42,12 @@ class Tracked:
     model: ExecutionModel
     definition: dict[str, Any]
     state_machine_arn: str
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    lock: threading.Lock = field(default_factory=threading.Lock)  # held while the model changes or is read
     last_tick: Tick = field(default_factory=Tick)
     ticks: int = 0
+    loading: bool = False  # the rest of a long history is being read in the background
+    load_calls: int = 0
+    problem: str | None = None  # why the background read stopped
 
     @property
     def done(self) -> bool:
@@ -72,6 +75,12 @@ class Executions:
         self.refresh(tracked)
         return tracked
 
+    def cached(self, arn: str) -> Tracked:
+        """The execution as last read (the paged lists use this: they call no API), read now if never read."""
+        with self._lock:
+            tracked = self._tracked.get(arn)
+        return tracked if tracked is not None else self.get(arn)
+
     def _open(self, arn: str) -> Tracked:
         description = self.api.call("stepfunctions", "DescribeExecution", executionArn=arn)
         machine = str(description["stateMachineArn"])
@@ -97,10 +106,10 @@ class Executions:
     def refresh(self, tracked: Tracked) -> Tick:
         """Read what is new in the history (nothing once the execution has ended and been read)."""
         with tracked.lock:
-            if tracked.done:
+            if tracked.done or tracked.loading:
                 return Tick()
             began = time.perf_counter()
-            tick = self._read_forward(tracked) if tracked.model.last_id == 0 else self._read_new(tracked)
+            tick = self._read_first(tracked) if tracked.model.last_id == 0 else self._read_new(tracked)
             if tracked.model.status != "RUNNING" and tracked.description.get("status") == "RUNNING":
                 described = self.api.call("stepfunctions", "DescribeExecution", executionArn=tracked.arn)
                 tracked.description = _plain(described)
@@ -109,19 +118,31 @@ class Executions:
             tracked.ticks += 1
             return tick
 
-    def _read_forward(self, tracked: Tracked) -> Tick:
-        tick = Tick()
-        token: str | None = None
-        while True:
-            kwargs: dict[str, Any] = {"executionArn": tracked.arn, "maxResults": PAGE}
-            if token:
-                kwargs["nextToken"] = token
-            page = self.api.call("stepfunctions", "GetExecutionHistory", **kwargs)
-            tick.calls += 1
-            tick.new_events += tracked.model.add(page.get("events", []))
-            token = page.get("nextToken")
-            if not token:
-                return tick
+    def _read_first(self, tracked: Tracked) -> Tick:
+        """The history's first page now; the rest, when there is more, in the background (the page opens
+        with what is read and fills in as the rest arrives)."""
+        page = self.api.call("stepfunctions", "GetExecutionHistory", executionArn=tracked.arn, maxResults=PAGE)
+        tick = Tick(calls=1, new_events=tracked.model.add(page.get("events", [])))
+        token = page.get("nextToken")
+        if token:
+            tracked.loading = True
+            threading.Thread(target=self._read_rest, args=(tracked, str(token)), daemon=True).start()
+        return tick
+
+    def _read_rest(self, tracked: Tracked, token: str | None) -> None:
+        try:
+            while token:
+                kwargs = {"executionArn": tracked.arn, "maxResults": PAGE, "nextToken": token}
+                page = self.api.call("stepfunctions", "GetExecutionHistory", **kwargs)
+                with tracked.lock:
+                    tracked.model.add(page.get("events", []))
+                    tracked.load_calls += 1
+                token = page.get("nextToken")
+        except Exception as error:  # shown on the page; the next look reads on from where this stopped
+            tracked.problem = f"reading the history stopped: {error}"
+        finally:
+            with tracked.lock:
+                tracked.loading = False
 
     def _read_new(self, tracked: Tracked) -> Tick:
         tick = Tick()

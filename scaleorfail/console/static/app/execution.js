@@ -74,8 +74,10 @@ export async function render(root, arn) {
       ["Ended", summary.stop ? fmtTime(summary.stop) : "-"],
       ["Duration", fmtDuration(duration)],
       ["State transitions", fmtNumber(summary.transitions)],
-      ["History events", fmtNumber(summary.events)],
+      ["History events", summary.loading ? `${fmtNumber(summary.events)} read so far (reading the rest…)` : fmtNumber(summary.events)],
     ];
+    document.body.dataset.historyComplete = summary.loading ? "0" : "1";
+    if (summary.problem && !state.problemShown) state.problemShown = showError(new Error(summary.problem));
     for (const [k, v] of rows) append(facts, el("dt", {}, k), el("dd", { "data-fact": k }, v));
     renderFailure(summary);
   }
@@ -291,7 +293,7 @@ export async function render(root, arn) {
 
   await refresh(true);
   renderSide();
-  if (first.live) {
+  if (first.live || first.loading) {
     poll(async () => {
       const began = performance.now();
       const summary = await refresh(false);
@@ -301,7 +303,7 @@ export async function render(root, arn) {
       // what this tick cost, for bench/console_bench.py (performance entries stay in this tab)
       const { calls, new_events: newEvents, ms: serverMs, skipped } = summary.tick;
       performance.mark("sof-tick", { detail: { clientMs: performance.now() - began, serverMs, calls, newEvents, skipped, events: summary.events } });
-      return summary.live;
+      return summary.live || summary.loading;
     }, refreshMs);
   }
 }
