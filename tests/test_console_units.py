@@ -277,3 +277,23 @@ def test_a_long_history_opens_with_its_first_page_and_reads_the_rest_in_the_back
     while tracked.loading and time.monotonic() < deadline:
         time.sleep(0.01)
     assert not tracked.loading and tracked.model.last_id == 2_500 and len(api.calls) == 3
+
+
+def test_the_cli_names_a_console_page_only_while_a_console_for_that_target_runs(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from scaleorfail import consolelink
+
+    monkeypatch.setenv("SOF_STATE_DIR", str(tmp_path))
+    arn = "arn:aws:states:us-east-1:123456789012:execution:pipeline:run-1"
+    assert consolelink.line(consolelink.execution_path(arn), "local") is None
+    consolelink.write_state("http://127.0.0.1:4570", "local", read_only=False)
+    assert (
+        consolelink.line(consolelink.execution_path(arn), "local")
+        == f"console: http://127.0.0.1:4570/states/executions/{arn}"
+    )
+    assert consolelink.line(consolelink.run_path("burst-c2"), "aws") is None  # a console for another target
+    consolelink.write_state("http://127.0.0.1:4570", "local", read_only=False, pid=2**22 + 12345)  # not running
+    assert consolelink.line(consolelink.run_path("burst-c2")) is None
+    consolelink.clear_state(2**22 + 12345)
+    assert consolelink.read_state() is None
