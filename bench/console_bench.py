@@ -165,15 +165,6 @@ def scale(browser: Any) -> dict[str, Any]:
             token = page_.get("nextToken")
             if not token:
                 break
-        tiny = sfn.create_state_machine(
-            name="console-bench-tiny",
-            definition=json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}),
-            roleArn=sfn.describe_state_machine(stateMachineArn=outputs["state_machine_arn"])["roleArn"],
-        )["stateMachineArn"]
-        started = time.perf_counter()
-        with ThreadPoolExecutor(8) as pool:
-            list(pool.map(lambda i: sfn.start_execution(stateMachineArn=tiny, name=f"e{i:05d}"), range(5000)))
-        start_s = time.perf_counter() - started
         with Background(emulator.target) as console:
             context = browser.new_context(viewport={"width": 1400, "height": 1000})
             page = context.new_page()
@@ -188,6 +179,16 @@ def scale(browser: Any) -> dict[str, Any]:
             page.click("button[data-tab='events']")
             page.wait_for_selector("#events tbody tr")
             events_view_ms = round((time.perf_counter() - began) * 1000, 1)
+            # after the big execution's measurements: the emulator keeps 5,000 executions, these would evict it
+            tiny = sfn.create_state_machine(
+                name="console-bench-tiny",
+                definition=json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}),
+                roleArn=sfn.describe_state_machine(stateMachineArn=outputs["state_machine_arn"])["roleArn"],
+            )["stateMachineArn"]
+            started = time.perf_counter()
+            with ThreadPoolExecutor(8) as pool:
+                list(pool.map(lambda i: sfn.start_execution(stateMachineArn=tiny, name=f"e{i:05d}"), range(5000)))
+            start_s = time.perf_counter() - started
             list_open = opened_ms(page, f"{console.url}/states/statemachines/{tiny}")
             pages_ms = []
             for _ in range(3):
