@@ -14,7 +14,7 @@ from scaleorfail.console import asl, dashboards, markdown
 from scaleorfail.console.app import create_app
 from scaleorfail.console.aws import Api
 from scaleorfail.console.context import Console
-from scaleorfail.console.executions import Executions
+from scaleorfail.console.executions import FIRST_PAGE, PAGE, Executions
 from scaleorfail.console.model import ExecutionModel
 from scaleorfail.target import Target
 
@@ -272,11 +272,12 @@ def test_a_long_history_opens_with_its_first_page_and_reads_the_rest_in_the_back
     api = FakeApi(history)
     api.visible = len(history.events)
     tracked = Executions(api).get("arn:long")  # type: ignore[arg-type]
-    assert api.calls[0].get("nextToken") is None  # the page opened after one call
+    assert api.calls[0]["maxResults"] == FIRST_PAGE  # the page opens with one small page
     deadline = time.monotonic() + 10
     while tracked.loading and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert not tracked.loading and tracked.model.last_id == 2_500 and len(api.calls) == 3
+    assert not tracked.loading and tracked.model.last_id == 2_500
+    assert [c["maxResults"] for c in api.calls] == [FIRST_PAGE, PAGE, PAGE, PAGE]
 
 
 def test_the_cli_names_a_console_page_only_while_a_console_for_that_target_runs(

@@ -21,7 +21,9 @@ from scaleorfail.console.aws import Api
 from scaleorfail.console.model import ExecutionModel
 from scaleorfail.stepfunctions import TERMINAL
 
-PAGE = 1000
+PAGE = 1000  # GetExecutionHistory's largest page: the background read of a long history
+FIRST_PAGE = 100  # the page an execution opens with (the rest is read in the background)
+MIN_TICK_PAGE = 100  # a live tick asks for about 1.5x the events the last tick found, in hundreds
 CACHE_EVENTS = 400_000  # events kept across cached executions (about 16 full 25,000-event histories)
 
 
@@ -121,7 +123,7 @@ class Executions:
     def _read_first(self, tracked: Tracked) -> Tick:
         """The history's first page now; the rest, when there is more, in the background (the page opens
         with what is read and fills in as the rest arrives)."""
-        page = self.api.call("stepfunctions", "GetExecutionHistory", executionArn=tracked.arn, maxResults=PAGE)
+        page = self.api.call("stepfunctions", "GetExecutionHistory", executionArn=tracked.arn, maxResults=FIRST_PAGE)
         tick = Tick(calls=1, new_events=tracked.model.add(page.get("events", [])))
         token = page.get("nextToken")
         if token:
@@ -149,8 +151,10 @@ class Executions:
         fresh: dict[int, dict[str, Any]] = {}
         token: str | None = None
         last = tracked.model.last_id
+        # a page about the size of what is new: a page costs its events to serialise, on AWS and in the emulator
+        size = min(PAGE, max(MIN_TICK_PAGE, -(-tracked.last_tick.new_events * 3 // 2 // 100) * 100))
         while True:
-            kwargs: dict[str, Any] = {"executionArn": tracked.arn, "maxResults": PAGE, "reverseOrder": True}
+            kwargs: dict[str, Any] = {"executionArn": tracked.arn, "maxResults": size, "reverseOrder": True}
             if token:
                 kwargs["nextToken"] = token
             page = self.api.try_call("stepfunctions", "GetExecutionHistory", **kwargs)
@@ -164,6 +168,7 @@ class Executions:
             token = page.get("nextToken")
             if len(new) < len(events) or not token:
                 break
+            size = PAGE  # more is new than the page held: read on in full pages
         ordered = [fresh[key] for key in sorted(fresh)]
         # only a gapless continuation is taken; a gap (a tick cut short) is read again next time
         contiguous: list[dict[str, Any]] = []

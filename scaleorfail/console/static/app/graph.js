@@ -38,7 +38,11 @@ export function drawGraph(host, graph, onSelect) {
     else g.setNode(node.id, { label: node.id, ...nodeSize(node) });
   }
   for (const node of graph.nodes) if (node.parent) g.setParent(node.id, node.parent);
-  graph.edges.forEach((edge, i) => g.setEdge(edge.from, edge.to, { label: edge.label, kind: edge.kind }, `e${i}`));
+  graph.edges.forEach((edge, i) => {
+    // a labelled edge reserves room for its label in the layout (dagre places it at the edge's x, y)
+    const room = edge.label ? { width: edge.label.length * 5.6 + 8, height: 14, labelpos: "c" } : {};
+    g.setEdge(edge.from, edge.to, { label: edge.label, kind: edge.kind, ...room }, `e${i}`);
+  });
   dagre.layout(g);
 
   const size = g.graph();
@@ -74,10 +78,7 @@ export function drawGraph(host, graph, onSelect) {
     const edge = g.edge(edgeKey);
     const points = edge.points.map((p) => `${p.x},${p.y}`).join(" ");
     root.append(svg("polyline", { points, class: `edge ${edge.kind || "next"}`, "marker-end": "url(#arrow)" }));
-    if (edge.label) {
-      const mid = edge.points[Math.floor(edge.points.length / 2)];
-      root.append(svg("text", { x: mid.x + 6, y: mid.y - 4, class: "edge-label" }, edge.label));
-    }
+    if (edge.label) root.append(svg("text", { x: edge.x, y: edge.y + 3, class: "edge-label center" }, edge.label));
   }
   for (const node of plain) {
     const box = g.node(node.id);
