@@ -146,6 +146,25 @@ def live_and_overhead(browser: Any, repeats: int) -> dict[str, Any]:
     }
 
 
+def emulator_cost(emulator: Any, sfn: Any, arn: str) -> dict[str, float]:
+    """CPU seconds the emulator's process spends answering one 1,000-event GetExecutionHistory page."""
+    import psutil
+
+    from scaleorfail.emulator import control
+
+    state = control.read_state(emulator.state_dir)
+    process = psutil.Process(state.pid if state else 0)
+    out = {}
+    for label, extra in (("with_execution_data", {}), ("without_execution_data", {"includeExecutionData": False})):
+        spent = []
+        for _ in range(3):
+            before = sum(process.cpu_times()[:2])
+            sfn.get_execution_history(executionArn=arn, maxResults=1000, reverseOrder=True, **extra)
+            spent.append(sum(process.cpu_times()[:2]) - before)
+        out[label] = round(statistics.median(spent), 3)
+    return out
+
+
 def opened_ms(page: Page, url: str) -> tuple[float, int]:
     began = time.perf_counter()
     page.goto(url)
@@ -173,6 +192,7 @@ def scale(browser: Any) -> dict[str, Any]:
             token = page_.get("nextToken")
             if not token:
                 break
+        serving = emulator_cost(emulator, sfn, big["executionArn"])
         with Background(emulator.target) as console:
             context = browser.new_context(viewport={"width": 1400, "height": 1000})
             page = context.new_page()
@@ -215,6 +235,7 @@ def scale(browser: Any) -> dict[str, Any]:
             context.close()
     return {
         "big_execution": {"status": done["status"], "events": events, "tickets": BIG_TICKETS},
+        "emulator_cpu_s_per_1000_events_served": serving,
         "open_cold_ms": {"navigation_to_drawn": cold[0], "browser_ready_ms": cold[1]},
         "open_cold_complete_ms": complete_ms,
         "open_cold_history_calls": history_calls,
@@ -256,6 +277,10 @@ def table_rows(live: dict[str, Any], scaled: dict[str, Any]) -> list[tuple[str, 
         ),
         ("the same, opened again (warm)", f"{scaled['open_warm_ms']['navigation_to_drawn']} ms"),
         ("its Event view, first page", f"{scaled['event_view_first_page_ms']} ms"),
+        (
+            "emulator CPU per 1,000 history events served",
+            spread(scaled.get("emulator_cpu_s_per_1000_events_served", {}), " s"),
+        ),
         (
             "5,000 executions: first page (100)",
             f"{scaled['list_first_page_ms']['navigation_to_drawn']} ms ({scaled['executions_listed']} listed)",

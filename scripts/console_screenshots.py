@@ -68,7 +68,8 @@ def main() -> int:
                     listed = sfn.list_executions(stateMachineArn=machine)["executions"]
                 time.sleep(12)  # well into the burst: the Map's counts are moving
                 live = listed[0]["executionArn"]
-                shoot(page, f"{console.url}/states/executions/{live}", "execution-live")
+                complete = "body[data-history-complete='1']"  # the history read so far, not only its first page
+                shoot(page, f"{console.url}/states/executions/{live}", "execution-live", wait=complete)
                 shoot(page, f"{console.url}/cloudwatch/dashboards/{outputs['dashboard_name']}", "dashboard")
                 harness.wait(timeout=600)
                 (run_dir,) = collect.run_dirs(["burst-c10"], root / "runs")
