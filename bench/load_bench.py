@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from emulator_support import deploy, running_emulator  # noqa: E402
 
-from scaleorfail.load.manifest import load  # noqa: E402
+from scaleorfail.record.manifest import load  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 

@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from scaleorfail.scaling import fit
+from scaleorfail.evidence.scaling import fit
 
 RESULTS = Path(__file__).resolve().parent / "results"
 PUBLISHED = {2: 126.0, 10: 41.0}

@@ -54,16 +54,115 @@ def _load_options(args: argparse.Namespace) -> int:
     return 0
 
 
-def _lazy(module: str, function: str) -> Handler:
-    """Import a command's module only when it runs (keeps `sof --help` fast)."""
+# -- the commands: each names the module that serves it, imported when it runs (`sof --help` stays fast) --
 
-    def run(args: argparse.Namespace) -> int:
-        import importlib
 
-        handler: Handler = getattr(importlib.import_module(f"scaleorfail.commands.{module}"), function)
-        return handler(args)
+def _local_up(args: argparse.Namespace) -> int:
+    from scaleorfail.commands.local import up
 
-    return run
+    return up(args)
+
+
+def _local_status(args: argparse.Namespace) -> int:
+    from scaleorfail.commands.local import status
+
+    return status(args)
+
+
+def _local_down(args: argparse.Namespace) -> int:
+    from scaleorfail.commands.local import down
+
+    return down(args)
+
+
+def _deploy(args: argparse.Namespace) -> int:
+    from scaleorfail.commands.deploy import deploy
+
+    return deploy(args)
+
+
+def _destroy(args: argparse.Namespace) -> int:
+    from scaleorfail.commands.deploy import destroy
+
+    return destroy(args)
+
+
+def _invoke_one(args: argparse.Namespace) -> int:
+    from scaleorfail.commands.activities import invoke_one
+
+    return invoke_one(args)
+
+
+def _bad_input(args: argparse.Namespace) -> int:
+    from scaleorfail.commands.activities import bad_input
+
+    return bad_input(args)
+
+
+def _runs(args: argparse.Namespace) -> int:
+    from scaleorfail.commands.runs import runs_command
+
+    return runs_command(args)
+
+
+def _harvest(args: argparse.Namespace) -> int:
+    from scaleorfail.commands.evidence import harvest
+
+    return harvest(args)
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from scaleorfail.commands.evidence import compare_command
+
+    return compare_command(args)
+
+
+def _report(args: argparse.Namespace) -> int:
+    from scaleorfail.commands.evidence import report_command
+
+    return report_command(args)
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from scaleorfail.commands.evidence import sweep_command
+
+    return sweep_command(args)
+
+
+def _insights(args: argparse.Namespace) -> int:
+    from scaleorfail.commands.insights import insights_command
+
+    return insights_command(args)
+
+
+def _scenario(args: argparse.Namespace) -> int:
+    from scaleorfail.commands.diagnose import scenario_command
+
+    return scenario_command(args)
+
+
+def _rca(args: argparse.Namespace) -> int:
+    from scaleorfail.commands.diagnose import rca_command
+
+    return rca_command(args)
+
+
+def _portfolio(args: argparse.Namespace) -> int:
+    from scaleorfail.commands.diagnose import portfolio_command
+
+    return portfolio_command(args)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from scaleorfail.commands.demo import demo
+
+    return demo(args)
+
+
+def _console(args: argparse.Namespace) -> int:
+    from scaleorfail.commands.console import console
+
+    return console(args)
 
 
 def _positive_int(value: str) -> int:
@@ -158,11 +257,11 @@ def build_parser() -> argparse.ArgumentParser:
         "Also $SOF_TIMING; each knob alone with $SOF_HISTORY_WRITE_MS, $SOF_HISTORY_EVENT_MS, $SOF_TASK_DISPATCH_MS, "
         "$SOF_INVOKE_OVERHEAD_MS, $SOF_COLD_START_MS, $SOF_PLACEMENT_MS (docs/emulator.md)",
     )
-    up.set_defaults(handler=_lazy("local", "up"))
+    up.set_defaults(handler=_local_up)
     status = local_commands.add_parser("status", help="is it running, with which settings")
-    status.set_defaults(handler=_lazy("local", "status"))
+    status.set_defaults(handler=_local_status)
     down = local_commands.add_parser("down", help="stop the emulator and every Lambda environment it started")
-    down.set_defaults(handler=_lazy("local", "down"))
+    down.set_defaults(handler=_local_down)
 
     for name, verb in (("deploy", "create or update"), ("destroy", "remove")):
         command = commands.add_parser(
@@ -176,7 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--var", action="append", metavar="NAME=VALUE", help="set a variable (repeatable)")
         command.add_argument("--auto-approve", action="store_true", help="AWS: do not ask terraform for confirmation")
         command.add_argument("-v", "--verbose", action="store_true", help="list every resource")
-        command.set_defaults(handler=_lazy("deploy", name))
+        command.set_defaults(handler=_deploy if name == "deploy" else _destroy)
 
     invoke = commands.add_parser(
         "invoke-one",
@@ -189,7 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
     invoke.add_argument("--max-concurrency", type=_concurrency, help="Map max_concurrency (default: the stack's)")
     invoke.add_argument("--tickets", type=Path, help="ticket file (JSON lines; default data/tickets.jsonl)")
     invoke.add_argument("--timeout", type=float, default=300.0, help="seconds to wait (default 300)")
-    invoke.set_defaults(handler=_lazy("activities", "invoke_one"))
+    invoke.set_defaults(handler=_invoke_one)
 
     bad = commands.add_parser(
         "bad-input",
@@ -206,7 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="bad-input",
         help="label of the run it leaves in runs/ (default bad-input: sof rca bad-input)",
     )
-    bad.set_defaults(handler=_lazy("activities", "bad_input"))
+    bad.set_defaults(handler=_bad_input)
     add_evidence_commands(commands)
     add_diagnose_commands(commands)
     add_console_command(commands)
@@ -226,7 +325,7 @@ def add_console_command(commands: argparse._SubParsersAction) -> None:  # type: 
     console.add_argument(
         "--read-only", action="store_true", help="refuse every change to the account (always so on --target aws)"
     )
-    console.set_defaults(handler=_lazy("console", "console"))
+    console.set_defaults(handler=_console)
 
 
 def _add_run_selection(parser: argparse.ArgumentParser) -> None:
@@ -264,7 +363,7 @@ def add_evidence_commands(commands: argparse._SubParsersAction) -> None:  # type
         choices=["path", "run_id", "label", "status", "tickets", "max_concurrency", "started_at"],
         help="print only this field of each run, one a line (for scripts: sof runs --show path burst-c2)",
     )
-    listing.set_defaults(handler=_lazy("runs", "runs_command"))
+    listing.set_defaults(handler=_runs)
 
     harvest = commands.add_parser(
         "harvest",
@@ -281,7 +380,7 @@ def add_evidence_commands(commands: argparse._SubParsersAction) -> None:  # type
         help="on AWS, wait until CloudWatch has published the run's 1-minute metrics (about 3 min after it ends) "
         "instead of recording them as provisional",
     )
-    harvest.set_defaults(handler=_lazy("evidence", "harvest"))
+    harvest.set_defaults(handler=_harvest)
 
     compare = commands.add_parser(
         "compare",
@@ -299,7 +398,7 @@ def add_evidence_commands(commands: argparse._SubParsersAction) -> None:  # type
     )
     compare.add_argument("--wide", action="store_true", help="every column in the terminal too (~330 characters)")
     compare.add_argument("--output", type=Path, help="folder for comparison.{md,csv,json} (default runs/compare)")
-    compare.set_defaults(handler=_lazy("evidence", "compare_command"))
+    compare.set_defaults(handler=_compare)
 
     report = commands.add_parser(
         "report",
@@ -309,7 +408,7 @@ def add_evidence_commands(commands: argparse._SubParsersAction) -> None:  # type
     )
     _add_run_selection(report)
     report.add_argument("--output", type=Path, help="report folder (default runs/report)")
-    report.set_defaults(handler=_lazy("evidence", "report_command"))
+    report.set_defaults(handler=_report)
 
     sweep = commands.add_parser(
         "sweep",
@@ -324,7 +423,7 @@ def add_evidence_commands(commands: argparse._SubParsersAction) -> None:  # type
     sweep.add_argument("--output", type=Path, help="report folder (default runs/sweep-<first run>)")
     sweep.add_argument("--wait", type=float, default=900.0, help=argparse.SUPPRESS)
     sweep.add_argument("--baseline", default=None, help=argparse.SUPPRESS)
-    sweep.set_defaults(handler=_lazy("evidence", "sweep_command"))
+    sweep.set_defaults(handler=_sweep)
 
 
 def add_diagnose_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -341,7 +440,7 @@ def add_diagnose_commands(commands: argparse._SubParsersAction) -> None:  # type
     insights.add_argument("--run", help="the time window of this run (id or label) instead of --since")
     insights.add_argument("--log-groups", help="lambda, state_machine, or comma-separated log group names")
     _add_target(insights)
-    insights.set_defaults(handler=_lazy("insights", "insights_command"))
+    insights.set_defaults(handler=_insights)
 
     scenario = commands.add_parser(
         "scenario",
@@ -355,7 +454,7 @@ def add_diagnose_commands(commands: argparse._SubParsersAction) -> None:  # type
         "--scale", type=float, default=1.0, help="multiply the ticket counts (e.g. 0.2 for quick runs)"
     )
     scenario.add_argument("--auto-approve", action="store_true", help="AWS: apply Terraform without asking")
-    scenario.set_defaults(handler=_lazy("diagnose", "scenario_command"))
+    scenario.set_defaults(handler=_scenario)
 
     rca = commands.add_parser(
         "rca",
@@ -368,7 +467,7 @@ def add_diagnose_commands(commands: argparse._SubParsersAction) -> None:  # type
     rca.add_argument(
         "--no-logs", action="store_true", help="leave the run's log evidence out (histories and metrics only)"
     )
-    rca.set_defaults(handler=_lazy("diagnose", "rca_command"))
+    rca.set_defaults(handler=_rca)
 
     portfolio = commands.add_parser(
         "portfolio",
@@ -383,7 +482,7 @@ def add_diagnose_commands(commands: argparse._SubParsersAction) -> None:  # type
     )
     portfolio.add_argument("--happy", help="the run drawn as the happy-path graph, id or label (default: the wall)")
     portfolio.add_argument("--output", type=Path, help="folder (default runs/portfolio)")
-    portfolio.set_defaults(handler=_lazy("diagnose", "portfolio_command"))
+    portfolio.set_defaults(handler=_portfolio)
 
     demo = commands.add_parser(
         "demo",
@@ -396,7 +495,7 @@ def add_diagnose_commands(commands: argparse._SubParsersAction) -> None:  # type
     )
     demo.add_argument("--keep-emulator", action="store_true", help="leave the emulator running afterwards")
     demo.add_argument("--port", type=_port, help="port of the emulator it starts (default 4566, or $SOF_EMULATOR_PORT)")
-    demo.set_defaults(handler=_lazy("demo", "demo"))
+    demo.set_defaults(handler=_demo)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

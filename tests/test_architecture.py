@@ -1,4 +1,9 @@
-"""The package's import graph (grimp): one direction, no cycles; and the pipeline's names defined once."""
+"""The package's import graph (grimp): one direction, no cycles, the rooms; and the pipeline's names defined once.
+
+The rooms (docs/architecture.md): cli -> commands -> usecases on top; below them deploy,
+load (the harness), harvest and evidence; the record (manifest, harvest record, saved
+queries) they write and read; the emulator below the whole client side; tools/ outside.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +24,12 @@ BASE = {f"{PACKAGE}.errors", f"{PACKAGE}.pipeline", f"{PACKAGE}.stats"}
 EMULATOR = f"{PACKAGE}.emulator"
 # Top to bottom: each may import what is below it, never what is above.
 UPPER = [f"{PACKAGE}.cli", f"{PACKAGE}.commands", f"{PACKAGE}.usecases"]
+EVIDENCE = f"{PACKAGE}.evidence"
+RECORD = f"{PACKAGE}.record"
+HARVEST = f"{PACKAGE}.harvest"
+LOAD = f"{PACKAGE}.load"
+DEPLOY = f"{PACKAGE}.deploy"
+MOTO_EXT = f"{EMULATOR}.moto_ext"
 
 
 @pytest.fixture(scope="module")
@@ -123,6 +134,66 @@ def test_tests_and_benchmarks_use_the_use_cases_not_the_commands() -> None:
         if re.search(r"^\s*(from|import) scaleorfail\.commands", path.read_text(), re.M)
     ]
     assert offenders == []
+
+
+def chain(graph: grimp.ImportGraph, importer: str, imported: str) -> bool:
+    return bool(graph.chain_exists(importer=importer, imported=imported, as_packages=True))
+
+
+def test_the_evidence_reads_the_record(graph: grimp.ImportGraph) -> None:
+    """The evidence imports the record and the base, never the harness, the harvest's collectors or the deployment;
+    only `sof insights` (evidence.insights) talks to a target."""
+    allowed = {*BASE, f"{PACKAGE}.markdown"}
+    outside = {
+        (module, other)
+        for module in graph.find_descendants(EVIDENCE)
+        for other in graph.find_modules_directly_imported_by(module)
+        if not other.startswith((EVIDENCE, RECORD)) and other not in allowed
+    }
+    assert outside == {(f"{EVIDENCE}.insights", f"{PACKAGE}.target")}
+    for room in (HARVEST, LOAD, DEPLOY):
+        assert not chain(graph, EVIDENCE, room), room
+
+
+def test_the_harvest_reads_the_manifest_not_the_harness(graph: grimp.ImportGraph) -> None:
+    assert not chain(graph, HARVEST, LOAD)
+    assert not chain(graph, HARVEST, EVIDENCE)
+
+
+def test_the_record_is_below_its_writers_and_readers(graph: grimp.ImportGraph) -> None:
+    for room in (LOAD, HARVEST, EVIDENCE, DEPLOY):
+        assert not chain(graph, RECORD, room), room
+    for room in (HARVEST, EVIDENCE):
+        assert not chain(graph, LOAD, room), room
+
+
+def test_only_the_emulator_imports_moto() -> None:
+    """Every touch of moto is in the emulator's moto extensions (and its server, which runs moto's app)."""
+    graph = grimp.build_graph(PACKAGE, include_external_packages=True)
+    importers = set(graph.find_modules_that_directly_import("moto"))
+    assert {m for m in importers if not m.startswith(MOTO_EXT)} == {f"{EMULATOR}.server"}
+
+
+def test_nothing_in_the_package_imports_the_build_tools() -> None:
+    """tools/ (schema generator, Terraform oracle, README tables) is for tests and make targets, not shipped."""
+    offenders = [
+        str(path.relative_to(ROOT))
+        for path in sorted((ROOT / PACKAGE).rglob("*.py"))
+        if re.search(r"^\s*(from|import) tools\b", path.read_text(), re.M)
+    ]
+    assert offenders == []
+    with (ROOT / "pyproject.toml").open("rb") as handle:
+        assert tomllib.load(handle)["tool"]["setuptools"]["packages"]["find"]["include"] == [f"{PACKAGE}*"]
+
+
+def test_no_source_file_is_over_900_lines() -> None:
+    long = {
+        str(path.relative_to(ROOT)): n
+        for folder in (PACKAGE, "tools")
+        for path in sorted((ROOT / folder).rglob("*.py"))
+        if (n := len(path.read_text().splitlines())) > 900
+    }
+    assert long == {}
 
 
 def test_the_state_names_and_the_map_limit_are_the_definitions(graph: grimp.ImportGraph) -> None:

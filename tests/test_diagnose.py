@@ -17,7 +17,8 @@ from browser_support import CHROMIUM, rendered
 from emulator_support import Emulator, deploy
 from emulator_support import lab as emulator_lab
 
-from scaleorfail import analysis, rca, scenarios
+from scaleorfail import scenarios
+from scaleorfail.evidence import analysis, rca
 from scaleorfail.load import runner
 from scaleorfail.record import model
 from scaleorfail.usecases.diagnose import diagnose_run

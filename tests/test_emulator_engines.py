@@ -10,7 +10,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from scaleorfail.emulator import alarms, cfn_props, cwstats, insights, metricmath, protocol
+from scaleorfail.emulator import alarms, cfn_props, cwstats, metricmath, protocol
+from scaleorfail.emulator import logs_insights as insights
 from scaleorfail.emulator.filterpattern import FilterPatternError, compile_pattern, split_fields
 
 DOC = json.dumps({"step": "embed", "duration_ms": 120, "route": "billing", "err": None, "ok": True, "a": ["x", "y"]})

@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 from emulator_support import Emulator, deploy, running_emulator
 
-from scaleorfail import analysis, rca, scenarios
+from scaleorfail import scenarios
 from scaleorfail.emulator import control
+from scaleorfail.evidence import analysis, rca
 from scaleorfail.load import runner
 from scaleorfail.record.model import HarvestRecord
 from scaleorfail.usecases.diagnose import diagnose_run

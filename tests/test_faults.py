@@ -24,7 +24,7 @@ from fault_table import Row, sync
 
 from scaleorfail.emulator import control
 from scaleorfail.harvest import collect
-from scaleorfail.load.manifest import load
+from scaleorfail.record.manifest import load
 from scaleorfail.record.model import HarvestRecord
 
 pytestmark = pytest.mark.slow

@@ -14,7 +14,7 @@ import pytest
 from browser_support import CHROMIUM, CHROMIUM_FLAGS, needs_chromium, png_size, rendered
 from emulator_support import Emulator, deploy, free_port, running_emulator
 
-from scaleorfail import analysis, compare, report
+from scaleorfail.evidence import analysis, compare, report
 from scaleorfail.harvest import collect
 from scaleorfail.load import runner
 from scaleorfail.usecases.harvest import harvest_runs

@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 
-from scaleorfail import analysis, compare, history
+from scaleorfail import history
+from scaleorfail.evidence import analysis, compare
+from scaleorfail.evidence.scaling import USL, fit
 from scaleorfail.harvest.convert import execution as execution_record
 from scaleorfail.record import codec, model
-from scaleorfail.scaling import USL, fit
 
 T0 = datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)
 

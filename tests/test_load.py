@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from emulator_support import Emulator, deploy, free_port, running_emulator
 
-from scaleorfail.load.manifest import load
+from scaleorfail.record.manifest import load
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parent.parent

@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 from scaleorfail.errors import UserError
 from scaleorfail.load import options, profiles
 from scaleorfail.load.batches import TicketPool, execution_input
-from scaleorfail.load.manifest import FailedStart, Finished, Manifest, Recorder, Started, load
+from scaleorfail.record.manifest import Finished, Manifest, Recorder, Started, load
+from scaleorfail.record.model import FailedStart
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 
@@ -222,7 +223,7 @@ def test_a_crash_between_writes_loses_nothing(tmp_path: Path) -> None:
 
 
 def test_calls_in_flight_at_the_end_become_unconfirmed_starts(tmp_path: Path) -> None:
-    from scaleorfail.load.manifest import Starting
+    from scaleorfail.record.manifest import Starting
 
     recorder = Recorder(tmp_path, manifest())
     recorder.starting(Starting("r1-0-0", "t", 10, 0, 0))

@@ -14,7 +14,8 @@ from test_harvest_units import record_for, two_item_history
 
 matplotlib.use("Agg")
 
-from scaleorfail import analysis, compare, portfolio, report, scenarios
+from scaleorfail import scenarios
+from scaleorfail.evidence import analysis, compare, portfolio, report
 from scaleorfail.record import model
 from scaleorfail.usecases import compare as comparing
 from scaleorfail.usecases import scenario, sweep

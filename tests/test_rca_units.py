@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from test_harvest_units import HistoryBuilder, record_for
 
-from scaleorfail import analysis, rca
+from scaleorfail.evidence import analysis, rca
 
 TIMEOUT_CAUSE = (
     "The cause could not be determined because Lambda did not return an error type. Returned payload: "

@@ -22,9 +22,9 @@ from test_harvest_units import record_for, two_item_history
 from scaleorfail.emulator import auth, packages, retention
 from scaleorfail.errors import UserError
 from scaleorfail.harvest import collect
-from scaleorfail.load.manifest import Manifest, claim_run_dir, load
 from scaleorfail.load.watch import SILENCE_LIMIT_S, TargetWatch
 from scaleorfail.record import codec
+from scaleorfail.record.manifest import Manifest, claim_run_dir, load
 
 ROOT = Path(__file__).resolve().parent.parent
 

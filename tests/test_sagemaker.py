@@ -24,7 +24,8 @@ from botocore.exceptions import ClientError
 from emulator_support import Emulator, deploy, insights, metric, run, task_failures, tickets
 from emulator_support import lab as emulator_lab
 
-from scaleorfail import analysis, compare, rca, scenarios
+from scaleorfail import scenarios
+from scaleorfail.evidence import analysis, compare, rca
 from scaleorfail.load import runner
 from scaleorfail.usecases.diagnose import diagnose_run
 from scaleorfail.usecases.harvest import harvest_runs

@@ -21,11 +21,11 @@ import hcl2
 import pytest
 from lark import Tree
 
-from scaleorfail.tf import schema as provider_schema
 from scaleorfail.tf.aws import AwsModel
 from scaleorfail.tf.config import Block, Body, ModuleConfig, all_modules, module_source_dir, parse_file
 from scaleorfail.tf.expr import HclError, tokens_removed
 from scaleorfail.tf.instance import ModuleInstance, root_instance
+from tools.tf import schema as provider_schema
 
 ROOT = Path(__file__).resolve().parent.parent
 TERRAFORM = ROOT / "terraform"
@@ -189,7 +189,7 @@ def test_every_argument_and_block_is_in_the_provider_schema_and_required_ones_ar
 
 
 def test_the_reference_was_generated_for_exactly_the_types_terraform_declares() -> None:
-    from scaleorfail.tf.schemagen import used_types
+    from tools.tf.schemagen import used_types
 
     ref = reference()
     used = used_types(TERRAFORM)
@@ -792,7 +792,7 @@ def test_the_dashboard_and_alarms_watch_the_endpoint_instead_of_the_embed_functi
 
 
 def test_every_module_readme_has_the_generated_inputs_and_outputs_tables_in_sync() -> None:
-    from scaleorfail.tf.docs import stale
+    from tools.tf.docs import stale
 
     out_of_date = [str(readme.relative_to(ROOT)) for readme, _ in stale(TERRAFORM)]
     assert out_of_date == [], "run make tf-docs"
@@ -805,7 +805,7 @@ def test_every_module_readme_has_the_generated_inputs_and_outputs_tables_in_sync
 def test_the_readme_check_notices_a_changed_variable(tmp_path: Path) -> None:
     import shutil
 
-    from scaleorfail.tf.docs import BEGIN, stale
+    from tools.tf.docs import BEGIN, stale
 
     copy = tmp_path / "lambda_step"
     shutil.copytree(TERRAFORM / "modules" / "lambda_step", copy)
@@ -932,7 +932,7 @@ def _fake_wheel(path: Path, *, redirect: bool) -> Path:
 
 @pytest.mark.parametrize("redirect", [False, True], ids=["plain", "gzip-redirect"])
 def test_the_schema_generator_reads_arguments_blocks_and_provenance(tmp_path: Path, redirect: bool) -> None:
-    from scaleorfail.tf.schemagen import generate
+    from tools.tf.schemagen import generate
 
     wheel = _fake_wheel(tmp_path, redirect=redirect)
     module = tmp_path / "tf"
@@ -961,7 +961,7 @@ def test_the_schema_generator_reads_arguments_blocks_and_provenance(tmp_path: Pa
 
 def test_the_schema_generator_names_a_type_no_assembly_describes(tmp_path: Path) -> None:
     from scaleorfail.errors import UserError
-    from scaleorfail.tf.schemagen import generate
+    from tools.tf.schemagen import generate
 
     wheel = _fake_wheel(tmp_path, redirect=False)
     (tmp_path / "main.tf").write_text('resource "demo_other" "this" {}\n')

@@ -27,12 +27,12 @@ import pytest
 from test_terraform_static import VALIDATION_CASES
 
 from scaleorfail.tf.aws import AwsModel
-from scaleorfail.tf.differential import agree, compare_instance, evaluator_outcome, mirror, module_instances, probes
 from scaleorfail.tf.expr import HclError, Scope, Unknown
 from scaleorfail.tf.functions import PURE_FUNCTIONS, file_functions, functions_for
 from scaleorfail.tf.instance import load_tfvars, root_instance
-from scaleorfail.tf.oracle import Evaluation, Outcome, Terraform, find_terraform, terraform_required
 from scaleorfail.tf.template import parse_expression
+from tools.tf.differential import agree, compare_instance, evaluator_outcome, mirror, module_instances, probes
+from tools.tf.oracle import Evaluation, Outcome, Terraform, find_terraform, terraform_required
 
 ROOT = Path(__file__).resolve().parent.parent
 TERRAFORM = ROOT / "terraform"
@@ -593,8 +593,8 @@ def test_the_definition_and_the_dashboard_are_among_what_is_compared() -> None:
 def test_variable_validations_reject_what_terraform_rejects(
     variables: dict[str, Any], message: str, terraform: Terraform, mirror_dir: Path
 ) -> None:
-    from scaleorfail.tf.differential import variable_blocks
     from scaleorfail.tf.encoding import json_encode
+    from tools.tf.differential import variable_blocks
 
     with pytest.raises(HclError) as raised:
         root_instance(str(TERRAFORM), AwsModel(root_dir=str(TERRAFORM), build_archives=False), variables)

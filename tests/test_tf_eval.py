@@ -244,7 +244,7 @@ def test_can_and_try_of_an_unknown_value_are_unknown() -> None:
 
 
 def test_the_oracle_reads_consoles_output_and_diagnostics() -> None:
-    from scaleorfail.tf.oracle import parse_diagnostics, parse_tuple, unquote_go
+    from tools.tf.oracle import parse_diagnostics, parse_tuple, unquote_go
 
     stdout = 'Warning: x\n\n[\n  "\\"a\\\\u003c\\"",\n  (known after apply),\n  "\\x7f\\u00a0é",\n]\n'
     assert parse_tuple(stdout) == ['"a\\u003c"', None, "\x7f\u00a0é"]

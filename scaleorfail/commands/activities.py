@@ -65,8 +65,8 @@ def bad_input_run(target: targets.Target, ticket: Any, label: str) -> Path:
 
 
 def bad_input(args: argparse.Namespace) -> int:
-    from scaleorfail.load.manifest import load
     from scaleorfail.load.options import check_label
+    from scaleorfail.record.manifest import load
 
     check_label(args.label)
     target = targets.resolve(args.target, args.region)

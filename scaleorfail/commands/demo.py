@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from scaleorfail import compare
+from scaleorfail.evidence import compare
 from scaleorfail.usecases.demo import run_demo
 
 

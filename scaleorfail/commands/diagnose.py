@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from scaleorfail import consolelink, paths, rca
+from scaleorfail import consolelink, paths
 from scaleorfail import target as targets
+from scaleorfail.evidence import rca
 from scaleorfail.harvest import collect
 from scaleorfail.usecases.diagnose import diagnose_run
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from scaleorfail import compare, paths
+from scaleorfail import paths
+from scaleorfail.evidence import compare
 from scaleorfail.usecases.compare import Compared, compare_records, fit_model, select, writable, write_report
 from scaleorfail.usecases.harvest import harvest_runs
 
@@ -71,7 +72,7 @@ def report_command(args: argparse.Namespace) -> int:
 
 
 def sweep_command(args: argparse.Namespace) -> int:
-    from scaleorfail import report
+    from scaleorfail.evidence import report
     from scaleorfail.usecases.sweep import parse_concurrency, sweep
 
     settings = parse_concurrency(args.concurrency)

@@ -5,14 +5,16 @@ from __future__ import annotations
 import argparse
 from datetime import UTC, datetime
 
-from scaleorfail import insights, paths, runs
+from scaleorfail import paths, runs
 from scaleorfail import target as targets
 from scaleorfail.errors import UserError
+from scaleorfail.evidence import insights
+from scaleorfail.record import queries
 from scaleorfail.usecases.insights import run_window
 
 
 def insights_command(args: argparse.Namespace) -> int:
-    known = insights.catalogue()
+    known = queries.catalogue()
     if args.list:
         for key, entry in known.items():
             print(f"{key:20} {entry.title}  [{entry.log_groups}]")

@@ -19,8 +19,8 @@ from scaleorfail.console import markdown
 from scaleorfail.console.executions import Executions
 from scaleorfail.errors import UserError
 from scaleorfail.load import progress
-from scaleorfail.load.manifest import Manifest
-from scaleorfail.load.manifest import load as load_manifest
+from scaleorfail.record.manifest import Manifest
+from scaleorfail.record.manifest import load as load_manifest
 
 PLOTS = ("timeline", "latency", "throttles", "throughput")
 
@@ -141,7 +141,7 @@ def detail(selector: str, executions: Executions, paces: LivePace) -> dict[str, 
 
 def evidence(directory: Path) -> dict[str, Any]:
     """The harvest record's comparison row, RCA and plot names (nothing when not harvested)."""
-    from scaleorfail import analysis, compare, rca
+    from scaleorfail.evidence import analysis, compare, rca
     from scaleorfail.harvest import store
 
     record = store.read_any(directory)
@@ -166,7 +166,7 @@ def evidence(directory: Path) -> dict[str, Any]:
 
 
 def comparison(selectors: list[str]) -> dict[str, Any]:
-    from scaleorfail import analysis, compare
+    from scaleorfail.evidence import analysis, compare
     from scaleorfail.harvest import store
 
     stats = []
@@ -190,7 +190,7 @@ def comparison(selectors: list[str]) -> dict[str, Any]:
 
 def plot(selector: str, name: str) -> Path:
     """A run's plot as PNG, drawn by the report's code once and kept in .sof/console/plots/."""
-    from scaleorfail import analysis, report
+    from scaleorfail.evidence import analysis, report
     from scaleorfail.harvest import store
 
     if name not in PLOTS:

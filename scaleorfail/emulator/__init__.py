@@ -2,8 +2,8 @@
 
 - :mod:`.runtime` / :mod:`.worker` - a Docker-free Lambda runtime (one process per
   execution environment, concurrency limits, timeouts, memory limits, logs, metrics);
-- :mod:`.insights` - the Logs Insights query language;
+- :mod:`.logs_insights` - the CloudWatch Logs Insights query engine (language and commands);
 - :mod:`.cwstats` - CloudWatch statistics (percentiles included);
-- :mod:`.moto_ext` - the only module that touches moto's internals;
+- :mod:`.moto_ext` - the only package that touches moto's internals, one module per moto service;
 - :mod:`.server` / :mod:`.control` - the server process and `sof local up|status|down`.
 """

@@ -3,7 +3,7 @@
 Pure translation (no moto): what CloudFormation does between a template's
 ``Properties`` block and the service API - PascalCase to the API's member names,
 ``DefinitionSubstitutions``, number parameters turned into strings where the API wants
-strings. :mod:`.moto_ext` calls these from the resource handlers it installs.
+strings. :mod:`.moto_ext.cloudformation` calls these from the resource handlers it installs.
 """
 
 from __future__ import annotations

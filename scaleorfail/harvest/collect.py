@@ -37,14 +37,14 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from scaleorfail import history, insights, runs
+from scaleorfail import history, runs
 from scaleorfail import target as targets
 from scaleorfail.errors import UserError
 from scaleorfail.harvest import convert, logs, metrics, store
 from scaleorfail.harvest.store import harvest_path, read_any, read_cached
-from scaleorfail.load.manifest import Manifest, load
 from scaleorfail.ratelimit import ApiLimiter
-from scaleorfail.record import model
+from scaleorfail.record import model, queries
+from scaleorfail.record.manifest import Manifest, load
 from scaleorfail.record.model import SCHEMA, VERSION
 from scaleorfail.stepfunctions import TERMINAL, executions_since, history_pages
 
@@ -232,7 +232,7 @@ class Collector:
             final=not pending,
             pending=tuple(pending),
             reused_executions=len(names & set(kept)),
-            failed_starts=tuple(model.FailedStart(**vars(f)) for f in manifest.failed_starts),
+            failed_starts=tuple(manifest.failed_starts),
             harvested_at=datetime.now(UTC).replace(microsecond=0),
             window=model.Window(*window),
             functions=functions,
@@ -460,7 +460,7 @@ class Collector:
         found: list[model.InsightsResult] = []
         lambda_groups = [groups[k] for k in ("preprocess", "embed", "postprocess") if groups.get(k)]
         try:
-            query = insights.catalogue()[DURATION_QUERY]
+            query = queries.catalogue()[DURATION_QUERY]
             found.append(
                 logs.insights_query(
                     self.call, client, query.key, query.title, query.text, lambda_groups, start_ms, stop_ms

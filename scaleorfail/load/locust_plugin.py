@@ -34,8 +34,12 @@ from scaleorfail import target as targets
 from scaleorfail.errors import UserError
 from scaleorfail.load import history_limit, options, progress
 from scaleorfail.load.batches import MAX_INPUT_BYTES, TicketPool, execution_input
-from scaleorfail.load.manifest import (
-    FailedStart,
+from scaleorfail.load.profiles import my_starts
+from scaleorfail.load.starter import start_execution
+from scaleorfail.load.tracker import CompletionTracker
+from scaleorfail.load.watch import TargetWatch
+from scaleorfail.ratelimit import ApiLimiter
+from scaleorfail.record.manifest import (
     Finished,
     Journal,
     Manifest,
@@ -45,11 +49,7 @@ from scaleorfail.load.manifest import (
     claim_run_dir,
     now_iso,
 )
-from scaleorfail.load.profiles import my_starts
-from scaleorfail.load.starter import start_execution
-from scaleorfail.load.tracker import CompletionTracker
-from scaleorfail.load.watch import TargetWatch
-from scaleorfail.ratelimit import ApiLimiter
+from scaleorfail.record.model import FailedStart
 
 log = logging.getLogger("scale-or-fail")
 REQUEST_TYPE = "SFN"

@@ -12,8 +12,9 @@ import sys
 from pathlib import Path
 from typing import NamedTuple
 
-from scaleorfail import analysis, compare, paths, scaling
+from scaleorfail import paths
 from scaleorfail.errors import UserError
+from scaleorfail.evidence import analysis, compare, scaling
 from scaleorfail.harvest import collect
 from scaleorfail.record.model import HarvestRecord
 from scaleorfail.usecases.harvest import harvest_runs
@@ -99,7 +100,7 @@ def fit_model(runs: list[analysis.RunStats]) -> scaling.USL | None:
 
 def write_report(compared: Compared, model: scaling.USL | None, out: Path) -> dict[str, Path]:
     """The report (Markdown, plots, HTML) and the comparison files, in one folder."""
-    from scaleorfail import report
+    from scaleorfail.evidence import report
 
     written = report.build(compared.runs, compared.records, compared.baseline, model, out)
     compare.write(compared.runs, compared.baseline, out)

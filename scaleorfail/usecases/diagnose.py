@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from scaleorfail import analysis, rca
+from scaleorfail.evidence import analysis, rca
 from scaleorfail.record.model import HarvestRecord, Logs
 from scaleorfail.usecases.harvest import harvest_runs
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from scaleorfail import insights
+from scaleorfail.evidence import insights
 from scaleorfail.harvest.collect import read_cached
-from scaleorfail.load.manifest import load
+from scaleorfail.record.manifest import load
 
 
 def run_window(run_dir: Path) -> tuple[datetime, datetime]:

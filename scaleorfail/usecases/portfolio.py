@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from scaleorfail import analysis, compare, paths, portfolio, rca, report
+from scaleorfail import paths
 from scaleorfail import target as targets
+from scaleorfail.evidence import analysis, compare, portfolio, rca, report
 from scaleorfail.harvest import collect
 from scaleorfail.record.model import HarvestRecord
 from scaleorfail.usecases.diagnose import diagnose_run
@@ -41,7 +42,7 @@ def insights_markdown(record: HarvestRecord) -> str | None:
     result = record.logs.query(collect.DURATION_QUERY)
     if result is None or not result.rows:
         return None
-    from scaleorfail import insights
+    from scaleorfail.evidence import insights
 
     return (
         f"`sof insights {result.key} --run {record.run_id}`: run at harvest over the run's window "

@@ -17,12 +17,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from scaleorfail import analysis, paths
+from scaleorfail import paths
 from scaleorfail import target as targets
 from scaleorfail.errors import UserError
+from scaleorfail.evidence import analysis
+from scaleorfail.evidence.scaling import USL
 from scaleorfail.pipeline import EMBED, MAP_LIMIT
 from scaleorfail.record.model import HarvestRecord
-from scaleorfail.scaling import USL
 from scaleorfail.usecases.compare import Compared, compare_records, fit_model, write_report
 from scaleorfail.usecases.harvest import harvest_runs
 

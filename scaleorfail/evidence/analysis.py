@@ -17,7 +17,7 @@ from scaleorfail.stats import percentile
 
 __all__ = ["percentile"]
 
-PRICES_FILE = Path(__file__).with_name("data") / "prices.json"
+PRICES_FILE = Path(__file__).resolve().parent.parent / "data" / "prices.json"  # scaleorfail/data/
 THROTTLE_ERRORS = ("Lambda.TooManyRequestsException",)  # Lambda's 429
 ENDPOINT_THROTTLE_ERRORS = ("SageMakerRuntime.ThrottlingException",)  # the endpoint variant's rejection
 REFUSED_ERRORS = THROTTLE_ERRORS + ENDPOINT_THROTTLE_ERRORS  # never ran, never billed

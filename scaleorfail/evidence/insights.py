@@ -6,39 +6,19 @@ definitions - run through StartQuery / GetQueryResults, printed as a table.
 
 from __future__ import annotations
 
-import json
 import re
 import time
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from tabulate import tabulate
 
-from scaleorfail import paths
 from scaleorfail.errors import UserError
 from scaleorfail.record.model import HarvestRecord
 from scaleorfail.target import Target
 
 POLL_S = 0.5
 TIMEOUT_S = 120.0
-
-
-@dataclass(frozen=True)
-class Query:
-    key: str
-    title: str
-    text: str
-    log_groups: str  # lambda | state_machine
-
-
-def catalogue() -> dict[str, Query]:
-    folder = paths.terraform_dir() / "queries"
-    index = json.loads((folder / "queries.json").read_text())
-    return {
-        key: Query(key, entry["title"], (folder / entry["file"]).read_text(), entry["log_groups"])
-        for key, entry in index.items()
-    }
 
 
 def groups_for(kind: str, outputs: dict[str, Any]) -> list[str]:

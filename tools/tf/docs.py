@@ -6,7 +6,7 @@ this writes the same two tables between the same markers (``<!-- BEGIN_TF_DOCS -
 defaults are shown as written; a variable without a default is required.
 
     make tf-docs                      # rewrite the tables
-    python -m scaleorfail.tf.docs --check   # exit 1 when a README is out of date
+    python -m tools.tf.docs --check   # exit 1 when a README is out of date
 """
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ def stale(terraform_dir: Path) -> list[tuple[Path, str]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m scaleorfail.tf.docs",
+        prog="python -m tools.tf.docs",
         description="Write (or --check) the inputs/outputs tables of terraform/ and its modules' READMEs.",
     )
     parser.add_argument("--terraform", type=Path, default=Path("terraform"), help="the module tree")

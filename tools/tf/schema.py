@@ -1,7 +1,7 @@
 """Check declarations and evaluated arguments against the provider schema reference.
 
 The reference (tests/reference/terraform-provider-schema.json, written by
-:mod:`scaleorfail.tf.schemagen` from the providers' own schemas) gives, per provider,
+:mod:`tools.tf.schemagen` from the providers' own schemas) gives, per provider,
 resource and data source type: arguments with their type and whether they are
 required, nested blocks with their nesting (single or list), and readable attributes.
 :func:`body_problems` checks what is written (names, required arguments and blocks);

@@ -1,5 +1,9 @@
 """The run manifest: what a load run was asked to do and every execution it started.
 
+The contract between the load harness (:mod:`scaleorfail.load`, which writes it through
+:class:`Recorder`) and the harvest (which reads it with :func:`load`); a failed start is
+the harvest record's :class:`~scaleorfail.record.model.FailedStart`.
+
 `runs/<run_id>/manifest.json` (schema ``scale-or-fail/run-manifest``, version 1) is
 rewritten atomically while the run goes on and at its end. Every start, failed start and
 observed completion is also appended to `runs/<run_id>/journal.jsonl` and flushed at
@@ -26,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from scaleorfail.errors import UserError
+from scaleorfail.record.model import FailedStart
 
 SCHEMA = "scale-or-fail/run-manifest"
 VERSION = 1
@@ -46,17 +51,6 @@ class Started:
     worker: int
     seq: int
     latency_ms: float
-
-
-@dataclass
-class FailedStart:
-    name: str
-    at: str
-    error: str
-    message: str
-    batch_size: int
-    worker: int
-    seq: int
 
 
 @dataclass

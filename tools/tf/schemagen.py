@@ -247,7 +247,7 @@ def generate(wheels: list[Path], terraform_dir: Path) -> dict[str, Any]:
     return {
         "_provenance": {
             "format": SCHEMA_FORMAT,
-            "generator": "scaleorfail/tf/schemagen.py (make tf-schema)",
+            "generator": "tools/tf/schemagen.py (make tf-schema)",
             "sources": sources,
             "notes": (
                 "Only the provider, resource and data source types terraform/ declares. arguments: Terraform "
@@ -263,7 +263,7 @@ def generate(wheels: list[Path], terraform_dir: Path) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m scaleorfail.tf.schemagen",
+        prog="python -m tools.tf.schemagen",
         description="Extract the provider schema of the types terraform/ uses from cdktn jsii assemblies.",
     )
     parser.add_argument("wheels", nargs="+", type=Path, help="cdktn provider wheels (pip download --no-deps)")

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from scaleorfail.analysis import ENDPOINT_THROTTLE_ERRORS, THROTTLE_ERRORS, RunStats, invocations, peak_tasks
+from scaleorfail.evidence.analysis import ENDPOINT_THROTTLE_ERRORS, THROTTLE_ERRORS, RunStats, invocations, peak_tasks
 from scaleorfail.pipeline import EMBED, MAP_LIMIT, map_slots
 from scaleorfail.record.model import HarvestRecord, LogScope, Visit
 

@@ -20,8 +20,8 @@ from typing import Any
 import tabulate as tabulate_module
 from tabulate import tabulate
 
-from scaleorfail.analysis import STEP_ORDER, RunStats
 from scaleorfail.errors import UserError
+from scaleorfail.evidence.analysis import STEP_ORDER, RunStats
 
 WIDTH = 120
 NO_SPEEDUP = "no speed-up"

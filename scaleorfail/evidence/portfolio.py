@@ -23,11 +23,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from matplotlib.patches import FancyBboxPatch
 
-from scaleorfail.analysis import STEP_ORDER, step_durations
+from scaleorfail.evidence.analysis import STEP_ORDER, step_durations
+from scaleorfail.evidence.report import embed_image, html_page, save_figure
 from scaleorfail.markdown import to_html
 from scaleorfail.pipeline import APPLY_DEFAULTS, DEFAULT_MAX_CONCURRENCY, PROCESS_TICKETS, QUARANTINE
 from scaleorfail.record.model import Execution, HarvestRecord
-from scaleorfail.report import embed_image, html_page, save_figure
 
 COLOURS = {"SUCCEEDED": "#8fd18f", "FAILED": "#f08a8a", "NOT RUN": "#dddddd", "REJECTED": "#f5c26b"}
 

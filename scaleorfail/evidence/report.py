@@ -21,12 +21,12 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from scaleorfail import analysis, compare
-from scaleorfail.analysis import RunStats
+from scaleorfail.evidence import analysis, compare
+from scaleorfail.evidence.analysis import RunStats
+from scaleorfail.evidence.scaling import USL
 from scaleorfail.markdown import to_html
 from scaleorfail.pipeline import MAP_LIMIT, STEPS
 from scaleorfail.record.model import HarvestRecord
-from scaleorfail.scaling import USL
 
 DPI = 110
 

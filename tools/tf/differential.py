@@ -7,7 +7,7 @@ only on variables, other locals and ``path``, and as literals of the evaluator's
 where they read resources, data sources or modules (what a provider would compute) - and
 every other expression of the module that depends only on those: outputs, module-call
 arguments, resource and data-source arguments, nested blocks included. Each expression is
-evaluated by both and the results compared (:mod:`scaleorfail.tf.oracle` runs Terraform).
+evaluated by both and the results compared (:mod:`tools.tf.oracle` runs Terraform).
 
 The configuration is written into a mirror of the repository (symlinks), so relative
 paths such as ``${path.module}/templates/...`` and ``file()`` read the same files.
@@ -28,8 +28,8 @@ from scaleorfail.tf.config import Attribute, Body
 from scaleorfail.tf.encoding import json_encode
 from scaleorfail.tf.expr import HclError, Scope, Unknown, contains_unknown, evaluate, tokens_removed
 from scaleorfail.tf.instance import ModuleInstance
-from scaleorfail.tf.oracle import Outcome, Terraform
 from scaleorfail.tf.template import scan
+from tools.tf.oracle import Outcome, Terraform
 
 PURE_ROOTS = frozenset({"var", "local", "path", "terraform"})
 UNKNOWN = "terraform_data.sof_unknown.id"

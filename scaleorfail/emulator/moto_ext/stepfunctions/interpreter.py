@@ -1,0 +1,206 @@
+"""Step Functions: moto's ASL interpreter, corrected and made fast enough to load.
+
+* ``...state_map.iteration.inline_iteration_component.InlineIterationComponent._eval_body``
+  (``InlineIterationComponentEvalInput``): the inline Map cap of 40 (``pipeline.MAP_LIMIT``).
+* ``...state_map.iteration.iteration_worker.IterationWorker._eval_pool``: a loop instead of
+  one recursion per item (1,000+ items at low concurrency overflowed the stack).
+* ``...parser.backend.execution_worker.ExecutionWorker._get_evaluation_entrypoint`` /
+  ``_execution_logic`` (``_evaluation_details.state_machine_details.definition``): parsed
+  programs pooled per definition instead of an ANTLR parse per execution.
+* ``...parser.asl.utils.json_path.parse`` and ``...common.path.result_path.parse``
+  (jsonpath_ng parsers, rebuilt per evaluation in 5.2.5): memoised.
+* ``...backend.execution.BaseExecutionWorkerCommunication._reflect_execution_status``
+  (``execution.exec_status`` / ``output`` / ``error`` / ``cause``): the status is set last.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+from typing import Any
+
+from scaleorfail.emulator.moto_ext.core import declare, replace
+from scaleorfail.pipeline import MAP_LIMIT
+
+INLINE_MAP_CAP = MAP_LIMIT
+PROGRAM_POOL_SIZE = 256
+MAP_ITERATION = "moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration"
+
+
+@declare(
+    f"{MAP_ITERATION}.inline_iteration_component.InlineIterationComponent._eval_body",
+    why="the inline Map runs at most 40 iterations at once, as on AWS (moto: unbounded)",
+)
+def _map_cap() -> None:
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import inline_iteration_component
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.max_concurrency import (
+        DEFAULT_MAX_CONCURRENCY_VALUE,
+    )
+
+    component = inline_iteration_component.InlineIterationComponent
+    original = component._eval_body
+
+    def capped_eval_body(self: Any, env: Any) -> None:
+        eval_input = env.stack[-1]
+        requested = eval_input.max_concurrency
+        items = len(eval_input.input_items)
+        wanted = items if requested == DEFAULT_MAX_CONCURRENCY_VALUE else requested
+        capped = max(1, min(wanted, INLINE_MAP_CAP, max(items, 1)))
+        if capped != requested:
+            env.stack[-1] = inline_iteration_component.InlineIterationComponentEvalInput(
+                state_name=eval_input.state_name,
+                max_concurrency=capped,
+                input_items=eval_input.input_items,
+                parameters=eval_input.parameters,
+                item_selector=eval_input.item_selector,
+            )
+            for attribute, value in vars(eval_input).items():  # subclasses carry more fields
+                if not hasattr(env.stack[-1], attribute):
+                    setattr(env.stack[-1], attribute, value)
+        original(self, env)
+
+    replace(component, "_eval_body", capped_eval_body)
+
+
+@declare(
+    f"{MAP_ITERATION}.iteration_worker.IterationWorker._eval_pool",
+    why="one recursion per item overflowed the stack (1,000+ items at low concurrency): the same logic as a loop",
+)
+def _iteration_loop() -> None:
+    """IterationWorker._eval_pool recurses once per item a worker processes: a Map of 1,000+
+    items at low concurrency overflows the stack and the execution hangs. Same logic, as a loop."""
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.iteration_worker import (
+        IterationWorker,
+    )
+
+    def eval_pool(self: Any, job: Any, worker_frame: Any) -> None:
+        while True:
+            if job is None:
+                self._env.close_frame(worker_frame)
+                return
+            job_frame = worker_frame.open_inner_frame()
+            self._eval_job(env=job_frame, job=job)
+            worker_frame.close_frame(job_frame)
+            if isinstance(job.job_output, Exception) or self.stopped():
+                self._env.close_frame(worker_frame)
+                self._job_pool.close_job(job)
+                return
+            next_job = self._job_pool.next_job()
+            if next_job is None:
+                worker_frame.event_history_context.source_event_id = (
+                    job_frame.event_history_context.last_published_event_id
+                )
+                self._env.close_frame(worker_frame)
+                self._job_pool.close_job(job)
+                return
+            self._job_pool.close_job(job)
+            job = next_job
+
+    replace(IterationWorker, "_eval_pool", eval_pool)
+
+
+@declare(
+    "moto.stepfunctions.parser.backend.execution_worker.ExecutionWorker._get_evaluation_entrypoint",
+    why="a parsed program taken from the definition's pool (moto parsed with ANTLR per execution, ~30 ms)",
+)
+@declare(
+    "moto.stepfunctions.parser.backend.execution_worker.ExecutionWorker._execution_logic",
+    why="the program goes back to its pool when the execution ends",
+)
+def _program_pool() -> None:
+    """Each execution re-parsed its definition with ANTLR (~30 ms of CPU per StartExecution).
+
+    Parsed programs are kept in a pool per definition and reused - by one execution at a
+    time, since a few components (Parallel's branches) keep per-run fields.
+    """
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
+    pools: dict[str, list[Any]] = {}
+    lock = threading.Lock()
+    original_logic: Any = ExecutionWorker._execution_logic
+
+    def get_evaluation_entrypoint(self: Any) -> Any:
+        definition = self._evaluation_details.state_machine_details.definition
+        with lock:
+            pool = pools.get(definition)
+            program = pool.pop() if pool else None
+        if program is None:
+            program = AmazonStateLanguageParser.parse(definition)[0]
+        self._sof_program = (definition, program)
+        return program
+
+    def execution_logic(self: Any) -> Any:
+        try:
+            return original_logic(self)
+        finally:
+            taken = getattr(self, "_sof_program", None)
+            if taken is not None:
+                with lock:
+                    pool = pools.setdefault(taken[0], [])
+                    if len(pool) < PROGRAM_POOL_SIZE:
+                        pool.append(taken[1])
+
+    replace(ExecutionWorker, "_get_evaluation_entrypoint", get_evaluation_entrypoint)
+    replace(ExecutionWorker, "_execution_logic", execution_logic)
+
+
+@declare(
+    "moto.stepfunctions.parser.asl.utils.json_path.parse",
+    why="JSONPath parses memoised (moto builds a ply parser at each use)",
+)
+@declare(
+    "moto.stepfunctions.parser.asl.component.common.path.result_path.parse",
+    why="ResultPath parses memoised, likewise",
+)
+def _jsonpath_cache() -> None:
+    """moto's interpreter re-parses every JSONPath (building a ply parser) at each use: memoise it."""
+    import functools
+
+    from jsonpath_ng.ext.parser import parse as parse_extended
+    from jsonpath_ng.parser import parse as parse_plain
+    from moto.stepfunctions.parser.asl.component.common.path import result_path
+    from moto.stepfunctions.parser.asl.utils import json_path
+
+    replace(json_path, "parse", functools.lru_cache(maxsize=4096)(parse_extended))
+    replace(result_path, "parse", functools.lru_cache(maxsize=4096)(parse_plain))
+
+
+@declare(
+    "moto.stepfunctions.parser.backend.execution.BaseExecutionWorkerCommunication._reflect_execution_status",
+    why="the terminal status set after the output / error (DescribeExecution saw SUCCEEDED without output)",
+)
+def _execution_status_order() -> None:
+    """moto 5.2.5's ``BaseExecutionWorkerCommunication._reflect_execution_status`` sets
+    ``exec_status`` = SUCCEEDED before ``output`` (and FAILED before ``error``/``cause``), so a
+    DescribeExecution in between saw a SUCCEEDED execution without its output. Same logic, with
+    the status set last, as AWS never shows a terminal status without its result."""
+    from moto.stepfunctions.parser.api import ExecutionStatus
+    from moto.stepfunctions.parser.asl.eval.program_state import (
+        ProgramEnded,
+        ProgramError,
+        ProgramStopped,
+        ProgramTimedOut,
+    )
+    from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
+
+    def reflect(self: Any) -> None:
+        execution = self.execution
+        state = execution.exec_worker.env.program_state()
+        execution.stop_date = datetime.now(UTC)
+        if isinstance(state, ProgramEnded):
+            execution.output = execution.exec_worker.env.states.get_input()
+            execution.exec_status = ExecutionStatus.SUCCEEDED
+        elif isinstance(state, ProgramStopped):
+            execution.exec_status = ExecutionStatus.ABORTED
+        elif isinstance(state, ProgramError):
+            details = state.error or {}
+            execution.error = details.get("error")
+            execution.cause = details.get("cause")
+            execution.exec_status = ExecutionStatus.FAILED
+        elif isinstance(state, ProgramTimedOut):
+            execution.exec_status = ExecutionStatus.TIMED_OUT
+        else:
+            raise RuntimeWarning(f"Execution ended with unsupported ProgramState type '{type(state)}'.")
+
+    replace(BaseExecutionWorkerCommunication, "_reflect_execution_status", reflect)

@@ -1,0 +1,107 @@
+"""The emulator's moto extensions: every declared target exists in the pinned moto and is patched exactly once.
+
+A moto upgrade is this file's checklist: a target that moved or vanished, a method moto
+now has that we add, a patch made twice or without a declaration - each fails here.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import MutableMapping
+from pathlib import Path
+
+import moto
+import pytest
+
+from scaleorfail.emulator import moto_ext
+from scaleorfail.emulator.moto_ext import core
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def declared() -> list[core.Target]:
+    return [t for targets in core.INSTALLERS.values() for t in targets] + [t for t, _ in core.OVERRIDES]
+
+
+def present(owner: object, name: str) -> bool:
+    return name in owner if isinstance(owner, MutableMapping) else hasattr(owner, name)
+
+
+def test_the_extensions_are_written_for_the_installed_moto() -> None:
+    assert moto.__version__ == moto_ext.MOTO_VERSION
+
+
+@pytest.mark.parametrize("target", declared(), ids=lambda t: t.path)
+def test_each_declared_target_exists_in_the_pinned_moto(target: core.Target) -> None:
+    """What a patch replaces is there; what it adds is not (yet): a moto that grew it needs a look."""
+    assert target.path.startswith("moto."), target.path
+    assert target.why.strip(), f"{target.path}: no reason given"
+    owner, name = core.locate(target.path)
+    if target.adds:
+        assert not present(owner, name), f"{target.path} now exists in moto: override it knowingly (adds=False)"
+    else:
+        assert present(owner, name), f"{target.path} is not in moto {moto.__version__}"
+
+
+def test_no_target_is_declared_twice() -> None:
+    twice = {path: n for path, n in Counter(t.path for t in declared()).items() if n > 1}
+    assert twice == {}
+
+
+def test_every_method_of_our_response_subclasses_is_a_declared_override() -> None:
+    """Each override is a method of exactly one of our subclasses of the class it names, and the reverse."""
+    overrides = {t.path: method for t, method in core.OVERRIDES}
+    found: dict[str, object] = {}
+    for path in overrides:
+        base, _ = core.locate(path)
+        ours = [c for c in base.__subclasses__() if c.__module__.startswith("scaleorfail.")]
+        assert len(ours) == 1, f"{path}: {ours}"
+        for attribute, value in vars(ours[0]).items():
+            if callable(value) and not attribute.startswith("__"):
+                found[core.path_of(base, attribute)] = value
+    assert found == overrides
+
+
+INSTALL = """
+import json, sys, tempfile
+from pathlib import Path
+from scaleorfail.emulator import moto_ext
+from scaleorfail.emulator.moto_ext import core
+from scaleorfail.emulator.settings import EmulatorSettings
+
+with tempfile.TemporaryDirectory() as work:
+    moto_ext.install(EmulatorSettings(port=1), Path(work))
+    try:
+        found = {}
+        for path, value in core.APPLIED.items():
+            owner, name = core.locate(path)
+            held = owner.get(name) if isinstance(owner, dict) else vars(owner).get(name)
+            routed = getattr(getattr(value, "__self__", None), "__qualname__", None)
+            found[path] = {"held": held is value, "routed": routed}
+        json.dump(found, sys.stdout)
+    finally:
+        moto_ext.shutdown()
+"""
+
+
+def test_install_makes_every_declared_patch_once_and_it_stays() -> None:
+    """In a fresh process: install() applies each declared patch and route, and each still holds what it put."""
+    done = subprocess.run(
+        [sys.executable, "-c", INSTALL], capture_output=True, text=True, cwd=ROOT, timeout=300, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    applied = json.loads(done.stdout)
+    patches = {t.path for targets in core.INSTALLERS.values() for t in targets}
+    assert set(applied) == patches
+    assert [path for path, found in applied.items() if not found["held"]] == []
+    routed = {found["routed"] for path, found in applied.items() if "url_paths[" in path}
+    ours = {
+        c.__qualname__
+        for target, _ in core.OVERRIDES
+        for c in core.locate(target.path)[0].__subclasses__()
+        if c.__module__.startswith("scaleorfail.")
+    }
+    assert routed == ours  # every subclass with overrides serves a route, and only ours do

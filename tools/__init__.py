@@ -1,0 +1,1 @@
+"""Build- and test-only tooling, outside the shipped scaleorfail package (run from the repository root)."""
