@@ -15,14 +15,10 @@ pytest_plugins = ["compat"]  # the client-compatibility table of docs/emulator.m
 
 
 @pytest.fixture(scope="session")
-def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
-    """pytest-playwright's browser is Debian's chromium (.ci/run installs it), never a downloaded build.
-    rebind.example resolves to loopback inside it: the DNS-rebinding test's attacker name."""
-    from browser_support import CHROMIUM, CHROMIUM_FLAGS
+def browser_type_launch_args() -> dict[str, Any]:
+    """pytest-playwright launches Debian's Chromium (/usr/bin/chromium), never a downloaded browser.
+    rebind.example resolves to loopback inside it: the DNS-rebinding attacker of tests/test_browser_door.py."""
+    from console_support import launch_args
 
-    flags = [flag for flag in CHROMIUM_FLAGS if flag != "--headless"]
-    return {
-        **browser_type_launch_args,
-        "executable_path": CHROMIUM,
-        "args": [*flags, "--host-resolver-rules=MAP rebind.example 127.0.0.1"],
-    }
+    args = launch_args()
+    return {**args, "args": [*args["args"], "--host-resolver-rules=MAP rebind.example 127.0.0.1"]}
