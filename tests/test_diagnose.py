@@ -59,9 +59,9 @@ def play(emulator: Emulator, spec: scenarios.RunSpec, seed: str, limit: int | No
 
 
 def oom(label: str, model_mb: int, memory_mb: int) -> scenarios.RunSpec:
-    return scenarios.RunSpec(
-        label, 4, 2, {"model_memory_mb": model_mb, "embed_memory_mb": memory_mb, **scenarios.NO_RETRY}
-    )
+    # a minute to die in: on a busy machine touching the model's pages can outlast Embed's 6 s timeout
+    variables = {"model_memory_mb": model_mb, "embed_memory_mb": memory_mb, "embed_timeout_seconds": 60}
+    return scenarios.RunSpec(label, 4, 2, {**variables, **scenarios.NO_RETRY})
 
 
 def slow(label: str, latency_ms: int, timeout_ms: int) -> scenarios.RunSpec:
