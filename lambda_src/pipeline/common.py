@@ -177,7 +177,7 @@ def loggable_ticket_id(event: object) -> str | None:
 # Powertools' Logger names them (log key, context attribute): a line ties itself to its
 # invocation (the REPORT line, the history's RequestId) without START/END brackets.
 CONTEXT_KEYS = (("function_name", "function_name"), ("function_request_id", "aws_request_id"))
-_invocation: ContextVar[Mapping[str, str]] = ContextVar("invocation", default={})
+_invocation: ContextVar[tuple[tuple[str, str], ...]] = ContextVar("invocation", default=())
 
 
 def context_keys(context: object) -> dict[str, str]:
@@ -192,7 +192,7 @@ def context_keys(context: object) -> dict[str, str]:
 
 def emit_log(record: Mapping[str, Any]) -> None:
     """Write one structured log line (JSON on one line) to stdout, with the invocation's keys."""
-    sys.stdout.write(json.dumps({**record, **_invocation.get()}, ensure_ascii=True, default=str) + "\n")
+    sys.stdout.write(json.dumps({**record, **dict(_invocation.get())}, ensure_ascii=True, default=str) + "\n")
     sys.stdout.flush()
 
 
@@ -208,7 +208,7 @@ def run_step(step: str, event: object, work: Step, context: object = None) -> di
     step runs carries the request id and function name of ``context`` (the Lambda
     context object).
     """
-    bound = _invocation.set(context_keys(context))
+    bound = _invocation.set(tuple(context_keys(context).items()))
     try:
         return _logged_step(step, event, work)
     finally:
