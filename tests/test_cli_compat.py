@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_support import Cli, alarm_emulator, finished, poll
+from cli_support import Cli, alarm_emulator, finished, poll, state_update
 from compat import compat
 from emulator_support import Emulator, deploy, tickets
 
@@ -337,18 +337,24 @@ def test_an_alarm_moves_through_its_states_with_history_and_notifies_its_topic(c
     )  # fmt: skip
     assert alarm(cli, "sof-depth")["StateValue"] == "INSUFFICIENT_DATA"
     cli("cloudwatch", "put-metric-data", "--namespace", "Sof/Alarm", "--metric-name", "Depth", "--value", "9")
-    poll(lambda: alarm(cli, "sof-depth")["StateValue"] == "ALARM", what="ALARM")
-    state = alarm(cli, "sof-depth")
-    assert "greater than the threshold (5.0)" in state["StateReason"]
-    assert json.loads(state["StateReasonData"])["recentDatapoints"] == [9.0]
+    raised = poll(lambda: state_update(emulator, "sof-depth", "ALARM"), what="the change to ALARM")["data"]["newState"]
+    assert "greater than the threshold (5.0)" in raised["stateReason"]
+    assert raised["stateReasonData"]["recentDatapoints"] == [9.0]
     cli("cloudwatch", "put-metric-data", "--namespace", "Sof/Alarm", "--metric-name", "Depth", "--value", "1")
-    poll(lambda: alarm(cli, "sof-depth")["StateValue"] in ("OK", "INSUFFICIENT_DATA"), timeout=30, what="the way back")
+    back = poll(
+        lambda: state_update(emulator, "sof-depth", "OK") or state_update(emulator, "sof-depth", "INSUFFICIENT_DATA"),
+        what="the way back",
+    )
+    assert back["data"]["oldState"]["stateValue"] == "ALARM"
+    assert alarm(cli, "sof-depth")["StateValue"] in ("OK", "INSUFFICIENT_DATA")
     history = cli(
         "cloudwatch", "describe-alarm-history", "--alarm-name", "sof-depth", "--scan-by", "TimestampAscending"
     )
     kinds = [(h["HistoryItemType"], h["HistorySummary"]) for h in history["AlarmHistoryItems"]]
     assert kinds[0] == ("ConfigurationUpdate", 'Alarm "sof-depth" created')
     assert ("StateUpdate", "Alarm updated from INSUFFICIENT_DATA to ALARM") in kinds
+    raised_by_cli = next(h for h in history["AlarmHistoryItems"] if h["HistorySummary"].endswith("to ALARM"))
+    assert "greater than the threshold (5.0)" in json.loads(raised_by_cli["HistoryData"])["newState"]["stateReason"]
     assert ("Action", f"Successfully executed action {topic}") in kinds
     only = cli(
         "cloudwatch", "describe-alarm-history", "--alarm-name", "sof-depth", "--history-item-type", "StateUpdate"
@@ -411,8 +417,12 @@ def test_the_pipeline_alarms_from_terraform_fire_on_a_failed_execution(
 ) -> None:
     name = pipeline["alarm_names"]["executions_failed"]
     arn = start(cli, pipeline["state_machine_arn"], {"tickets": [{"ticket_id": "T-BIG", "text": "x" * 5100}]}, tmp_path)
-    assert finished(emulator.client("stepfunctions"), arn)["status"] == "FAILED"
-    poll(lambda: alarm(cli, name)["StateValue"] == "ALARM", what=f"{name} in ALARM")
+    failed = finished(emulator.client("stepfunctions"), arn)
+    assert failed["status"] == "FAILED"
+    # in ALARM for the minute of the failure (notBreaching after it): its history keeps the change
+    raised = poll(lambda: state_update(emulator, name, "ALARM", since=failed["startDate"]), what=f"{name} in ALARM")
+    assert raised["data"]["newState"]["stateReasonData"]["recentDatapoints"][0] >= 1.0
+    assert alarm(cli, name)["AlarmName"] == name  # DescribeAlarms (the CLI) knows the alarm terraform declared
 
 
 # -- Logs Insights ----------------------------------------------------------------------------------

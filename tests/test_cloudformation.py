@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_support import Cli, alarm_emulator, finished, poll
+from cli_support import Cli, alarm_emulator, finished, poll, state_update
 from compat import compat
 from emulator_support import Emulator, tickets
 
@@ -175,11 +175,11 @@ def test_a_bad_input_execution_fails_in_preprocess_and_the_stack_alarm_fires(
     failed = [e for e in events if e["type"] == "TaskFailed"]
     assert failed and failed[0]["taskFailedEventDetails"]["error"] == "PayloadTooLarge"
 
-    def alarm_state() -> str:
-        found = cli("cloudwatch", "describe-alarms", "--alarm-names", "sof-cfn-executions-failed")["MetricAlarms"]
-        return str(found[0]["StateValue"])
-
-    poll(lambda: alarm_state() == "ALARM", what="the executions-failed alarm")
+    # the alarm is in ALARM for the minute of the failure only: its history keeps the change
+    since = moment(done["startDate"])
+    poll(
+        lambda: state_update(emulator, "sof-cfn-executions-failed", "ALARM", since), what="the executions-failed alarm"
+    )
     history = cli("cloudwatch", "describe-alarm-history", "--alarm-name", "sof-cfn-executions-failed")
     summaries = [h["HistorySummary"] for h in history["AlarmHistoryItems"]]
     assert any(s.endswith("to ALARM") for s in summaries)

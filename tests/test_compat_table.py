@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 
+import waiting
 from compat import BEGIN, COMPAT_FILES, END, table_in
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def declared_table() -> str:
-    done = subprocess.run(
+    done = waiting.run(
         [
             sys.executable,
             "-m",
@@ -24,11 +24,7 @@ def declared_table() -> str:
             "--compat-table=-",
             *COMPAT_FILES,
         ],
-        capture_output=True,
-        text=True,
         cwd=ROOT,
-        check=False,
-        timeout=120,
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert BEGIN in done.stdout and END in done.stdout, done.stdout[-2000:]

@@ -7,7 +7,6 @@ AWS target gets) serve the whole module; each test opens its pages in a fresh br
 from __future__ import annotations
 
 import json
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -15,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import waiting
 from console_support import needs_browser
 from emulator_support import Emulator, deploy, lab, run, tickets
 
@@ -119,15 +119,17 @@ def test_a_burst_started_from_the_console_shows_its_map_counts_rising(console_la
     page.wait_for_selector("body[data-ready='1']")
     expect(page.locator("#status")).to_have_text("RUNNING")
     seen: list[tuple[int, int]] = []
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
+
+    def ended() -> bool:  # every look checks the Map's live counts
         status = page.locator("#status").inner_text()
         succeeded, running = count(page, "succeeded"), count(page, "running")
         seen.append((succeeded, running))
         assert running <= 3, f"more iterations running than max_concurrency: {seen}"
-        if status != "RUNNING":
-            break
-        page.wait_for_timeout(500)
+        return status != "RUNNING"
+
+    waiting.wait_for(
+        ended, "the end of the burst on the page", observe=lambda: seen[-1] if seen else None, interval=0.5
+    )
     expect(page.locator("#status")).to_have_text("SUCCEEDED")
     expect(page.locator("#map-counts [data-count='succeeded']")).to_have_text(str(BURST))
     during = [s for s, _ in seen[:-1]]  # what the page showed while the execution ran

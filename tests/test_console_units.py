@@ -4,11 +4,11 @@ bodies, Markdown trees and the request checks."""
 from __future__ import annotations
 
 import json
-import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import waiting
 
 from scaleorfail.console import asl, dashboards, markdown
 from scaleorfail.console.app import create_app
@@ -273,9 +273,7 @@ def test_a_long_history_opens_with_its_first_page_and_reads_the_rest_in_the_back
     api.visible = len(history.events)
     tracked = Executions(api).get("arn:long")  # type: ignore[arg-type]
     assert api.calls[0]["maxResults"] == FIRST_PAGE  # the page opens with one small page
-    deadline = time.monotonic() + 10
-    while tracked.loading and time.monotonic() < deadline:
-        time.sleep(0.01)
+    waiting.wait_for(lambda: not tracked.loading, "the background reads", observe=lambda: len(api.calls), interval=0.01)
     assert not tracked.loading and tracked.model.last_id == 2_500
     assert [c["maxResults"] for c in api.calls] == [FIRST_PAGE, PAGE, PAGE, PAGE]
 

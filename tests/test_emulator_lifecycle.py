@@ -7,10 +7,10 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+import waiting
 from emulator_support import free_port
 
 from scaleorfail.emulator import control
@@ -19,17 +19,9 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def sof(state: Path, *args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
+def sof(state: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "SOF_STATE_DIR": str(state), "SOF_COLD_START_MS": "0"}
-    return subprocess.run(
-        [sys.executable, "-m", "scaleorfail.cli", *args],
-        capture_output=True,
-        text=True,
-        check=False,
-        env=env,
-        cwd=ROOT,
-        timeout=timeout,
-    )
+    return waiting.run([sys.executable, "-m", "scaleorfail.cli", *args], env=env, cwd=ROOT)
 
 
 def listening_addresses(port: int) -> set[str]:
@@ -81,11 +73,12 @@ def test_up_status_down_leaves_nothing_running(tmp_path: Path) -> None:
 
     stopped = sof(tmp_path, "local", "down")
     assert stopped.returncode == 0 and "stopped" in stopped.stdout
-    deadline = time.monotonic() + 10  # `down` waits for the server; its workers are reaped as they exit
-    while (control.pid_alive(record["pid"]) or any(control.pid_alive(p) for p in workers)) and (
-        time.monotonic() < deadline
-    ):
-        time.sleep(0.05)
+    # `down` waits for the server; its workers are reaped as they exit
+    waiting.wait_for(
+        lambda: not control.pid_alive(record["pid"]) and not any(control.pid_alive(p) for p in workers),
+        "the end of the server and its workers",
+        pids=[record["pid"], *workers],
+    )
     assert not control.pid_alive(record["pid"])
     assert [pid for pid in workers if control.pid_alive(pid)] == []
     assert not (tmp_path / "emulator.json").exists()
@@ -196,7 +189,7 @@ def test_three_ups_on_one_port_at_once_one_wins_the_others_say_address_in_use_an
         for _ in range(3)
     ]
     try:
-        outcomes = [(racer.wait(timeout=120), *racer.communicate()) for racer in racers]
+        outcomes = [(racer.wait(), *racer.communicate()) for racer in racers]  # each ends on its own: up or refused
         winners = [o for o in outcomes if o[0] == 0 and "emulator up at" in o[1]]
         assert len(winners) == 1, outcomes
         for code, out, err in outcomes:

@@ -7,6 +7,7 @@ import re
 import resource
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -173,11 +174,14 @@ def test_model_memory_is_really_allocated_and_touched(monkeypatch: pytest.Monkey
 def test_slow_dependency_raises_dependency_timeout_after_the_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DEPENDENCY_LATENCY_MS", "500")
     monkeypatch.setenv("DEPENDENCY_TIMEOUT_MS", "50")
+    slept: list[float] = []
+    real_sleep = time.sleep
+    monkeypatch.setattr(embed.time, "sleep", lambda seconds: slept.append(seconds) or real_sleep(seconds))
     started = time.perf_counter()
     with pytest.raises(common.DependencyTimeout) as info:
         embed.handler({"ticket_id": "T-1", "text": "hello"})
-    waited = time.perf_counter() - started
-    assert 0.045 <= waited < 0.4  # waits the timeout, not the latency
+    assert slept == [0.05]  # it waits the timeout, not the latency (and nothing else)
+    assert time.perf_counter() - started >= 0.045
     assert "within 50 ms" in str(info.value) and "500 ms" in str(info.value)
 
 
@@ -254,6 +258,20 @@ def test_failures_log_one_line_with_the_error_name(capsys: pytest.CaptureFixture
         preprocess.handler({"ticket_id": "T-BIG", "text": "x" * 6000})
     (line,) = log_lines(capsys)
     assert line["error"] == "PayloadTooLarge" and line["status"] == "error" and line["ticket_id"] == "T-BIG"
+
+
+def test_every_line_names_the_invocations_request_id_and_function(capsys: pytest.CaptureFixture[str]) -> None:
+    """As Powertools' Logger does: the Lambda context's aws_request_id and function_name on each line."""
+    ok = SimpleNamespace(aws_request_id="0d3f7c1e-0000-4000-8000-000000000001", function_name="sof-preprocess")
+    bad = SimpleNamespace(aws_request_id="0d3f7c1e-0000-4000-8000-000000000002", function_name="sof-preprocess")
+    preprocess.handler({"ticket_id": "T-1", "text": "refund please"}, ok)
+    with pytest.raises(common.PayloadTooLarge):
+        preprocess.handler({"ticket_id": "T-2", "text": "x" * 6000}, bad)
+    preprocess.handler({"ticket_id": "T-3", "text": "no context: a SageMaker endpoint's predict_fn"})
+    first, second, third = log_lines(capsys)
+    assert (first["function_request_id"], first["function_name"]) == (ok.aws_request_id, "sof-preprocess")
+    assert (second["function_request_id"], second["error"]) == (bad.aws_request_id, "PayloadTooLarge")
+    assert "function_request_id" not in third and "function_name" not in third  # nothing left from the last one
 
 
 def test_log_lines_match_the_workshop_logs_insights_regexes(capsys: pytest.CaptureFixture[str]) -> None:

@@ -6,11 +6,11 @@ import json
 import os
 import re
 import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import waiting
 from browser_support import CHROMIUM, CHROMIUM_FLAGS, needs_chromium, png_size, rendered
 from emulator_support import Emulator, deploy, free_port, running_emulator
 
@@ -181,7 +181,7 @@ def test_the_html_report_renders_in_headless_chromium(lab: tuple[Emulator, list[
     assert shared and "2 panel(s)" in caption, caption
     assert longest <= float(shared.group(1)) <= longest + 1.0
     shot = tmp_path / "shot.png"
-    subprocess.run(
+    shooting = waiting.run(
         [
             CHROMIUM or "chromium",
             *CHROMIUM_FLAGS,
@@ -189,11 +189,9 @@ def test_the_html_report_renders_in_headless_chromium(lab: tuple[Emulator, list[
             "--window-size=1400,2000",
             f"--screenshot={shot}",
             paths["html"].as_uri(),
-        ],
-        capture_output=True,
-        timeout=120,
-        check=True,
+        ]
     )
+    assert shooting.returncode == 0, shooting.stderr[-2000:]
     assert shot.stat().st_size > 50_000  # a rendered page with plots, not a blank one
     assert png_size(shot) == (1400, 2000)
 
@@ -205,9 +203,7 @@ def test_make_demo_runs_the_main_job_end_to_end(tmp_path: Path) -> None:
         "SOF_RUNS_DIR": str(tmp_path / "runs"),
         "SOF_EMULATOR_PORT": str(free_port()),
     }
-    done = subprocess.run(
-        ["make", "-s", "demo", "DEMO_N=16"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False
-    )
+    done = waiting.run(["make", "-s", "demo", "DEMO_N=16"], cwd=ROOT, env=env)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     out = done.stdout
     assert "demo-c2" in out and "demo-c10" in out and "report:" in out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -415,3 +416,36 @@ def test_log_lines_are_tied_to_their_invocations_and_kept_by_request_id() -> Non
     )
     scope, functions, rows, _ = logs.lambda_logs(call, FakeLogs(), groups, (anonymous,), 1000, 1003)
     assert scope is not None and scope.by == "Preprocess by time window (ms)" and len(rows) == 2
+
+
+def test_a_handler_line_is_tied_by_the_request_id_it_names() -> None:
+    """The handlers log function_request_id: no START/END bracket needed, none trusted over it."""
+    from scaleorfail.harvest import logs
+
+    def line(request: str | None, ticket: str) -> str:
+        keys = {"function_name": "sof-preprocess", "function_request_id": request} if request else {}
+        return json.dumps({"step": "preprocess", "ticket_id": ticket, "error": "InvalidTicket", **keys})
+
+    events = [
+        # the window began after this invocation's START: the line still names its invocation
+        {"logStreamName": "s1", "timestamp": 1, "message": line("early", "T-1")},
+        {"logStreamName": "s1", "timestamp": 2, "message": "END RequestId: early"},
+        # two environments' lines in one stream (a log stream read merged): each names its own
+        {"logStreamName": "s2", "timestamp": 3, "message": "START RequestId: a Version: $LATEST"},
+        {"logStreamName": "s2", "timestamp": 4, "message": line("b", "T-2")},
+        {"logStreamName": "s2", "timestamp": 5, "message": line(None, "T-3")},  # an older line: its bracket
+        {"logStreamName": "s2", "timestamp": 6, "message": "[ERROR] InvalidTicket: text is empty\rTraceback"},
+        {"logStreamName": "s2", "timestamp": 7, "message": "END RequestId: a"},
+        {"logStreamName": "s2", "timestamp": 8, "message": line(None, "T-4")},  # outside any bracket
+    ]
+    found = logs.attribute(events)
+    tickets = {
+        r: [json.loads(e["message"])["ticket_id"] for e in lines if e["message"].startswith("{")]
+        for r, lines in found.by_request.items()
+    }
+    assert tickets == {"early": ["T-1"], "a": ["T-3"], "b": ["T-2"]}
+    assert [json.loads(e["message"])["ticket_id"] for e in found.unattributed] == ["T-4"]
+    assert "[ERROR] InvalidTicket: text is empty\rTraceback" in [e["message"] for e in found.by_request["a"]]
+    assert logs.own_request_id('{"step": "embed", "function_request_id": "r-1"}') == "r-1"
+    assert logs.own_request_id('{"step": "embed", "function_request_id": 7}') is None
+    assert logs.own_request_id("REPORT RequestId: r-2\tDuration: 1.00 ms") == "r-2"

@@ -18,14 +18,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
+import waiting
 from emulator_support import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 SOF = Path(sys.executable).with_name("sof")
 TICKETS = 12  # per burst: 6 rounds at max_concurrency 2
-
-pytestmark = pytest.mark.timeout(600)
 
 
 class Learner:
@@ -45,10 +43,9 @@ class Learner:
         for name in ("LABEL", "RUN", "RUNS", "TARGET", "MAX_CONCURRENCY", "MAKEFLAGS", "MFLAGS"):
             self.env.pop(name, None)
 
-    def run(self, *command: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            command, cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=timeout, check=False
-        )
+    def run(self, *command: str) -> subprocess.CompletedProcess[str]:
+        """One of the README's commands, run to its end (as long as it keeps working: tests/waiting.py)."""
+        return waiting.run(list(command), cwd=ROOT, env=self.env)
 
     def ok(self, *command: str) -> str:
         done = self.run(*command)
@@ -79,7 +76,7 @@ def test_the_readme_activities_in_order(tmp_path: Path) -> None:
     try:
         walk(learner)
     finally:
-        learner.run(str(SOF), "local", "down", timeout=60)
+        learner.run(str(SOF), "local", "down")
 
 
 def walk(learner: Learner) -> None:
@@ -157,9 +154,9 @@ def test_make_demo_takes_port(tmp_path: Path) -> None:
     other = free_port()
     learner.ok(str(SOF), "local", "up", "--port", str(other))
     try:
-        done = learner.run("make", "--no-print-directory", "demo", "DEMO_N=2", timeout=120)
+        done = learner.run("make", "--no-print-directory", "demo", "DEMO_N=2")
     finally:
-        learner.run(str(SOF), "local", "down", timeout=60)
+        learner.run(str(SOF), "local", "down")
     assert done.returncode == 2
     assert f"error: an emulator is already running at http://127.0.0.1:{other}, not on port {learner.env['PORT']}" in (
         done.stderr

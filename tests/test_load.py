@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import signal
+import statistics
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
 import pytest
+import waiting
 from emulator_support import Emulator, deploy, free_port, running_emulator
 
 from scaleorfail.record.manifest import load
@@ -29,10 +31,13 @@ def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
         yield running
 
 
-def locust(emulator: Emulator, run_dir: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def locust(
+    emulator: Emulator, run_dir: Path, *args: str, timeout: float = waiting.QUIET_S
+) -> subprocess.CompletedProcess[str]:
+    """The harness, run to its end; it fails only when neither it nor the emulator worked for `timeout` s."""
     env = {**os.environ, "SOF_STATE_DIR": str(emulator.state_dir), "PYTHONUNBUFFERED": "1"}
     command = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--run-dir", str(run_dir), *args]
-    return subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT, timeout=timeout, check=False)
+    return waiting.run(command, env=env, cwd=ROOT, pids=lambda: emulator.pids, quiet_s=timeout)
 
 
 def executions_in_emulator(emulator: Emulator, prefix: str) -> dict[str, str]:
@@ -108,8 +113,9 @@ def test_start_rate_is_exact_at_low_rates(emulator: Emulator, tmp_path: Path) ->
     manifest = load(tmp_path / "t-rate")
     moments = sorted(datetime.fromisoformat(e.started_at).timestamp() for e in manifest.executions)
     assert len(moments) == 40
-    achieved = (len(moments) - 1) / (moments[-1] - moments[0])
-    assert achieved == pytest.approx(8.0, rel=0.05)
+    # the schedule, not the machine: a start a busy machine delays lengthens one gap and shortens the next
+    gaps = [later - earlier for earlier, later in itertools.pairwise(moments)]
+    assert statistics.median(gaps) == pytest.approx(1 / 8.0, rel=0.05)
     assert manifest.finished == [] and not manifest.completion_tracking
 
 
@@ -142,12 +148,13 @@ def test_an_interrupted_run_still_leaves_a_valid_manifest(emulator: Emulator, tm
         "t-int",
     ]
     process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 90
-    while started_in(tmp_path / "t-int") < 5:  # interrupt it mid-run, once it has started a few executions
-        assert process.poll() is None and time.monotonic() < deadline, "the run did not start 5 executions"
-        time.sleep(0.2)
+    # interrupt it mid-run, once it has started a few executions
+    waiting.wait_for(
+        lambda: started_in(tmp_path / "t-int") >= 5 or process.poll() is not None, "5 starts", pids=[process.pid]
+    )
+    assert process.poll() is None, "the run ended before it started 5 executions"
     process.send_signal(signal.SIGINT)
-    _, stderr = process.communicate(timeout=60)
+    _, stderr = waiting.finish(process)
     manifest = load(tmp_path / "t-int")
     assert manifest.status == "interrupted", stderr[-2000:]
     assert 5 <= len(manifest.executions) < 300
@@ -203,10 +210,10 @@ def test_a_distributed_run_is_one_coherent_run(emulator: Emulator, tmp_path: Pat
         for _ in range(2)
     ]
     try:
-        _, stderr = master.communicate(timeout=120)
+        _, stderr = waiting.finish(master, pids=[w.pid for w in workers])
     finally:
         for worker in workers:
-            worker.wait(timeout=30)
+            waiting.wait_for(lambda w=worker: w.poll() is not None, "the worker's exit", pids=[worker.pid])
     manifest = load(tmp_path / "t-dist")
     assert manifest.status == "complete", stderr[-3000:]
     assert manifest.workers == 2
@@ -237,7 +244,7 @@ def test_a_distributed_run_is_one_coherent_run(emulator: Emulator, tmp_path: Pat
 def test_invalid_options_stop_with_one_clear_line(
     emulator: Emulator, tmp_path: Path, args: list[str], message: str
 ) -> None:
-    done = locust(emulator, tmp_path, *args, timeout=60)
+    done = locust(emulator, tmp_path, *args)
     assert done.returncode == 2
     assert message in done.stderr and "Traceback" not in done.stderr
     assert not list(tmp_path.glob("*/manifest.json"))  # refused before any run began
@@ -261,7 +268,7 @@ def test_the_web_ui_is_refused_with_one_line(emulator: Emulator, tmp_path: Path)
     env = {**os.environ, "SOF_STATE_DIR": str(emulator.state_dir)}
     command = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--web-host", "127.0.0.1"]
     command += ["--web-port", str(free_port()), "--run-dir", str(tmp_path), "--profile", "single-batch"]
-    done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT, timeout=60, check=False)
+    done = waiting.run(command, env=env, cwd=ROOT)
     assert done.returncode == 2
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert errors == [
@@ -318,7 +325,7 @@ def test_an_existing_run_id_is_refused_unless_overwrite_is_given(emulator: Emula
 
 def test_without_a_deployment_it_says_deploy_first(tmp_path: Path) -> None:
     with running_emulator(tmp_path / "empty") as bare:
-        done = locust(bare, tmp_path, "--profile", "single-batch", timeout=60)
+        done = locust(bare, tmp_path, "--profile", "single-batch")
     assert done.returncode == 2
     assert "deploy first: make deploy TARGET=local" in done.stderr
 

@@ -7,7 +7,6 @@ now has that we add, a patch made twice or without a declaration - each fails he
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from collections import Counter
 from collections.abc import MutableMapping
@@ -15,6 +14,7 @@ from pathlib import Path
 
 import moto
 import pytest
+import waiting
 
 from scaleorfail.emulator import moto_ext
 from scaleorfail.emulator.moto_ext import core
@@ -89,9 +89,7 @@ with tempfile.TemporaryDirectory() as work:
 
 def test_install_makes_every_declared_patch_once_and_it_stays() -> None:
     """In a fresh process: install() applies each declared patch and route, and each still holds what it put."""
-    done = subprocess.run(
-        [sys.executable, "-c", INSTALL], capture_output=True, text=True, cwd=ROOT, timeout=300, check=False
-    )
+    done = waiting.run([sys.executable, "-c", INSTALL], cwd=ROOT)
     assert done.returncode == 0, done.stderr[-2000:]
     applied = json.loads(done.stdout)
     patches = {t.path for targets in core.INSTALLERS.values() for t in targets}

@@ -7,6 +7,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import waiting
 from test_harvest_units import record_for, two_item_history
 
 from scaleorfail.evidence import analysis, compare, rca
@@ -85,7 +86,6 @@ def test_compare_flags_a_row_that_lost_executions() -> None:
 def test_sof_compare_over_a_run_that_lost_executions_flags_its_row_and_exits_1(tmp_path: Path) -> None:
     import json
     import os
-    import subprocess
     import sys
 
     lost = stream_record(None)
@@ -102,10 +102,10 @@ def test_sof_compare_over_a_run_that_lost_executions_flags_its_row_and_exits_1(t
     folder.mkdir()
     (folder / "harvest.json").write_text(codec.dumps(lost))  # final: served from the cache, no target needed
     (folder / "manifest.json").write_text(json.dumps({"schema": "scale-or-fail/run-manifest", "version": 1}))
-    done = subprocess.run(
+    done = waiting.run(
         [sys.executable, "-m", "scaleorfail.cli", "compare", str(folder), "--output", str(tmp_path / "out")],
-        capture_output=True, text=True, env={**os.environ, "SOF_RUNS_DIR": str(tmp_path)}, check=False, timeout=120,
-    )  # fmt: skip
+        env={**os.environ, "SOF_RUNS_DIR": str(tmp_path)},
+    )
     assert done.returncode == 1, done.stdout + done.stderr
     row = next(line for line in done.stdout.splitlines() if line.startswith("lost"))
     assert "!1 LOST" in row, done.stdout

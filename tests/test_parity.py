@@ -10,13 +10,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from emulator_support import Emulator, run, running_emulator
+from waiting import wait_for
 
 from scaleorfail.deploy import local
 from scaleorfail.target import read_outputs_file
@@ -186,16 +186,18 @@ def test_every_example_deploys_as_declared(example: Path, deployed: tuple[Emulat
         assert result.outputs["embed_endpoint_name"] == endpoint.args["name"]
 
 
-def _log_messages(emulator: Emulator, group: str, needle: str, deadline_s: float = 30.0) -> list[str]:
-    """The execution log's events for the execution whose ARN contains needle (polled until some arrive)."""
+def _log_messages(emulator: Emulator, group: str, needle: str) -> list[str]:
+    """The execution log's events for the execution whose ARN contains needle, once its end is logged."""
     logs = emulator.client("logs")
-    deadline = time.monotonic() + deadline_s
-    while True:
-        events = logs.filter_log_events(logGroupName=group)["events"]
-        mine = [e["message"] for e in events if needle in e["message"]]
-        if any('"ExecutionSucceeded"' in m for m in mine) or time.monotonic() > deadline:
-            return mine
-        time.sleep(0.2)
+
+    def mine() -> list[str]:
+        return [e["message"] for e in logs.filter_log_events(logGroupName=group)["events"] if needle in e["message"]]
+
+    def ended() -> list[str] | None:
+        found = mine()
+        return found if any('"ExecutionSucceeded"' in m for m in found) else None
+
+    return list(wait_for(ended, f"ExecutionSucceeded of {needle} in {group}", observe=lambda: len(mine())))
 
 
 def test_ticket_text_reaches_the_execution_log_only_when_asked(deployed: tuple[Emulator, dict[str, Any], Path]) -> None:

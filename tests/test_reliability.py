@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import waiting
 from test_harvest_units import record_for, two_item_history
 
 from scaleorfail.emulator import auth, packages, retention
@@ -30,15 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def sof(*args: str, env: dict[str, str] | None = None, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "scaleorfail.cli", *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
-        cwd=cwd,
-        timeout=120,
-        check=False,
-    )
+    return waiting.run([sys.executable, "-m", "scaleorfail.cli", *args], env={**os.environ, **(env or {})}, cwd=cwd)
 
 
 def manifest_json(run_id: str = "r") -> dict[str, Any]:
@@ -95,10 +88,10 @@ def test_bad_journal_lines_are_skipped_and_each_is_reported(tmp_path: Path) -> N
     # `sof harvest` says each one (the run's records on those lines are not in its evidence) and exits 1
     record = codec.to_jsonable(record_for(two_item_history()))
     collect.harvest_path(tmp_path).write_text(json.dumps({**record, "final": True}))  # no target needed
-    done = subprocess.run(
-        [sys.executable, "-m", "scaleorfail.cli", "harvest", str(tmp_path)], capture_output=True, text=True,
-        env={**os.environ, "SOF_RUNS_DIR": str(tmp_path.parent)}, check=False, timeout=120,
-    )  # fmt: skip
+    done = waiting.run(
+        [sys.executable, "-m", "scaleorfail.cli", "harvest", str(tmp_path)],
+        env={**os.environ, "SOF_RUNS_DIR": str(tmp_path.parent)},
+    )
     said = [line for line in done.stderr.splitlines() if "damaged journal: journal.jsonl line" in line]
     assert len(said) == 4 and done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
 
@@ -201,15 +194,7 @@ def without_empty(env: dict[str, str]) -> dict[str, str]:
 
 
 def run_clean(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "scaleorfail.cli", *args],
-        capture_output=True,
-        text=True,
-        env=without_empty(env),
-        cwd=ROOT,
-        timeout=120,
-        check=False,
-    )
+    return waiting.run([sys.executable, "-m", "scaleorfail.cli", *args], env=without_empty(env), cwd=ROOT)
 
 
 def test_aws_deploy_without_credentials_says_so_in_one_line(tmp_path: Path) -> None:

@@ -10,16 +10,16 @@ import signal
 import stat
 import subprocess
 import sys
-import time
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
+import waiting
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from emulator_support import free_port, running_emulator
+from emulator_support import finished, free_port, running_emulator
 
 from scaleorfail.emulator import control, workdirs
 from scaleorfail.emulator.identity import alive
@@ -30,14 +30,10 @@ ROLE = "arn:aws:iam::123456789012:role/lambda"
 
 
 def sof(state: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
+    return waiting.run(
         [sys.executable, "-m", "scaleorfail.cli", *args],
-        capture_output=True,
-        text=True,
         env={**os.environ, "SOF_STATE_DIR": str(state), "SOF_COLD_START_MS": "0", **(env or {})},
         cwd=ROOT,
-        timeout=120,
-        check=False,
     )
 
 
@@ -197,9 +193,7 @@ def test_scratch_files_live_under_the_state_dir_and_a_killed_emulators_are_remov
     scratch = Path(record["work_dir"])
     assert scratch.parent == workdirs.root(tmp_path) and scratch.is_dir()
     os.kill(record["pid"], signal.SIGKILL)  # no chance to clean up
-    deadline = time.monotonic() + 10
-    while alive(record["pid"]) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    waiting.wait_for(lambda: not alive(record["pid"]), "the killed emulator's end", pids=[record["pid"]])
     assert scratch.is_dir()
     assert sof(tmp_path, "local", "up", "--port", str(port)).returncode == 0
     try:
@@ -265,10 +259,7 @@ def test_what_a_client_reads_shows_aws_paths_never_this_machines(tmp_path: Path)
                       "Resource": "arn:aws:lambda:us-east-1:123456789012:function:leaky"}}}  # fmt: skip
         arn = sfn.create_state_machine(name="leaky", definition=json.dumps(definition), roleArn=ROLE)["stateMachineArn"]
         execution = sfn.start_execution(stateMachineArn=arn)["executionArn"]
-        deadline = time.monotonic() + 60
-        while (described := sfn.describe_execution(executionArn=execution))["status"] == "RUNNING":
-            assert time.monotonic() < deadline
-            time.sleep(0.1)
+        described = finished(sfn, execution)
     assert payload["errorMessage"] == "broken in /var/task/helper.py", payload
     assert any('File "/var/task/helper.py", line 2, in fail' in line for line in payload["stackTrace"]), payload
     assert "cwd /var/task" in tail and "/var/task/helper.py" in tail, tail

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import io
 import json
-import time
 import zipfile
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import waiting
 from emulator_support import Emulator, running_emulator
 
 pytestmark = pytest.mark.slow
@@ -52,13 +52,18 @@ def history_types(emulator: Emulator, arn: str) -> list[str]:
     return [e["type"] for e in events]
 
 
-def wait_for_event(emulator: Emulator, arn: str, kind: str, timeout: float = 60) -> None:
-    """Until the history holds an event of this kind (a Lambda ARN task writes LambdaFunction* events)."""
+def wait_for_event(emulator: Emulator, arn: str, kind: str, timeout: float = waiting.QUIET_S) -> None:
+    """Until the history holds an event of this kind (a Lambda ARN task writes LambdaFunction* events); it fails
+    when the history stops growing for `timeout` s without one (tests/waiting.py)."""
     kinds = {kind, kind.replace("Task", "LambdaFunction")}
-    deadline = time.monotonic() + timeout
-    while not kinds & set(history_types(emulator, arn)):
-        assert time.monotonic() < deadline, f"no {kind} in {arn} after {timeout} s"
-        time.sleep(0.05)
+    sfn = emulator.client("stepfunctions")
+    waiting.wait_for(
+        lambda: kinds & set(history_types(emulator, arn)),
+        f"{kind} in {arn}",
+        observe=lambda: waiting.history_length(sfn, arn),
+        quiet_s=timeout,
+        interval=0.05,
+    )
 
 
 def lambda_arn(name: str) -> str:

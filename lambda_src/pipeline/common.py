@@ -18,6 +18,7 @@ import sys
 import time
 import unicodedata
 from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from typing import Any
 
 DEFAULT_MAX_TEXT_CHARS = 5000
@@ -172,22 +173,49 @@ def loggable_ticket_id(event: object) -> str | None:
     return None
 
 
+# The Lambda context's keys every log line of an invocation carries, named as AWS Lambda
+# Powertools' Logger names them (log key, context attribute): a line ties itself to its
+# invocation (the REPORT line, the history's RequestId) without START/END brackets.
+CONTEXT_KEYS = (("function_name", "function_name"), ("function_request_id", "aws_request_id"))
+_invocation: ContextVar[tuple[tuple[str, str], ...]] = ContextVar("invocation", default=())
+
+
+def context_keys(context: object) -> dict[str, str]:
+    """The log keys of a Lambda context (none without one: a SageMaker endpoint, a unit test)."""
+    keys: dict[str, str] = {}
+    for key, attribute in CONTEXT_KEYS:
+        value = getattr(context, attribute, None)
+        if isinstance(value, str) and value:
+            keys[key] = value
+    return keys
+
+
 def emit_log(record: Mapping[str, Any]) -> None:
-    """Write one structured log line (JSON on one line) to stdout."""
-    sys.stdout.write(json.dumps(record, ensure_ascii=True, default=str) + "\n")
+    """Write one structured log line (JSON on one line) to stdout, with the invocation's keys."""
+    sys.stdout.write(json.dumps({**record, **dict(_invocation.get())}, ensure_ascii=True, default=str) + "\n")
     sys.stdout.flush()
 
 
 Step = Callable[[dict[str, Any]], tuple[dict[str, Any], dict[str, Any]]]
 
 
-def run_step(step: str, event: object, work: Step) -> dict[str, Any]:
+def run_step(step: str, event: object, work: Step, context: object = None) -> dict[str, Any]:
     """Run one step's work and write exactly one structured log line for the invocation.
 
     ``work`` validates the event itself and returns (output, extra log fields).
     Errors are logged with their name and re-raised, so that Lambda (and Step
-    Functions) report the exception class as the error.
+    Functions) report the exception class as the error. Every line written while the
+    step runs carries the request id and function name of ``context`` (the Lambda
+    context object).
     """
+    bound = _invocation.set(tuple(context_keys(context).items()))
+    try:
+        return _logged_step(step, event, work)
+    finally:
+        _invocation.reset(bound)
+
+
+def _logged_step(step: str, event: object, work: Step) -> dict[str, Any]:
     started = time.perf_counter()
     record: dict[str, Any] = {"step": step, "ticket_id": loggable_ticket_id(event)}
     try:

@@ -97,4 +97,4 @@ def infer(ticket: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def handler(event: object, context: object = None) -> dict[str, Any]:
-    return run_step("embed", event, infer)
+    return run_step("embed", event, infer, context)

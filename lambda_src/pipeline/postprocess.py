@@ -43,4 +43,4 @@ def postprocess(item: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def handler(event: object, context: object = None) -> dict[str, Any]:
-    return run_step("postprocess", event, postprocess)
+    return run_step("postprocess", event, postprocess, context)

@@ -23,4 +23,4 @@ def preprocess(ticket: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def handler(event: object, context: object = None) -> dict[str, Any]:
-    return run_step("preprocess", event, preprocess)
+    return run_step("preprocess", event, preprocess, context)

@@ -1,12 +1,15 @@
 """The run's log evidence, read at harvest and frozen into the record.
 
 Lambda logs (``/aws/lambda/<function>``): FilterLogEvents over the run's window, then
-each line is tied to its invocation - START/END/REPORT and the runtime's failure lines
-name their RequestId, the handler's lines are those between an invocation's START and END
-in its log stream - and only the invocations of this run's task attempts are kept (the
-history carries each attempt's RequestId). Where the history has no RequestId for a step
-(an older history, another integration), that step's lines are kept by the run's exact
-window in milliseconds instead, and the scope says so.
+each line is tied to its invocation by the RequestId it names - START/END/REPORT and the
+runtime's failure lines name it in their text, the handlers' JSON lines in their
+``function_request_id`` key (the Lambda context's ``aws_request_id``) - and only the
+invocations of this run's task attempts are kept (the history carries each attempt's
+RequestId). A line that names none (the runtime's ``[ERROR]`` record, a print, a handler
+line logged before the handlers wrote the key) is tied to the START..END it falls in, in
+its log stream. Where the history has no RequestId for a step (an older history, another
+integration), that step's lines are kept by the run's exact window in milliseconds
+instead, and the scope says so.
 
 The execution log (the state machine's log group): FilterLogEvents of TaskFailed events,
 kept by the run's execution ARNs. And the workshop's duration-by-step Logs Insights query,
@@ -40,6 +43,7 @@ _REPORT = re.compile(
     r"\s+Max Memory Used: (?P<used>\d+) MB"
 )
 _INIT = re.compile(r"Init Duration: ([\d.]+) ms")
+REQUEST_KEY = "function_request_id"  # the handlers' log key for the Lambda context's aws_request_id
 NOTABLE = ('"error"', "[ERROR]", "Task timed out", "Runtime exited", "PayloadTooLarge", "Status: timeout")
 
 Call = Callable[..., Any]
@@ -69,19 +73,35 @@ def filter_events(call: Call, logs: Any, group: str, start_ms: int, stop_ms: int
             return events
 
 
-def _own_request_id(message: str) -> str | None:
+def _logged_request_id(message: str) -> str | None:
+    """The ``function_request_id`` of a structured (JSON) handler line."""
+    if not message.lstrip().startswith("{"):
+        return None
+    try:
+        line = json.loads(message)
+    except ValueError:
+        return None
+    request = line.get(REQUEST_KEY) if isinstance(line, dict) else None
+    return request if isinstance(request, str) and request else None
+
+
+def own_request_id(message: str) -> str | None:
+    """The RequestId a line names: a handler's JSON key, or the runtime's text (START, REPORT, timeouts)."""
+    logged = _logged_request_id(message)
+    if logged:
+        return logged
     match = _REQUEST.search(message) or _TIMED_OUT.search(message)
     return match.group(1) if match else None
 
 
 def attribute(events: Iterable[dict[str, Any]]) -> _Invocations:
-    """Tie each line to its invocation: its own RequestId, else the START..END it falls in (per log stream)."""
+    """Tie each line to its invocation: the RequestId it names, else the START..END it falls in (per log stream)."""
     found = _Invocations()
     current: dict[str, str | None] = {}
     for event in events:
         message = str(event.get("message", ""))
         stream = str(event.get("logStreamName", ""))
-        own = _own_request_id(message)
+        own = own_request_id(message)
         if message.startswith("START RequestId:"):
             current[stream] = own
         request = own or current.get(stream)
