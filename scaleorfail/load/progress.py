@@ -103,6 +103,7 @@ class Snapshot:
     rate: float | None = None  # units done per second, lately
     eta_s: float | None = None
     ended: str | None = None  # single-batch: the execution is over (SUCCEEDED, FAILED, ...)
+    throttled: int = 0  # a stream: of the failed starts, those StartExecution's quota refused
 
     @property
     def complete(self) -> bool:
@@ -119,10 +120,13 @@ def clock(seconds: float) -> str:
 def render(snapshot: Snapshot) -> str:
     """One line: `progress 1:23: 312/500 tickets done, 2 running, 186 queued - 3.9/s, ETA 0:48`."""
     waiting = "queued" if snapshot.unit == "tickets" else "not started"
+    failed = ""
+    if snapshot.failed:
+        throttled = f", {snapshot.throttled} throttled" if snapshot.throttled else ""
+        failed = f" ({snapshot.failed} failed{throttled})"
     line = (
         f"progress {clock(snapshot.elapsed_s)}: {snapshot.done}/{snapshot.total} {snapshot.unit} done"
-        f"{f' ({snapshot.failed} failed)' if snapshot.failed else ''}, {snapshot.running} running, "
-        f"{snapshot.queued} {waiting}"
+        f"{failed}, {snapshot.running} running, {snapshot.queued} {waiting}"
     )
     if snapshot.ended is not None:
         return line + f" - execution {snapshot.ended}"
@@ -172,7 +176,7 @@ def batch_snapshot(counts: MapCounts, tickets: int, elapsed_s: float, pace: Pace
 
 
 def stream_snapshot(
-    planned: int, started: int, failed_starts: int, finished: int, elapsed_s: float, pace: Pace
+    planned: int, started: int, failed_starts: int, finished: int, elapsed_s: float, pace: Pace, throttled: int = 0
 ) -> Snapshot:
     """A stream of executions from the run's records (a failed start counts as done: it is over)."""
     done = finished + failed_starts
@@ -189,6 +193,7 @@ def stream_snapshot(
         failed_starts,
         pace.rate(),
         eta,
+        throttled=throttled,
     )
 
 
@@ -207,12 +212,14 @@ class Reporter:
         history_call: Callable[[], Callable[..., dict[str, Any]]],
         track_completion: bool = True,
         now: Callable[[], float] = time.time,
+        throttled: Callable[[], int] = lambda: 0,
     ) -> None:
         self.single = single
         self.tickets = tickets
         self.planned = planned
         self.t0 = t0
         self.counts = counts  # (started, failed starts, seen finishing)
+        self.throttled = throttled  # failed starts refused by StartExecution's quota
         self.first_arn = first_arn
         self.history_call = history_call  # built on first use: a single batch's history reader
         self.track_completion = track_completion
@@ -227,7 +234,8 @@ class Reporter:
         started, failed, finished = self.counts()
         if not self.single:
             seen = finished if self.track_completion else started
-            return stream_snapshot(self.planned, started, failed, seen, elapsed, self.pace)
+            throttled = self.throttled() if failed else 0
+            return stream_snapshot(self.planned, started, failed, seen, elapsed, self.pace, throttled)
         arn = self.first_arn() if started else None
         if arn is None:
             self.finished = bool(failed)  # the one start failed: Locust's table and the end line say so

@@ -103,6 +103,7 @@ class Manifest:
         data["summary"] = {
             "started": len(self.executions),
             "failed_starts": len(self.failed_starts),
+            "throttled_starts": sum(1 for f in self.failed_starts if f.throttled),
             "unconfirmed_starts": len(self.unconfirmed),
             "finished": len(self.finished),
             "tickets": sum(e.batch_size for e in self.executions),
@@ -261,6 +262,12 @@ class Recorder:
     def counts(self) -> tuple[int, int, int]:
         with self._lock:
             return len(self.manifest.executions), len(self.manifest.failed_starts), len(self.manifest.finished)
+
+    @property
+    def throttled_starts(self) -> int:
+        """Failed starts refused by StartExecution's quota (ThrottlingException)."""
+        with self._lock:
+            return sum(1 for f in self.manifest.failed_starts if f.throttled)
 
     def absorb_journal(self, journal: Path) -> None:
         """Take in what a load process journalled (a worker that died before sending it all)."""
