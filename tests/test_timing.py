@@ -96,6 +96,17 @@ def test_the_history_writer_charges_base_plus_per_event_and_makes_up_a_late_writ
     assert clock.slept == pytest.approx([0.006, 0.005, 0.005])
 
 
+def test_a_write_of_the_threads_own_event_alone_absorbs_the_threads_own_work() -> None:
+    clock = Clock()
+    pacer = Pacer(clock.sleep, clock)
+    writer = HistoryWriter(0.004, 0.002, pacer, clock.sleep, clock)
+    pacer.mark()
+    for _ in range(3):
+        clock.work(0.002)  # moto's work before each event, on the only thread writing
+        writer.write()
+    assert clock.slept == pytest.approx([0.004] * 3) and clock.now == pytest.approx(0.018)
+
+
 def test_an_ideal_history_writer_costs_nothing() -> None:
     clock = Clock()
     writer = HistoryWriter(0.0, 0.0, Pacer(clock.sleep, clock), clock.sleep, clock)

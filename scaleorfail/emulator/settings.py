@@ -62,11 +62,11 @@ TIMING_PROFILES: dict[str, Timing] = {
     # Fitted to every published AWS point (bench/timing_fit.py, bench/results/timing_fit.md); docs/emulator.md.
     "aws": Timing(
         history_write_ms=7.0,
-        history_event_ms=2.125,
+        history_event_ms=2.0,
         task_dispatch_ms=15.0,
         invoke_overhead_ms=15.0,
         cold_start_ms=120.0,
-        placement_ms=1100.0,
+        placement_ms=1200.0,
         execution_start_ms=0.0,
     ),
     # No modelled latency: what the emulator itself costs (the overhead benchmark's reference).

@@ -21,7 +21,8 @@ multiply, writes carry more events each and the writer becomes the execution's s
 bottleneck - throughput rises with diminishing returns towards ``1 / (per_event *
 events_per_item)``, the contention the Universal Scalability Law's sigma measures. A write
 that ends late shortens the next one; an event whose waiting thread wakes late counts that
-against its thread's next modelled sleep.
+against its thread's next modelled sleep; a write that carries only its leader's own event
+is that thread's own latency, so the thread's lag may shorten it.
 
 **Token buckets** (:class:`TokenBucket`). AWS's quotas on rates (Step Functions' StartExecution
 and StateTransition, Lambda's scaling rate) are token buckets: a bucket of `capacity` tokens
@@ -70,6 +71,14 @@ class Pacer:
     def mark(self) -> None:
         """Count afresh from now: the time since the last mark is not the emulator's to make up."""
         self._local.mark = self._clock()
+
+    def consume(self, most: float) -> float:
+        """Take up to `most` seconds off this thread's lag (its work since the mark included); returns how much."""
+        lag = self.lag()
+        taken = min(lag, max(0.0, most))
+        self._local.lag = lag - taken
+        self._local.mark = self._clock()
+        return taken
 
     def late(self, seconds: float) -> None:
         """This thread was held up this long beyond a modelled wait: its next sleeps make it up."""
@@ -148,6 +157,8 @@ class HistoryWriter:
             self._open += 1
             cost = self.base_s + size * self.per_event_s
             debt, self._debt = self._debt + woke_late, 0.0  # the writer's lateness: this write makes it up
+            if size == 1:  # a write of this thread's event alone is its own latency: its lag may shorten it
+                debt += self._pacer.consume(cost - debt)
         behind = debt - cost  # still late after skipping this write's sleep altogether
         try:
             if behind < 0:
