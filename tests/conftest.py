@@ -2,6 +2,9 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 LAMBDA_SRC = ROOT / "lambda_src"
@@ -9,3 +12,13 @@ if str(LAMBDA_SRC) not in sys.path:
     sys.path.insert(0, str(LAMBDA_SRC))
 
 pytest_plugins = ["compat"]  # the client-compatibility table of docs/emulator.md (tests/compat.py)
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args() -> dict[str, Any]:
+    """pytest-playwright launches Debian's Chromium (/usr/bin/chromium), never a downloaded browser.
+    rebind.example resolves to loopback inside it: the DNS-rebinding attacker of tests/test_browser_door.py."""
+    from console_support import launch_args
+
+    args = launch_args()
+    return {**args, "args": [*args["args"], "--host-resolver-rules=MAP rebind.example 127.0.0.1"]}

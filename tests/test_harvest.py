@@ -40,7 +40,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Emulator, li
 def test_harvest_reads_every_execution_and_reconciles(lab: tuple[Emulator, list[Path]]) -> None:
     _, runs = lab
     record = collect.harvest(runs[0], collect.Options(quiet=True))
-    assert record.schema == "scale-or-fail/harvest" and record.version == 4
+    assert record.schema == "scale-or-fail/harvest" and record.version == 3
     assert record.timing["profile"] == "ideal" and record.timing["history_event_ms"] == 0.0
     (execution,) = record.executions
     # the Map's own close is the Map's: every ticket's last visit ends at its own Postprocess exit

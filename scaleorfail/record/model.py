@@ -10,11 +10,13 @@ milliseconds since that execution started; ``Execution.start_ms`` / ``stop_ms`` 
 times are epoch milliseconds. Compare, report, rca and portfolio read nothing but this:
 every piece of evidence they cite was frozen into the record at harvest, scoped to the run.
 
-Schema ``scale-or-fail/harvest`` version 4 (1: first; 2: the timing profile, vague
+Schema ``scale-or-fail/harvest`` version 3 (1: first; 2: the timing profile, vague
 Lambda errors qualified by their cause, final/pending, provisional metrics; 3: this typed
-model, request ids, log evidence, account settings, metrics shared with other executions;
-4: concurrency from the functions' START..END log lines, throttled starts).
-A record of another version is not read: the run is harvested again.
+model, request ids, log evidence, account settings, metrics shared with other executions).
+``start_pace`` (a stream's achieved start rate, :mod:`.pace`), ``Reconciliation.throttled_starts``,
+``FunctionLogs.peak_concurrency`` and ``Logs.peak_concurrency`` (concurrency from the functions'
+START..END log lines) are optional and were added within version 3: older records read with them
+empty. A record of another version is not read: the run is harvested again.
 """
 
 from __future__ import annotations
@@ -24,9 +26,10 @@ from datetime import datetime
 from typing import Any
 
 from scaleorfail.pipeline import QUARANTINE
+from scaleorfail.record.pace import StartPace
 
 SCHEMA = "scale-or-fail/harvest"
-VERSION = 4
+VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -317,6 +320,7 @@ class HarvestRecord:
     api_calls: dict[str, int] = field(default_factory=dict)
     api_wait_s: float = 0.0
     harvest_seconds: float = 0.0
+    start_pace: StartPace | None = None  # a stream's achieved start rate against the asked one (record.pace)
 
     @property
     def items(self) -> list[Item]:

@@ -5,11 +5,13 @@ The buckets are :class:`scaleorfail.emulator.quotas.Quotas` (``state["quotas"]``
 * :func:`start_allowed` - called by StartExecution (:mod:`.executions`): an empty bucket is
   ``ThrottlingException`` "Rate exceeded" (HTTP 400), and AWS/States ``ThrottledEvents``
   (dimension ``APIName``) counts it;
-* :func:`transition` - called for every StateEntered event (:mod:`.history`) and here for every
-  retry (``...component.common.retry.retrier_decl.RetrierDecl._eval_body``, moto's Retrier: it
-  ends an attempt it will retry with ``RetrierOutcome.Executed``): the transition waits for its
-  token, and AWS/States ``ExecutionThrottled`` (dimension ``StateMachineArn``) and
-  ``ThrottledEvents`` (dimension ``ServiceMetric=StateTransition``) count it.
+* :func:`transition` - called for every StateEntered event (:mod:`.history`) and every retry
+  (:mod:`.interpreter`, whose ``RetrierDecl._eval_body`` patch sees moto's Retrier end an attempt
+  it will retry with ``RetrierOutcome.Executed``): the transition waits for its token, and
+  AWS/States ``ExecutionThrottled`` (dimension ``StateMachineArn``) and ``ThrottledEvents``
+  (dimension ``ServiceMetric=StateTransition``) count it.
+
+This module patches nothing itself.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any
 
 from moto.core.exceptions import AWSError
 
-from scaleorfail.emulator.moto_ext.core import declare, replace, state
+from scaleorfail.emulator.moto_ext.core import state
 from scaleorfail.emulator.quotas import STATE_TRANSITION, Quotas
 from scaleorfail.emulator.runtime import Datum
 from scaleorfail.emulator.timing import PACER
@@ -64,22 +66,3 @@ def transition(root: Any) -> None:
     _metric("ExecutionThrottled", {"StateMachineArn": arn})
     _metric("ThrottledEvents", {"ServiceMetric": STATE_TRANSITION})
     PACER.sleep(wait)
-
-
-@declare(
-    "moto.stepfunctions.parser.asl.component.common.retry.retrier_decl.RetrierDecl._eval_body",
-    why="a retry is a state transition: it takes a StateTransition token (and waits when throttled)",
-)
-def _retries() -> None:
-    from moto.stepfunctions.parser.asl.component.common.retry.retrier_decl import RetrierDecl
-    from moto.stepfunctions.parser.asl.component.common.retry.retrier_outcome import RetrierOutcome
-
-    original = RetrierDecl._eval_body
-
-    def eval_body(self: Any, env: Any) -> None:
-        original(self, env)
-        PACER.mark()  # a Retry's interval is waited on AWS too
-        if env.stack and env.stack[-1] == RetrierOutcome.Executed:
-            transition(env.event_manager.__dict__.get("_sof_root"))
-
-    replace(RetrierDecl, "_eval_body", eval_body)
