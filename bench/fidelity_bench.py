@@ -27,7 +27,6 @@ import platform
 import sys
 import tempfile
 import time
-import urllib.request
 from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -80,8 +79,7 @@ def bursts(timing: str, plan: list[tuple[int, int]], work: Path) -> dict[str, An
     try:
         local.deploy(targets.local_target())
         for tickets, c in plan:
-            reap = urllib.request.Request(f"{running.url}/_sof/reap", method="POST")
-            urllib.request.urlopen(reap, timeout=10).read()  # every burst starts cold
+            control.reap(running.url, running.token)  # every burst starts cold
             began = time.monotonic()
             run_dir = runner.burst("local", tickets, c, f"fidelity-{timing}-{tickets}-c{c}")
             (record,) = harvest_runs([str(run_dir)], wait_s=900.0, quiet=True)
