@@ -127,20 +127,21 @@ def cold_starts(emulator: Any, function: str, samples: int) -> dict[str, Any]:
     """Sequential cold starts (idle environments stopped before each), then one warm environment's memory."""
     import base64
     import re
-    import urllib.request
+
+    from scaleorfail.emulator import control
 
     lam = emulator.client("lambda", max_attempts=1)
     payload = json.dumps({"ticket_id": "T-1", "text": "refund my double charge"}).encode()
     inits = []
     for _ in range(samples):
-        urllib.request.urlopen(urllib.request.Request(f"{emulator.url}/_sof/reap", method="POST"), timeout=5).read()
+        control.reap(emulator.url)  # the control endpoints want their header (issue 18): control sends it
         tail = base64.b64decode(
             lam.invoke(FunctionName=function, Payload=payload, LogType="Tail")["LogResult"]
         ).decode()
         match = re.search(r"Init Duration: ([\d.]+) ms", tail)
         if match:
             inits.append(float(match.group(1)))
-    health = json.loads(urllib.request.urlopen(f"{emulator.url}/_sof/health", timeout=5).read())
+    health = control.health(emulator.url, timeout=5) or {}
     rss = []
     for pid in health["lambda"]["pids"]:
         with contextlib.suppress(psutil.Error):

@@ -31,10 +31,12 @@ class Target:
     instance: str | None = None  # the emulator instance answering at endpoint_url (a restart changes it)
 
     def client(self, service: str, *, max_attempts: int = 3, read_timeout: float = 70.0) -> Any:
-        """A boto3 client; max_attempts=1 means no hidden SDK retries."""
+        """A boto3 client making at most `max_attempts` attempts per call; 1 means no hidden SDK retries.
+
+        (botocore's own ``max_attempts`` counts retries, not attempts: ``total_max_attempts`` is the total.)"""
         config = Config(
             region_name=self.region,
-            retries={"max_attempts": max_attempts, "mode": "standard"},
+            retries={"total_max_attempts": max_attempts, "mode": "standard"},
             read_timeout=read_timeout,
             connect_timeout=5,
             max_pool_connections=64,

@@ -375,7 +375,7 @@ def test_cold_starts_report_init_duration_and_warm_ones_do_not(tmp_path: Path) -
             'filter @type = "REPORT" | fields @initDuration, @duration | sort @timestamp asc',
         )
         assert len(rows) == 2
-        assert float(rows[0]["@initDuration"]) >= 150.0  # real process start + import + modelled 150 ms
+        assert float(rows[0]["@initDuration"]) >= 150.0  # at least the modelled 150 ms (the real start counts)
         assert "@initDuration" not in rows[1]
 
 

@@ -398,12 +398,14 @@ def test_log_lines_are_tied_to_their_invocations_and_kept_by_request_id() -> Non
         "r-0-0", "arn:x", "FAILED", 1000.0, 1003.0, 1, items=(model.Item(0, 0.0, 4.0, "FAILED", (visit,)),)
     )
     groups = {"preprocess": "/aws/lambda/pre"}
-    scope, functions, rows, problems = logs.lambda_logs(call, FakeLogs(), groups, (execution,), 1000, 1003)
-    assert problems == [] and scope is not None and scope.by == "Preprocess by request id"
+    found = logs.lambda_logs(call, FakeLogs(), groups, (execution,), 1000, 1003)
+    scope, functions, rows = found.scope, found.functions, found.rows
+    assert found.problems == [] and scope is not None and scope.by == "Preprocess by request id"
     assert (scope.read, scope.kept) == (8, 4)
     assert [r.message for r in rows] == [mine] and rows[0].request_id == "ours"
     (summary,) = functions
     assert (summary.invocations, summary.cold_starts, summary.at_memory_limit) == (1, 1, 1)
+    assert summary.peak_concurrency == found.peak_concurrency == 1  # the neighbour's invocation is not ours
     # without request ids in the history, the exact window decides (and the scope says so)
     anonymous = model.Execution(
         "r-0-0",
@@ -414,7 +416,9 @@ def test_log_lines_are_tied_to_their_invocations_and_kept_by_request_id() -> Non
         1,
         items=(model.Item(0, 0.0, 4.0, "FAILED", (model.Visit("Preprocess", 0.0, None, (model.Attempt(1, 2, 3),)),)),),
     )
-    scope, functions, rows, _ = logs.lambda_logs(call, FakeLogs(), groups, (anonymous,), 1000, 1003)
+    found = logs.lambda_logs(call, FakeLogs(), groups, (anonymous,), 1000, 1003)
+    scope, rows = found.scope, found.rows
+    assert found.peak_concurrency == 2  # both in the window: their START..END overlap
     assert scope is not None and scope.by == "Preprocess by time window (ms)" and len(rows) == 2
 
 
@@ -449,3 +453,22 @@ def test_a_handler_line_is_tied_by_the_request_id_it_names() -> None:
     assert logs.own_request_id('{"step": "embed", "function_request_id": "r-1"}') == "r-1"
     assert logs.own_request_id('{"step": "embed", "function_request_id": 7}') is None
     assert logs.own_request_id("REPORT RequestId: r-2\tDuration: 1.00 ms") == "r-2"
+
+
+def test_concurrency_is_counted_from_each_invocations_start_and_end_lines() -> None:
+    from scaleorfail.harvest import logs
+
+    def invocation(request: str, start: int, end: int) -> list[dict[str, Any]]:
+        return [
+            {"timestamp": start, "message": f"START RequestId: {request} Version: $LATEST"},
+            {"timestamp": start + 1, "message": "a handler line"},
+            {"timestamp": end, "message": f"END RequestId: {request}"},
+            {"timestamp": end, "message": f"REPORT RequestId: {request}\tDuration: 1.00 ms\t"},
+        ]
+
+    events = invocation("a", 0, 100) + invocation("b", 50, 150) + invocation("c", 100, 200) + invocation("d", 120, 130)
+    assert sorted(logs.windows(events)) == [(0, 100), (50, 150), (100, 200), (120, 130)]
+    # c starts in the millisecond a ends: one environment handed over, not two at once
+    assert logs.peak(logs.windows(events)) == 3
+    unfinished = [{"timestamp": 5, "message": "START RequestId: e Version: $LATEST"}]
+    assert logs.windows(unfinished) == [] and logs.peak([]) is None

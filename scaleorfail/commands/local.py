@@ -6,7 +6,8 @@ import argparse
 
 from scaleorfail import paths
 from scaleorfail.emulator import control
-from scaleorfail.emulator.settings import describe_timing, resolve
+from scaleorfail.emulator.quotas import published
+from scaleorfail.emulator.settings import describe_quotas, describe_timing, resolve
 
 
 def up(args: argparse.Namespace) -> int:
@@ -26,6 +27,7 @@ def up(args: argparse.Namespace) -> int:
         f"Lambda account concurrency {record['account_concurrency']}"
     )
     print(describe_timing(record))
+    print(describe_quotas(record, published(str(record.get("region", "us-east-1")))))
     print("next: sof deploy --target local")
     return 0
 
@@ -52,6 +54,7 @@ def status(args: argparse.Namespace) -> int:
         f"idle expiry {settings['idle_expiry_s']:g} s"
     )
     print(describe_timing(settings))
+    print(describe_quotas(settings, published(str(settings.get("region", "us-east-1")))))
     print(
         f"Lambda environments: {runtime.get('environments', 0)} ({runtime.get('idle', 0)} idle), "
         f"cold starts so far: {runtime.get('cold_starts', 0)}"

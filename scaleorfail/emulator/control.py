@@ -240,6 +240,12 @@ def set_account_concurrency(url: str, value: int, token: str | None = None) -> i
         return int(json.loads(response.read())["account_concurrency"])
 
 
+def reap(url: str, token: str | None = None) -> int:
+    """Stop every idle Lambda environment and endpoint container now (the next invocations start cold)."""
+    with urllib.request.urlopen(_request(f"{url}/_sof/reap", token, method="POST"), timeout=10) as response:
+        return int(json.loads(response.read()).get("stopped", 0))
+
+
 def down(state_dir: Path) -> bool:
     """Stop the emulator and its Lambda environments; False if none was running."""
     current = running(state_dir)

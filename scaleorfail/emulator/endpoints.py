@@ -144,6 +144,9 @@ class EndpointRuntime(LambdaRuntime):
                 f"endpoint {spec.name} has MaxConcurrency {limit} and {busy} requests in progress",
             )
 
+    def _scale(self, spec: FunctionSpec) -> None:
+        """A serverless endpoint scales within its MaxConcurrency (``_admit``): no Lambda scaling rate."""
+
     def _new_environment(self, spec: FunctionSpec, code_dir: Path) -> Environment:
         return ServingEnvironment(spec, code_dir, self.endpoint, self.settings.region)
 
@@ -171,6 +174,7 @@ class EndpointRuntime(LambdaRuntime):
         spec: FunctionSpec,
         request_id: str,
         started: datetime,
+        ended: float,
         outcome: Outcome,
         init_ms: float | None,
     ) -> list[str]:
@@ -179,7 +183,7 @@ class EndpointRuntime(LambdaRuntime):
         if outcome.fatal and outcome.error:
             lines.append(f"{outcome.error.get('errorType')}: {outcome.error.get('errorMessage')}")
         if lines:
-            events = [(max(at, int(time.time() * 1000)), line) for line in lines]
+            events = [(max(at, int(ended * 1000)), line) for line in lines]
             self.sink.log_events(f"/aws/sagemaker/Endpoints/{spec.name}", environment.log_stream, events)
         return lines
 

@@ -38,7 +38,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, Protocol
 
+from scaleorfail.emulator.quotas import Quotas
 from scaleorfail.emulator.settings import EmulatorSettings
+from scaleorfail.emulator.timing import PACER
 
 WORKER = Path(__file__).with_name("worker.py")
 INIT_TIMEOUT_S = 10.0  # Lambda's init phase limit
@@ -182,8 +184,11 @@ class Environment:
         )
         return env
 
-    def start(self, modelled_init_ms: float) -> None:
-        """Cold start: a real process start and import, plus the modelled init time."""
+    def start(self, modelled_init_ms: float) -> float:
+        """Cold start: a real process start and import, made up to the modelled init time.
+
+        The modelled time is a floor (REPORT Init Duration is at least that); returns how much
+        longer than it the real start took (0 when it fitted)."""
         began = time.perf_counter()
         self.process = subprocess.Popen(
             [sys.executable, "-I", str(WORKER)],
@@ -204,15 +209,17 @@ class Environment:
                 if code is not None
                 else f"Init phase did not finish within {INIT_TIMEOUT_S:g} seconds",
             }
-            return
+            return 0.0
         self.init_output = str(message.get("output", ""))
         if not message.get("ready"):
             self.init_error = dict(message.get("error") or {})
             self.kill()
-            return
-        if modelled_init_ms > 0:
-            time.sleep(modelled_init_ms / 1000.0)
+            return 0.0
+        PACER.mark()
+        remaining = modelled_init_ms / 1000.0 - (time.perf_counter() - began)
+        PACER.sleep(remaining)
         self.pending_init_ms = (time.perf_counter() - began) * 1000.0
+        return max(0.0, -remaining)
 
     def _read(self, timeout_s: float) -> dict[str, Any] | str:
         """The next message, or TIMEOUT, or EXITED when the process ended first."""
@@ -294,10 +301,12 @@ class LambdaRuntime:
         sink: Sink,
         reservations: Callable[[], dict[str, int]],
         work_dir: Path,
+        quotas: Quotas | None = None,
     ) -> None:
         self.settings = settings
         self.sink = sink
         self.reservations = reservations
+        self.quotas = quotas or Quotas(settings)
         self.work_dir = work_dir
         self.endpoint = f"http://{settings.host}:{settings.port}"
         self._lock = threading.Lock()
@@ -334,6 +343,16 @@ class LambdaRuntime:
                 f"{busy_unreserved} running",
             )
 
+    def _scale(self, spec: FunctionSpec) -> None:
+        """Raise ThrottledError when the function may not start one more environment now (Lambda's scaling rate)."""
+        if not self.quotas.new_environment(spec.arn):
+            s = self.settings
+            raise ThrottledError(
+                "FunctionInvocationRateLimitExceeded",
+                f"{spec.name} may start {s.lambda_scaling_bucket:g} execution environments at once, then "
+                f"{s.lambda_scaling_rate:g} per second (Lambda's concurrency scaling rate)",
+            )
+
     def _new_environment(self, spec: FunctionSpec, code_dir: Path) -> Environment:
         return Environment(spec, code_dir, self.endpoint, self.settings.region)
 
@@ -348,6 +367,7 @@ class LambdaRuntime:
             environment = idle.pop() if idle else None
             cold = environment is None
             if environment is None:
+                self._scale(spec)
                 self._make_room()
                 environment = self._new_environment(spec, code_dir)
                 self._environments.add(environment)
@@ -454,29 +474,33 @@ class LambdaRuntime:
     def invoke(self, spec: FunctionSpec, payload: bytes, invoked_arn: str | None = None) -> InvokeResult:
         """Run one synchronous invocation; raises ThrottledError when refused."""
         request_id = str(uuid.uuid4())
-        started = datetime.now(UTC)
         try:
             environment, cold, busy_function, busy_account = self._acquire(spec)
         except ThrottledError:
-            self._metrics(spec, started, throttled=True)
+            self._metrics(spec, datetime.now(UTC), throttled=True)
             raise
+        # The environment is busy from here to _release: its log lines' START .. END window lies inside
+        # that, so concurrency counted from the logs can be held against the limits (docs/emulator.md).
+        started = datetime.now(UTC)
         self._concurrency_metric(spec, started, busy_function, busy_account)
         reusable = False
         init_ms: float | None = None
+        PACER.settle()
         try:
             if cold:
                 self.cold_starts += 1
-                if self.settings.placement_ms > 0:  # placement, code download, microVM: not in Init Duration
-                    time.sleep(self.settings.placement_ms / 1000.0)
-                environment.start(self.settings.cold_start_ms)
-            if self.settings.invoke_overhead_ms > 0:  # the service's round trip: not in REPORT Duration
-                time.sleep(self.settings.invoke_overhead_ms / 1000.0)
+                # A process start slower than the modelled init eats into the modelled placement (both floors).
+                over = environment.start(self.settings.cold_start_ms)
+                PACER.sleep(self.settings.placement_ms / 1000.0 - over)  # placement, code download: not in Init
+            PACER.sleep(self.settings.invoke_overhead_ms / 1000.0)  # the service's round trip: not in Duration
             init_ms, environment.pending_init_ms = environment.pending_init_ms, None
             outcome = self._run(environment, spec, payload, request_id, invoked_arn or spec.arn)
+            PACER.mark()  # the handler's time is real on AWS too
             reusable = not outcome.environment_dead
         finally:
+            ended = time.time()
             self._release(environment, reusable)
-        lines = self._write_logs(environment, spec, request_id, started, outcome, init_ms)
+        lines = self._write_logs(environment, spec, request_id, started, ended, outcome, init_ms)
         self._metrics(spec, started, outcome=outcome, init_ms=init_ms)
         return InvokeResult(
             request_id=request_id,
@@ -603,12 +627,13 @@ class LambdaRuntime:
         spec: FunctionSpec,
         request_id: str,
         started: datetime,
+        ended: float,
         outcome: Outcome,
         init_ms: float | None,
     ) -> list[str]:
-        """Write the invocation's log lines; returns them."""
+        """Write the invocation's log lines (START at `started`, END and REPORT at `ended`); returns them."""
         start_ms = int(started.timestamp() * 1000)
-        end_ms = max(start_ms, int(time.time() * 1000))
+        end_ms = max(start_ms, int(ended * 1000))
         events = [
             (start_ms if phase in ("init", "start") else end_ms, message)
             for phase, message in self._log_lines(spec, request_id, outcome, init_ms)

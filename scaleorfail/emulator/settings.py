@@ -2,8 +2,10 @@
 
 Two independent choices:
 
-* the **account profile** (``default``: Lambda account concurrency 1000; ``sandbox``: 10, as in
-  the workshop's short-lived accounts);
+* the **account profile** (``default``: Lambda account concurrency 1000 and the Region's published
+  Step Functions quotas; ``sandbox``: 10, as in the workshop's short-lived accounts, with a new
+  account's lower StartExecution and StateTransition quotas); every quota can be set on its own
+  (``SOF_START_EXECUTION_BUCKET`` ...);
 * the **timing profile** (``aws``: the calibrated model of AWS's latencies that reproduces the
   published scaling curve, the default; ``ideal``: no modelled service latency at all, which is
   what the emulator-overhead benchmark measures against). Every timing knob can also be set on
@@ -19,7 +21,26 @@ from typing import Any
 
 from scaleorfail.errors import UserError
 
-PROFILES = {"default": 1000, "sandbox": 10}
+
+@dataclass(frozen=True)
+class AccountProfile:
+    """What an account may do: Lambda concurrency and the rate quotas (token buckets: size, refill per second).
+
+    A Step Functions quota of (0, 0) is the Region's published default (scaleorfail/data/sfn_api_quotas.json).
+    """
+
+    account_concurrency: int
+    start_execution: tuple[float, float] = (0.0, 0.0)
+    state_transition: tuple[float, float] = (0.0, 0.0)
+    lambda_scaling: tuple[float, float] = (1000.0, 100.0)  # per function: 1,000 environments per 10 s
+
+
+PROFILES = {
+    "default": AccountProfile(1000),
+    # A workshop sandbox: a new account. Lambda's 10 is the workshop's; AWS does not publish a new
+    # account's reduced Step Functions quotas, so these two are assumptions (docs/emulator.md, "Quotas").
+    "sandbox": AccountProfile(10, start_execution=(100.0, 10.0), state_transition=(500.0, 100.0)),
+}
 DEFAULT_PORT = 4566
 ACCOUNT_ID = "123456789012"
 
@@ -32,19 +53,21 @@ class Timing:
     history_event_ms: float  # added per event the write carries (events arriving meanwhile join it)
     task_dispatch_ms: float  # Step Functions -> Lambda dispatch, between TaskScheduled and TaskStarted
     invoke_overhead_ms: float  # Lambda's per-request round trip, not part of REPORT Duration
-    cold_start_ms: float  # modelled init added to the real process start + import (REPORT Init Duration)
+    cold_start_ms: float  # REPORT Init Duration at least this (the real process start + import counts towards it)
     placement_ms: float  # cold start time Lambda does not report: placement, code download, microVM start
+    execution_start_ms: float  # after ExecutionStarted, before the first state (a per-execution latency)
 
 
 TIMING_PROFILES: dict[str, Timing] = {
-    # Fitted to the workshop's published AWS run (500 tickets: 126 s at 2, 41 s at 10); see docs/emulator.md.
+    # Fitted to every published AWS point (bench/timing_fit.py, bench/results/timing_fit.md); docs/emulator.md.
     "aws": Timing(
-        history_write_ms=4.0,
-        history_event_ms=3.5,
+        history_write_ms=7.0,
+        history_event_ms=2.0,
         task_dispatch_ms=15.0,
         invoke_overhead_ms=15.0,
-        cold_start_ms=80.0,
-        placement_ms=250.0,
+        cold_start_ms=120.0,
+        placement_ms=1200.0,
+        execution_start_ms=0.0,
     ),
     # No modelled latency: what the emulator itself costs (the overhead benchmark's reference).
     "ideal": Timing(
@@ -54,6 +77,7 @@ TIMING_PROFILES: dict[str, Timing] = {
         invoke_overhead_ms=0.0,
         cold_start_ms=0.0,  # a cold start is then only the real process start + import
         placement_ms=0.0,
+        execution_start_ms=0.0,
     ),
 }
 DEFAULT_TIMING = "aws"
@@ -66,7 +90,14 @@ class EmulatorSettings:
     port: int = DEFAULT_PORT
     region: str = "us-east-1"
     profile: str = "default"
-    account_concurrency: int = PROFILES["default"]
+    account_concurrency: int = PROFILES["default"].account_concurrency
+    # Rate quotas (token buckets); a Step Functions 0 is the Region's published default.
+    start_execution_bucket: float = 0.0
+    start_execution_rate: float = 0.0
+    state_transition_bucket: float = 0.0
+    state_transition_rate: float = 0.0
+    lambda_scaling_bucket: float = PROFILES["default"].lambda_scaling[0]
+    lambda_scaling_rate: float = PROFILES["default"].lambda_scaling[1]
     timing: str = DEFAULT_TIMING
     history_write_ms: float = TIMING_PROFILES[DEFAULT_TIMING].history_write_ms
     history_event_ms: float = TIMING_PROFILES[DEFAULT_TIMING].history_event_ms
@@ -74,6 +105,7 @@ class EmulatorSettings:
     invoke_overhead_ms: float = TIMING_PROFILES[DEFAULT_TIMING].invoke_overhead_ms
     cold_start_ms: float = TIMING_PROFILES[DEFAULT_TIMING].cold_start_ms
     placement_ms: float = TIMING_PROFILES[DEFAULT_TIMING].placement_ms
+    execution_start_ms: float = TIMING_PROFILES[DEFAULT_TIMING].execution_start_ms
     idle_expiry_s: float = 300.0  # a warm environment idle this long is shut down
     max_environments: int = 400  # hard cap on worker processes, whatever the limits say
     # Retention (docs/emulator.md "Memory and retention"): what finished work the emulator keeps.
@@ -117,6 +149,35 @@ def describe_timing(settings: dict[str, Any]) -> str:
     return f"timing {timing_label(name, knobs)} ({parts})"
 
 
+QUOTA_FIELDS = (
+    "start_execution_bucket",
+    "start_execution_rate",
+    "state_transition_bucket",
+    "state_transition_rate",
+    "lambda_scaling_bucket",
+    "lambda_scaling_rate",
+)
+
+
+def describe_quotas(settings: dict[str, Any], published: dict[str, tuple[float, float]]) -> str:
+    """One line naming the rate quotas a settings record enforces (published: the Region's defaults)."""
+
+    def bucket(name: str, key: str) -> str:
+        size, rate = float(settings.get(f"{key}_bucket", 0) or 0), float(settings.get(f"{key}_rate", 0) or 0)
+        source = ""
+        if size == 0 and rate == 0 and name in published:
+            (size, rate), source = published[name], " published"
+        return f"{name} {size:,.0f} burst / {rate:,.4g} per s{source}"
+
+    return "quotas: " + ", ".join(
+        [
+            bucket("StartExecution", "start_execution"),
+            bucket("StateTransition", "state_transition"),
+            bucket("Lambda scaling (per function)", "lambda_scaling"),
+        ]
+    )
+
+
 ENV_VARS = {
     "SOF_EMULATOR_HOST": ("host", str),
     "SOF_EMULATOR_PORT": ("port", int),
@@ -127,7 +188,14 @@ ENV_VARS = {
     "SOF_INVOKE_OVERHEAD_MS": ("invoke_overhead_ms", float),
     "SOF_COLD_START_MS": ("cold_start_ms", float),
     "SOF_PLACEMENT_MS": ("placement_ms", float),
+    "SOF_EXECUTION_START_MS": ("execution_start_ms", float),
     "SOF_IDLE_EXPIRY_S": ("idle_expiry_s", float),
+    "SOF_START_EXECUTION_BUCKET": ("start_execution_bucket", float),
+    "SOF_START_EXECUTION_RATE": ("start_execution_rate", float),
+    "SOF_STATE_TRANSITION_BUCKET": ("state_transition_bucket", float),
+    "SOF_STATE_TRANSITION_RATE": ("state_transition_rate", float),
+    "SOF_LAMBDA_SCALING_BUCKET": ("lambda_scaling_bucket", float),
+    "SOF_LAMBDA_SCALING_RATE": ("lambda_scaling_rate", float),
     "SOF_RETAIN_EXECUTIONS": ("retain_executions", int),
     "SOF_RETAIN_EXECUTION_MB": ("retain_execution_mb", float),
     "SOF_RETAIN_LOG_EVENTS": ("retain_log_events", int),
@@ -151,7 +219,18 @@ def resolve(
     chosen = profile or env.get("SOF_PROFILE") or "default"
     if chosen not in PROFILES:
         raise UserError(f"unknown profile {chosen!r}", f"use one of: {', '.join(PROFILES)}")
-    settings = replace(settings, profile=chosen, account_concurrency=PROFILES[chosen])
+    account = PROFILES[chosen]
+    settings = replace(
+        settings,
+        profile=chosen,
+        account_concurrency=account.account_concurrency,
+        start_execution_bucket=account.start_execution[0],
+        start_execution_rate=account.start_execution[1],
+        state_transition_bucket=account.state_transition[0],
+        state_transition_rate=account.state_transition[1],
+        lambda_scaling_bucket=account.lambda_scaling[0],
+        lambda_scaling_rate=account.lambda_scaling[1],
+    )
     settings = settings.with_timing(timing or env.get(TIMING_ENV_VAR) or DEFAULT_TIMING)
     for name, (field, kind) in ENV_VARS.items():
         if env.get(name):
@@ -172,6 +251,11 @@ def resolve(
     negative = [name for name in TIMING_KNOBS if getattr(settings, name) < 0]
     if negative:
         raise UserError(f"timing knobs cannot be negative: {', '.join(negative)}", "set them to 0 or more")
+    quotas = [name for name in QUOTA_FIELDS if not getattr(settings, name) >= 0]
+    if quotas:
+        raise UserError(f"quotas cannot be negative: {', '.join(quotas)}", "set them to 0 (the published) or more")
+    if settings.lambda_scaling_bucket < 1 or settings.lambda_scaling_rate <= 0:
+        raise UserError("the Lambda scaling rate needs a bucket of at least 1 and a rate above 0", "unset them")
     if min(settings.retain_executions, settings.retain_log_events, settings.retain_metric_points) < 1:
         raise UserError("the SOF_RETAIN_* counts must be at least 1", "unset them for the defaults")
     if settings.retain_execution_mb <= 0:

@@ -59,7 +59,7 @@ class RunStats:
     throttles: int
     cloudwatch_throttles: float | None
     peak_in_flight: int
-    peak_concurrency: int
+    peak_concurrency: int  # from the START..END log lines where read (where the limit applies), else the histories
     cloudwatch_peak_concurrency: float | None
     little_l: float | None
     little_ratio: float | None
@@ -69,6 +69,9 @@ class RunStats:
     missing: int
     failed_starts: int
     speedup: float | None = None
+    throttled_starts: int = 0  # failed starts refused by StartExecution's quota (ThrottlingException)
+    history_peak_concurrency: int = 0  # tasks open at once by their TaskStarted..TaskSucceeded/Failed events
+    peak_from_logs: bool = False  # peak_concurrency counts START..END log lines (else the histories' task windows)
     efficiency: float | None = None
     notes: list[str] = field(default_factory=list)
     endpoint_throttles: int = 0  # SageMakerRuntime.ThrottlingException attempts (endpoint variant)
@@ -140,6 +143,7 @@ def stats(record: HarvestRecord, prices: dict[str, Any] | None = None) -> RunSta
     ]
     item_times = [d for i in all_items if (d := i.duration_ms) is not None]
     metrics = record.metrics
+    history_peak = peak_tasks(record)
     mean_item = sum(item_times) / len(item_times) if item_times else None
     little = throughput * mean_item / 1000.0 if throughput and mean_item else None
     c = knob(record)
@@ -184,7 +188,9 @@ def stats(record: HarvestRecord, prices: dict[str, Any] | None = None) -> RunSta
         throttles=throttled,
         cloudwatch_throttles=metrics.value("account", "Throttles_Sum"),
         peak_in_flight=peak_in_flight(record),
-        peak_concurrency=peak_tasks(record),
+        peak_concurrency=record.logs.peak_concurrency if record.logs.peak_concurrency is not None else history_peak,
+        history_peak_concurrency=history_peak,
+        peak_from_logs=record.logs.peak_concurrency is not None,
         cloudwatch_peak_concurrency=metrics.value("account", "ConcurrentExecutions_Maximum"),
         little_l=round(little, 2) if little is not None else None,
         little_ratio=round(ratio, 3) if ratio is not None else None,
@@ -193,6 +199,7 @@ def stats(record: HarvestRecord, prices: dict[str, Any] | None = None) -> RunSta
         cost=cost(record, prices or load_prices()),
         missing=len(record.reconciliation.missing),
         failed_starts=record.reconciliation.failed_starts,
+        throttled_starts=record.reconciliation.throttled_starts,
         endpoint_throttles=rejected,
         embed_backend=record.embed.backend,
         timing=record.timing.get("profile"),

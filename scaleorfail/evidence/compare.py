@@ -64,7 +64,7 @@ NARROW = [
     ("efficiency", "eff."),
 ]
 NARROW_NOTE = (
-    "wait p95 s: the Map's queue wait p95; peak: most tasks running at once; eff.: scaling efficiency "
+    "wait p95 s: the Map's queue wait p95; peak: most invocations running at once; eff.: scaling efficiency "
     "(sof compare --wide, or comparison.md, for every column)"
 )
 
@@ -142,7 +142,7 @@ def row(run: RunStats, name: str | None = None) -> dict[str, str]:
         "throttles": str(run.throttles)
         + (f" + {run.endpoint_throttles} rejected" if run.embed_backend == "sagemaker" else ""),
         "retries": str(run.retries),
-        "peak": str(run.peak_concurrency),
+        "peak": f"{run.peak_concurrency}{'' if run.peak_from_logs else '*'}",
         "speedup": "-" if run.speedup is None else f"{run.speedup:.2f}x",
         "efficiency": "-" if run.efficiency is None else f"{run.efficiency * 100:.0f}%",
         "little": little,
@@ -213,7 +213,16 @@ def footnotes(runs: list[RunStats], baseline: RunStats | None) -> list[str]:
                 else " (aws: calibrated to the workshop's AWS run; ideal: no modelled latency; docs/emulator.md)"
             )
         )
-    notes.append("throttles, retries and peak conc. (tasks running at once) come from the histories")
+    notes.append(
+        "throttles and retries come from the histories; peak: most Lambda invocations between their START and END "
+        "log lines at once, where the concurrency limit applies"
+        + (
+            " (runs marked * had no such lines: their histories' task windows, which also hold dispatch and the "
+            "history write)"
+            if any(not r.peak_from_logs for r in runs)
+            else ""
+        )
+    )
     notes.append(
         "Little L = throughput x mean item latency; (ratio) = L / effective Map concurrency; "
         "! flags a measurement problem"
@@ -243,8 +252,13 @@ def footnotes(runs: list[RunStats], baseline: RunStats | None) -> list[str]:
                 f"minutes counts too{shared}), the histories {run.throttles}: the table shows the histories'"
             )
         if run.missing or run.failed_starts:
+            throttled = (
+                f" ({run.throttled_starts} throttled: StartExecution's quota, ThrottlingException)"
+                if run.throttled_starts
+                else ""
+            )
             notes.append(
-                f"{run.label}: {run.missing} executions missing, {run.failed_starts} failed to start"
+                f"{run.label}: {run.missing} executions missing, {run.failed_starts} failed to start{throttled}"
                 + (" - its numbers leave the lost executions out (LOST)" if run.missing else "")
             )
         if run.start_pace is not None and run.start_pace.short:

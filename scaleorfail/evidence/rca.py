@@ -345,14 +345,7 @@ def _hard_throttle(r: _Run) -> Check:
             "(the histories' count is the run's)"
         )
     evidence += counted
-    evidence.append(
-        Evidence(
-            "history",
-            f"at most {r.stats.peak_concurrency} Lambda invocations ran at once while the Map allowed "
-            f"{r.map_limit} items in flight",
-            r.history,
-        )
-    )
+    evidence.append(concurrency_evidence(r.stats, r.map_limit, r.history, r.log_how("invocations")))
     if r.account_concurrency is not None:
         evidence.append(
             Evidence(
@@ -553,6 +546,32 @@ def _queueing(r: _Run) -> Check:
         f"{c} / per-item latency however fast each step is.",
         f"raise the knob within the account concurrency: {r.burst} MAX_CONCURRENCY={better} LABEL=verify-c{better}",
         f"sof compare {r.run_id} <the verify-c{better} run>  # wall time, throughput, queue wait p95",
+    )
+
+
+def concurrency_evidence(stats: RunStats, map_limit: int, history: str, log_how: str) -> Evidence:
+    """Most invocations at once, counted where Lambda's limit applies (START..END log lines) when read.
+
+    The histories' task windows (TaskStarted..TaskSucceeded/Failed) also hold Step Functions' dispatch,
+    the invoke round trip and the history write of the result, so more of them overlap than invocations
+    ran at once: they are given beside it, named for what they include."""
+    if stats.peak_from_logs:
+        text = (
+            f"at most {stats.peak_concurrency} Lambda invocations ran at once (START..END log lines, where the "
+            f"concurrency limit applies) while the Map allowed {map_limit} items in flight"
+        )
+        if stats.history_peak_concurrency > stats.peak_concurrency:
+            text += (
+                f"; the histories' task windows overlap up to {stats.history_peak_concurrency} (they include "
+                "dispatch, the invoke round trip and the history write)"
+            )
+        return Evidence("log", text, log_how)
+    return Evidence(
+        "history",
+        f"at most {stats.peak_concurrency} Lambda tasks were open at once while the Map allowed {map_limit} items "
+        "in flight (TaskStarted..TaskSucceeded/Failed: these windows include dispatch, the invoke round trip and "
+        "the history write, so they can exceed the concurrency limit; the run's START..END log lines were not read)",
+        history,
     )
 
 

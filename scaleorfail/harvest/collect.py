@@ -191,6 +191,7 @@ class Collector:
             unconfirmed_found=tuple(sorted(found_unconfirmed)),
             unconfirmed_absent=tuple(sorted(absent_unconfirmed)),
             failed_starts_found=tuple(sorted(found_failed)),
+            throttled_starts=sum(1 for f in manifest.failed_starts if f.throttled),
         )
         pending = []
         if manifest.status == "running":
@@ -448,7 +449,9 @@ class Collector:
         client = self.target.client("logs")
         start_ms, stop_ms = (int(moment.timestamp() * 1000) for moment in window)
         stop_ms = max(stop_ms, start_ms)
-        scope, functions, rows, problems = logs.lambda_logs(self.call, client, groups, executions, start_ms, stop_ms)
+        found_lambda = logs.lambda_logs(self.call, client, groups, executions, start_ms, stop_ms)
+        problems = found_lambda.problems
+        rows = found_lambda.rows
         execution_scope: model.LogScope | None = None
         failures: dict[str, int] = {}
         if groups.get("state_machine"):
@@ -470,14 +473,15 @@ class Collector:
         except Exception as error:
             problems.append(f"Logs Insights {DURATION_QUERY}: {type(error).__name__}: {error}")
         return model.Logs(
-            lambda_scope=scope,
-            functions=functions,
+            lambda_scope=found_lambda.scope,
+            functions=found_lambda.functions,
             rows=tuple(rows[: logs.MAX_ROWS]),
             rows_total=len(rows),
             execution_scope=execution_scope,
             task_failures=failures,
             insights=tuple(found),
             problems=tuple(problems),
+            peak_concurrency=found_lambda.peak_concurrency,
         )
 
     def wait_for_metrics(self, window: tuple[datetime, datetime]) -> None:

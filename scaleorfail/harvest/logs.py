@@ -124,6 +124,29 @@ def _row(event: dict[str, Any], group: str, request: str | None) -> model.LogRow
     )
 
 
+def windows(events: Iterable[dict[str, Any]]) -> list[tuple[int, int]]:
+    """Each invocation's START .. END (epoch ms), by the RequestId both lines name."""
+    starts: dict[str, int] = {}
+    ends: dict[str, int] = {}
+    for event in events:
+        message = str(event.get("message", ""))
+        if message.startswith(("START RequestId:", "END RequestId:")) and (request := _own_request_id(message)):
+            (starts if message.startswith("START") else ends)[request] = int(event.get("timestamp", 0))
+    return [(starts[r], ends[r]) for r in starts if r in ends]
+
+
+def peak(spans: Iterable[tuple[int, int]]) -> int | None:
+    """Most spans open at once (one that ends as another starts, in the same millisecond, is not counted twice)."""
+    changes = sorted([(start, 1) for start, _ in spans] + [(end, -1) for _, end in spans])
+    if not changes:
+        return None
+    level = most = 0
+    for _, change in changes:  # at the same moment -1 sorts before +1: an end before a start
+        level += change
+        most = max(most, level)
+    return most
+
+
 def summarise(step: str, group: str, events: list[dict[str, Any]]) -> model.FunctionLogs:
     """What the memory-used and cold-starts queries aggregate, from this run's REPORT lines."""
     reports = [(m, e) for e in events if (m := _REPORT.search(str(e.get("message", ""))))]
@@ -140,6 +163,7 @@ def summarise(step: str, group: str, events: list[dict[str, Any]]) -> model.Func
         memory_size_mb=max(sizes, default=None),
         at_memory_limit=sum(1 for m, _ in reports if int(m.group("used")) >= int(m.group("size"))),
         timeouts=sum(1 for _, e in reports if "Status: timeout" in str(e.get("message", ""))),
+        peak_concurrency=peak(windows(events)),
     )
 
 
@@ -160,6 +184,17 @@ def _request_ids(executions: Iterable[model.Execution]) -> tuple[dict[str, set[s
     return ids, dict(unknown)
 
 
+@dataclass
+class LambdaLogs:
+    """The run's Lambda log evidence: summaries per function, notable rows, concurrency from START..END."""
+
+    scope: model.LogScope | None
+    functions: tuple[model.FunctionLogs, ...]
+    rows: list[model.LogRow]
+    problems: list[str]
+    peak_concurrency: int | None  # all the functions together (the account's concurrency)
+
+
 def lambda_logs(
     call: Call,
     logs: Any,
@@ -167,12 +202,13 @@ def lambda_logs(
     executions: tuple[model.Execution, ...],
     start_ms: int,
     stop_ms: int,
-) -> tuple[model.LogScope | None, tuple[model.FunctionLogs, ...], list[model.LogRow], list[str]]:
+) -> LambdaLogs:
     """The run's Lambda log lines: summaries per function, the notable rows, and what could not be read."""
     ids, unknown = _request_ids(executions)
     summaries: list[model.FunctionLogs] = []
     rows: list[model.LogRow] = []
     problems: list[str] = []
+    spans: list[tuple[int, int]] = []
     read = kept = 0
     scopes: list[str] = []
     for step, key in STEP_FUNCTIONS.items():
@@ -200,9 +236,10 @@ def lambda_logs(
         mine.sort(key=lambda pair: int(pair[1].get("timestamp", 0)))
         kept += len(mine)
         summaries.append(summarise(step, group, [e for _, e in mine]))
+        spans += windows(e for _, e in mine)
         rows += [_row(e, group, r) for r, e in mine if any(n in str(e.get("message", "")) for n in NOTABLE)]
     if not scopes:
-        return None, (), rows, problems
+        return LambdaLogs(None, (), rows, problems, None)
     scope = model.LogScope(
         api="FilterLogEvents",
         log_groups=tuple(s.log_group for s in summaries),
@@ -212,7 +249,7 @@ def lambda_logs(
         read=read,
         kept=kept,
     )
-    return scope, tuple(summaries), rows, problems
+    return LambdaLogs(scope, tuple(summaries), rows, problems, peak(spans))
 
 
 def execution_log(

@@ -205,6 +205,7 @@ def _progress_reporter() -> progress.Reporter:
         planned=settings.profile.total(),
         t0=float(coordinator["plan"]["t0"]),
         counts=lambda: recorder.counts,
+        throttled=lambda: recorder.throttled_starts,
         first_arn=first_arn,
         history_call=history_call,
         track_completion=settings.track_completion,
@@ -394,9 +395,10 @@ def _quit(exit_code: int = 0, **_: Any) -> None:
     with contextlib.suppress(OSError):  # a full disk: the manifest's end state is what counts
         _final_csv(coordinator["writer"].environment, coordinator["run_dir"])
     started, failed, finished = recorder.counts
+    throttled = recorder.throttled_starts
     print(
-        f"run {recorder.manifest.run_id} {status}: {started} executions started, {failed} failed to start, "
-        f"{finished} seen finishing -> {path}",
+        f"run {recorder.manifest.run_id} {status}: {started} executions started, {failed} failed to start"
+        f"{f' ({throttled} throttled: ThrottlingException)' if throttled else ''}, {finished} seen finishing -> {path}",
         file=sys.stderr,
         flush=True,
     )

@@ -107,6 +107,7 @@ class Snapshot:
     rate: float | None = None  # units done per second, lately
     eta_s: float | None = None
     ended: str | None = None  # single-batch: the execution is over (SUCCEEDED, FAILED, ...)
+    throttled: int = 0  # a stream: of the failed starts, those StartExecution's quota refused
     behind: str | None = None  # a stream whose starts fell below 90 % of the asked rate: by how much, and who
 
     @property
@@ -124,10 +125,13 @@ def clock(seconds: float) -> str:
 def render(snapshot: Snapshot) -> str:
     """One line: `progress 1:23: 312/500 tickets done, 2 running, 186 queued - 3.9/s, ETA 0:48`."""
     waiting = "queued" if snapshot.unit == "tickets" else "not started"
+    failed = ""
+    if snapshot.failed:
+        throttled = f", {snapshot.throttled} throttled" if snapshot.throttled else ""
+        failed = f" ({snapshot.failed} failed{throttled})"
     line = (
         f"progress {clock(snapshot.elapsed_s)}: {snapshot.done}/{snapshot.total} {snapshot.unit} done"
-        f"{f' ({snapshot.failed} failed)' if snapshot.failed else ''}, {snapshot.running} running, "
-        f"{snapshot.queued} {waiting}"
+        f"{failed}, {snapshot.running} running, {snapshot.queued} {waiting}"
     )
     if snapshot.behind:
         line += f" - STARTS BEHIND: {snapshot.behind}"
@@ -179,7 +183,7 @@ def batch_snapshot(counts: MapCounts, tickets: int, elapsed_s: float, pace: Pace
 
 
 def stream_snapshot(
-    planned: int, started: int, failed_starts: int, finished: int, elapsed_s: float, pace: Pace
+    planned: int, started: int, failed_starts: int, finished: int, elapsed_s: float, pace: Pace, throttled: int = 0
 ) -> Snapshot:
     """A stream of executions from the run's records (a failed start counts as done: it is over)."""
     done = finished + failed_starts
@@ -196,6 +200,7 @@ def stream_snapshot(
         failed_starts,
         pace.rate(),
         eta,
+        throttled=throttled,
     )
 
 
@@ -214,6 +219,7 @@ class Reporter:
         history_call: Callable[[], Callable[..., dict[str, Any]]],
         track_completion: bool = True,
         now: Callable[[], float] = time.time,
+        throttled: Callable[[], int] = lambda: 0,
         expected: Callable[[float], float] | None = None,
         start_latency_ms: Callable[[], float | None] = lambda: None,
     ) -> None:
@@ -222,6 +228,7 @@ class Reporter:
         self.planned = planned
         self.t0 = t0
         self.counts = counts  # (started, failed starts, seen finishing)
+        self.throttled = throttled  # failed starts refused by StartExecution's quota
         self.first_arn = first_arn
         self.history_call = history_call  # built on first use: a single batch's history reader
         self.track_completion = track_completion
@@ -238,7 +245,8 @@ class Reporter:
         started, failed, finished = self.counts()
         if not self.single:
             seen = finished if self.track_completion else started
-            snapshot = stream_snapshot(self.planned, started, failed, seen, elapsed, self.pace)
+            throttled = self.throttled() if failed else 0
+            snapshot = stream_snapshot(self.planned, started, failed, seen, elapsed, self.pace, throttled)
             return replace(snapshot, behind=self.behind(started + failed, elapsed))
         arn = self.first_arn() if started else None
         if arn is None:

@@ -105,6 +105,7 @@ class Manifest:
         data["summary"] = {
             "started": len(self.executions),
             "failed_starts": len(self.failed_starts),
+            "throttled_starts": sum(1 for f in self.failed_starts if f.throttled),
             "unconfirmed_starts": len(self.unconfirmed),
             "finished": len(self.finished),
             "tickets": sum(e.batch_size for e in self.executions),
@@ -296,6 +297,12 @@ class Recorder:
     def counts(self) -> tuple[int, int, int]:
         with self._lock:
             return len(self.manifest.executions), len(self.manifest.failed_starts), len(self.manifest.finished)
+
+    @property
+    def throttled_starts(self) -> int:
+        """Failed starts refused by StartExecution's quota (ThrottlingException)."""
+        with self._lock:
+            return sum(1 for f in self.manifest.failed_starts if f.throttled)
 
     def start_latency_p50(self) -> float | None:
         """The median StartExecution latency of the last 200 starts (the progress line's who-is-slow)."""

@@ -13,9 +13,10 @@ every piece of evidence they cite was frozen into the record at harvest, scoped 
 Schema ``scale-or-fail/harvest`` version 3 (1: first; 2: the timing profile, vague
 Lambda errors qualified by their cause, final/pending, provisional metrics; 3: this typed
 model, request ids, log evidence, account settings, metrics shared with other executions).
-``start_pace`` (a stream's achieved start rate, :mod:`.pace`) is optional and was added within
-version 3: older records read with it empty. A record of another version is not read: the run is
-harvested again.
+``start_pace`` (a stream's achieved start rate, :mod:`.pace`), ``Reconciliation.throttled_starts``,
+``FunctionLogs.peak_concurrency`` and ``Logs.peak_concurrency`` (concurrency from the functions'
+START..END log lines) are optional and were added within version 3: older records read with them
+empty. A record of another version is not read: the run is harvested again.
 """
 
 from __future__ import annotations
@@ -137,6 +138,9 @@ class Missing:
     reason: str
 
 
+THROTTLED_START = "ThrottlingException"  # StartExecution over its quota (AWS's token bucket): refused, not started
+
+
 @dataclass(frozen=True)
 class FailedStart:
     name: str
@@ -146,6 +150,11 @@ class FailedStart:
     batch_size: int
     worker: int
     seq: int
+
+    @property
+    def throttled(self) -> bool:
+        """Refused by StartExecution's quota (a token bucket per account and Region), not by the input."""
+        return self.error == THROTTLED_START
 
 
 @dataclass(frozen=True)
@@ -160,6 +169,7 @@ class Reconciliation:
     unconfirmed_found: tuple[str, ...] = ()
     unconfirmed_absent: tuple[str, ...] = ()
     failed_starts_found: tuple[str, ...] = ()
+    throttled_starts: int = 0  # of the failed starts, refused by StartExecution's quota (ThrottlingException)
 
 
 @dataclass(frozen=True)
@@ -240,6 +250,7 @@ class FunctionLogs:
     memory_size_mb: int | None = None
     at_memory_limit: int = 0  # REPORT lines with Max Memory Used >= Memory Size
     timeouts: int = 0
+    peak_concurrency: int | None = None  # most invocations between their START and END lines at once
 
 
 @dataclass(frozen=True)
@@ -264,6 +275,9 @@ class Logs:
     task_failures: dict[str, int] = field(default_factory=dict)  # execution log TaskFailed lines, by error
     insights: tuple[InsightsResult, ...] = ()
     problems: tuple[str, ...] = ()  # what could not be read, and why
+    # Most of the run's Lambda invocations (all its functions) between their START and END lines at once:
+    # concurrency counted where Lambda's limits apply (None: no START/END pairs were read).
+    peak_concurrency: int | None = None
 
     def matching(self, needle: str) -> list[LogRow]:
         return [row for row in self.rows if needle in row.message]

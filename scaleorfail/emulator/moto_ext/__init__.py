@@ -44,6 +44,7 @@ from scaleorfail.emulator.moto_ext import (  # noqa: F401 - sagemaker: imported 
     stepfunctions,
 )
 from scaleorfail.emulator.moto_ext.core import endpoint_runtime, retention_stats, runtime, state
+from scaleorfail.emulator.quotas import Quotas
 from scaleorfail.emulator.runtime import LambdaRuntime
 from scaleorfail.emulator.settings import ACCOUNT_ID, EmulatorSettings
 
@@ -81,7 +82,10 @@ def install(settings: EmulatorSettings, work_dir: Path) -> LambdaRuntime:
         cloudwatch.start_alarm_evaluator()
         state["trimmer"] = core.Trimmer(settings, logs.trim_logs, cloudwatch.trim_metrics)
         region = settings.region
-        lambda_runtime = LambdaRuntime(settings, sink, lambda: awslambda.reservations(ACCOUNT_ID, region), work_dir)
+        state["quotas"] = quotas = Quotas(settings)
+        lambda_runtime = LambdaRuntime(
+            settings, sink, lambda: awslambda.reservations(ACCOUNT_ID, region), work_dir, quotas=quotas
+        )
         state["runtime"] = lambda_runtime
         state["endpoints"] = EndpointRuntime(settings, sink, dict, work_dir / "endpoints")
         return lambda_runtime

@@ -1,8 +1,8 @@
 """Step Functions: executions started, ended, measured and retained.
 
-* ``moto.stepfunctions.parser.models.StepFunctionsParserBackend.start_execution``: unnamed
-  executions get a name, the 256 KB input limit, and the append to ``StateMachine.executions``
-  serialised with eviction.
+* ``moto.stepfunctions.parser.models.StepFunctionsParserBackend.start_execution``: the
+  StartExecution quota (:mod:`.quotas`), unnamed executions get a name, the 256 KB input limit,
+  and the append to ``StateMachine.executions`` serialised with eviction.
 * ``...parser.backend.execution.Execution.start`` and ``BaseExecutionWorkerCommunication.terminated``
   (called once, on the worker's thread, when an execution ends): the AWS/States metrics,
   execution logging (:func:`.history.log_execution`) and retention.
@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 
 from scaleorfail.emulator.moto_ext.core import declare, log, replace, state
 from scaleorfail.emulator.moto_ext.stepfunctions.history import log_execution
+from scaleorfail.emulator.moto_ext.stepfunctions.quotas import start_allowed
 from scaleorfail.emulator.runtime import Datum
 from scaleorfail.emulator.settings import EmulatorSettings
 
@@ -44,8 +45,8 @@ def start_retention(settings: EmulatorSettings) -> None:
 
 @declare(
     f"{BACKEND}.start_execution",
-    why="unnamed executions named, inputs over 256 KB refused (InvalidExecutionInput), and the append to the "
-    "state machine's executions serialised with eviction",
+    why="the StartExecution quota (ThrottlingException), unnamed executions named, inputs over 256 KB refused "
+    "(InvalidExecutionInput), and the append to the state machine's executions serialised with eviction",
 )
 def _start_execution() -> None:
     from moto.stepfunctions.exceptions import InvalidExecutionInput
@@ -56,6 +57,7 @@ def _start_execution() -> None:
     def start_execution(
         self: Any, state_machine_arn: str, name: Any = None, execution_input: Any = None, trace_header: Any = None
     ) -> Any:
+        start_allowed(self.region_name)  # the StartExecution quota first, as AWS's front end applies it
         if execution_input is not None and len(execution_input.encode("utf-8")) > MAX_PAYLOAD_BYTES:
             raise InvalidExecutionInput(
                 f"The input is {len(execution_input.encode('utf-8'))} bytes; the maximum is {MAX_PAYLOAD_BYTES} bytes."

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from datetime import UTC, datetime
 from typing import Any
 
 from scaleorfail.emulator.moto_ext.core import declare, replace, runtime, state
-from scaleorfail.emulator.timing import HistoryWriter
+from scaleorfail.emulator.moto_ext.stepfunctions.quotas import transition
+from scaleorfail.emulator.timing import PACER, HistoryWriter
 
 HISTORY_EVENT_LIMIT = 25_000  # Step Functions' hard quota of events per execution history
 HISTORY_LIMIT_CAUSE = f"The execution reached the maximum number of history events ({HISTORY_EVENT_LIMIT})."
@@ -42,6 +42,17 @@ def _history_writer(manager: Any) -> tuple[HistoryWriter, threading.Lock]:
                 writer = HistoryWriter(settings.history_write_ms / 1000.0, settings.history_event_ms / 1000.0)
                 found = manager._sof_writer = (writer, threading.Lock())
     return found  # type: ignore[no-any-return]
+
+
+def _before_event(manager: Any, event_type: Any) -> Any:
+    """What the timing model and the quotas make an event wait for before its write; returns the settings."""
+    settings = runtime().settings
+    kind = str(getattr(event_type, "value", event_type))
+    if kind == "TaskStarted":
+        PACER.sleep(settings.task_dispatch_ms / 1000.0)  # Step Functions -> Lambda dispatch
+    elif kind.endswith("StateEntered"):
+        transition(manager.__dict__.get("_sof_root"))  # a state transition: its StateTransition token
+    return settings
 
 
 @declare(
@@ -89,12 +100,11 @@ def _history() -> None:
         timestamp: Any = None,
         update_source_event_id: bool = True,
     ) -> int:
-        dispatch_ms = runtime().settings.task_dispatch_ms
-        if event_type == HistoryEventType.TaskStarted and dispatch_ms > 0:
-            time.sleep(dispatch_ms / 1000.0)
+        settings = _before_event(self, event_type)
         writer, order = _history_writer(self)
         writer.write()
         reached = False
+        added: int | None = None
         with order:  # the limit check and the append are one step
             next_id = int(self._event_id_gen._next_id)
             capped = bool(self.__dict__.get("_sof_capped"))
@@ -105,7 +115,11 @@ def _history() -> None:
             elif (capped or next_id >= HISTORY_EVENT_LIMIT) and not capped:
                 self._sof_capped = reached = True
             if not (capped or reached) or event_type in terminal:
-                return int(original_add(self, context, event_type, event_details, timestamp, update_source_event_id))
+                added = int(original_add(self, context, event_type, event_details, timestamp, update_source_event_id))
+        if added is not None:
+            if event_type == HistoryEventType.ExecutionStarted:
+                PACER.sleep(settings.execution_start_ms / 1000.0)  # before the first state (timing model)
+            return added
         if reached:
             root = self.__dict__.get("_sof_root")
             if root is not None:

@@ -13,7 +13,8 @@
   (``execution.exec_status`` / ``output`` / ``error`` / ``cause``): the status is set last; a
   stopped execution keeps the moment StopExecution was asked as its stopDate.
 * ``...common.retry.retrier_decl`` (``time``, ``RetrierDecl._eval_body``): a Retry back-off that a
-  StopExecution ends (:mod:`scaleorfail.emulator.sfn_stop`).
+  StopExecution ends (:mod:`scaleorfail.emulator.sfn_stop`); a retry takes its StateTransition
+  token (:func:`.quotas.transition`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from scaleorfail.emulator.moto_ext.core import declare, replace
+from scaleorfail.emulator.moto_ext.stepfunctions.quotas import transition
+from scaleorfail.emulator.timing import PACER
 from scaleorfail.pipeline import MAP_LIMIT
 
 INLINE_MAP_CAP = MAP_LIMIT
@@ -217,12 +220,14 @@ def _execution_status_order() -> None:
 )
 @declare(
     "moto.stepfunctions.parser.asl.component.common.retry.retrier_decl.RetrierDecl._eval_body",
-    why="tells the interruptible back-off which program is retrying, then runs moto's own retrier",
+    why="tells the interruptible back-off which program is retrying, then runs moto's own retrier; a retry is a "
+    "state transition: it takes a StateTransition token (and waits when throttled)",
 )
 def _interruptible_retry() -> None:
     """A Retry back-off ends when the execution is stopped; the interpreter's retry loop
     (``ExecutionState._eval_state``, ``while env.is_running()``) then ends on the stop."""
     from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+    from moto.stepfunctions.parser.asl.component.common.retry.retrier_outcome import RetrierOutcome
 
     from scaleorfail.emulator import sfn_stop
 
@@ -231,6 +236,9 @@ def _interruptible_retry() -> None:
     def eval_body(self: Any, env: Any) -> None:
         sfn_stop.remember_env(env)
         original(self, env)
+        PACER.mark()  # a Retry's interval is waited on AWS too (timing model: not made up)
+        if env.stack and env.stack[-1] == RetrierOutcome.Executed:
+            transition(env.event_manager.__dict__.get("_sof_root"))
 
     replace(retrier_decl, "time", sfn_stop.InterruptibleSleep())
     replace(retrier_decl.RetrierDecl, "_eval_body", eval_body)
