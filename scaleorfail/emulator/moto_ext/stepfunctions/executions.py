@@ -135,7 +135,8 @@ class PackedEvents:
     def __init__(self, blob: bytes) -> None:
         self.blob = blob
 
-    def get_event_history(self) -> list[Any]:
+    def raw_events(self) -> list[Any]:
+        """The unpacked events, shared (read them, never change them): GetExecutionHistory's pages."""
         from scaleorfail.emulator import retention
 
         with self._cache_lock:
@@ -145,7 +146,10 @@ class PackedEvents:
             with self._cache_lock:
                 self._cache.append((self, cached))
                 del self._cache[: -self.CACHE_SIZE]
-        return list(cached)
+        return cached
+
+    def get_event_history(self) -> list[Any]:
+        return list(self.raw_events())
 
 
 class PackedEnvironment:
