@@ -178,6 +178,27 @@ def test_cloudwatch_rounds_the_start_time_and_computes_trimmed_statistics() -> N
         cwstats.statistic("median", raw, [])
 
 
+def test_the_point_index_answers_a_metric_s_range_from_a_growing_list() -> None:
+    def at(seconds: float, name: str = "Duration", value: float = 1.0) -> cwstats.Point:
+        return cwstats.Point("AWS/Lambda", name, (("FunctionName", "f"),), T0 + timedelta(seconds=seconds), (value,))
+
+    index = cwstats.PointIndex(lambda point: point)
+    source = [at(0), at(10, "Invocations"), at(20), at(5)]  # the last written late: filed in its place
+    index.sync(source)
+    key = ("AWS/Lambda", "Duration", (("FunctionName", "f"),))
+    assert [p.timestamp for p in index.points(*key, T0, T0 + timedelta(seconds=30))] == [
+        T0,
+        T0 + timedelta(seconds=5),
+        T0 + timedelta(seconds=20),
+    ]
+    assert index.points(*key, T0 + timedelta(seconds=5), T0 + timedelta(seconds=20)) == [at(5)]  # [start, end)
+    source.append(at(25, value=7.0))  # appended: filed at the next sync, the rest not converted again
+    index.sync(source)
+    assert index.points(*key, T0 + timedelta(seconds=21), T0 + timedelta(seconds=60)) == [at(25, value=7.0)]
+    index.sync([at(30)])  # the list replaced (retention trimmed it): indexed anew
+    assert index.points(*key, T0, T0 + timedelta(seconds=60)) == [at(30)] and index.metrics() == 1
+
+
 def test_state_machine_properties_become_the_api_request() -> None:
     request = cfn_props.state_machine_request(
         {

@@ -7,8 +7,11 @@ omitted. Sum, Average, Minimum, Maximum and SampleCount combine both kinds.
 
 from __future__ import annotations
 
+import bisect
 import re
+import threading
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -226,3 +229,58 @@ def get_metric_data(
             }
         )
     return results
+
+
+class PointIndex:
+    """Datapoints by metric and time, kept up to date with an append-only list of datums.
+
+    GetMetricData scanned every datapoint the account holds (hundreds of thousands) for each
+    call; a dashboard refreshing every few seconds during a burst then held the emulator's GIL
+    more than the burst itself. Here each datum is converted once, when first seen, and filed
+    under its (namespace, name, dimensions), in time order: a query costs the points of its
+    metric in its time range. The source list is only ever appended to, or replaced whole
+    (retention trims it): a replaced list is indexed anew.
+    """
+
+    def __init__(self, to_point: Callable[[Any], Point]) -> None:
+        self._to_point = to_point
+        self._source: list[Any] | None = None
+        self._seen = 0
+        self._by_metric: dict[tuple[str, str, tuple[tuple[str, str], ...]], tuple[list[float], list[Point]]] = {}
+        self._lock = threading.Lock()
+
+    def sync(self, source: list[Any]) -> None:
+        """File the datums appended to `source` since the last call (all of them if it is a new list)."""
+        with self._lock:
+            if source is not self._source or len(source) < self._seen:
+                self._source, self._seen, self._by_metric = source, 0, {}
+            fresh = source[self._seen :]
+            self._seen += len(fresh)
+            for datum in fresh:
+                point = self._to_point(datum)
+                moment = aware(point.timestamp).timestamp()
+                times, points = self._by_metric.setdefault((point.namespace, point.name, point.dimensions), ([], []))
+                if not times or moment >= times[-1]:
+                    times.append(moment)
+                    points.append(point)
+                else:  # written a little out of order (write-behind batches): filed in its place
+                    at = bisect.bisect_right(times, moment)
+                    times.insert(at, moment)
+                    points.insert(at, point)
+
+    def points(
+        self, namespace: str, name: str, dimensions: tuple[tuple[str, str], ...], start: datetime, end: datetime
+    ) -> list[Point]:
+        """The metric's points with start <= timestamp < end, oldest first."""
+        with self._lock:
+            found = self._by_metric.get((namespace, name, dimensions))
+            if found is None:
+                return []
+            times, points = found
+            low = bisect.bisect_left(times, aware(start).timestamp())
+            high = bisect.bisect_left(times, aware(end).timestamp())
+            return points[low:high]
+
+    def metrics(self) -> int:
+        with self._lock:
+            return len(self._by_metric)

@@ -46,6 +46,7 @@ ALARM_EVALUATION_S = 10.0  # SOF_ALARM_EVALUATION_S; CloudWatch evaluates standa
 RESPONSE = "moto.cloudwatch.responses.CloudWatchResponse"
 BACKEND = "moto.cloudwatch.models.CloudWatchBackend"
 ROUTE = "{0}/$"
+EARLIEST, LATEST = datetime(1970, 1, 1, tzinfo=UTC), datetime(9999, 1, 1, tzinfo=UTC)
 
 
 @declare(
@@ -63,23 +64,18 @@ def _get_metric_data() -> None:
         scan_by: str = "TimestampAscending",
     ) -> list[dict[str, Any]]:
         flush_sink()
-        wanted = {
-            (q["MetricStat"]["Metric"]["Namespace"], q["MetricStat"]["Metric"]["MetricName"])
-            for q in queries
-            if "MetricStat" in q
-        }
-        data = [
-            cwstats.Point(
-                namespace=md.namespace,
-                name=md.name,
-                dimensions=tuple(sorted((d.name, d.value) for d in md.dimensions)),
-                timestamp=md.timestamp,
-                values=_values(md),
-                unit=md.unit,
-            )
-            for md in self.get_all_metrics()
-            if (md.namespace, md.name) in wanted
-        ]
+        earliest: dict[tuple[str, str, tuple[tuple[str, str], ...]], datetime] = {}
+        for query in queries:
+            if "MetricStat" in query:
+                stat = query["MetricStat"]
+                metric = stat["Metric"]
+                key = (metric["Namespace"], metric["MetricName"], _dimension_key(metric.get("Dimensions", [])))
+                since = cwstats.round_start(start_time, int(stat["Period"]))  # where the query's periods begin
+                earliest[key] = min(since, earliest.get(key, since))
+        index = _index(self)
+        data = [p for key, since in earliest.items() for p in index.points(*key, since, end_time)]
+        computed = map(_point, self.aws_metric_data)  # moto's own metrics, made on the fly (SQS and the like)
+        data += [p for p in computed if (p.namespace, p.name, p.dimensions) in earliest]
         try:
             results = cwstats.get_metric_data(data, queries, start_time, end_time, scan_by)
         except cwstats.StatisticError as exc:
@@ -90,6 +86,31 @@ def _get_metric_data() -> None:
         return [{k: v for k, v in r.items() if k != "return_data"} for r in results if r["return_data"]]
 
     replace(CloudWatchBackend, "get_metric_data", get_metric_data)
+
+
+def _dimension_key(dimensions: list[dict[str, str]]) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted((str(d["Name"]), str(d["Value"])) for d in dimensions))
+
+
+def _point(md: Any) -> cwstats.Point:
+    """A moto ``MetricDatum`` / ``MetricAggregatedDatum`` as a statistics point."""
+    dimensions = tuple(sorted((d.name, d.value) for d in md.dimensions))
+    return cwstats.Point(md.namespace, md.name, dimensions, md.timestamp, _values(md), md.unit)
+
+
+_index_lock = threading.Lock()
+
+
+def _index(backend: Any) -> cwstats.PointIndex:
+    """The backend's datapoints by metric and time, brought up to date with ``metric_data``."""
+    found = backend.__dict__.get("_sof_index")
+    if found is None:
+        with _index_lock:
+            found = backend.__dict__.get("_sof_index")
+            if found is None:
+                found = backend._sof_index = cwstats.PointIndex(_point)
+    found.sync(backend.metric_data)
+    return found  # type: ignore[no-any-return]
 
 
 def _values(md: Any) -> tuple[float, ...] | cwstats.Aggregate:
@@ -161,25 +182,14 @@ def _points(
     unit: str | None,
     since: datetime | None = None,
 ) -> list[cwstats.Point]:
-    """The datapoints of one metric (exact dimensions), from moto's ``metric_data`` / ``get_all_metrics``."""
-    wanted = tuple(sorted((str(d["Name"]), str(d["Value"])) for d in dimensions))
-    data = backend.get_all_metrics()
-    if since is not None:  # the recent end only: metric_data is appended in (near) time order
-        naive = since.astimezone(UTC).replace(tzinfo=None)
-        older = 0
-        start = len(data)
-        while start > 0 and older < 1000:
-            start -= 1
-            older = older + 1 if data[start].timestamp < naive else 0
-        data = data[start:]
-    out = []
-    for md in data:
-        if md.namespace != namespace or md.name != name or (unit and md.unit != unit):
-            continue
-        dims = tuple(sorted((d.name, d.value) for d in md.dimensions))
-        if dims == wanted:
-            out.append(cwstats.Point(md.namespace, md.name, dims, md.timestamp, _values(md), md.unit))
-    return out
+    """The datapoints of one metric (exact dimensions), since a moment or all (``metric_data`` and
+    moto's ``aws_metric_data``)."""
+    wanted = _dimension_key(dimensions)
+    start = since or EARLIEST
+    points = _index(backend).points(namespace, name, wanted, start, LATEST)
+    key = (namespace, name, wanted)
+    points += [p for p in map(_point, backend.aws_metric_data) if (p.namespace, p.name, p.dimensions) == key]
+    return [p for p in points if not unit or p.unit == unit]
 
 
 @override(
@@ -220,6 +230,7 @@ def _get_metric_statistics(self: Any) -> Any:
         self._get_param("MetricName"),
         self._get_param("Dimensions", []) or [],
         self._get_param("Unit"),
+        since=cwstats.round_start(start, period),
     )
     datapoints = cwstats.metric_statistics(points, start, end, period, statistics, extended)
     return ActionResult({"Label": self._get_param("MetricName"), "Datapoints": datapoints})
