@@ -40,6 +40,8 @@ class Point:
 
 
 def aware(moment: datetime) -> datetime:
+    if moment.tzinfo is UTC:
+        return moment
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 

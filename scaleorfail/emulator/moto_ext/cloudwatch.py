@@ -95,7 +95,7 @@ def _dimension_key(dimensions: list[dict[str, str]]) -> tuple[tuple[str, str], .
 def _point(md: Any) -> cwstats.Point:
     """A moto ``MetricDatum`` / ``MetricAggregatedDatum`` as a statistics point."""
     dimensions = tuple(sorted((d.name, d.value) for d in md.dimensions))
-    return cwstats.Point(md.namespace, md.name, dimensions, md.timestamp, _values(md), md.unit)
+    return cwstats.Point(md.namespace, md.name, dimensions, cwstats.aware(md.timestamp), _values(md), md.unit)
 
 
 _index_lock = threading.Lock()

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from scaleorfail.emulator.moto_ext.core import declare, log, replace, state
+from scaleorfail.emulator.moto_ext.stepfunctions import pages
 from scaleorfail.emulator.moto_ext.stepfunctions.history import log_execution
 from scaleorfail.emulator.runtime import Datum
 from scaleorfail.emulator.settings import EmulatorSettings
@@ -192,7 +193,7 @@ def _retain(execution: Any) -> None:
     env = getattr(worker, "env", None)
     if env is None or isinstance(env, PackedEnvironment):
         return
-    blob = retention.pack(env.event_manager.get_event_history())
+    blob = retention.pack(list(pages.events_of(execution)))  # pickled as held (no deep copy first)
     worker.env = PackedEnvironment(blob, env)
     output = execution.output
     size = len(blob) + len(execution.execution_input or "") + (len(json.dumps(output)) if output else 0)

@@ -26,10 +26,12 @@ parser ``EventManager``, or ``raw_events()`` of a finished execution's packed hi
 from __future__ import annotations
 
 import base64
+import calendar
 import json
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
@@ -46,12 +48,28 @@ class InvalidPageTokenError(ValueError):
 
 
 def _timestamp_converter() -> Converter:
-    """moto's own timestamp conversion for the JSON protocol (epoch seconds, millisecond precision)."""
+    """moto's timestamp conversion for the JSON protocol (epoch seconds, truncated to the millisecond),
+    with a fast path for the ISO 8601 strings and datetimes the interpreter writes."""
     from moto.core.serialize import TimestampSerializer
 
     unix = TimestampSerializer.TIMESTAMP_FORMAT_UNIX
     serializer = TimestampSerializer(unix)
-    return lambda value: serializer._convert_timestamp_to_str(value, unix)
+
+    def convert(value: Any) -> Any:
+        moment = value
+        if isinstance(value, str):
+            try:
+                moment = datetime.fromisoformat(value)
+            except ValueError:
+                moment = None
+        if not isinstance(moment, datetime):
+            return serializer._convert_timestamp_to_str(value, unix)
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        base = calendar.timegm(moment.timetuple())  # as moto's TimestampSerializer._timestamp_unixtimestamp
+        return base + (moment.microsecond // 1000) / 1000.0 if moment.microsecond else base
+
+    return convert
 
 
 def _string(value: Any) -> Any:
