@@ -1,7 +1,8 @@
 """CloudWatch: GetMetricData and GetMetricStatistics with percentiles, metric math, alarms that evaluate.
 
-* ``moto.cloudwatch.models.CloudWatchBackend.get_metric_data``: replaced - percentiles, one
-  pass per query (:mod:`scaleorfail.emulator.cwstats`), Expression queries by
+* ``moto.cloudwatch.models.CloudWatchBackend.get_metric_data``: replaced - percentiles
+  (:mod:`scaleorfail.emulator.cwstats`) over an index of ``metric_data`` by metric and time
+  (:mod:`scaleorfail.emulator.metric_index`: a query costs its periods, not every datapoint), Expression queries by
   :mod:`scaleorfail.emulator.metricmath` (reads ``get_all_metrics`` / ``MetricDatum``).
 * The alarm evaluator (:func:`evaluate_alarms`, on a timer, :mod:`scaleorfail.emulator.alarms`
   decides): ``CloudWatchBackend.put_metric_alarm`` (a new alarm starts INSUFFICIENT_DATA, an
@@ -30,6 +31,7 @@ from moto.cloudwatch import urls as cloudwatch_urls
 from moto.cloudwatch.responses import CloudWatchResponse
 
 from scaleorfail.emulator import alarms, cwstats, metricmath
+from scaleorfail.emulator.metric_index import PointIndex
 from scaleorfail.emulator.moto_ext.core import (
     MotoSink,
     declare,
@@ -64,20 +66,21 @@ def _get_metric_data() -> None:
         scan_by: str = "TimestampAscending",
     ) -> list[dict[str, Any]]:
         flush_sink()
-        earliest: dict[tuple[str, str, tuple[tuple[str, str], ...]], datetime] = {}
-        for query in queries:
-            if "MetricStat" in query:
-                stat = query["MetricStat"]
-                metric = stat["Metric"]
-                key = (metric["Namespace"], metric["MetricName"], _dimension_key(metric.get("Dimensions", [])))
-                since = cwstats.round_start(start_time, int(stat["Period"]))  # where the query's periods begin
-                earliest[key] = min(since, earliest.get(key, since))
         index = _index(self)
-        data = [p for key, since in earliest.items() for p in index.points(*key, since, end_time)]
-        computed = map(_point, self.aws_metric_data)  # moto's own metrics, made on the fly (SQS and the like)
-        data += [p for p in computed if (p.namespace, p.name, p.dimensions) in earliest]
+        computed: dict[cwstats.MetricKey, list[cwstats.Point]] = {}
+        for point in map(_point, self.aws_metric_data):  # moto's own metrics, made on the fly (SQS and the like)
+            computed.setdefault((point.namespace, point.name, point.dimensions), []).append(point)
+
+        def series_of(
+            key: cwstats.MetricKey, stat: str, start: datetime, end: datetime, period_s: int, unit: str | None
+        ) -> list[tuple[datetime, float]]:
+            if key not in computed:
+                return index.series(key, stat, start, end, period_s, unit)
+            chosen = [*index.points(key, cwstats.round_start(start, period_s), end), *computed[key]]
+            return cwstats.series([p for p in chosen if unit is None or p.unit == unit], stat, start, end, period_s)
+
         try:
-            results = cwstats.get_metric_data(data, queries, start_time, end_time, scan_by)
+            results = cwstats.metric_data_results(series_of, queries, start_time, end_time, scan_by)
         except cwstats.StatisticError as exc:
             from moto.cloudwatch.exceptions import InvalidParameterValue
 
@@ -101,14 +104,14 @@ def _point(md: Any) -> cwstats.Point:
 _index_lock = threading.Lock()
 
 
-def _index(backend: Any) -> cwstats.PointIndex:
+def _index(backend: Any) -> PointIndex:
     """The backend's datapoints by metric and time, brought up to date with ``metric_data``."""
     found = backend.__dict__.get("_sof_index")
     if found is None:
         with _index_lock:
             found = backend.__dict__.get("_sof_index")
             if found is None:
-                found = backend._sof_index = cwstats.PointIndex(_point)
+                found = backend._sof_index = PointIndex(_point)
     found.sync(backend.metric_data)
     return found  # type: ignore[no-any-return]
 
@@ -186,7 +189,7 @@ def _points(
     moto's ``aws_metric_data``)."""
     wanted = _dimension_key(dimensions)
     start = since or EARLIEST
-    points = _index(backend).points(namespace, name, wanted, start, LATEST)
+    points = _index(backend).points((namespace, name, wanted), start, LATEST)
     key = (namespace, name, wanted)
     points += [p for p in map(_point, backend.aws_metric_data) if (p.namespace, p.name, p.dimensions) == key]
     return [p for p in points if not unit or p.unit == unit]
