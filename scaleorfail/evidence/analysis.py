@@ -13,6 +13,7 @@ from typing import Any
 
 from scaleorfail.pipeline import EMBED, STEPS, map_slots
 from scaleorfail.record.model import Attempt, Execution, HarvestRecord, Item
+from scaleorfail.record.pace import StartPace
 from scaleorfail.stats import percentile
 
 __all__ = ["percentile"]
@@ -77,6 +78,7 @@ class RunStats:
     executions_running: int = 0  # a partial harvest: still RUNNING when it was read
     pending: list[str] = field(default_factory=list)  # why the harvest is partial (empty: final)
     metrics_shared_with: int = 0  # other executions of the state machine in the run's CloudWatch minutes
+    start_pace: StartPace | None = None  # a stream's achieved start rate against the asked one
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -144,7 +146,9 @@ def stats(record: HarvestRecord, prices: dict[str, Any] | None = None) -> RunSta
     effective = min(map_slots(c), max(1, len(all_items))) if all_items else None
     ratio = little / effective if little and effective else None
     flag = None
-    if ratio is not None and ratio > 1.15:
+    # Little's L counts items in flight across every execution, the Map's limit is per execution: only a
+    # single execution can be held to it (a stream of batches runs several Maps at once).
+    if ratio is not None and ratio > 1.15 and len(executions) == 1:
         flag = "more in flight than the Map allows: the wall time or timestamps look wrong"
     elif ratio is not None and ratio < 0.5 and len(executions) == 1:
         flag = "the Map ran far below its concurrency: something else limited throughput (see throttles, retries)"
@@ -194,6 +198,7 @@ def stats(record: HarvestRecord, prices: dict[str, Any] | None = None) -> RunSta
         timing=record.timing.get("profile"),
         endpoint_max_concurrency=record.embed.max_concurrency,
         metrics_shared_with=record.metrics.shared_total,
+        start_pace=record.start_pace,
     )
 
 

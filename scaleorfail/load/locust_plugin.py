@@ -12,6 +12,7 @@ Roles:
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
@@ -48,6 +49,7 @@ from scaleorfail.record.manifest import (
     Starting,
     claim_run_dir,
     now_iso,
+    storage_message,
 )
 from scaleorfail.record.model import FailedStart
 
@@ -59,6 +61,7 @@ MANIFEST_INTERVAL_S = 2.0
 WATCH_INTERVAL_S = 1.0  # the coordinator probes the emulator this often
 COORDINATOR_SILENCE_S = 10.0  # a worker that hears nothing from its coordinator this long stops
 EXIT_TARGET_LOST = 3
+EXIT_STORAGE = 4  # the run directory cannot be written (a full disk): the run stopped
 
 # Per-process state (a Locust process loads the locustfile once).
 coordinator: dict[str, Any] = {}
@@ -140,10 +143,13 @@ def _init(environment: Any, **_: Any) -> None:
         emulator_instance=target.instance,
     )
     recorder = Recorder(run_dir, manifest)
+    if recorder.storage_error is not None:  # e.g. the disk filled up during an earlier run
+        print(storage_message(run_dir, recorder.storage_error).render(), file=sys.stderr, flush=True)
+        sys.exit(EXIT_STORAGE)
     if not environment.parsed_options.html_file:
         environment.parsed_options.html_file = str(run_dir / "locust.html")
     writer = StatsCSVFileWriter(environment, PERCENTILES_TO_REPORT, str(run_dir / "locust"), full_history=True)
-    gevent.spawn(writer.stats_writer)
+    gevent.spawn(_write_stats, writer)
     # Execution names are unique per state machine (90 days on AWS): a replaced run's new executions get a suffix.
     prefix = f"{settings.run_id}-{secrets.token_hex(2)}" if replaced else settings.run_id
     if replaced:
@@ -202,6 +208,8 @@ def _progress_reporter() -> progress.Reporter:
         first_arn=first_arn,
         history_call=history_call,
         track_completion=settings.track_completion,
+        expected=None if settings.profile.single else settings.profile.cumulative,
+        start_latency_ms=recorder.start_latency_p50,
     )
 
 
@@ -247,10 +255,32 @@ def _history_warning(target: targets.Target, arn: str, batch_size: int) -> str |
     return history_limit.warning(batch_size, str(definition.get("definition") or "{}"))
 
 
+def _write_stats(writer: Any) -> None:
+    """Locust's periodic CSV writer; a full disk ends it (the run is stopped by _keep_manifest_fresh)."""
+    with contextlib.suppress(OSError):
+        writer.stats_writer()
+
+
 def _keep_manifest_fresh(recorder: Recorder) -> None:
     while True:
         gevent.sleep(MANIFEST_INTERVAL_S)
         recorder.write()
+        if recorder.storage_error is not None and not coordinator.get("closing"):
+            _stop_on_storage(recorder.storage_error)
+            return
+
+
+def _stop_on_storage(error: OSError) -> None:
+    """The run's records can no longer be written: stop at once, one line, exit EXIT_STORAGE."""
+    recorder: Recorder = coordinator["recorder"]
+    environment = coordinator["writer"].environment
+    problem = storage_message(coordinator["run_dir"], error)
+    recorder.fail("storage", problem.cause)
+    coordinator["failure"] = problem
+    environment.process_exit_code = EXIT_STORAGE
+    environment.parsed_options.html_file = None  # nothing more can be written there
+    print(problem.render(), file=sys.stderr, flush=True)
+    environment.runner.quit()
 
 
 def _watch_target(environment: Any, watch: TargetWatch) -> None:
@@ -361,7 +391,8 @@ def _quit(exit_code: int = 0, **_: Any) -> None:
     if reporter is not None and status == "complete":
         _print_progress(reporter)  # the last word, however short the run was
     path = recorder.close(status)
-    _final_csv(coordinator["writer"].environment, coordinator["run_dir"])
+    with contextlib.suppress(OSError):  # a full disk: the manifest's end state is what counts
+        _final_csv(coordinator["writer"].environment, coordinator["run_dir"])
     started, failed, finished = recorder.counts
     print(
         f"run {recorder.manifest.run_id} {status}: {started} executions started, {failed} failed to start, "
