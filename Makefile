@@ -158,6 +158,7 @@ portfolio: $(STAMP) ## Activity 8: the evidence bundle in runs/portfolio (portfo
 
 bench: $(STAMP) $(CONSOLE_ASSETS) ## Benchmarks -> bench/results/*.json and *.md (takes several minutes)
 	$(BIN)/python bench/emulator_bench.py
+	$(BIN)/python bench/capacity_bench.py
 	$(BIN)/python bench/load_bench.py
 	$(BIN)/python bench/harvest_bench.py
 	$(BIN)/python bench/retention_bench.py

@@ -291,6 +291,7 @@ def table_rows(live: dict[str, Any], scaled: dict[str, Any]) -> list[tuple[str, 
 
 def main() -> int:
     repeats = int(os.environ.get("SOF_BENCH_CONSOLE_REPEATS", "2"))
+    load_before = [round(x, 2) for x in os.getloadavg()]
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(**launch_args())
         scaled = scale(browser)
@@ -300,6 +301,8 @@ def main() -> int:
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "cpus": os.cpu_count(),
         "command": "make bench (python bench/console_bench.py)",
+        # the machine's load average (1, 5, 15 min) before and after: the timings mean little on a loaded machine
+        "load_average": {"before": load_before, "after": [round(x, 2) for x in os.getloadavg()]},
         "burst": {"tickets": TICKETS, "max_concurrency": CONCURRENCY, "timing": "aws", "repeats": repeats},
         "live": live,
         "scale": scaled,
@@ -313,7 +316,8 @@ def main() -> int:
     rows = table_rows(live, scaled)
     (RESULTS / "console.md").write_text(
         "# Console benchmark\n\n"
-        f"Measured {result['measured_at']} ({result['cpus']} CPUs), `{result['command']}`: the workshop burst "
+        f"Measured {result['measured_at']} ({result['cpus']} CPUs; load average {result['load_average']['before'][0]} "
+        f"before, {result['load_average']['after'][0]} after), `{result['command']}`: the workshop burst "
         f"({TICKETS} tickets at max_concurrency {CONCURRENCY}, `aws` timing) with the execution page and the "
         f"dashboard open in Chromium, {repeats} bursts each way alternating; the scale checks on the `ideal` "
         "profile.\n\n" + tabulate(rows, headers=["measure", "value"], tablefmt="github") + "\n"

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 from emulator_support import (
     Emulator,
     deploy,
@@ -24,6 +25,7 @@ from emulator_support import (
     task_failures,
     tickets,
 )
+from waiting import history_length, wait_for
 
 from scaleorfail import history
 
@@ -287,6 +289,37 @@ def test_execution_history_is_paged_like_aws(emulator: Emulator) -> None:
     assert [e["id"] for p in pages for e in p] == [e["id"] for e in done["events"]]
     newest = sfn.get_execution_history(executionArn=done["executionArn"], maxResults=1, reverseOrder=True)
     assert newest["events"][0]["type"] == "ExecutionSucceeded"
+
+
+def test_a_live_history_is_paged_like_aws_without_repeats(emulator: Emulator) -> None:
+    outputs = deploy(emulator, simulated_infer_ms=30)
+    sfn = emulator.client("stepfunctions")
+    payload = json.dumps({"tickets": tickets(12), "max_concurrency": 1})
+    arn = sfn.start_execution(stateMachineArn=outputs["state_machine_arn"], input=payload)["executionArn"]
+
+    def grown() -> dict[str, Any] | None:
+        page = sfn.get_execution_history(executionArn=arn, maxResults=3, reverseOrder=True)
+        return dict(page) if "nextToken" in page else None
+
+    newest = wait_for(grown, "3+ events", observe=lambda: history_length(sfn, arn), interval=0.05)
+    first = sfn.get_execution_history(executionArn=arn, maxResults=3, includeExecutionData=False)
+    assert first["events"][0]["type"] == "ExecutionStarted" and "input" not in first["events"][0].get(
+        "executionStartedEventDetails", {}
+    )
+    finished(sfn, arn)
+    ids, token = [e["id"] for e in first["events"]], first.get("nextToken")
+    while token:
+        page = sfn.get_execution_history(executionArn=arn, maxResults=3, includeExecutionData=False, nextToken=token)
+        ids += [e["id"] for e in page["events"]]
+        token = page.get("nextToken")
+    everything = [e for p in sfn.get_paginator("get_execution_history").paginate(executionArn=arn) for e in p["events"]]
+    assert ids == [e["id"] for e in everything] == list(range(1, len(everything) + 1))
+    assert everything[-1]["type"] == "ExecutionSucceeded"
+    older = sfn.get_execution_history(executionArn=arn, maxResults=3, reverseOrder=True, nextToken=newest["nextToken"])
+    assert [e["id"] for e in older["events"]] == [newest["events"][-1]["id"] - k for k in (1, 2, 3)]
+    with pytest.raises(ClientError) as refused:
+        sfn.get_execution_history(executionArn=arn, nextToken=newest["nextToken"])  # reverse token, forward read
+    assert refused.value.response["Error"]["Code"] == "InvalidToken"
 
 
 # -- metrics and logs -----------------------------------------------------------------------------------

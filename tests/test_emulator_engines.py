@@ -9,10 +9,13 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from scaleorfail.emulator import alarms, cfn_props, cwstats, metricmath, protocol
 from scaleorfail.emulator import logs_insights as insights
 from scaleorfail.emulator.filterpattern import FilterPatternError, compile_pattern, split_fields
+from scaleorfail.emulator.metric_index import PointIndex
 
 DOC = json.dumps({"step": "embed", "duration_ms": 120, "route": "billing", "err": None, "ok": True, "a": ["x", "y"]})
 
@@ -176,6 +179,53 @@ def test_cloudwatch_rounds_the_start_time_and_computes_trimmed_statistics() -> N
     assert cwstats.statistic("IQM", raw, []) == 50.5 and cwstats.statistic("tc90", raw, []) == 90
     with pytest.raises(cwstats.StatisticError):
         cwstats.statistic("median", raw, [])
+
+
+def test_the_point_index_answers_a_metric_s_range_from_a_growing_list() -> None:
+    def at(seconds: float, name: str = "Duration", value: float = 1.0) -> cwstats.Point:
+        return cwstats.Point("AWS/Lambda", name, (("FunctionName", "f"),), T0 + timedelta(seconds=seconds), (value,))
+
+    index = PointIndex(lambda point: point)
+    source = [at(0), at(10, "Invocations"), at(20), at(5)]  # the last written late: filed in its place
+    index.sync(source)
+    key = ("AWS/Lambda", "Duration", (("FunctionName", "f"),))
+    assert [p.timestamp for p in index.points(key, T0, T0 + timedelta(seconds=30))] == [
+        T0,
+        T0 + timedelta(seconds=5),
+        T0 + timedelta(seconds=20),
+    ]
+    assert index.points(key, T0 + timedelta(seconds=5), T0 + timedelta(seconds=20)) == [at(5)]  # [start, end)
+    source.append(at(25, value=7.0))  # appended: filed at the next sync, the rest not converted again
+    index.sync(source)
+    assert index.points(key, T0 + timedelta(seconds=21), T0 + timedelta(seconds=60)) == [at(25, value=7.0)]
+    index.sync([at(30)])  # the list replaced (retention trimmed it): indexed anew
+    assert index.points(key, T0, T0 + timedelta(seconds=60)) == [at(30)] and index.metrics() == 1
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    offsets=st.lists(st.integers(min_value=0, max_value=600_000_000), min_size=1, max_size=80),
+    period=st.sampled_from([1, 10, 60]),
+    stat=st.sampled_from(["Sum", "Average", "Maximum", "Minimum", "SampleCount", "p95", "p50", "tm90"]),
+    window=st.tuples(st.integers(min_value=0, max_value=600), st.integers(min_value=1, max_value=700)),
+)
+def test_the_index_s_series_are_the_plain_ones(
+    offsets: list[int], period: int, stat: str, window: tuple[int, int]
+) -> None:
+    points = [
+        cwstats.Point("N", "M", (), T0 + timedelta(microseconds=us), (float(k % 7),)) for k, us in enumerate(offsets)
+    ]
+    index = PointIndex(lambda point: point)
+    index.sync(points)  # in the order written, not sorted
+    start = T0 + timedelta(seconds=window[0])
+    end = start + timedelta(seconds=window[1])
+    assert index.series(("N", "M", ()), stat, start, end, period) == cwstats.series(points, stat, start, end, period)
+    aggregate = cwstats.Point("N", "M", (), T0, cwstats.Aggregate(2, 3.0, 1.0, 2.0))
+    index.sync([*points, aggregate])  # a statistic set: the plain computation
+    everything = [*points, aggregate]
+    assert index.series(("N", "M", ()), stat, start, end, period) == cwstats.series(
+        everything, stat, start, end, period
+    )
 
 
 def test_state_machine_properties_become_the_api_request() -> None:

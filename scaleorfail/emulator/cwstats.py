@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -26,6 +27,21 @@ class Aggregate:
     maximum: float
 
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MICROSECOND = timedelta(microseconds=1)
+
+
+def aware(moment: datetime) -> datetime:
+    if moment.tzinfo is UTC:
+        return moment
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def micros(moment: datetime) -> int:
+    """Microseconds since the epoch, exactly (bucketing by float seconds could misplace a boundary point)."""
+    return (aware(moment) - EPOCH) // MICROSECOND
+
+
 @dataclass(frozen=True)
 class Point:
     namespace: str
@@ -34,10 +50,10 @@ class Point:
     timestamp: datetime
     values: tuple[float, ...] | Aggregate
     unit: str | None = None
+    at_us: int = field(init=False, repr=False, compare=False)  # the timestamp in epoch microseconds
 
-
-def aware(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "at_us", micros(self.timestamp))
 
 
 def statistic(stat: str, raw: list[float], aggregates: list[Aggregate]) -> float | None:
@@ -169,23 +185,28 @@ def series(
 ) -> list[tuple[datetime, float]]:
     """(period start, value) for each period in [start, end) that has data, periods from the rounded start."""
     start, end = round_start(start, period_s), aware(end)
+    first, last, width = micros(start), micros(end), max(1, period_s) * 1_000_000
     buckets: dict[int, tuple[list[float], list[Aggregate]]] = defaultdict(lambda: ([], []))
-    for point in points:
-        moment = aware(point.timestamp)
-        if not start <= moment < end:
+    for point in points:  # the hot loop of a dashboard refresh: integers only
+        at = point.at_us
+        if at < first or at >= last:
             continue
-        index = int((moment - start).total_seconds() // period_s)
-        raw, aggregates = buckets[index]
-        if isinstance(point.values, Aggregate):
-            aggregates.append(point.values)
+        raw, aggregates = buckets[(at - first) // width]
+        values = point.values
+        if isinstance(values, Aggregate):
+            aggregates.append(values)
         else:
-            raw.extend(point.values)
+            raw.extend(values)
     out = []
     for index in sorted(buckets):
         value = statistic(stat, *buckets[index])
         if value is not None:
             out.append((start + timedelta(seconds=index * period_s), value))
     return out
+
+
+MetricKey = tuple[str, str, tuple[tuple[str, str], ...]]  # (namespace, name, sorted dimensions)
+SeriesOf = Callable[[MetricKey, str, datetime, datetime, int, "str | None"], list[tuple[datetime, float]]]
 
 
 def get_metric_data(
@@ -196,9 +217,25 @@ def get_metric_data(
     Queries with ReturnData false are included, marked by ``return_data``, so that
     expressions can use them.
     """
-    by_metric: dict[tuple[str, str, tuple[tuple[str, str], ...]], list[Point]] = defaultdict(list)
+    by_metric: dict[MetricKey, list[Point]] = defaultdict(list)
     for point in points:  # one pass over the datapoints, whatever the number of queries
         by_metric[(point.namespace, point.name, point.dimensions)].append(point)
+
+    def series_of(
+        key: MetricKey, stat: str, start: datetime, end: datetime, period_s: int, unit: str | None
+    ) -> list[tuple[datetime, float]]:
+        chosen = by_metric.get(key, [])
+        if unit is not None:
+            chosen = [p for p in chosen if p.unit == unit]
+        return series(chosen, stat, start, end, period_s)
+
+    return metric_data_results(series_of, queries, start, end, scan_by)
+
+
+def metric_data_results(
+    series_of: SeriesOf, queries: list[dict[str, Any]], start: datetime, end: datetime, scan_by: str
+) -> list[dict[str, Any]]:
+    """GetMetricData results of the MetricStat queries, each series from `series_of`."""
     results = []
     for query in queries:
         if "MetricStat" not in query:
@@ -206,13 +243,8 @@ def get_metric_data(
         metric_stat = query["MetricStat"]
         metric = metric_stat["Metric"]
         dimensions = tuple(sorted((d["Name"], d["Value"]) for d in metric.get("Dimensions", [])))
-        unit = metric_stat.get("Unit")
-        chosen = [
-            p
-            for p in by_metric.get((metric["Namespace"], metric["MetricName"], dimensions), [])
-            if unit is None or p.unit == unit
-        ]
-        data = series(chosen, metric_stat["Stat"], start, end, int(metric_stat["Period"]))
+        key = (metric["Namespace"], metric["MetricName"], dimensions)
+        data = series_of(key, metric_stat["Stat"], start, end, int(metric_stat["Period"]), metric_stat.get("Unit"))
         if scan_by == "TimestampDescending":
             data.reverse()
         results.append(

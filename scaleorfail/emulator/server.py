@@ -171,7 +171,7 @@ class Server:
         # Access-Control-Allow-Origin; its documented switch turns that off (checked below).
         os.environ["MOTO_DISABLE_GLOBAL_CORS"] = "true"
         from moto import settings as moto_settings
-        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication
         from werkzeug.serving import make_server
 
         from scaleorfail.emulator import moto_ext
@@ -185,7 +185,7 @@ class Server:
         self.runtime = moto_ext.install(self.settings, self.work_dir)
         from scaleorfail.emulator import protocol
 
-        app = protocol.wrap(DomainDispatcherApplication(create_backend_app))
+        app = protocol.wrap(DomainDispatcherApplication(moto_ext.dispatch.backend_app))
         try:  # bound here, not by werkzeug (which prints and exits on EADDRINUSE): a lost race is told apart
             listener = listen(self.settings.host, self.settings.port)
             self.http = make_server(

@@ -130,7 +130,7 @@ def windows(events: Iterable[dict[str, Any]]) -> list[tuple[int, int]]:
     ends: dict[str, int] = {}
     for event in events:
         message = str(event.get("message", ""))
-        if message.startswith(("START RequestId:", "END RequestId:")) and (request := _own_request_id(message)):
+        if message.startswith(("START RequestId:", "END RequestId:")) and (request := own_request_id(message)):
             (starts if message.startswith("START") else ends)[request] = int(event.get("timestamp", 0))
     return [(starts[r], ends[r]) for r in starts if r in ends]
 

@@ -16,6 +16,7 @@ the pinned moto and is patched exactly once - a moto upgrade is that test's chec
 - :mod:`.cloudwatch` - GetMetricData / GetMetricStatistics, metric math, the alarm evaluator.
 - :mod:`.cloudformation` - stacks and change sets, the resource types the pipeline uses.
 - :mod:`.sagemaker` - InvokeEndpoint served by the endpoint runtime.
+- :mod:`.dispatch` - moto's request path: what every API call paid before its action, paid once.
 
 Where moto offers an extension point it is used: the Step Functions, Logs, CloudWatch and
 SageMaker Runtime APIs (and Lambda's GetAccountSettings) are subclasses of moto's response
@@ -39,6 +40,7 @@ from scaleorfail.emulator.moto_ext import (  # noqa: F401 - sagemaker: imported 
     cloudformation,
     cloudwatch,
     core,
+    dispatch,
     logs,
     sagemaker,
     stepfunctions,

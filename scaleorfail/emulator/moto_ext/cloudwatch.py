@@ -1,7 +1,8 @@
 """CloudWatch: GetMetricData and GetMetricStatistics with percentiles, metric math, alarms that evaluate.
 
-* ``moto.cloudwatch.models.CloudWatchBackend.get_metric_data``: replaced - percentiles, one
-  pass per query (:mod:`scaleorfail.emulator.cwstats`), Expression queries by
+* ``moto.cloudwatch.models.CloudWatchBackend.get_metric_data``: replaced - percentiles
+  (:mod:`scaleorfail.emulator.cwstats`) over an index of ``metric_data`` by metric and time
+  (:mod:`scaleorfail.emulator.metric_index`: a query costs its periods, not every datapoint), Expression queries by
   :mod:`scaleorfail.emulator.metricmath` (reads ``get_all_metrics`` / ``MetricDatum``).
 * The alarm evaluator (:func:`evaluate_alarms`, on a timer, :mod:`scaleorfail.emulator.alarms`
   decides): ``CloudWatchBackend.put_metric_alarm`` (a new alarm starts INSUFFICIENT_DATA, an
@@ -30,6 +31,7 @@ from moto.cloudwatch import urls as cloudwatch_urls
 from moto.cloudwatch.responses import CloudWatchResponse
 
 from scaleorfail.emulator import alarms, cwstats, metricmath
+from scaleorfail.emulator.metric_index import PointIndex
 from scaleorfail.emulator.moto_ext.core import (
     MotoSink,
     declare,
@@ -46,6 +48,7 @@ ALARM_EVALUATION_S = 10.0  # SOF_ALARM_EVALUATION_S; CloudWatch evaluates standa
 RESPONSE = "moto.cloudwatch.responses.CloudWatchResponse"
 BACKEND = "moto.cloudwatch.models.CloudWatchBackend"
 ROUTE = "{0}/$"
+EARLIEST, LATEST = datetime(1970, 1, 1, tzinfo=UTC), datetime(9999, 1, 1, tzinfo=UTC)
 
 
 @declare(
@@ -63,25 +66,21 @@ def _get_metric_data() -> None:
         scan_by: str = "TimestampAscending",
     ) -> list[dict[str, Any]]:
         flush_sink()
-        wanted = {
-            (q["MetricStat"]["Metric"]["Namespace"], q["MetricStat"]["Metric"]["MetricName"])
-            for q in queries
-            if "MetricStat" in q
-        }
-        data = [
-            cwstats.Point(
-                namespace=md.namespace,
-                name=md.name,
-                dimensions=tuple(sorted((d.name, d.value) for d in md.dimensions)),
-                timestamp=md.timestamp,
-                values=_values(md),
-                unit=md.unit,
-            )
-            for md in self.get_all_metrics()
-            if (md.namespace, md.name) in wanted
-        ]
+        index = _index(self)
+        computed: dict[cwstats.MetricKey, list[cwstats.Point]] = {}
+        for point in map(_point, self.aws_metric_data):  # moto's own metrics, made on the fly (SQS and the like)
+            computed.setdefault((point.namespace, point.name, point.dimensions), []).append(point)
+
+        def series_of(
+            key: cwstats.MetricKey, stat: str, start: datetime, end: datetime, period_s: int, unit: str | None
+        ) -> list[tuple[datetime, float]]:
+            if key not in computed:
+                return index.series(key, stat, start, end, period_s, unit)
+            chosen = [*index.points(key, cwstats.round_start(start, period_s), end), *computed[key]]
+            return cwstats.series([p for p in chosen if unit is None or p.unit == unit], stat, start, end, period_s)
+
         try:
-            results = cwstats.get_metric_data(data, queries, start_time, end_time, scan_by)
+            results = cwstats.metric_data_results(series_of, queries, start_time, end_time, scan_by)
         except cwstats.StatisticError as exc:
             from moto.cloudwatch.exceptions import InvalidParameterValue
 
@@ -90,6 +89,31 @@ def _get_metric_data() -> None:
         return [{k: v for k, v in r.items() if k != "return_data"} for r in results if r["return_data"]]
 
     replace(CloudWatchBackend, "get_metric_data", get_metric_data)
+
+
+def _dimension_key(dimensions: list[dict[str, str]]) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted((str(d["Name"]), str(d["Value"])) for d in dimensions))
+
+
+def _point(md: Any) -> cwstats.Point:
+    """A moto ``MetricDatum`` / ``MetricAggregatedDatum`` as a statistics point."""
+    dimensions = tuple(sorted((d.name, d.value) for d in md.dimensions))
+    return cwstats.Point(md.namespace, md.name, dimensions, cwstats.aware(md.timestamp), _values(md), md.unit)
+
+
+_index_lock = threading.Lock()
+
+
+def _index(backend: Any) -> PointIndex:
+    """The backend's datapoints by metric and time, brought up to date with ``metric_data``."""
+    found = backend.__dict__.get("_sof_index")
+    if found is None:
+        with _index_lock:
+            found = backend.__dict__.get("_sof_index")
+            if found is None:
+                found = backend._sof_index = PointIndex(_point)
+    found.sync(backend.metric_data)
+    return found  # type: ignore[no-any-return]
 
 
 def _values(md: Any) -> tuple[float, ...] | cwstats.Aggregate:
@@ -161,25 +185,14 @@ def _points(
     unit: str | None,
     since: datetime | None = None,
 ) -> list[cwstats.Point]:
-    """The datapoints of one metric (exact dimensions), from moto's ``metric_data`` / ``get_all_metrics``."""
-    wanted = tuple(sorted((str(d["Name"]), str(d["Value"])) for d in dimensions))
-    data = backend.get_all_metrics()
-    if since is not None:  # the recent end only: metric_data is appended in (near) time order
-        naive = since.astimezone(UTC).replace(tzinfo=None)
-        older = 0
-        start = len(data)
-        while start > 0 and older < 1000:
-            start -= 1
-            older = older + 1 if data[start].timestamp < naive else 0
-        data = data[start:]
-    out = []
-    for md in data:
-        if md.namespace != namespace or md.name != name or (unit and md.unit != unit):
-            continue
-        dims = tuple(sorted((d.name, d.value) for d in md.dimensions))
-        if dims == wanted:
-            out.append(cwstats.Point(md.namespace, md.name, dims, md.timestamp, _values(md), md.unit))
-    return out
+    """The datapoints of one metric (exact dimensions), since a moment or all (``metric_data`` and
+    moto's ``aws_metric_data``)."""
+    wanted = _dimension_key(dimensions)
+    start = since or EARLIEST
+    points = _index(backend).points((namespace, name, wanted), start, LATEST)
+    key = (namespace, name, wanted)
+    points += [p for p in map(_point, backend.aws_metric_data) if (p.namespace, p.name, p.dimensions) == key]
+    return [p for p in points if not unit or p.unit == unit]
 
 
 @override(
@@ -220,6 +233,7 @@ def _get_metric_statistics(self: Any) -> Any:
         self._get_param("MetricName"),
         self._get_param("Dimensions", []) or [],
         self._get_param("Unit"),
+        since=cwstats.round_start(start, period),
     )
     datapoints = cwstats.metric_statistics(points, start, end, period, statistics, extended)
     return ActionResult({"Label": self._get_param("MetricName"), "Datapoints": datapoints})

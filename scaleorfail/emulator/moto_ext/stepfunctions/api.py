@@ -4,8 +4,8 @@
 served through moto's ``url_paths`` (moto's own extension point, as ``awslambda_simple`` does):
 
 * ListExecutions: stopDate for TIMED_OUT executions (``ActionResult.result``).
-* GetExecutionHistory: maxResults / nextToken / reverseOrder paging as AWS pages (at most 1,000
-  events), includeExecutionData=false.
+* GetExecutionHistory: maxResults / nextToken / reverseOrder paging as AWS pages (100 events by
+  default, at most 1,000), includeExecutionData=false; a page costs what it holds (:mod:`.pages`).
 * StopExecution: the request's error and cause kept, ABORTED at once whatever state the execution is
   in (:mod:`scaleorfail.emulator.sfn_stop`: repeated until the program takes it, then reported
   ABORTED), answered with its stopDate (``execution.stop``, ``exec_worker.env``, ``exec_status``);
@@ -27,10 +27,10 @@ from moto.stepfunctions.responses import StepFunctionResponse
 
 from scaleorfail.emulator import sfn_stop
 from scaleorfail.emulator.moto_ext.core import declare, override, replace_item
+from scaleorfail.emulator.moto_ext.stepfunctions import pages
 
-HISTORY_PAGE_MAX = 1000
 STOP_WAIT_S = 30.0  # a stop waits for a program that has not started yet (a loaded machine: seconds)
-EXECUTION_DATA_FIELDS = ("input", "output", "inputDetails", "outputDetails")
+JSON_CONTENT_TYPE = "application/x-amz-json-1.0"  # Step Functions' protocol (awsJson1_0)
 RESPONSE = "moto.stepfunctions.responses.StepFunctionResponse"
 ROUTE = "{0}/$"
 
@@ -49,33 +49,26 @@ def _list_executions(self: Any) -> Any:
 
 @override(
     f"{RESPONSE}.get_execution_history",
-    why="maxResults/nextToken/reverseOrder paging as AWS pages (moto returned every event at once)",
+    why="pages as AWS pages them (100 by default, at most 1,000; reverseOrder; nextToken), each costing what it "
+    "holds (moto deep-copied and serialised the whole history per call, and returned it at once)",
 )
 def _get_execution_history(self: Any) -> Any:
-    execution_arn = self._get_param("executionArn")
-    max_results = self._get_int_param("maxResults") or HISTORY_PAGE_MAX
-    max_results = max(1, min(int(max_results), HISTORY_PAGE_MAX))
-    reverse = bool(self._get_param("reverseOrder"))
-    token = self._get_param("nextToken")
-    history = self.stepfunction_backend.get_execution_history(execution_arn)
-    events = list(history["events"])
-    if reverse:
-        events.reverse()
-    start = 0
-    if token:
-        try:
-            start = int(str(token).rsplit(":", 1)[1])
-        except (IndexError, ValueError):
-            from moto.stepfunctions.exceptions import InvalidToken
+    from moto.stepfunctions.exceptions import InvalidToken
 
-            raise InvalidToken("the nextToken does not belong to this history") from None
-    page = events[start : start + max_results]
-    if self._get_param("includeExecutionData") is False:
-        page = without_execution_data(page)
-    result: dict[str, Any] = {"events": page}
-    if start + max_results < len(events):
-        result["nextToken"] = f"{execution_arn}:{start + max_results}"
-    return ActionResult(result)
+    arn = self._get_param("executionArn")
+    execution = self.stepfunction_backend.describe_execution(arn)  # ExecutionDoesNotExist / InvalidArn
+    try:
+        body = pages.page(
+            execution,
+            arn,
+            self._get_int_param("maxResults"),
+            bool(self._get_param("reverseOrder")),
+            self._get_param("nextToken"),
+            self._get_param("includeExecutionData") is not False,
+        )
+    except pages.InvalidPageTokenError as problem:
+        raise InvalidToken(str(problem)) from None
+    return 200, {"Content-Type": JSON_CONTENT_TYPE}, body
 
 
 @override(
@@ -130,18 +123,6 @@ def _describe_execution(self: Any) -> Any:
     if trace:
         response["traceHeader"] = trace
     return ActionResult(response)
-
-
-def without_execution_data(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """History events as GetExecutionHistory gives them with includeExecutionData=false."""
-    out = []
-    for event in events:
-        copy = dict(event)
-        for key, value in event.items():
-            if key.endswith("EventDetails") and isinstance(value, dict):
-                copy[key] = {k: v for k, v in value.items() if k not in EXECUTION_DATA_FIELDS}
-        out.append(copy)
-    return out
 
 
 class StepFunctionsAPI(StepFunctionResponse):

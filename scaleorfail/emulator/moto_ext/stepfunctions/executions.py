@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from scaleorfail.emulator.moto_ext.core import declare, log, replace, state
+from scaleorfail.emulator.moto_ext.stepfunctions import pages
 from scaleorfail.emulator.moto_ext.stepfunctions.history import log_execution
 from scaleorfail.emulator.moto_ext.stepfunctions.quotas import start_allowed
 from scaleorfail.emulator.runtime import Datum
@@ -137,7 +138,8 @@ class PackedEvents:
     def __init__(self, blob: bytes) -> None:
         self.blob = blob
 
-    def get_event_history(self) -> list[Any]:
+    def raw_events(self) -> list[Any]:
+        """The unpacked events, shared (read them, never change them): GetExecutionHistory's pages."""
         from scaleorfail.emulator import retention
 
         with self._cache_lock:
@@ -147,7 +149,10 @@ class PackedEvents:
             with self._cache_lock:
                 self._cache.append((self, cached))
                 del self._cache[: -self.CACHE_SIZE]
-        return list(cached)
+        return cached
+
+    def get_event_history(self) -> list[Any]:
+        return list(self.raw_events())
 
 
 class PackedEnvironment:
@@ -190,7 +195,7 @@ def _retain(execution: Any) -> None:
     env = getattr(worker, "env", None)
     if env is None or isinstance(env, PackedEnvironment):
         return
-    blob = retention.pack(env.event_manager.get_event_history())
+    blob = retention.pack(list(pages.events_of(execution)))  # pickled as held (no deep copy first)
     worker.env = PackedEnvironment(blob, env)
     output = execution.output
     size = len(blob) + len(execution.execution_input or "") + (len(json.dumps(output)) if output else 0)

@@ -9,7 +9,8 @@
   timed-out program stays so (a Map iteration reporting its abort no longer turned an
   ABORTED execution FAILED), and past the limit the limit is the error.
 * :func:`log_execution`: Step Functions execution logging (``execution.state_machine.loggingConfiguration``,
-  ``to_history_output``) into CloudWatch Logs, called when an execution ends (:mod:`.executions`).
+  the events as :func:`.pages.events_of` reads them) into CloudWatch Logs, called when an execution ends
+  (:mod:`.executions`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from scaleorfail.emulator.moto_ext.core import declare, replace, runtime, state
+from scaleorfail.emulator.moto_ext.stepfunctions import pages
 from scaleorfail.emulator.moto_ext.stepfunctions.quotas import transition
 from scaleorfail.emulator.timing import PACER, HistoryWriter
 
@@ -159,7 +161,7 @@ def log_execution(execution: Any) -> None:
     arn = destinations[0].get("cloudWatchLogsLogGroup", {}).get("logGroupArn", "")
     group = arn.split(":log-group:", 1)[-1].removesuffix(":*")
     include_data = bool(config.get("includeExecutionData"))
-    events = execution.to_history_output().get("events", [])
+    events = pages.events_of(execution)  # read as held: moto's to_history_output deep-copies the whole history
     lines: list[tuple[int, str]] = []
     for event in events:
         kind = str(getattr(event["type"], "value", event["type"]))

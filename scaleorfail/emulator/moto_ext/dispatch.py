@@ -1,0 +1,65 @@
+"""moto's request path: what every API call paid before reaching its action (issue 22, capacity).
+
+Profiled under a StartExecution burst (py-spy, GIL samples), moto's server spent about a third
+of each request before the action ran:
+
+* ``moto.backends.list_of_moto_modules``: a directory listing and an ``isdir`` per moto package
+  for every request (``DomainDispatcherApplication.get_backend_for_host``) - listed once;
+* ``moto.core.responses.method_names_from_class``: ``inspect.getmembers`` of the response class
+  for every call (``BaseResponse.call_action``) - once per class;
+* :func:`backend_app`: moto's ``create_backend_app`` makes each service's Flask app with
+  ``debug = True``, whose request class then builds a new class on every form-data load
+  (``flask.debughelpers.attach_enctype_error_multidict``); the apps are served without debug
+  (an unhandled error is still a 500, logged by Flask instead of re-raised to werkzeug).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+from scaleorfail.emulator.moto_ext.core import declare, replace
+
+
+@declare("moto.backends.list_of_moto_modules", why="moto's packages listed once (moto listed them per request)")
+def _modules_listed_once() -> None:
+    from moto import backends
+
+    listed = tuple(backends.list_of_moto_modules())
+
+    def list_of_moto_modules() -> Iterator[str]:
+        return iter(listed)
+
+    replace(backends, "list_of_moto_modules", list_of_moto_modules)
+
+
+@declare(
+    "moto.core.responses.method_names_from_class",
+    why="a response class's action names found once (moto ran inspect.getmembers on every call)",
+)
+def _method_names_once() -> None:
+    from moto.core import responses
+
+    original = responses.method_names_from_class  # type: ignore[attr-defined]  # moto imports it from moto.utilities.utils
+    known: dict[type, list[str]] = {}
+    lock = threading.Lock()
+
+    def method_names_from_class(clazz: Any) -> list[str]:
+        found = known.get(clazz)
+        if found is None:
+            found = original(clazz)
+            with lock:
+                known[clazz] = found
+        return found
+
+    replace(responses, "method_names_from_class", method_names_from_class)
+
+
+def backend_app(service: str) -> Any:
+    """moto's ``create_backend_app`` for `service`, served without Flask's debug mode."""
+    from moto.moto_server.werkzeug_app import create_backend_app
+
+    app = create_backend_app(service)  # type: ignore[arg-type]  # moto types it as a Literal of its services
+    app.debug = False
+    return app
