@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from scaleorfail.emulator.moto_ext.core import declare, log, replace, state
+from scaleorfail.emulator.moto_ext.stepfunctions import mapruns
 from scaleorfail.emulator.moto_ext.stepfunctions.history import log_execution
 from scaleorfail.emulator.runtime import Datum
 from scaleorfail.emulator.settings import EmulatorSettings
@@ -176,6 +177,7 @@ def _evict(account: str, region: str, arns: set[str]) -> None:
             if len(kept) != len(machine.executions):
                 machine.executions = kept  # readers still iterating the old list see it whole
     state["retention"][1].add(arns)
+    mapruns.forget(arns)  # a Map Run's children, and the Map Runs of an evicted parent
 
 
 def _retain(execution: Any) -> None:
