@@ -23,6 +23,10 @@ STEP_FUNCTIONS = {PREPROCESS: "preprocess", EMBED: "embed", POSTPROCESS: "postpr
 
 # An inline Map runs at most 40 iterations at once, whatever MaxConcurrency says (0 = "no limit": 40).
 MAP_LIMIT = 40
+# A Distributed Map (map_mode = "distributed") runs up to 10,000 child executions at once (0 = "no limit": 10,000).
+DISTRIBUTED_LIMIT = 10_000
+MAP_RUN_LABEL = "Tickets"  # the Distributed Map's Label: its Map Runs and child executions are named <machine>/Tickets
+BATCHES_PREFIX = "batches/"  # the map bucket's ticket batches (JSON Lines), one object per execution
 
 TERMINAL_STATUSES = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 

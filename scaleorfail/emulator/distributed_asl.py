@@ -19,7 +19,7 @@ from typing import Any
 DISTRIBUTED = "DISTRIBUTED"
 EXECUTION_TYPES = ("STANDARD", "EXPRESS")
 INPUT_TYPES = ("JSON", "JSONL", "CSV")
-LABEL_FORBIDDEN = set(" ?*<>{}[]:;,\\|^~$#%&`\"")
+LABEL_FORBIDDEN = set(' ?*<>{}[]:;,\\|^~$#%&`"')
 LABEL_MAX = 40
 MAX_CONCURRENCY_MAX = 10_000
 EXPRESS_TIMEOUT_S = 300  # an Express workflow runs at most 5 minutes
@@ -73,7 +73,8 @@ def _moto_state(state: dict[str, Any]) -> tuple[dict[str, Any], MapConfig]:
         processor=processor,
     )
     moto = {k: v for k, v in state.items() if k not in ("ItemBatcher", "ResultWriter")}
-    moto["ItemProcessor"] = {**processor, "ProcessorConfig": {**processor["ProcessorConfig"], "ExecutionType": "STANDARD"}}
+    moto_config = {**processor["ProcessorConfig"], "ExecutionType": "STANDARD"}
+    moto["ItemProcessor"] = {**processor, "ProcessorConfig": moto_config}
     if isinstance(moto.get("ToleratedFailurePercentage"), int):
         moto["ToleratedFailurePercentage"] = float(moto["ToleratedFailurePercentage"])
     reader = moto.get("ItemReader")
@@ -89,16 +90,17 @@ def _walk(machine: Any, path: tuple[str, ...], found: dict[tuple[str, ...], MapC
     if not isinstance(machine, dict) or not isinstance(machine.get("States"), dict):
         return machine
     states: dict[str, Any] = {}
-    for name, state in machine["States"].items():
-        if is_distributed(state):
-            state, config = _moto_state(state)
+    for name, written in machine["States"].items():
+        state = written
+        if is_distributed(written):
+            state, config = _moto_state(written)
             found[(*path, name)] = MapConfig(**{**config.__dict__, "state": name})
             # the child workflow is a definition of its own: parsed (and rewritten) when a child starts
-        elif isinstance(state, dict) and state.get("Type") == "Map":
-            key = "ItemProcessor" if "ItemProcessor" in state else "Iterator"
-            state = {**state, key: _walk(state.get(key), (*path, name), found)}
-        elif isinstance(state, dict) and state.get("Type") == "Parallel":
-            state = {**state, "Branches": [_walk(b, (*path, name), found) for b in state.get("Branches") or []]}
+        elif isinstance(written, dict) and written.get("Type") == "Map":
+            key = "ItemProcessor" if "ItemProcessor" in written else "Iterator"
+            state = {**written, key: _walk(written.get(key), (*path, name), found)}
+        elif isinstance(written, dict) and written.get("Type") == "Parallel":
+            state = {**written, "Branches": [_walk(b, (*path, name), found) for b in written.get("Branches") or []]}
         states[name] = state
     return {**machine, "States": states}
 
@@ -176,9 +178,8 @@ def problems(state: dict[str, Any]) -> list[tuple[str, str, tuple[str, ...]]]:
             for name in ("MaxItemsPerBatch", "MaxInputBytesPerBatch"):
                 value = batcher.get(name)
                 if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-                    found.append(
-                        ("SCHEMA_VALIDATION_FAILED", f"The field '{name}' must be a positive integer", ("ItemBatcher", name))
-                    )
+                    text = f"The field '{name}' must be a positive integer"
+                    found.append(("SCHEMA_VALIDATION_FAILED", text, ("ItemBatcher", name)))
     reader = state.get("ItemReader")
     if isinstance(reader, dict):
         reader_config = reader.get("ReaderConfig")

@@ -40,7 +40,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from scaleorfail import history, runs
 from scaleorfail import target as targets
 from scaleorfail.errors import UserError
-from scaleorfail.harvest import convert, logs, metrics, store
+from scaleorfail.harvest import convert, logs, maprun, metrics, store
 from scaleorfail.harvest.store import harvest_path, read_any, read_cached
 from scaleorfail.ratelimit import ApiLimiter
 from scaleorfail.record import model, queries
@@ -96,6 +96,9 @@ def harvest(run_dir: Path, options: Options) -> model.HarvestRecord:
     record = Collector(manifest, options, previous).collect()
     store.write(run_dir, record)
     return record
+
+
+Parsed = tuple[history.Timeline, int, tuple[model.MapRun, ...]]  # a history, its pages, its Map Runs
 
 
 @dataclass(frozen=True)
@@ -176,8 +179,8 @@ class Collector:
         timelines = self.histories(statuses)
         executions = [kept[name] for name in names & set(kept)]
         for name in statuses:
-            timeline, pages = timelines.get(name, (None, 0))
-            executions.append(convert.execution(name, statuses[name], timeline, pages, batches[name]))
+            timeline, pages, map_runs = timelines.get(name, (None, 0, ()))
+            executions.append(convert.execution(name, statuses[name], timeline, pages, batches[name], map_runs))
         executions.sort(key=lambda e: (e.start_ms, e.name))
         absent = sorted(names - set(statuses) - set(kept))
         missing = tuple(model.Missing(name, lost or reason) for name, reason in self.why_missing(absent, lost).items())
@@ -339,12 +342,24 @@ class Collector:
     def read_history(self, arn: str) -> tuple[list[dict[str, Any]], int]:
         return history_pages(functools.partial(self.call, "GetExecutionHistory", self.sfn.get_execution_history), arn)
 
-    def histories(self, statuses: dict[str, dict[str, Any]]) -> dict[str, tuple[history.Timeline, int]]:
-        def one(name: str) -> tuple[str, tuple[history.Timeline, int]]:
-            events, pages = self.read_history(statuses[name]["arn"])
-            return name, (history.parse(events), pages)
+    def histories(self, statuses: dict[str, dict[str, Any]]) -> dict[str, Parsed]:
+        """Each execution's history parsed; a Distributed Map's Map Runs followed to their children (maprun.py)."""
+        groups = self.manifest.stack_outputs.get("log_group_names") or {}
+        follower = maprun.Follower(self.call, self.sfn, self.target.client("logs"), groups.get("state_machine"))
 
-        done: dict[str, tuple[history.Timeline, int]] = {}
+        def one(name: str) -> tuple[str, Parsed]:
+            events, pages = self.read_history(statuses[name]["arn"])
+            timeline = history.parse(events)
+            if not timeline.map_runs:
+                return name, (timeline, pages, ())
+            followed = follower.follow(timeline)
+            timeline.items = followed.items
+            if followed.runs and sum(r.children for r in followed.runs) >= 50:
+                read = sum(r.children_read for r in followed.runs)
+                self.say(f"{self.manifest.run_id}: {name}: {read} child executions read")
+            return name, (timeline, pages + followed.pages, tuple(followed.runs))
+
+        done: dict[str, Parsed] = {}
         total = len(statuses)
         with ThreadPoolExecutor(max_workers=HISTORY_THREADS) as pool:
             for index, (name, result) in enumerate(pool.map(one, sorted(statuses)), 1):

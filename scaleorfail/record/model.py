@@ -13,8 +13,9 @@ every piece of evidence they cite was frozen into the record at harvest, scoped 
 Schema ``scale-or-fail/harvest`` version 3 (1: first; 2: the timing profile, vague
 Lambda errors qualified by their cause, final/pending, provisional metrics; 3: this typed
 model, request ids, log evidence, account settings, metrics shared with other executions).
-``start_pace`` (a stream's achieved start rate, :mod:`.pace`) is optional and was added within
-version 3: older records read with it empty. A record of another version is not read: the run is
+``start_pace`` (a stream's achieved start rate, :mod:`.pace`) and an execution's ``map_mode`` /
+``map_runs`` (a Distributed Map's Map Runs, whose child executions are its items) are optional and
+were added within version 3: older records read with them empty (an inline Map). A record of another version is not read: the run is
 harvested again.
 """
 
@@ -91,6 +92,38 @@ class Item:
 
 
 @dataclass(frozen=True)
+class Missing:
+    name: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class MapRun:
+    """A Distributed Map's Map Run (DescribeMapRun) and how its child executions were read.
+
+    Its items are the execution's ``items``, read from the children's histories (STANDARD) or
+    from the state machine's execution log (EXPRESS, which have no history to get)."""
+
+    arn: str
+    status: str
+    execution_type: str  # STANDARD | EXPRESS (of the children)
+    max_concurrency: int
+    tolerated_failure_percentage: float = 0.0
+    tolerated_failure_count: int = 0
+    item_counts: dict[str, int] = field(default_factory=dict)
+    execution_counts: dict[str, int] = field(default_factory=dict)
+    start_ms: float | None = None  # epoch ms
+    stop_ms: float | None = None
+    children: int = 0  # child executions ListExecutions(mapRunArn) listed
+    children_read: int = 0  # whose history (or execution log) was read into items
+    source: str = "GetExecutionHistory"  # where the children's events came from
+    child_events: int = 0  # history events of all the children together
+    child_state_transitions: int = 0
+    child_ms: float = 0.0  # the children's execution time together (EXPRESS billing: duration)
+    missing: tuple[Missing, ...] = ()  # children listed but not read, with why
+
+
+@dataclass(frozen=True)
 class Execution:
     name: str
     arn: str
@@ -108,6 +141,8 @@ class Execution:
     map_length: int | None = None
     states: tuple[Visit, ...] = ()  # the visits outside the Map iterations (ApplyDefaults, ProcessTickets ...)
     items: tuple[Item, ...] = ()
+    map_mode: str = "inline"  # distributed: the items are the Map Runs' child executions (map_runs)
+    map_runs: tuple[MapRun, ...] = ()
 
     @property
     def duration_ms(self) -> float | None:
@@ -129,12 +164,6 @@ class EmbedBackend:
     variant: str | None = None
     max_concurrency: int | None = None
     memory_mb: int | None = None
-
-
-@dataclass(frozen=True)
-class Missing:
-    name: str
-    reason: str
 
 
 @dataclass(frozen=True)

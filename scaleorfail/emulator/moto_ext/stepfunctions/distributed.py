@@ -39,7 +39,7 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from scaleorfail.emulator import sfn_stop
 from scaleorfail.emulator.distributed_asl import MapConfig, for_moto
@@ -98,16 +98,16 @@ def _parser() -> None:
 def _child_classes() -> tuple[type, type]:
     from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication, Execution
 
-    class ChildCommunication(BaseExecutionWorkerCommunication):  # type: ignore[misc]
+    class ChildCommunication(BaseExecutionWorkerCommunication):
         def terminated(self) -> None:
-            execution = self.execution
+            execution: Any = self.execution
             try:
                 super().terminated()  # status, execution log, metrics, retention (.executions)
             finally:
                 status = str(getattr(execution.exec_status, "value", execution.exec_status))
                 execution.sof_run.ended(execution.sof_child, status, execution.output, execution.error, execution.cause)
 
-    class ChildExecution(Execution):  # type: ignore[misc]
+    class ChildExecution(Execution):
         sof_run: MapRun
         sof_child: Child
         map_run_arn: str
@@ -126,7 +126,7 @@ def _child_machine(parent: Any, run: MapRun, config: MapConfig) -> Any:
 
     machine = parent.state_machine
     label = run.state_machine_arn.rsplit("/", 1)[1]
-    child = StateMachine(
+    child = cast(Any, StateMachine)(
         arn=run.state_machine_arn,
         name=f"{machine.name}/{label}",
         definition=config.child_definition(),
@@ -217,6 +217,13 @@ def _outputs(run: MapRun) -> list[Any]:
 # -- the Map Run -----------------------------------------------------------------------------
 
 
+def _details(**details: Any) -> Any:
+    """moto's EventDetails (a TypedDict of every kind of details, of which an event carries one)."""
+    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+
+    return cast(Any, EventDetails)(**details)
+
+
 def _failure(env: Any, error: str, cause: str) -> Exception:
     from moto.stepfunctions.parser.api import HistoryEventType, MapRunFailedEventDetails
     from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
@@ -224,14 +231,13 @@ def _failure(env: Any, error: str, cause: str) -> Exception:
         FailureEvent,
         FailureEventException,
     )
-    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 
     return FailureEventException(
         FailureEvent(
             env=env,
             error_name=CustomErrorName(error),
             event_type=HistoryEventType.MapRunFailed,
-            event_details=EventDetails(mapRunFailedEventDetails=MapRunFailedEventDetails(error=error, cause=cause)),
+            event_details=_details(mapRunFailedEventDetails=MapRunFailedEventDetails(error=error, cause=cause)),
         )
     )
 
@@ -266,7 +272,6 @@ def _parent(env: Any) -> Any:
 
 def _map_run(component: Any, env: Any) -> None:
     from moto.stepfunctions.parser.api import HistoryEventType, MapRunFailedEventDetails, MapRunStartedEventDetails
-    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 
     eval_input = env.stack.pop()
     record = eval_input.map_run_record
@@ -286,7 +291,7 @@ def _map_run(component: Any, env: Any) -> None:
     env.event_manager.add_event(
         context=env.event_history_context,
         event_type=HistoryEventType.MapRunStarted,
-        event_details=EventDetails(mapRunStartedEventDetails=MapRunStartedEventDetails(mapRunArn=run.arn)),
+        event_details=_details(mapRunStartedEventDetails=MapRunStartedEventDetails(mapRunArn=run.arn)),
     )
     state_input = env.states.get_input()
     context = env.states.context_object.context_object_data
@@ -296,8 +301,10 @@ def _map_run(component: Any, env: Any) -> None:
             items = itemio.read_items(config.item_reader, state_input, context, account)
         else:
             items = list(eval_input.input_items or [])
-        inputs = itemio.batches(_selected(env, eval_input, items, state_input), config.item_batcher, state_input, context)
-        too_big = next((i for i, (p, _) in enumerate(inputs) if len(json.dumps(p)) > itemio.MAX_CHILD_INPUT_BYTES), None)
+        selected = _selected(env, eval_input, items, state_input)
+        inputs = itemio.batches(selected, config.item_batcher, state_input, context)
+        limit = itemio.MAX_CHILD_INPUT_BYTES
+        too_big = next((i for i, (payload, _) in enumerate(inputs) if len(json.dumps(payload)) > limit), None)
         if too_big is not None:
             raise MapRunError("States.DataLimitExceeded", f"The input of child execution {too_big} exceeds 256 KB")
         run.planned(len(items), len(inputs))
@@ -317,7 +324,7 @@ def _map_run(component: Any, env: Any) -> None:
         env.event_manager.add_event(
             context=env.event_history_context,
             event_type=HistoryEventType.MapRunFailed,
-            event_details=EventDetails(
+            event_details=_details(
                 mapRunFailedEventDetails=MapRunFailedEventDetails(error=failure.error, cause=failure.cause)
             ),
         )
@@ -328,7 +335,7 @@ def _map_run(component: Any, env: Any) -> None:
         env.event_manager.add_event(
             context=env.event_history_context,
             event_type=HistoryEventType.MapRunFailed,
-            event_details=EventDetails(mapRunFailedEventDetails=MapRunFailedEventDetails()),
+            event_details=_details(mapRunFailedEventDetails=MapRunFailedEventDetails()),
         )
         run.finish("FAILED")
         _abort(run, "the Map Run failed")
@@ -358,7 +365,9 @@ def _distributed_map() -> None:
     f"{BACKEND}._get_state_machine_for_execution",
     why="a child execution's state machine is its Map Run's (<parent>/<label>), not one ListStateMachines lists",
 )
-@declare(f"{BACKEND}._validate_execution_arn", why="EXPRESS children of a Map Run (arn:...:express:...) can be described")
+@declare(
+    f"{BACKEND}._validate_execution_arn", why="EXPRESS children of a Map Run (arn:...:express:...) can be described"
+)
 @declare(
     f"{PARSER_BACKEND}.get_execution_history",
     why="an EXPRESS child has no history to get (AWS: its execution log is its record)",
@@ -413,16 +422,15 @@ def _map_run_api() -> None:
         self.describe_execution(execution_arn)  # ExecutionDoesNotExist as AWS says it
         return {"mapRuns": [run.list_item() for run in mapruns.of_execution(execution_arn)]}
 
-    def update_map_run(
-        self: Any, map_run_arn: str, max_concurrency: Any, tolerated_failure_count: Any, tolerated_failure_percentage: Any
-    ) -> None:
+    def update_map_run(self: Any, map_run_arn: str, max_concurrency: Any, **tolerated: Any) -> None:
         run = find(map_run_arn)
+        count, percentage = tolerated.get("tolerated_failure_count"), tolerated.get("tolerated_failure_percentage")
         if run.status != "RUNNING":
             raise ValidationException(f"Map Run {map_run_arn} is {run.status}: only a running Map Run can be updated")
         run.update(
             None if max_concurrency is None else int(max_concurrency),
-            None if tolerated_failure_count is None else int(tolerated_failure_count),
-            None if tolerated_failure_percentage is None else float(tolerated_failure_percentage),
+            None if count is None else int(count),
+            None if percentage is None else float(percentage),
         )
 
     replace(StepFunctionsParserBackend, "describe_map_run", describe_map_run)
@@ -430,7 +438,9 @@ def _map_run_api() -> None:
     replace(StepFunctionsParserBackend, "update_map_run", update_map_run)
 
 
-def list_children(map_run_arn: str, state_machine_arn: str | None, status: str | None, max_results: int, token: str | None) -> dict[str, Any]:
+def list_children(
+    map_run_arn: str, state_machine_arn: str | None, status: str | None, max_results: int, token: str | None
+) -> dict[str, Any]:
     """ListExecutions(mapRunArn): the Map Run's child executions, newest first, paged as AWS pages."""
     from moto.stepfunctions.exceptions import InvalidToken, ResourceNotFound, ValidationException
 

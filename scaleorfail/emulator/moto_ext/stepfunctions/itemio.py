@@ -90,7 +90,8 @@ def read_items(reader: dict[str, Any], state_input: Any, context: Any, account: 
     try:
         items = _parse(body, kind, config)
     except (ValueError, UnicodeDecodeError, csv.Error) as error:
-        raise MapRunError(READER_FAILED, f"Attempting to map over non-iterable node in s3://{bucket}/{key}: {error}") from None
+        text = f"Attempting to map over non-iterable node in s3://{bucket}/{key}: {error}"
+        raise MapRunError(READER_FAILED, text) from None
     limit = _number(config, "MaxItems", state_input, context)
     return items[:limit] if limit else items
 
@@ -101,7 +102,8 @@ def _get_object(account: str, bucket: str, key: str) -> bytes:
     try:
         found = _s3(account).get_object(bucket, key)
     except MissingBucket:
-        raise MapRunError(READER_FAILED, f"The specified bucket does not exist (Service: S3, Bucket: {bucket})") from None
+        text = f"The specified bucket does not exist (Service: S3, Bucket: {bucket})"
+        raise MapRunError(READER_FAILED, text) from None
     except MissingKey:
         found = None
     if found is None:
@@ -188,9 +190,7 @@ def result_entry(run: MapRun, child: Child) -> dict[str, Any]:
     return entry
 
 
-def write_results(
-    run: MapRun, writer: dict[str, Any], state_input: Any, context: Any, account: str
-) -> dict[str, Any]:
+def write_results(run: MapRun, writer: dict[str, Any], state_input: Any, context: Any, account: str) -> dict[str, Any]:
     """The Map Run's results in S3; the Map state's output."""
     resource = str(writer.get("Resource", ""))
     if not resource.endswith(":s3:putObject"):
@@ -219,6 +219,7 @@ def write_results(
         manifest_key = f"{folder}manifest.json"
         s3.put_object(bucket, manifest_key, json.dumps(manifest, indent=2).encode())
     except Exception as error:
-        raise MapRunError(WRITER_FAILED, f"The results could not be written to s3://{bucket}/{folder}: {error}") from None
+        text = f"The results could not be written to s3://{bucket}/{folder}: {error}"
+        raise MapRunError(WRITER_FAILED, text) from None
     run.results_written(children)
     return {"MapRunArn": run.arn, "ResultWriterDetails": {"Bucket": bucket, "Key": manifest_key}}

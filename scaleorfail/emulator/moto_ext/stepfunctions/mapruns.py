@@ -130,7 +130,9 @@ class MapRun:
             counts["pending"] -= weight
             counts["running"] += weight
 
-    def ended(self, child: Child, status: str, output: Any = None, error: str | None = None, cause: str | None = None) -> bool:
+    def ended(
+        self, child: Child, status: str, output: Any = None, error: str | None = None, cause: str | None = None
+    ) -> bool:
         """A child's end (its first report only); True when this call counted it."""
         with self.lock:
             if child.status != "RUNNING":
