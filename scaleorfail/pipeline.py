@@ -31,8 +31,10 @@ BATCHES_PREFIX = "batches/"  # the map bucket's ticket batches (JSON Lines), one
 TERMINAL_STATUSES = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 
 
-def map_slots(max_concurrency: int | None) -> int:
-    """Items the Map lets run at once for this knob: the knob, or the inline cap when unset, 0 or above it."""
-    if not max_concurrency or max_concurrency > MAP_LIMIT:
-        return MAP_LIMIT
+def map_slots(max_concurrency: int | None, map_mode: str = "inline") -> int:
+    """Items the Map lets run at once for this knob: the knob, or the Map's own cap (40 inline, 10,000
+    distributed) when unset, 0 or above it."""
+    cap = DISTRIBUTED_LIMIT if map_mode == "distributed" else MAP_LIMIT
+    if not max_concurrency or max_concurrency > cap:
+        return cap
     return max_concurrency

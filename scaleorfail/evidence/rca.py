@@ -23,8 +23,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from scaleorfail.evidence import orchestration
 from scaleorfail.evidence.analysis import ENDPOINT_THROTTLE_ERRORS, THROTTLE_ERRORS, RunStats, invocations, peak_tasks
-from scaleorfail.pipeline import EMBED, MAP_LIMIT, map_slots
+from scaleorfail.pipeline import DISTRIBUTED_LIMIT, EMBED, MAP_LIMIT, map_slots
 from scaleorfail.record.model import HarvestRecord, LogScope, Visit
 from scaleorfail.record.pace import SHORT_RATIO
 
@@ -50,7 +51,7 @@ BONES = {
 # A cold start's worth of latency (placement + init: about 370 ms on AWS and under the emulator's aws
 # timing profile), or a loaded laptop's scheduling jitter: not a latency wall.
 NOISE_MS = 400.0
-LEAVES = ("THROTTLED", "EXHAUSTED", "TIMED OUT", "BAD INPUT", "QUOTA")
+LEAVES = ("THROTTLED", "EXHAUSTED", "TIMED OUT", "BAD INPUT", "QUOTA", "ORCHESTRATION-BOUND")
 # Step Functions' hard quota: an execution whose history reaches 25,000 events fails with States.Runtime.
 HISTORY_EVENT_LIMIT = 25_000
 HISTORY_LIMIT_ERROR = "States.Runtime"
@@ -201,8 +202,8 @@ class _Run:
 
     @property
     def map_limit(self) -> int:
-        """Items the Map lets run at once: max_concurrency, or the inline cap of 40 when unset or 0."""
-        return map_slots(self.stats.max_concurrency)
+        """Items the Map lets run at once: max_concurrency, or the Map's own cap (40 inline) when unset or 0."""
+        return map_slots(self.stats.max_concurrency, self.record.map_mode)
 
     @property
     def burst(self) -> str:
@@ -483,9 +484,55 @@ def _history_limit(r: _Run) -> Check:
         "the execution ran out of history.",
         (f"smaller batches: at most about {largest} tickets per execution (make burst TARGET={r.target_flag} "
          f"N={largest}; the load profiles' BATCH=), " if largest else "smaller batches, ")
-        + "or a Distributed Map, whose child executions each have their own history",
+        + "or the whole batch in one execution with a Distributed Map, whose child executions each have their "
+        f"own history: sof deploy --target {r.target_flag} --var map_mode=distributed (reversible)",
         f"sof compare {r.run_id} <the smaller-batch run>  # no {HISTORY_LIMIT_ERROR}, every ticket harvested",
     )  # fmt: skip
+
+
+def _orchestration(r: _Run) -> Check:
+    """An inline Map whose one history is the serial part: its writer near capacity, tickets waiting on it."""
+    if r.record.map_mode == "distributed":
+        return "the Map is distributed: each ticket's events went to a child execution's own history"
+    load = orchestration.history_load(r.record)
+    if load is None:
+        return "no inline Map iteration finished: nothing to measure its history by"
+    rate = f"{load.events_per_s:,.0f} events/s into {load.execution}'s one history"
+    if load.utilisation is None:
+        return f"{rate}; not judged against a writer: {load.capacity_source}"
+    if not load.bound or r.errors[THROTTLE]:
+        return (
+            f"{rate}, {load.utilisation:.0%} of its writer's capacity; {load.outside_share:.0%} of the tickets' "
+            "in-flight time outside Lambda"
+            + (f"; {r.errors[THROTTLE]} throttles explain the wait" if r.errors[THROTTLE] else "")
+        )
+    c = r.stats.max_concurrency
+    evidence = [
+        Evidence(
+            "history",
+            f"{load.events:,} events in {load.span_s:.1f} s of Map: {rate}, {load.utilisation:.0%} of its writer's "
+            f"capacity of {load.capacity_per_s:,.0f}/s ({load.capacity_source})",
+            r.history,
+        ),
+        Evidence(
+            "history",
+            f"tickets spent {load.outside_share:.0%} of their in-flight time outside their Lambda tasks (state "
+            "transitions and task dispatch, each an event of the shared history); 0 throttles",
+            r.history + ": MapIteration* against Task* events",
+        ),
+    ]
+    label = f"dist-c{c or 'default'}"
+    return Finding(
+        "ORCHESTRATION-BOUND",
+        "an inline Map's one execution history",
+        1,
+        evidence,
+        "Hypothesis: every iteration writes into one execution history, appended to one event at a time; past "
+        "this rate a higher max_concurrency adds waiting, not throughput (the bend of the scaling curve).",
+        f"give each ticket its own history: sof deploy --target {r.target_flag} --var map_mode=distributed "
+        "(a Distributed Map; reversible: --var map_mode=inline)",
+        f"{r.burst} MAX_CONCURRENCY={c or 2} LABEL={label} && sof compare {r.run_id} {label}  # throughput, wait p95",
+    )
 
 
 def _queueing(r: _Run) -> Check:
@@ -543,7 +590,8 @@ def _queueing(r: _Run) -> Check:
                 "Little's law on the harvested timings",
             )
         )
-    better = min(MAP_LIMIT, max((c or 1) * 5, 10), r.account_concurrency or MAP_LIMIT)
+    cap = DISTRIBUTED_LIMIT if r.record.map_mode == "distributed" else MAP_LIMIT
+    better = min(cap, max((c or 1) * 5, 10), r.account_concurrency or MAP_LIMIT)
     return Finding(
         "THROTTLED",
         "queueing at the Map's max_concurrency (throughput-bound)",
@@ -672,8 +720,8 @@ def _timed_out(r: _Run) -> Check:
 
 
 CHECKS = (("QUOTA", _history_limit), ("BAD INPUT", _bad_input), ("THROTTLED", _hard_throttle),
-          ("THROTTLED", _endpoint_rejections), ("THROTTLED", _queueing), ("EXHAUSTED", _exhausted),
-          ("TIMED OUT", _timed_out))  # fmt: skip
+          ("THROTTLED", _endpoint_rejections), ("THROTTLED", _queueing), ("ORCHESTRATION-BOUND", _orchestration),
+          ("EXHAUSTED", _exhausted), ("TIMED OUT", _timed_out))  # fmt: skip
 
 
 def diagnose(record: HarvestRecord, run: RunStats, target_flag: str | None = None) -> Diagnosis:

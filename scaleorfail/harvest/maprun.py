@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -145,7 +146,7 @@ class Follower:
             source=source,
             child_events=sum(t.events for _, t in read),
             child_state_transitions=sum(t.state_transitions for _, t in read),
-            child_ms=round(sum((t.stop or t.start) - t.start for _, t in read), 1),
+            child_billed_ms=float(sum(math.ceil(((t.stop or t.start) - t.start) / 100.0) * 100 for _, t in read)),
             missing=tuple(missing),
         )
         return run, child_items(read), pages

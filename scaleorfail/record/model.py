@@ -15,8 +15,8 @@ Lambda errors qualified by their cause, final/pending, provisional metrics; 3: t
 model, request ids, log evidence, account settings, metrics shared with other executions).
 ``start_pace`` (a stream's achieved start rate, :mod:`.pace`) and an execution's ``map_mode`` /
 ``map_runs`` (a Distributed Map's Map Runs, whose child executions are its items) are optional and
-were added within version 3: older records read with them empty (an inline Map). A record of another version is not read: the run is
-harvested again.
+were added within version 3: older records read with them empty (an inline Map). A record of
+another version is not read: the run is harvested again.
 """
 
 from __future__ import annotations
@@ -119,7 +119,7 @@ class MapRun:
     source: str = "GetExecutionHistory"  # where the children's events came from
     child_events: int = 0  # history events of all the children together
     child_state_transitions: int = 0
-    child_ms: float = 0.0  # the children's execution time together (EXPRESS billing: duration)
+    child_billed_ms: float = 0.0  # the children's durations, each rounded up to 100 ms (EXPRESS billing)
     missing: tuple[Missing, ...] = ()  # children listed but not read, with why
 
 
@@ -352,3 +352,12 @@ class HarvestRecord:
     @property
     def tickets(self) -> int:
         return sum(e.batch_size for e in self.executions)
+
+    @property
+    def map_mode(self) -> str:
+        """distributed when the run's Map ran its tickets as child executions (its Map Runs were read), else inline."""
+        return "distributed" if any(e.map_mode == "distributed" for e in self.executions) else "inline"
+
+    @property
+    def map_runs(self) -> list[MapRun]:
+        return [run for execution in self.executions for run in execution.map_runs]
