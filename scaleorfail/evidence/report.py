@@ -54,7 +54,7 @@ def plot_throughput(runs: list[RunStats], model: USL | None, path: Path) -> Path
     figure, axis = plt.subplots(figsize=(7, 4.2))
     xs = [p[0] for p in points]
     ys = [p[1] for p in points]
-    inline = sorted((r.max_concurrency, r.throughput) for r in runs if r.map_mode == "inline" and r.max_concurrency)
+    inline = [p for p in points if any(r.map_mode == "inline" and (r.max_concurrency, r.throughput) == p for r in runs)]
     base_c, base_x = (inline or points)[0]
     top = max(xs)
     ideal_x = list(range(1, top + 1))
@@ -66,7 +66,9 @@ def plot_throughput(runs: list[RunStats], model: USL | None, path: Path) -> Path
         fitted = " - inline" if len(modes) > 1 else ""
         axis.plot(range(1, len(curve) + 1), curve, color="tab:orange", label=f"USL fit{fitted} (R² {model.r2:.2f})")
     for mode in modes:
-        mine = sorted((r.max_concurrency, r.throughput) for r in runs if r.map_mode == mode and r.max_concurrency)
+        mine = sorted(
+            (r.max_concurrency, r.throughput) for r in runs if r.map_mode == mode and r.max_concurrency and r.throughput
+        )
         color, name = MODE_STYLE.get(mode, ("tab:blue", mode))
         axis.plot(
             [p[0] for p in mine],
