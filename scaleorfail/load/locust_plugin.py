@@ -216,6 +216,11 @@ def _progress_reporter() -> progress.Reporter:
         client = target.client("stepfunctions", max_attempts=1)
         return functools.partial(limiter.call, "GetExecutionHistory", client.get_execution_history)
 
+    def map_run_call() -> Any:
+        client = target.client("stepfunctions", max_attempts=1)
+        return functools.partial(ApiLimiter.for_target(target.name, target.region).call, "DescribeMapRun",
+                                 client.describe_map_run)  # fmt: skip
+
     return progress.Reporter(
         single=settings.profile.single,
         tickets=settings.batch_size,
@@ -227,6 +232,7 @@ def _progress_reporter() -> progress.Reporter:
         track_completion=settings.track_completion,
         expected=None if settings.profile.single else settings.profile.cumulative,
         start_latency_ms=recorder.start_latency_p50,
+        map_run_call=map_run_call,
     )
 
 
