@@ -231,11 +231,16 @@ def _failure(env: Any, error: str, cause: str) -> Exception:
         FailureEvent,
         FailureEventException,
     )
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+        StatesErrorNameType,
+    )
 
+    known = next((t for t in StatesErrorNameType if t.to_name() == error), None)  # States.* names are typed
     return FailureEventException(
         FailureEvent(
             env=env,
-            error_name=CustomErrorName(error),
+            error_name=StatesErrorName(typ=known) if known is not None else CustomErrorName(error),
             event_type=HistoryEventType.MapRunFailed,
             event_details=_details(mapRunFailedEventDetails=MapRunFailedEventDetails(error=error, cause=cause)),
         )
