@@ -10,7 +10,8 @@ from __future__ import annotations
 
 APPLY_DEFAULTS = "ApplyDefaults"  # Choice: an input without max_concurrency gets the default
 DEFAULT_MAX_CONCURRENCY = "DefaultMaxConcurrency"  # Pass: writes the deployment's default knob
-PROCESS_TICKETS = "ProcessTickets"  # the inline Map, one iteration per ticket
+PROCESS_TICKETS = "ProcessTickets"  # the Map: one inline iteration, or one child execution, per ticket
+PROCESS_BATCH = "ProcessBatch"  # map_mode = distributed with ItemBatcher: a child's inline Map over its batch
 PREPROCESS = "Preprocess"
 EMBED = "Embed"
 POSTPROCESS = "Postprocess"

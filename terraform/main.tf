@@ -180,10 +180,10 @@ module "state_machine" {
     items_prefix   = local.map_items_prefix
     results_prefix = local.map_results_prefix
   } : null
-  log_level               = var.state_machine_log_level
-  include_execution_data  = var.state_machine_include_execution_data
-  log_retention_days      = var.log_retention_days
-  enable_xray             = var.enable_xray
+  log_level              = var.state_machine_log_level
+  include_execution_data = var.state_machine_include_execution_data
+  log_retention_days     = var.log_retention_days
+  enable_xray            = var.enable_xray
 }
 
 module "observability" {
