@@ -52,7 +52,7 @@ def test_the_definition_moto_parses_keeps_what_the_map_run_needs_beside_it() -> 
     )
     definition = json.dumps({"StartAt": "Outer", "States": {"Outer": {"Type": "Parallel", "End": True, "Branches": [
         {"StartAt": "M", "States": {"M": state}}]}}})  # fmt: skip
-    with pytest.raises(Exception, match="ItemBatcher|EXPRESS"):
+    with pytest.raises(Exception, match=r"ItemBatcher|EXPRESS"):
         AmazonStateLanguageParser.parse(definition)  # moto 5.2.5's grammar alone
     text, configs = distributed_asl.for_moto(definition)
     AmazonStateLanguageParser.parse(text)  # now it parses

@@ -748,7 +748,7 @@ def test_the_distributed_map_starts_only_its_own_children_and_reads_and_writes_o
                                                "restrict_public_buckets"))  # fmt: skip
     (encryption,) = table["aws_s3_bucket_server_side_encryption_configuration"]
     assert encryption.args["rule"][0]["apply_server_side_encryption_by_default"][0]["sse_algorithm"] == "aws:kms"
-    inline = [p for m, d, p in policy_documents() if m == "modules/state_machine" and d == "this"][0]
+    inline = next(p for m, d, p in policy_documents() if m == "modules/state_machine" and d == "this")
     assert not {s["Sid"] for s in inline["Statement"]} & set(statements) - {
         "InvokePipelineFunctions",
         "DeliverExecutionLogs",
