@@ -745,6 +745,13 @@ def diagnose(record: HarvestRecord, run: RunStats, target_flag: str | None = Non
             f"start rate: {pace.achieved_per_s:.1f}/s achieved of {pace.asked_per_s:g}/s asked over {pace.starts} "
             f"StartExecution calls" + (f" - BELOW {SHORT_RATIO:.0%}: {pace.culprit}" if pace.short else "")
         )
+    for map_run in record.map_runs:  # a Distributed Map: its tickets ran as child executions
+        counts = map_run.execution_counts
+        what.append(
+            f"Distributed Map: Map Run {map_run.status}, {map_run.children:,} {map_run.execution_type} child "
+            f"executions ({counts.get('succeeded', 0)} succeeded, {counts.get('failed', 0)} failed), at most "
+            f"{map_run.max_concurrency or 'unlimited'} at once; their events read from {map_run.source}"
+        )
     embed = record.embed
     if embed.backend == "sagemaker":
         what.append(
