@@ -96,3 +96,58 @@ def history_load(record: HarvestRecord) -> HistoryLoad | None:
         if found is None or load.events_per_s > found.events_per_s:
             found = load
     return found
+
+
+# -- the RCA leaf's words (evidence/rca.py builds the finding from them) -------------------------------
+
+HYPOTHESIS = (
+    "Hypothesis: every iteration writes into one execution history, appended to one event at a time; past this "
+    "rate a higher max_concurrency adds waiting, not throughput (the bend of the scaling curve)."
+)
+
+
+def judge(record: HarvestRecord, throttles: int) -> HistoryLoad | str:
+    """The history load when the run is orchestration-bound, else why the leaf is ruled out."""
+    if record.map_mode == "distributed":
+        return "the Map is distributed: each ticket's events went to a child execution's own history"
+    load = history_load(record)
+    if load is None:
+        return "no inline Map iteration finished: nothing to measure its history by"
+    rate = f"{load.events_per_s:,.0f} events/s into {load.execution}'s one history"
+    if load.utilisation is None:
+        return f"{rate}; not judged against a writer: {load.capacity_source}"
+    if not load.bound or throttles:
+        return (
+            f"{rate}, {load.utilisation:.0%} of its writer's capacity; {load.outside_share:.0%} of the tickets' "
+            "in-flight time outside Lambda" + (f"; {throttles} throttles explain the wait" if throttles else "")
+        )
+    return load
+
+
+def evidence_lines(load: HistoryLoad) -> list[tuple[str, str]]:
+    """(the evidence, what to add to the history call that shows it)."""
+    return [
+        (
+            f"{load.events:,} events in {load.span_s:.1f} s of Map: {load.events_per_s:,.0f} events/s into "
+            f"{load.execution}'s one history, {load.utilisation or 0:.0%} of its writer's capacity of "
+            f"{load.capacity_per_s or 0:,.0f}/s ({load.capacity_source})",
+            "",
+        ),
+        (
+            f"tickets spent {load.outside_share:.0%} of their in-flight time outside their Lambda tasks (state "
+            "transitions and task dispatch, each an event of the shared history); 0 throttles",
+            ": MapIteration* against Task* events",
+        ),
+    ]
+
+
+def action(target_flag: str) -> str:
+    return (
+        f"give each ticket its own history: sof deploy --target {target_flag} --var map_mode=distributed "
+        "(a Distributed Map; reversible: --var map_mode=inline)"
+    )
+
+
+def verification(burst: str, c: int | None, run_id: str) -> str:
+    label = f"dist-c{c or 'default'}"
+    return f"{burst} MAX_CONCURRENCY={c or 2} LABEL={label} && sof compare {run_id} {label}  # throughput, wait p95"

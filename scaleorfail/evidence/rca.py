@@ -491,47 +491,20 @@ def _history_limit(r: _Run) -> Check:
 
 
 def _orchestration(r: _Run) -> Check:
-    """An inline Map whose one history is the serial part: its writer near capacity, tickets waiting on it."""
-    if r.record.map_mode == "distributed":
-        return "the Map is distributed: each ticket's events went to a child execution's own history"
-    load = orchestration.history_load(r.record)
-    if load is None:
-        return "no inline Map iteration finished: nothing to measure its history by"
-    rate = f"{load.events_per_s:,.0f} events/s into {load.execution}'s one history"
-    if load.utilisation is None:
-        return f"{rate}; not judged against a writer: {load.capacity_source}"
-    if not load.bound or r.errors[THROTTLE]:
-        return (
-            f"{rate}, {load.utilisation:.0%} of its writer's capacity; {load.outside_share:.0%} of the tickets' "
-            "in-flight time outside Lambda"
-            + (f"; {r.errors[THROTTLE]} throttles explain the wait" if r.errors[THROTTLE] else "")
-        )
+    """An inline Map whose one history is the serial part: its writer near capacity (evidence/orchestration.py)."""
+    load = orchestration.judge(r.record, r.errors[THROTTLE])
+    if isinstance(load, str):
+        return load
     c = r.stats.max_concurrency
-    evidence = [
-        Evidence(
-            "history",
-            f"{load.events:,} events in {load.span_s:.1f} s of Map: {rate}, {load.utilisation:.0%} of its writer's "
-            f"capacity of {load.capacity_per_s:,.0f}/s ({load.capacity_source})",
-            r.history,
-        ),
-        Evidence(
-            "history",
-            f"tickets spent {load.outside_share:.0%} of their in-flight time outside their Lambda tasks (state "
-            "transitions and task dispatch, each an event of the shared history); 0 throttles",
-            r.history + ": MapIteration* against Task* events",
-        ),
-    ]
-    label = f"dist-c{c or 'default'}"
+    evidence = [Evidence("history", text, r.history + how) for text, how in orchestration.evidence_lines(load)]
     return Finding(
         "ORCHESTRATION-BOUND",
         "an inline Map's one execution history",
         1,
         evidence,
-        "Hypothesis: every iteration writes into one execution history, appended to one event at a time; past "
-        "this rate a higher max_concurrency adds waiting, not throughput (the bend of the scaling curve).",
-        f"give each ticket its own history: sof deploy --target {r.target_flag} --var map_mode=distributed "
-        "(a Distributed Map; reversible: --var map_mode=inline)",
-        f"{r.burst} MAX_CONCURRENCY={c or 2} LABEL={label} && sof compare {r.run_id} {label}  # throughput, wait p95",
+        orchestration.HYPOTHESIS,
+        orchestration.action(r.target_flag),
+        orchestration.verification(r.burst, c, r.run_id),
     )
 
 
@@ -746,10 +719,10 @@ def diagnose(record: HarvestRecord, run: RunStats, target_flag: str | None = Non
             f"StartExecution calls" + (f" - BELOW {SHORT_RATIO:.0%}: {pace.culprit}" if pace.short else "")
         )
     for map_run in record.map_runs:  # a Distributed Map: its tickets ran as child executions
-        counts = map_run.execution_counts
+        ended = map_run.execution_counts
         what.append(
             f"Distributed Map: Map Run {map_run.status}, {map_run.children:,} {map_run.execution_type} child "
-            f"executions ({counts.get('succeeded', 0)} succeeded, {counts.get('failed', 0)} failed), at most "
+            f"executions ({ended.get('succeeded', 0)} succeeded, {ended.get('failed', 0)} failed), at most "
             f"{map_run.max_concurrency or 'unlimited'} at once; their events read from {map_run.source}"
         )
     embed = record.embed
