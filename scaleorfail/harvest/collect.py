@@ -121,6 +121,8 @@ class Collector:
             manifest.parameters.get("state_machine_arn") or manifest.stack_outputs["state_machine_arn"]
         )
         self.others: dict[str, _Listed] = {}  # other executions of the state machine seen while listing
+        groups = manifest.stack_outputs.get("log_group_names") or {}
+        self.follower = maprun.Follower(self.call, self.sfn, self.target.client("logs"), groups.get("state_machine"))
         self.since = datetime.fromisoformat(manifest.started_at) - LISTED_BEFORE_RUN
 
     def _target(self) -> targets.Target:
@@ -344,8 +346,7 @@ class Collector:
 
     def histories(self, statuses: dict[str, dict[str, Any]]) -> dict[str, Parsed]:
         """Each execution's history parsed; a Distributed Map's Map Runs followed to their children (maprun.py)."""
-        groups = self.manifest.stack_outputs.get("log_group_names") or {}
-        follower = maprun.Follower(self.call, self.sfn, self.target.client("logs"), groups.get("state_machine"))
+        follower = self.follower
 
         def one(name: str) -> tuple[str, Parsed]:
             events, pages = self.read_history(statuses[name]["arn"])
@@ -468,8 +469,9 @@ class Collector:
         failures: dict[str, int] = {}
         if groups.get("state_machine"):
             try:
+                arns = {e.arn for e in executions} | self.follower.child_arns  # a Map Run's children too
                 execution_scope, failures = logs.execution_log(
-                    self.call, client, groups["state_machine"], {e.arn for e in executions}, start_ms, stop_ms
+                    self.call, client, groups["state_machine"], arns, start_ms, stop_ms
                 )
             except Exception as error:
                 problems.append(f"{groups['state_machine']}: {type(error).__name__}: {error}")

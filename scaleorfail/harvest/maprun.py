@@ -93,6 +93,7 @@ class Follower:
 
     def __init__(self, call: Call, sfn: Any, logs: Any, log_group: str | None) -> None:
         self.call, self.sfn, self.logs, self.log_group = call, sfn, logs, log_group
+        self.child_arns: set[str] = set()  # every child listed: its execution log lines are the run's too
 
     def follow(self, timeline: history.Timeline) -> Followed:
         followed = Followed()
@@ -122,6 +123,7 @@ class Follower:
     def map_run(self, arn: str) -> tuple[model.MapRun, list[history.Item], int]:
         described = self.call("DescribeMapRun", self.sfn.describe_map_run, mapRunArn=arn)
         listed = self.children(arn)
+        self.child_arns.update(c["executionArn"] for c in listed)
         express = any(":express:" in c["executionArn"] for c in listed)
         if express:
             timelines, missing, pages, source = self.from_logs(listed, described)
