@@ -98,7 +98,7 @@ def sweep_command(args: argparse.Namespace) -> int:
     for mode, model in (done.models or {"inline": done.model}).items():
         mine = [r for r in runs if r.map_mode == mode or not done.models]
         print()
-        if len(done.models) > 1:
+        if len({r.map_mode for r in runs}) > 1:
             print(f"{mode} Map:")
         for line in report.model_summary(model, min(settings), max(settings)):
             if line and not line.startswith("#"):
