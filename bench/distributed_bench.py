@@ -46,6 +46,7 @@ SETTINGS = [10, 20, 40, 100, 200]
 BIG_TICKETS, BIG_CONCURRENCY = 5000, 100
 EMULATOR_BOUND = 0.85  # of one core: the server (one Python process) is saturated
 PARTS = ("sweep", "express", "sandbox", "big")
+KNOBS: dict[str, Any] = {}  # the emulator settings each part ran with (timing knobs, profile, retention)
 
 
 def free_port() -> int:
@@ -97,6 +98,7 @@ def emulator(work: Path, name: str, timing: str = "aws", **env: str) -> Iterator
     settings = replace(resolve(timing=timing, profile=env.get("SOF_PROFILE")), port=free_port())
     state.mkdir(parents=True, exist_ok=True)
     running = control.up(settings, state, state / "emulator.log")
+    KNOBS[name] = {k: v for k, v in settings.to_json().items() if k not in ("host", "port")}
     try:
         yield targets.local_target(), CpuMeter(running.pid)
     finally:
@@ -261,6 +263,7 @@ def main() -> int:
                 result["parts"][part] = variant_part(work, "sandbox", {}, 40, SOF_PROFILE="sandbox")
             else:
                 result["parts"][part] = big_part(work)
+    result.setdefault("settings", {}).update(KNOBS)
     result["generated"] = datetime.now(UTC).isoformat(timespec="seconds")
     result["machine"] = f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
     RESULTS.mkdir(parents=True, exist_ok=True)
