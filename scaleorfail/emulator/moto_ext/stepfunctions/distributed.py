@@ -21,10 +21,9 @@ Patches:
 * ``...state_map.iteration.distributed_iteration_component.DistributedIterationComponent._eval_body``
   (``DistributedIterationComponentEvalInput``: ``map_run_record``, ``max_concurrency``, ``input_items``,
   ``item_selector``, ``tolerated_failure_*``): the Map Run (:func:`_map_run`).
-* ``moto.stepfunctions.models.StepFunctionBackend._get_state_machine_for_execution`` and
-  ``_validate_execution_arn``: DescribeExecution / StopExecution find child executions (EXPRESS ones too).
-* ``...parser.models.StepFunctionsParserBackend.get_execution_history``: refused for an EXPRESS
-  child, as AWS refuses it (its history is its execution log).
+* ``moto.stepfunctions.models.StepFunctionBackend._get_state_machine_for_execution``: DescribeExecution,
+  GetExecutionHistory and StopExecution find a STANDARD child; an EXPRESS child's ARN stays refused
+  (``InvalidArn``) but by DescribeExecution, as AWS answers (its history is its execution log).
 * ``...parser.models.StepFunctionsParserBackend.describe_map_run`` / ``list_map_runs`` /
   ``update_map_run``: answered from :mod:`.mapruns`.
 
@@ -370,38 +369,20 @@ def _distributed_map() -> None:
     f"{BACKEND}._get_state_machine_for_execution",
     why="a child execution's state machine is its Map Run's (<parent>/<label>), not one ListStateMachines lists",
 )
-@declare(
-    f"{BACKEND}._validate_execution_arn", why="EXPRESS children of a Map Run (arn:...:express:...) can be described"
-)
-@declare(
-    f"{PARSER_BACKEND}.get_execution_history",
-    why="an EXPRESS child has no history to get (AWS: its execution log is its record)",
-)
 def _children() -> None:
-    from moto.stepfunctions.exceptions import InvalidArn
+    """DescribeExecution, GetExecutionHistory and StopExecution find a STANDARD child through its state
+    machine; an EXPRESS child's ARN (``:express:``) stays refused with InvalidArn by moto's ARN check, as AWS
+    refuses GetExecutionHistory and StopExecution of an Express execution - DescribeExecution and
+    ListExecutions(mapRunArn) read the Map Run's own registry (.api)."""
     from moto.stepfunctions.models import StepFunctionBackend
-    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
-    original_lookup = StepFunctionBackend._get_state_machine_for_execution
-    original_validate = StepFunctionBackend._validate_execution_arn
-    original_history = StepFunctionsParserBackend.get_execution_history
+    original = StepFunctionBackend._get_state_machine_for_execution
 
     def lookup(self: Any, execution_arn: str) -> Any:
         found = mapruns.child(execution_arn)
-        return found.state_machine if found is not None else original_lookup(self, execution_arn)
-
-    def validate(self: Any, execution_arn: str) -> None:
-        if mapruns.child(execution_arn) is None:
-            original_validate(self, execution_arn)
-
-    def history(self: Any, execution_arn: str) -> Any:
-        if ":express:" in execution_arn:
-            raise InvalidArn(f"Invalid Arn: 'Resource type not valid in this context: express' ({execution_arn})")
-        return original_history(self, execution_arn)
+        return found.state_machine if found is not None else original(self, execution_arn)
 
     replace(StepFunctionBackend, "_get_state_machine_for_execution", lookup)
-    replace(StepFunctionBackend, "_validate_execution_arn", validate)
-    replace(StepFunctionsParserBackend, "get_execution_history", history)
 
 
 @declare(f"{PARSER_BACKEND}.describe_map_run", why="DescribeMapRun of the emulator's Map Runs (counts, settings)")
