@@ -45,6 +45,7 @@ TICKETS = 500
 SETTINGS = [10, 20, 40, 100, 200]
 BIG_TICKETS, BIG_CONCURRENCY = 5000, 100
 EMULATOR_BOUND = 0.85  # of one core: the server (one Python process) is saturated
+BUSY_LOAD = 1.5  # load average per CPU above which the machine, shared with other work, starved the emulator
 PARTS = ("sweep", "express", "sandbox", "big")
 KNOBS: dict[str, Any] = {}  # the emulator settings each part ran with (timing knobs, profile, retention)
 
@@ -227,7 +228,14 @@ def markdown(result: dict[str, Any]) -> str:
                 r["usd_per_1000_tickets"],
                 r["emulator"]["server_cores"],
                 r["load_before"],
-                "EMULATOR-BOUND" if r["emulator_bound"] else "",
+                ", ".join(
+                    flag
+                    for flag, on in (
+                        ("EMULATOR-BOUND", r["emulator_bound"]),
+                        ("MACHINE BUSY", r["load_before"] > BUSY_LOAD * (os.cpu_count() or 1)),
+                    )
+                    if on
+                ),
             ]
             for r in rows
         ]
@@ -237,7 +245,9 @@ def markdown(result: dict[str, Any]) -> str:
         "price from the harvested record (Lambda GB-s and requests, Standard state transitions - the "
         "children's included -, Express requests and GB-s); `server cores`, the emulator server's CPU "
         f"over the run's wall time (one Python process: from {EMULATOR_BOUND} the emulator itself bounded the "
-        "point, flagged EMULATOR-BOUND); `load`, the machine's 1-minute load average when the point started.",
+        "point, flagged EMULATOR-BOUND); `load`, the machine's 1-minute load average when the point started "
+        f"(above {BUSY_LOAD:g} per CPU other work on the machine starved the emulator: MACHINE BUSY - such a point "
+        "understates what the emulator, let alone AWS, does).",
         "",
     ]
     return "\n".join(lines)
