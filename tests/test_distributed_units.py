@@ -277,3 +277,20 @@ def test_child_executions_are_priced_standard_by_transition_express_by_request_a
     assert priced["EXPRESS"].state_transitions == base.state_transitions
     assert priced["EXPRESS"].express_requests == 4 and priced["EXPRESS"].express_gb_s == round(2.0 * 64 / 1024, 4)
     assert priced["STANDARD"].usd > base.usd and priced["EXPRESS"].usd > base.usd
+
+
+def test_the_console_shows_a_distributed_maps_counts_from_its_map_run() -> None:
+    from scaleorfail.console.executions import map_run_counts
+    from scaleorfail.console.model import ExecutionModel
+
+    h = HistoryBuilder()
+    start = h.add("ExecutionStarted", 0, None, executionStartedEventDetails={"input": "{}"})
+    entered = h.add("MapStateEntered", 1, start, stateEnteredEventDetails={"name": "ProcessTickets"})
+    started = h.add("MapStateStarted", 2, entered, mapStateStartedEventDetails={"length": 0})
+    h.add("MapRunStarted", 3, started, mapRunStartedEventDetails={"mapRunArn": "arn:mr"})
+    model_ = ExecutionModel({"StartAt": "ProcessTickets", "States": {"ProcessTickets": distributed()}})
+    model_.add(h.events)
+    run = model_.maps["ProcessTickets"]
+    assert run.map_run_arn == "arn:mr" and run.counts()["length"] == 0
+    run.reported = map_run_counts({"total": 9, "pending": 2, "running": 3, "succeeded": 3, "timedOut": 1})
+    assert run.counts() == {"length": 9, "pending": 2, "running": 3, "succeeded": 3, "failed": 1, "aborted": 0}
