@@ -133,8 +133,8 @@ compare: $(STAMP) ## Harvest and compare runs (RUNS="id-or-label ..." or the lat
 report: $(STAMP) ## Markdown + PNG + HTML report of runs (RUNS="id-or-label ..." or the latest run of each label)
 	$(SOF) report $(RUNS)
 
-sweep: $(STAMP) ## The same burst at max_concurrency 1,2,5,10,20,30,40 with a scaling model (N tickets)
-	$(SOF) sweep --target $(TARGET) -n $(N)
+sweep: $(STAMP) ## The same burst at max_concurrency 1,2,5,10,20,30,40 with a scaling model (N tickets; MAP_MODE=distributed|both)
+	$(SOF) sweep --target $(TARGET) -n $(N) $(if $(MAP_MODE),--map-mode $(MAP_MODE))
 
 burst: $(STAMP) ## Activity 3/4: one execution of N tickets at MAX_CONCURRENCY (default 500 at 2), label burst-c<MAX_CONCURRENCY>
 	$(LOCUST) --only-summary --profile single-batch --batch-size $(N) --max-concurrency $(MAX_CONCURRENCY) \

@@ -417,7 +417,18 @@ def add_evidence_commands(commands: argparse._SubParsersAction) -> None:  # type
         "Universal Scalability Law: where do returns diminish, and which setting reaches a target throughput?",
     )
     _add_target(sweep)
-    sweep.add_argument("--concurrency", default="1,2,5,10,20,30,40", help="settings (default 1,2,5,10,20,30,40)")
+    sweep.add_argument(
+        "--concurrency",
+        default=None,
+        help="settings (default 1,2,5,10,20,30,40; with --map-mode distributed or both 10,20,40,100,200)",
+    )
+    sweep.add_argument(
+        "--map-mode",
+        choices=("inline", "distributed", "both"),
+        default=None,
+        help="deploy the Map in this mode for the sweep (both: inline up to 40, then distributed, same tickets), "
+        "then the variables deployed before again (default: the stack as deployed)",
+    )
     sweep.add_argument("-n", type=_positive_int, default=500, help="tickets per burst (default 500)")
     sweep.add_argument("--target-throughput", type=float, help="tickets/s you need: recommends a setting")
     sweep.add_argument("--output", type=Path, help="report folder (default runs/sweep-<first run>)")

@@ -165,6 +165,7 @@ class Timeline:
     cause: str | None = None
     events: int = 0
     state_transitions: int = 0
+    map_runs: list[str] = field(default_factory=list)  # a Distributed Map's Map Runs (MapRunStarted), in order
 
     def visits(self) -> list[Visit]:
         """Every state visit: the top-level ones, then each ticket's, in ticket order."""
@@ -216,14 +217,20 @@ def _item_event(item: Item, kind: str, event: dict[str, Any], at: float) -> None
         if item.status == "SUCCEEDED" and (not item.visits or item.visits[-1].exited is None):
             # the execution ended around it (the emulator reports these iterations as succeeded; AWS aborts them)
             item.status = "ABORTED"
-    elif _visit(item.visits, kind, event, at) or not item.visits:
+    elif not _visit(item.visits, kind, event, at):
+        _task_event(item.visits, kind, event, at)
+
+
+def _task_event(visits: list[Visit], kind: str, event: dict[str, Any], at: float) -> None:
+    """A task attempt's event, into the last visit (an item's, or a child execution's own top-level one)."""
+    if not visits:
         return
-    elif kind == "TaskScheduled":
-        item.visits[-1].attempts.append(Attempt(scheduled=at))
-    elif kind == "TaskStarted" and item.visits[-1].attempts:
-        item.visits[-1].attempts[-1].started = at
-    elif kind in TERMINAL_TASK_EVENTS and item.visits[-1].attempts:
-        attempt = item.visits[-1].attempts[-1]
+    if kind == "TaskScheduled":
+        visits[-1].attempts.append(Attempt(scheduled=at))
+    elif kind == "TaskStarted" and visits[-1].attempts:
+        visits[-1].attempts[-1].started = at
+    elif kind in TERMINAL_TASK_EVENTS and visits[-1].attempts:
+        attempt = visits[-1].attempts[-1]
         attempt.ended = at
         details = _details(event)
         if kind == "TaskSucceeded":
@@ -261,11 +268,14 @@ def parse(events: list[dict[str, Any]]) -> Timeline:
             details = _details(event)
             timeline.cause = details.get("cause")
             timeline.error = qualified_error(details["error"], timeline.cause) if details.get("error") else None
+        elif kind == "MapRunStarted":
+            timeline.map_runs.append(str(event.get("mapRunStartedEventDetails", {}).get("mapRunArn", "")))
         elif kind == "MapStateStarted" and timeline.map_started is None:
             timeline.map_started = at
             timeline.map_length = int(event.get("mapStateStartedEventDetails", {}).get("length", 0) or 0)
         if item_index is None:
-            _visit(timeline.top, kind, event, at)
+            if not _visit(timeline.top, kind, event, at):
+                _task_event(timeline.top, kind, event, at)  # a Distributed Map's child runs its tasks at the top
         elif item_index in items:
             _item_event(items[item_index], kind, event, at)
     timeline.items = [items[i] for i in sorted(items)]

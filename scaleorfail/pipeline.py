@@ -10,7 +10,8 @@ from __future__ import annotations
 
 APPLY_DEFAULTS = "ApplyDefaults"  # Choice: an input without max_concurrency gets the default
 DEFAULT_MAX_CONCURRENCY = "DefaultMaxConcurrency"  # Pass: writes the deployment's default knob
-PROCESS_TICKETS = "ProcessTickets"  # the inline Map, one iteration per ticket
+PROCESS_TICKETS = "ProcessTickets"  # the Map: one inline iteration, or one child execution, per ticket
+PROCESS_BATCH = "ProcessBatch"  # map_mode = distributed with ItemBatcher: a child's inline Map over its batch
 PREPROCESS = "Preprocess"
 EMBED = "Embed"
 POSTPROCESS = "Postprocess"
@@ -23,12 +24,18 @@ STEP_FUNCTIONS = {PREPROCESS: "preprocess", EMBED: "embed", POSTPROCESS: "postpr
 
 # An inline Map runs at most 40 iterations at once, whatever MaxConcurrency says (0 = "no limit": 40).
 MAP_LIMIT = 40
+# A Distributed Map (map_mode = "distributed") runs up to 10,000 child executions at once (0 = "no limit": 10,000).
+DISTRIBUTED_LIMIT = 10_000
+MAP_RUN_LABEL = "Tickets"  # the Distributed Map's Label: its Map Runs and child executions are named <machine>/Tickets
+BATCHES_PREFIX = "batches/"  # the map bucket's ticket batches (JSON Lines), one object per execution
 
 TERMINAL_STATUSES = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 
 
-def map_slots(max_concurrency: int | None) -> int:
-    """Items the Map lets run at once for this knob: the knob, or the inline cap when unset, 0 or above it."""
-    if not max_concurrency or max_concurrency > MAP_LIMIT:
-        return MAP_LIMIT
+def map_slots(max_concurrency: int | None, map_mode: str = "inline") -> int:
+    """Items the Map lets run at once for this knob: the knob, or the Map's own cap (40 inline, 10,000
+    distributed) when unset, 0 or above it."""
+    cap = DISTRIBUTED_LIMIT if map_mode == "distributed" else MAP_LIMIT
+    if not max_concurrency or max_concurrency > cap:
+        return cap
     return max_concurrency

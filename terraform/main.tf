@@ -3,6 +3,7 @@ data "aws_partition" "current" {}
 locals {
   use_emulator  = var.emulator_endpoint != null
   use_sagemaker = var.embed_backend == "sagemaker"
+  distributed   = var.map_mode == "distributed"
 
   tags = merge({ Project = "scale-or-fail", Stack = var.name_prefix }, var.tags)
 
@@ -76,11 +77,31 @@ locals {
     Next        = "Quarantine"
   }]
 
+  # The Distributed Map (map_mode = "distributed"): tickets read from the map bucket's batches/,
+  # results written to its results/; with ItemBatcher, each child runs an inline Map over its Items.
+  map_items_prefix   = "batches/"
+  map_results_prefix = "results/"
+  item_batcher = merge(
+    var.distributed_map.max_items_per_batch > 0 ? { MaxItemsPerBatch = var.distributed_map.max_items_per_batch } : {},
+    var.distributed_map.max_input_bytes_per_batch > 0 ? { MaxInputBytesPerBatch = var.distributed_map.max_input_bytes_per_batch } : {},
+  )
+  distributed_options = {
+    execution_type               = var.distributed_map.execution_type
+    item_batcher                 = local.item_batcher
+    tolerated_failure_percentage = var.distributed_map.tolerated_failure_percentage
+    tolerated_failure_count      = var.distributed_map.tolerated_failure_count
+    write_results                = var.distributed_map.write_results
+    results_prefix               = trimsuffix(local.map_results_prefix, "/")
+  }
+  default_max_concurrency = local.distributed && var.distributed_map.max_concurrency != null ? var.distributed_map.max_concurrency : var.default_max_concurrency
+
   # What the state machine template needs, in two parts: the settings, known before apply
   # (Terraform and the local target render these identically - tests/test_tf_differential.py) ...
   definition_settings = {
     embed_backend           = var.embed_backend
-    default_max_concurrency = var.default_max_concurrency
+    default_max_concurrency = local.default_max_concurrency
+    map_mode                = var.map_mode
+    distributed             = local.distributed_options
     execution_timeout       = var.execution_timeout_seconds
     bad_input_policy        = var.bad_input_policy
     lambda_retry            = local.lambda_retry
@@ -94,6 +115,7 @@ locals {
     postprocess_function_arn = module.step["postprocess"].function_arn
     embed_function_arn       = local.use_sagemaker ? "" : module.step["embed"].function_arn
     embed_endpoint_name      = local.use_sagemaker ? module.embed_endpoint[0].endpoint_name : ""
+    map_bucket               = local.distributed ? module.map_bucket[0].bucket : ""
   }
 }
 
@@ -137,6 +159,14 @@ module "embed_endpoint" {
   log_retention_days = var.log_retention_days
 }
 
+# The Distributed Map's bucket (map_mode = "distributed"): ticket batches in, Map Run results out.
+module "map_bucket" {
+  source = "./modules/map_bucket"
+  count  = local.distributed ? 1 : 0
+
+  name = "${var.name_prefix}-map"
+}
+
 module "state_machine" {
   source = "./modules/state_machine"
 
@@ -145,10 +175,15 @@ module "state_machine" {
 
   lambda_function_arns    = [for step in module.step : step.function_arn]
   sagemaker_endpoint_arns = [for endpoint in module.embed_endpoint : endpoint.endpoint_arn]
-  log_level               = var.state_machine_log_level
-  include_execution_data  = var.state_machine_include_execution_data
-  log_retention_days      = var.log_retention_days
-  enable_xray             = var.enable_xray
+  distributed_map = local.distributed ? {
+    bucket_arn     = module.map_bucket[0].arn
+    items_prefix   = local.map_items_prefix
+    results_prefix = local.map_results_prefix
+  } : null
+  log_level              = var.state_machine_log_level
+  include_execution_data = var.state_machine_include_execution_data
+  log_retention_days     = var.log_retention_days
+  enable_xray            = var.enable_xray
 }
 
 module "observability" {

@@ -57,7 +57,22 @@ output "query_definition_names" {
 
 output "default_max_concurrency" {
   description = "Map MaxConcurrency applied when an execution's input has none."
-  value       = var.default_max_concurrency
+  value       = local.default_max_concurrency
+}
+
+output "map_mode" {
+  description = "How the Map runs the tickets: inline or distributed."
+  value       = var.map_mode
+}
+
+output "map_bucket_name" {
+  description = "The Distributed Map's bucket: ticket batches under batches/ (JSON Lines, the ItemReader's input), results under results/ (null with an inline Map)."
+  value       = one(module.map_bucket[*].bucket)
+}
+
+output "map_execution_type" {
+  description = "Type of the Distributed Map's child executions: STANDARD or EXPRESS (null with an inline Map)."
+  value       = local.distributed ? var.distributed_map.execution_type : null
 }
 
 output "embed_reserved_concurrency" {

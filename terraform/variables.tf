@@ -251,6 +251,61 @@ variable "default_max_concurrency" {
   }
 }
 
+variable "map_mode" {
+  description = "How the Map runs the tickets: inline (the workshop: every iteration in the execution's one history, at most 40 at once, tickets in the input) or distributed (each ticket - or ItemBatcher batch - a child execution with its own history, up to 10,000 at once, tickets read from S3)."
+  type        = string
+  default     = "inline"
+
+  validation {
+    condition     = contains(["inline", "distributed"], var.map_mode)
+    error_message = "map_mode must be \"inline\" or \"distributed\"."
+  }
+}
+
+variable "distributed_map" {
+  description = "The Distributed Map's options (map_mode = distributed): child execution_type STANDARD or EXPRESS; max_concurrency, the default child executions at once when the input has no max_concurrency (0 = no limit: 10,000; null = default_max_concurrency); ItemBatcher max_items_per_batch / max_input_bytes_per_batch (0 = one ticket per child); tolerated_failure_percentage / tolerated_failure_count (0 = none tolerated); write_results, the ResultWriter to S3."
+  type = object({
+    execution_type               = optional(string, "STANDARD")
+    max_concurrency              = optional(number)
+    max_items_per_batch          = optional(number, 0)
+    max_input_bytes_per_batch    = optional(number, 0)
+    tolerated_failure_percentage = optional(number, 0)
+    tolerated_failure_count      = optional(number, 0)
+    write_results                = optional(bool, true)
+  })
+  default = {}
+
+  validation {
+    condition     = contains(["STANDARD", "EXPRESS"], var.distributed_map.execution_type)
+    error_message = "distributed_map.execution_type must be STANDARD or EXPRESS."
+  }
+
+  validation {
+    condition     = var.distributed_map.max_concurrency == null || (try(var.distributed_map.max_concurrency >= 0 && var.distributed_map.max_concurrency <= 10000 && floor(var.distributed_map.max_concurrency) == var.distributed_map.max_concurrency, false))
+    error_message = "distributed_map.max_concurrency must be null or a whole number between 0 and 10000 (0 = no limit)."
+  }
+
+  validation {
+    condition     = var.distributed_map.max_items_per_batch >= 0 && var.distributed_map.max_items_per_batch <= 100000 && floor(var.distributed_map.max_items_per_batch) == var.distributed_map.max_items_per_batch
+    error_message = "distributed_map.max_items_per_batch must be a whole number between 0 (no batching) and 100000."
+  }
+
+  validation {
+    condition     = var.distributed_map.max_input_bytes_per_batch >= 0 && var.distributed_map.max_input_bytes_per_batch <= 262144 && floor(var.distributed_map.max_input_bytes_per_batch) == var.distributed_map.max_input_bytes_per_batch
+    error_message = "distributed_map.max_input_bytes_per_batch must be a whole number between 0 (no limit) and 262144 (256 KiB)."
+  }
+
+  validation {
+    condition     = var.distributed_map.tolerated_failure_percentage >= 0 && var.distributed_map.tolerated_failure_percentage <= 100
+    error_message = "distributed_map.tolerated_failure_percentage must be between 0 and 100."
+  }
+
+  validation {
+    condition     = var.distributed_map.tolerated_failure_count >= 0 && floor(var.distributed_map.tolerated_failure_count) == var.distributed_map.tolerated_failure_count
+    error_message = "distributed_map.tolerated_failure_count must be a whole number, 0 or more."
+  }
+}
+
 variable "lambda_retry" {
   description = "Retry policy of the three Lambda tasks. max_attempts = 0 disables retries (throttled items then fail the execution). jitter_strategy is FULL or NONE."
   type = object({

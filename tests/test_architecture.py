@@ -203,6 +203,7 @@ def test_the_state_names_and_the_map_limit_are_the_definitions(graph: grimp.Impo
         pipeline.APPLY_DEFAULTS,
         pipeline.DEFAULT_MAX_CONCURRENCY,
         pipeline.PROCESS_TICKETS,
+        pipeline.PROCESS_BATCH,
         *pipeline.STEPS,
         pipeline.QUARANTINE,
         pipeline.REJECTED,

@@ -43,7 +43,14 @@ VARIANTS: list[dict[str, Any]] = [
         "state_machine_include_execution_data": True,
         "emulator_endpoint": "http://127.0.0.1:4566",
     },
+    {"map_mode": "distributed"},
+    {
+        "map_mode": "distributed",
+        "bad_input_policy": "quarantine",
+        "distributed_map": {"execution_type": "EXPRESS", "max_items_per_batch": 10, "write_results": False},
+    },
 ]
+DISTRIBUTED = {"map_mode": "distributed"}
 
 # Statements that may use Resource "*" because AWS offers no resource-level permission
 # for their actions. Keyed by (module dir, policy document, Sid).
@@ -402,6 +409,7 @@ def test_no_statement_allows_wildcard_actions_and_star_resources_only_where_aws_
         {"enable_xray": True},
         {"embed_backend": "sagemaker"},
         {"embed_backend": "sagemaker", "enable_xray": True},
+        DISTRIBUTED,
     ):
         for module_dir, doc, policy in policy_documents(**variables):
             for statement in policy["Statement"]:
@@ -492,8 +500,10 @@ def transition_problems(machine: dict[str, Any], where: str = "top") -> list[str
         {"bad_input_policy": "quarantine"},
         {"lambda_retry": {"max_attempts": 0}},
         {"bad_input_policy": "quarantine", "lambda_retry": {"max_attempts": 0}, "default_max_concurrency": 40},
+        DISTRIBUTED,
+        {**DISTRIBUTED, "bad_input_policy": "quarantine", "distributed_map": {"max_items_per_batch": 5}},
     ],
-    ids=["fail+retry", "quarantine+retry", "fail+no-retry", "quarantine+no-retry"],
+    ids=["fail+retry", "quarantine+retry", "fail+no-retry", "quarantine+no-retry", "distributed", "batched"],
 )
 def test_the_asl_template_renders_to_a_valid_state_machine(variables: dict[str, Any]) -> None:
     definition = rendered_definition(**variables)
@@ -502,6 +512,18 @@ def test_the_asl_template_renders_to_a_valid_state_machine(variables: dict[str, 
     assert map_state["Type"] == "Map" and map_state["MaxConcurrencyPath"] == "$.max_concurrency"
     assert definition["States"]["DefaultMaxConcurrency"]["Result"] == variables.get("default_max_concurrency", 2)
     tasks = map_state["ItemProcessor"]["States"]
+    if variables.get("map_mode") == "distributed":
+        assert map_state["ItemProcessor"]["ProcessorConfig"] == {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}
+        assert map_state["ItemReader"]["Parameters"]["Key.$"] == "$.tickets_key" and "ItemsPath" not in map_state
+        assert map_state["ItemReader"]["ReaderConfig"] == {"InputType": "JSONL"}
+        assert map_state["ResultWriter"]["Parameters"]["Prefix"] == "results"
+        if "ProcessBatch" in tasks:  # ItemBatcher: each child runs an inline Map over its batch
+            assert map_state["ItemBatcher"] == {"MaxItemsPerBatch": 5}
+            tasks = tasks["ProcessBatch"]["ItemProcessor"]["States"]
+    else:
+        assert (
+            map_state["ItemsPath"] == "$.tickets" and map_state["ItemProcessor"]["ProcessorConfig"]["Mode"] == "INLINE"
+        )
     for step in ("Preprocess", "Embed", "Postprocess"):
         assert tasks[step]["Resource"] == "arn:aws:states:::lambda:invoke"
         assert re.fullmatch(
@@ -558,6 +580,13 @@ def test_environment_variables_are_the_ones_the_handlers_read() -> None:
 VALIDATION_CASES: list[tuple[dict[str, Any], str]] = [
     ({"default_max_concurrency": 41}, "between 1 and 40"),
     ({"default_max_concurrency": 0}, "between 1 and 40"),
+    ({"map_mode": "both"}, 'map_mode must be "inline" or "distributed"'),
+    ({"distributed_map": {"execution_type": "FAST"}}, "STANDARD or EXPRESS"),
+    ({"distributed_map": {"max_concurrency": 10001}}, "between 0 and 10000"),
+    ({"distributed_map": {"max_items_per_batch": -1}}, "between 0 (no batching) and 100000"),
+    ({"distributed_map": {"max_input_bytes_per_batch": 300000}}, "262144 (256 KiB)"),
+    ({"distributed_map": {"tolerated_failure_percentage": 101}}, "between 0 and 100"),
+    ({"distributed_map": {"tolerated_failure_count": 1.5}}, "a whole number, 0 or more"),
     ({"bad_input_policy": "ignore"}, "'fail' or 'quarantine'"),
     ({"lambda_runtime": "python2.7"}, "python3.11, python3.12 or python3.13"),
     ({"embed_reserved_concurrency": -2}, "null or a whole number"),
@@ -698,6 +727,35 @@ def test_the_sagemaker_backend_replaces_the_embed_function_with_a_serverless_end
     assert outputs["log_group_names"]["embed"] == "/aws/sagemaker/Endpoints/scale-or-fail-embed"
 
 
+def test_the_distributed_map_starts_only_its_own_children_and_reads_and_writes_only_its_prefixes() -> None:
+    root = evaluated(**DISTRIBUTED)
+    outputs = root.outputs()
+    arn, bucket = outputs["state_machine_arn"], outputs["map_bucket_name"]
+    assert outputs["map_mode"] == "distributed" and outputs["map_execution_type"] == "STANDARD"
+    (doc,) = [p for m, d, p in policy_documents(**DISTRIBUTED) if m == "modules/state_machine" and d == "this"]
+    statements = {s["Sid"]: s for s in doc["Statement"]}
+    assert statements["StartChildExecutions"]["Action"] == "states:StartExecution"
+    assert statements["StartChildExecutions"]["Resource"] == arn  # the state machine itself, nothing else
+    assert sorted(statements["ManageChildExecutions"]["Action"]) == ["states:DescribeExecution", "states:StopExecution"]
+    assert statements["ManageChildExecutions"]["Resource"] == arn.replace(":stateMachine:", ":execution:") + "/*"
+    assert statements["ReadTicketBatches"]["Action"] == "s3:GetObject"
+    assert statements["ReadTicketBatches"]["Resource"] == f"arn:aws:s3:::{bucket}/batches/*"
+    assert statements["WriteMapRunResults"]["Resource"] == f"arn:aws:s3:::{bucket}/results/*"
+    assert "s3:PutObject" in statements["WriteMapRunResults"]["Action"]
+    table = instances_by_type(root)
+    (block,) = table["aws_s3_bucket_public_access_block"]
+    assert all(block.args[f] is True for f in ("block_public_acls", "block_public_policy", "ignore_public_acls",
+                                               "restrict_public_buckets"))  # fmt: skip
+    (encryption,) = table["aws_s3_bucket_server_side_encryption_configuration"]
+    assert encryption.args["rule"][0]["apply_server_side_encryption_by_default"][0]["sse_algorithm"] == "aws:kms"
+    inline = next(p for m, d, p in policy_documents() if m == "modules/state_machine" and d == "this")
+    assert not {s["Sid"] for s in inline["Statement"]} & set(statements) - {
+        "InvokePipelineFunctions",
+        "DeliverExecutionLogs",
+    }
+    assert evaluated().outputs()["map_bucket_name"] is None
+
+
 def test_the_model_bucket_is_private_and_encrypted() -> None:
     table = instances_by_type(evaluated(**SAGEMAKER))
     (block,) = table["aws_s3_bucket_public_access_block"]
@@ -821,8 +879,9 @@ def test_the_examples_are_the_workshop_variants_and_each_evaluates() -> None:
     from scaleorfail.tf.instance import load_tfvars
 
     examples = {p.stem: p for p in (ROOT / "examples").glob("*.tfvars")}
-    assert set(examples) == {"default", "sandbox", "quarantine", "sagemaker"}
+    assert set(examples) == {"default", "sandbox", "quarantine", "sagemaker", "distributed"}
     expected = {
+        "distributed": ("lambda", "fail", 2),
         "default": ("lambda", "fail", 2),
         "sandbox": ("lambda", "fail", 10),
         "quarantine": ("lambda", "quarantine", 2),

@@ -546,6 +546,19 @@ VARIANTS["custom-image"] = {
     "embed_backend": "sagemaker",
     "sagemaker_image_uri": "111122223333.dkr.ecr.eu-west-1.amazonaws.com/s:v1",
 }
+VARIANTS["distributed-batched-express"] = {
+    "map_mode": "distributed",
+    "bad_input_policy": "quarantine",
+    "distributed_map": {
+        "execution_type": "EXPRESS",
+        "max_concurrency": 100,
+        "max_items_per_batch": 10,
+        "max_input_bytes_per_batch": 65536,
+        "tolerated_failure_percentage": 2.5,
+        "tolerated_failure_count": 3,
+        "write_results": False,
+    },
+}
 VARIANTS.update({f"examples/{p.name}": {"__tfvars__": str(p)} for p in EXAMPLES})
 
 

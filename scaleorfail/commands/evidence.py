@@ -83,8 +83,10 @@ def sweep_command(args: argparse.Namespace) -> int:
     from scaleorfail.evidence import report
     from scaleorfail.usecases.sweep import parse_concurrency, sweep
 
-    settings = parse_concurrency(args.concurrency)
-    done = sweep(args.target, args.region, args.n, settings, args.output, args.wait, args.baseline)
+    settings = parse_concurrency(args.concurrency, args.map_mode)
+    done = sweep(
+        args.target, args.region, args.n, settings, args.output, args.wait, args.baseline, map_mode=args.map_mode
+    )
     runs = done.compared.runs
     print(compare.table(runs, "simple", wide=False))
     for warning in done.warnings:
@@ -93,14 +95,18 @@ def sweep_command(args: argparse.Namespace) -> int:
         print("(the scaling model needs three or more settings)")
         print(f"report: {done.out / 'report.html'}")
         return 0
-    print()
-    for line in report.model_summary(done.model, min(settings), max(settings)):
-        if line and not line.startswith("#"):
-            print(line)
-    print("setting  measured tickets/s  model tickets/s")
-    for run in runs:
-        predicted = done.model.throughput(run.max_concurrency or 1)
-        print(f"{run.max_concurrency:>7}  {run.throughput or 0:>18.2f}  {predicted:>15.2f}")
+    for mode, model in (done.models or {"inline": done.model}).items():
+        mine = [r for r in runs if r.map_mode == mode or not done.models]
+        print()
+        if len({r.map_mode for r in runs}) > 1:
+            print(f"{mode} Map:")
+        for line in report.model_summary(model, min(settings), max(settings)):
+            if line and not line.startswith("#"):
+                print(line)
+        print("setting  measured tickets/s  model tickets/s")
+        for run in mine:
+            predicted = model.throughput(run.max_concurrency or 1)
+            print(f"{run.max_concurrency:>7}  {run.throughput or 0:>18.2f}  {predicted:>15.2f}")
     if args.target_throughput:
         n, x, reached = done.model.recommend(args.target_throughput, done.limit)
         verdict = "reaches" if reached else "cannot reach; best is"

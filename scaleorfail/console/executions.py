@@ -56,6 +56,19 @@ class Tracked:
         return self.description.get("status") in TERMINAL and self.model.status != "RUNNING"
 
 
+def map_run_counts(items: dict[str, Any]) -> dict[str, int]:
+    """DescribeMapRun's itemCounts as the page's Map counts (a timed-out item counts as failed)."""
+    number = {k: int(items.get(k) or 0) for k in ("total", "pending", "running", "succeeded", "failed", "timedOut")}
+    return {
+        "length": number["total"],
+        "pending": number["pending"],
+        "running": number["running"],
+        "succeeded": number["succeeded"],
+        "failed": number["failed"] + number["timedOut"],
+        "aborted": int(items.get("aborted") or 0),
+    }
+
+
 class Executions:
     """The per-execution cursors of one console."""
 
@@ -115,6 +128,11 @@ class Executions:
             if tracked.model.status != "RUNNING" and tracked.description.get("status") == "RUNNING":
                 described = self.api.call("stepfunctions", "DescribeExecution", executionArn=tracked.arn)
                 tracked.description = _plain(described)
+            for run in tracked.model.maps.values():  # a Distributed Map's items: its Map Run's counts
+                if run.map_run_arn:
+                    found = self.api.call("stepfunctions", "DescribeMapRun", mapRunArn=run.map_run_arn)
+                    run.reported = map_run_counts(found.get("itemCounts") or {})
+                    tick.calls += 1
             tick.seconds = time.perf_counter() - began
             tracked.last_tick = tick
             tracked.ticks += 1

@@ -118,8 +118,12 @@ class MapRun:
     status: str = RUNNING
     iterations: dict[int, Iteration] = field(default_factory=dict)
     ended: Counter[str] = field(default_factory=Counter)
+    map_run_arn: str | None = None  # a Distributed Map: its items run as a Map Run's child executions ...
+    reported: dict[str, int] | None = None  # ... whose counts DescribeMapRun gives (console/executions.py)
 
     def counts(self) -> dict[str, int]:
+        if self.reported is not None:
+            return dict(self.reported)
         started = len(self.iterations)
         finished = sum(self.ended.values())
         return {
@@ -192,6 +196,9 @@ class ExecutionModel:
         elif kind == "MapStateStarted":
             run = self.maps.setdefault(self._current_state(owner), MapRun(self._current_state(owner)))
             run.length = int(info.get("length", 0) or 0)
+        elif kind == "MapRunStarted":
+            run = self.maps.setdefault(self._current_state(owner), MapRun(self._current_state(owner)))
+            run.map_run_arn = str(info.get("mapRunArn") or "") or None
         elif kind in MAP_END:
             name = self._current_state(owner)
             if name in self.maps:

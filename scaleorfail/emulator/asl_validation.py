@@ -17,6 +17,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from scaleorfail.emulator import distributed_asl
+
 TYPES = ("Task", "Pass", "Choice", "Wait", "Succeed", "Fail", "Parallel", "Map")
 TERMINAL_TYPES = ("Succeed", "Fail")
 NO_TRANSITION = ("Choice", "Succeed", "Fail")  # states that take neither Next nor End
@@ -146,6 +148,9 @@ class _Checker:
             self.add("SCHEMA_VALIDATION_FAILED", "The field 'ItemProcessor' should be non-null", *where)
             return
         self.machine(state[field], (*where, field))
+        if distributed_asl.is_distributed(state):
+            for code, text, at in distributed_asl.problems(state):
+                self.add(code, text, *where, *at)
 
 
 def _duplicates(text: str) -> list[Diagnostic]:

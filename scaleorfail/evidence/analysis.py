@@ -34,6 +34,8 @@ class Cost:
     usd_per_1000_tickets: float | None
     prices_as_of: str
     sagemaker_gb_s: float = 0.0
+    express_requests: int = 0  # a Distributed Map's EXPRESS child executions (billed per request ...)
+    express_gb_s: float = 0.0  # ... and per GB-second: 64 MB and 100 ms increments each
 
 
 @dataclass
@@ -82,6 +84,8 @@ class RunStats:
     pending: list[str] = field(default_factory=list)  # why the harvest is partial (empty: final)
     metrics_shared_with: int = 0  # other executions of the state machine in the run's CloudWatch minutes
     start_pace: StartPace | None = None  # a stream's achieved start rate against the asked one
+    map_mode: str = "inline"  # distributed: the tickets ran as a Map Run's child executions
+    child_executions: int = 0  # of the Map Runs (distributed)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -147,7 +151,7 @@ def stats(record: HarvestRecord, prices: dict[str, Any] | None = None) -> RunSta
     mean_item = sum(item_times) / len(item_times) if item_times else None
     little = throughput * mean_item / 1000.0 if throughput and mean_item else None
     c = knob(record)
-    effective = min(map_slots(c), max(1, len(all_items))) if all_items else None
+    effective = min(map_slots(c, record.map_mode), max(1, len(all_items))) if all_items else None
     ratio = little / effective if little and effective else None
     flag = None
     # Little's L counts items in flight across every execution, the Map's limit is per execution: only a
@@ -206,6 +210,8 @@ def stats(record: HarvestRecord, prices: dict[str, Any] | None = None) -> RunSta
         endpoint_max_concurrency=record.embed.max_concurrency,
         metrics_shared_with=record.metrics.shared_total,
         start_pace=record.start_pace,
+        map_mode=record.map_mode,
+        child_executions=sum(run.children for run in record.map_runs),
     )
 
 
@@ -320,7 +326,8 @@ def load_prices() -> dict[str, Any]:
 
 
 def cost(record: HarvestRecord, prices: dict[str, Any]) -> Cost | None:
-    """List-price cost of a run: Lambda GB-seconds and requests, Step Functions transitions."""
+    """List-price cost of a run: Lambda GB-seconds and requests, Step Functions transitions (a Distributed
+    Map's Standard children's too), Express children's requests and GB-seconds."""
     memory = {step.capitalize(): info.memory_mb for step, info in record.functions.items()}
     on_sagemaker = record.embed.backend == "sagemaker"
     endpoint_memory = record.embed.memory_mb if on_sagemaker else None
@@ -345,12 +352,22 @@ def cost(record: HarvestRecord, prices: dict[str, Any]) -> Cost | None:
                     requests += 1
                     if size:
                         gb_s += math.ceil(took) / 1000.0 * size / 1024.0
+    express_requests, express_gb_s = 0, 0.0
+    express = prices.get("step_functions_express", {})
+    for run in record.map_runs:  # a Distributed Map's children: Standard by transition, Express by request and time
+        if run.execution_type == "EXPRESS":
+            express_requests += run.children_read
+            express_gb_s += run.child_billed_ms / 1000.0 * float(express.get("billed_memory_mb", 64)) / 1024.0
+        else:
+            transitions += run.child_state_transitions
     lam, sfn = prices["lambda"], prices["step_functions_standard"]
     usd = (
         gb_s * lam["usd_per_gb_second"]
         + requests * lam["usd_per_million_requests"] / 1e6
         + transitions * sfn["usd_per_thousand_state_transitions"] / 1000.0
         + sm_gb_s * prices.get("sagemaker_serverless", {}).get("usd_per_gb_second", 0.0)
+        + express_requests * express.get("usd_per_million_requests", 0.0) / 1e6
+        + express_gb_s * express.get("usd_per_gb_second", 0.0)
     )
     tickets = record.tickets
     return Cost(
@@ -361,4 +378,6 @@ def cost(record: HarvestRecord, prices: dict[str, Any]) -> Cost | None:
         usd_per_1000_tickets=round(usd / tickets * 1000.0, 6) if tickets else None,
         prices_as_of=str(prices.get("as_of")),
         sagemaker_gb_s=round(sm_gb_s, 4),
+        express_requests=express_requests,
+        express_gb_s=round(express_gb_s, 4),
     )

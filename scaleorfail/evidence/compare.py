@@ -31,6 +31,7 @@ COLUMNS = [
     ("target", "target"),
     ("profile", "profile"),
     ("max_concurrency", "max conc."),
+    ("map_mode", "Map"),
     ("backend", "Embed on"),
     ("executions", "exec ok/failed"),
     ("tickets", "tickets"),
@@ -53,6 +54,7 @@ COLUMNS = [
 NARROW = [
     ("label", "run"),
     ("max_concurrency", "max conc."),
+    ("map_mode", "Map"),
     ("executions", "ok/failed"),
     ("tickets", "tickets"),
     ("wall_s", "wall s"),
@@ -125,6 +127,7 @@ def row(run: RunStats, name: str | None = None) -> dict[str, str]:
         "target": run.target,
         "profile": run.profile,
         "max_concurrency": "-" if run.max_concurrency is None else str(run.max_concurrency),
+        "map_mode": "inline" if run.map_mode != "distributed" else "dist",
         "backend": "lambda"
         if run.embed_backend != "sagemaker"
         else f"endpoint (max {run.endpoint_max_concurrency if run.endpoint_max_concurrency else '?'})",
@@ -223,6 +226,13 @@ def footnotes(runs: list[RunStats], baseline: RunStats | None) -> list[str]:
             else ""
         )
     )
+    if any(r.map_mode == "distributed" for r in runs):
+        children = ", ".join(f"{r.label} {r.child_executions:,}" for r in runs if r.map_mode == "distributed")
+        notes.append(
+            "Map: inline = every ticket in its execution's one history (at most 40 at once); dist = a Distributed "
+            f"Map, each ticket (or batch) a child execution with its own history - children: {children}; its "
+            "queue wait is a child's start after the Map Run's, its cost counts the children"
+        )
     notes.append(
         "Little L = throughput x mean item latency; (ratio) = L / effective Map concurrency; "
         "! flags a measurement problem"

@@ -23,8 +23,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from scaleorfail.evidence import orchestration
 from scaleorfail.evidence.analysis import ENDPOINT_THROTTLE_ERRORS, THROTTLE_ERRORS, RunStats, invocations, peak_tasks
-from scaleorfail.pipeline import EMBED, MAP_LIMIT, map_slots
+from scaleorfail.pipeline import DISTRIBUTED_LIMIT, EMBED, MAP_LIMIT, map_slots
 from scaleorfail.record.model import HarvestRecord, LogScope, Visit
 from scaleorfail.record.pace import SHORT_RATIO
 
@@ -50,7 +51,7 @@ BONES = {
 # A cold start's worth of latency (placement + init: about 370 ms on AWS and under the emulator's aws
 # timing profile), or a loaded laptop's scheduling jitter: not a latency wall.
 NOISE_MS = 400.0
-LEAVES = ("THROTTLED", "EXHAUSTED", "TIMED OUT", "BAD INPUT", "QUOTA")
+LEAVES = ("THROTTLED", "EXHAUSTED", "TIMED OUT", "BAD INPUT", "QUOTA", "ORCHESTRATION-BOUND")
 # Step Functions' hard quota: an execution whose history reaches 25,000 events fails with States.Runtime.
 HISTORY_EVENT_LIMIT = 25_000
 HISTORY_LIMIT_ERROR = "States.Runtime"
@@ -201,8 +202,8 @@ class _Run:
 
     @property
     def map_limit(self) -> int:
-        """Items the Map lets run at once: max_concurrency, or the inline cap of 40 when unset or 0."""
-        return map_slots(self.stats.max_concurrency)
+        """Items the Map lets run at once: max_concurrency, or the Map's own cap (40 inline) when unset or 0."""
+        return map_slots(self.stats.max_concurrency, self.record.map_mode)
 
     @property
     def burst(self) -> str:
@@ -476,9 +477,28 @@ def _history_limit(r: _Run) -> Check:
         "the execution ran out of history.",
         (f"smaller batches: at most about {largest} tickets per execution (make burst TARGET={r.target_flag} "
          f"N={largest}; the load profiles' BATCH=), " if largest else "smaller batches, ")
-        + "or a Distributed Map, whose child executions each have their own history",
+        + "or the whole batch in one execution with a Distributed Map, whose child executions each have their "
+        f"own history: sof deploy --target {r.target_flag} --var map_mode=distributed (reversible)",
         f"sof compare {r.run_id} <the smaller-batch run>  # no {HISTORY_LIMIT_ERROR}, every ticket harvested",
     )  # fmt: skip
+
+
+def _orchestration(r: _Run) -> Check:
+    """An inline Map whose one history is the serial part: its writer near capacity (evidence/orchestration.py)."""
+    load = orchestration.judge(r.record, r.errors[THROTTLE])
+    if isinstance(load, str):
+        return load
+    c = r.stats.max_concurrency
+    evidence = [Evidence("history", text, r.history + how) for text, how in orchestration.evidence_lines(load)]
+    return Finding(
+        "ORCHESTRATION-BOUND",
+        "an inline Map's one execution history",
+        1,
+        evidence,
+        orchestration.HYPOTHESIS,
+        orchestration.action(r.target_flag),
+        orchestration.verification(r.burst, c, r.run_id),
+    )
 
 
 def _queueing(r: _Run) -> Check:
@@ -536,7 +556,8 @@ def _queueing(r: _Run) -> Check:
                 "Little's law on the harvested timings",
             )
         )
-    better = min(MAP_LIMIT, max((c or 1) * 5, 10), r.account_concurrency or MAP_LIMIT)
+    cap = DISTRIBUTED_LIMIT if r.record.map_mode == "distributed" else MAP_LIMIT
+    better = min(cap, max((c or 1) * 5, 10), r.account_concurrency or MAP_LIMIT)
     return Finding(
         "THROTTLED",
         "queueing at the Map's max_concurrency (throughput-bound)",
@@ -691,8 +712,8 @@ def _timed_out(r: _Run) -> Check:
 
 
 CHECKS = (("QUOTA", _history_limit), ("BAD INPUT", _bad_input), ("THROTTLED", _hard_throttle),
-          ("THROTTLED", _endpoint_rejections), ("THROTTLED", _queueing), ("EXHAUSTED", _exhausted),
-          ("TIMED OUT", _timed_out))  # fmt: skip
+          ("THROTTLED", _endpoint_rejections), ("THROTTLED", _queueing), ("ORCHESTRATION-BOUND", _orchestration),
+          ("EXHAUSTED", _exhausted), ("TIMED OUT", _timed_out))  # fmt: skip
 
 
 def diagnose(record: HarvestRecord, run: RunStats, target_flag: str | None = None) -> Diagnosis:
@@ -715,6 +736,13 @@ def diagnose(record: HarvestRecord, run: RunStats, target_flag: str | None = Non
         what.append(
             f"start rate: {pace.achieved_per_s:.1f}/s achieved of {pace.asked_per_s:g}/s asked over {pace.starts} "
             f"StartExecution calls" + (f" - BELOW {SHORT_RATIO:.0%}: {pace.culprit}" if pace.short else "")
+        )
+    for map_run in record.map_runs:  # a Distributed Map: its tickets ran as child executions
+        ended = map_run.execution_counts
+        what.append(
+            f"Distributed Map: Map Run {map_run.status}, {map_run.children:,} {map_run.execution_type} child "
+            f"executions ({ended.get('succeeded', 0)} succeeded, {ended.get('failed', 0)} failed), at most "
+            f"{map_run.max_concurrency or 'unlimited'} at once; their events read from {map_run.source}"
         )
     embed = record.embed
     if embed.backend == "sagemaker":

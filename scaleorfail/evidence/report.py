@@ -42,14 +42,20 @@ def _title(text: str, width: int = 28) -> str:
     return "\n".join(textwrap.wrap(text, width)) or text
 
 
+MODE_STYLE = {"inline": ("tab:blue", "inline Map"), "distributed": ("tab:green", "Distributed Map")}
+
+
 def plot_throughput(runs: list[RunStats], model: USL | None, path: Path) -> Path | None:
+    """Throughput by max_concurrency, one measured line per map mode, the ideal line and the USL fit."""
+    modes = sorted({r.map_mode for r in runs if r.max_concurrency and r.throughput})
     points = sorted((r.max_concurrency, r.throughput) for r in runs if r.max_concurrency and r.throughput)
     if not points:
         return None
     figure, axis = plt.subplots(figsize=(7, 4.2))
     xs = [p[0] for p in points]
     ys = [p[1] for p in points]
-    base_c, base_x = points[0]
+    inline = [p for p in points if any(r.map_mode == "inline" and (r.max_concurrency, r.throughput) == p for r in runs)]
+    base_c, base_x = (inline or points)[0]
     top = max(xs)
     ideal_x = list(range(1, top + 1))
     axis.plot(
@@ -57,8 +63,21 @@ def plot_throughput(runs: list[RunStats], model: USL | None, path: Path) -> Path
     )
     if model is not None:
         curve = [model.throughput(c) for c in range(1, max(top, MAP_LIMIT) + 1)]
-        axis.plot(range(1, len(curve) + 1), curve, color="tab:orange", label=f"USL fit (R² {model.r2:.2f})")
-    axis.plot(xs, ys, "o-", color="tab:blue", label="measured", zorder=3)
+        fitted = " - inline" if len(modes) > 1 else ""
+        axis.plot(range(1, len(curve) + 1), curve, color="tab:orange", label=f"USL fit{fitted} (R² {model.r2:.2f})")
+    for mode in modes:
+        mine = sorted(
+            (r.max_concurrency, r.throughput) for r in runs if r.map_mode == mode and r.max_concurrency and r.throughput
+        )
+        color, name = MODE_STYLE.get(mode, ("tab:blue", mode))
+        axis.plot(
+            [p[0] for p in mine],
+            [p[1] for p in mine],
+            "o-",
+            color=color,
+            label="measured" if len(modes) == 1 else f"measured, {name}",
+            zorder=3,
+        )
     span = max(top, 10) + 1
     previous_x: float | None = None
     stagger = 0

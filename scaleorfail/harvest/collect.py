@@ -40,7 +40,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from scaleorfail import history, runs
 from scaleorfail import target as targets
 from scaleorfail.errors import UserError
-from scaleorfail.harvest import convert, logs, metrics, store
+from scaleorfail.harvest import convert, logs, maprun, metrics, store
 from scaleorfail.harvest.store import harvest_path, read_any, read_cached
 from scaleorfail.ratelimit import ApiLimiter
 from scaleorfail.record import model, queries
@@ -98,6 +98,9 @@ def harvest(run_dir: Path, options: Options) -> model.HarvestRecord:
     return record
 
 
+Parsed = tuple[history.Timeline, int, tuple[model.MapRun, ...]]  # a history, its pages, its Map Runs
+
+
 @dataclass(frozen=True)
 class _Listed:
     status: str
@@ -118,6 +121,8 @@ class Collector:
             manifest.parameters.get("state_machine_arn") or manifest.stack_outputs["state_machine_arn"]
         )
         self.others: dict[str, _Listed] = {}  # other executions of the state machine seen while listing
+        groups = manifest.stack_outputs.get("log_group_names") or {}
+        self.follower = maprun.Follower(self.call, self.sfn, self.target.client("logs"), groups.get("state_machine"))
         self.since = datetime.fromisoformat(manifest.started_at) - LISTED_BEFORE_RUN
 
     def _target(self) -> targets.Target:
@@ -176,8 +181,8 @@ class Collector:
         timelines = self.histories(statuses)
         executions = [kept[name] for name in names & set(kept)]
         for name in statuses:
-            timeline, pages = timelines.get(name, (None, 0))
-            executions.append(convert.execution(name, statuses[name], timeline, pages, batches[name]))
+            timeline, pages, map_runs = timelines.get(name, (None, 0, ()))
+            executions.append(convert.execution(name, statuses[name], timeline, pages, batches[name], map_runs))
         executions.sort(key=lambda e: (e.start_ms, e.name))
         absent = sorted(names - set(statuses) - set(kept))
         missing = tuple(model.Missing(name, lost or reason) for name, reason in self.why_missing(absent, lost).items())
@@ -340,12 +345,23 @@ class Collector:
     def read_history(self, arn: str) -> tuple[list[dict[str, Any]], int]:
         return history_pages(functools.partial(self.call, "GetExecutionHistory", self.sfn.get_execution_history), arn)
 
-    def histories(self, statuses: dict[str, dict[str, Any]]) -> dict[str, tuple[history.Timeline, int]]:
-        def one(name: str) -> tuple[str, tuple[history.Timeline, int]]:
-            events, pages = self.read_history(statuses[name]["arn"])
-            return name, (history.parse(events), pages)
+    def histories(self, statuses: dict[str, dict[str, Any]]) -> dict[str, Parsed]:
+        """Each execution's history parsed; a Distributed Map's Map Runs followed to their children (maprun.py)."""
+        follower = self.follower
 
-        done: dict[str, tuple[history.Timeline, int]] = {}
+        def one(name: str) -> tuple[str, Parsed]:
+            events, pages = self.read_history(statuses[name]["arn"])
+            timeline = history.parse(events)
+            if not timeline.map_runs:
+                return name, (timeline, pages, ())
+            followed = follower.follow(timeline)
+            timeline.items = followed.items
+            if followed.runs and sum(r.children for r in followed.runs) >= 50:
+                read = sum(r.children_read for r in followed.runs)
+                self.say(f"{self.manifest.run_id}: {name}: {read} child executions read")
+            return name, (timeline, pages + followed.pages, tuple(followed.runs))
+
+        done: dict[str, Parsed] = {}
         total = len(statuses)
         with ThreadPoolExecutor(max_workers=HISTORY_THREADS) as pool:
             for index, (name, result) in enumerate(pool.map(one, sorted(statuses)), 1):
@@ -456,8 +472,9 @@ class Collector:
         failures: dict[str, int] = {}
         if groups.get("state_machine"):
             try:
+                arns = {e.arn for e in executions} | self.follower.child_arns  # a Map Run's children too
                 execution_scope, failures = logs.execution_log(
-                    self.call, client, groups["state_machine"], {e.arn for e in executions}, start_ms, stop_ms
+                    self.call, client, groups["state_machine"], arns, start_ms, stop_ms
                 )
             except Exception as error:
                 problems.append(f"{groups['state_machine']}: {type(error).__name__}: {error}")

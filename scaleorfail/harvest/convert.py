@@ -34,9 +34,14 @@ def _visit(visit: history.Visit, origin: float) -> model.Visit:
 
 
 def execution(
-    name: str, status: dict[str, Any], timeline: history.Timeline | None, pages: int, batch_size: int
+    name: str,
+    status: dict[str, Any],
+    timeline: history.Timeline | None,
+    pages: int,
+    batch_size: int,
+    map_runs: tuple[model.MapRun, ...] = (),
 ) -> model.Execution:
-    """One execution of the run: its listed status, and its history when it was read."""
+    """One execution of the run: its listed status, and its history (with its Map Runs' children) when it was read."""
     start: datetime = status["start"]
     stop: datetime | None = status.get("stop")
     start_ms = round(start.timestamp() * 1000.0, 1)
@@ -72,4 +77,6 @@ def execution(
             )
             for item in timeline.items
         ),
+        map_mode="distributed" if timeline.map_runs else "inline",
+        map_runs=map_runs,
     )

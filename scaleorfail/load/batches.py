@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from scaleorfail.errors import UserError
+from scaleorfail.pipeline import BATCHES_PREFIX
 
 MAX_INPUT_BYTES = 256 * 1024
 
@@ -64,6 +65,30 @@ class TicketPool:
         suffix = 8 * size  # repeats carry ".N" (N < 10^7), however long the run
         body = full_cycles * sum(lengths) + window + suffix + size
         return body + len(json.dumps({"tickets": [], "max_concurrency": max_concurrency}, separators=(",", ":")))
+
+
+def batch_key(execution_name: str) -> str:
+    """Where a Distributed Map execution's tickets go in the map bucket (the ItemReader's object)."""
+    return f"{BATCHES_PREFIX}{execution_name}.jsonl"
+
+
+def jsonl(tickets: list[Any]) -> bytes:
+    return "".join(json.dumps(t, separators=(",", ":")) + "\n" for t in tickets).encode("utf-8")
+
+
+def distributed_input(key: str, max_concurrency: int | None) -> str:
+    """A Distributed Map execution's input: the S3 key of its tickets (the 256 KB input limit no longer binds)."""
+    payload: dict[str, Any] = {"tickets_key": key}
+    if max_concurrency is not None:
+        payload["max_concurrency"] = max_concurrency
+    return json.dumps(payload, separators=(",", ":"))
+
+
+def map_bucket(outputs: dict[str, Any]) -> str | None:
+    """The stack's Distributed Map bucket, None when its Map is inline."""
+    if outputs.get("map_mode") != "distributed":
+        return None
+    return str(outputs.get("map_bucket_name") or "") or None
 
 
 def execution_input(tickets: list[Any], max_concurrency: int | None) -> str:

@@ -56,12 +56,12 @@ def _retries(state: dict[str, Any]) -> int:
 
 
 def budget(definition: str | dict[str, Any]) -> HistoryBudget | None:
-    """Events per execution of a definition with a Map (None: no Map on its main path)."""
+    """Events per execution of a definition with an inline Map (None: no Map on its main path, or a Distributed one)."""
     machine = json.loads(definition) if isinstance(definition, str) else definition
     top = _path_states(machine)
     maps = [s for s in top if s.get("Type") == "Map"]
-    if not maps:
-        return None
+    if not maps or ((maps[0].get("ItemProcessor") or {}).get("ProcessorConfig") or {}).get("Mode") == "DISTRIBUTED":
+        return None  # a Distributed Map's tickets run in child executions: each has its own history
     inner = _path_states(maps[0].get("ItemProcessor") or maps[0].get("Iterator") or {})
     normal = worst = ITERATION_EVENTS
     for state in inner:

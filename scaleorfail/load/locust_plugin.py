@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import gevent
+from botocore.exceptions import BotoCoreError, ClientError
 from locust import LoadTestShape, User, events, task
 from locust.runners import STATE_MISSING, MasterRunner, WorkerRunner
 from locust.stats import PERCENTILES_TO_REPORT, StatsCSV, StatsCSVFileWriter
@@ -34,9 +35,17 @@ from scaleorfail import consolelink
 from scaleorfail import target as targets
 from scaleorfail.errors import UserError
 from scaleorfail.load import history_limit, options, progress
-from scaleorfail.load.batches import MAX_INPUT_BYTES, TicketPool, execution_input
+from scaleorfail.load.batches import (
+    MAX_INPUT_BYTES,
+    TicketPool,
+    batch_key,
+    distributed_input,
+    execution_input,
+    jsonl,
+    map_bucket,
+)
 from scaleorfail.load.profiles import my_starts
-from scaleorfail.load.starter import start_execution
+from scaleorfail.load.starter import error_code, start_execution
 from scaleorfail.load.tracker import CompletionTracker
 from scaleorfail.load.watch import TargetWatch
 from scaleorfail.ratelimit import ApiLimiter
@@ -91,19 +100,14 @@ def _init(environment: Any, **_: Any) -> None:
         target = targets.resolve(settings.target, settings.region)
         outputs = targets.load_outputs(settings.target, target)
         pool = TicketPool(settings.tickets)
-        largest = pool.largest_input_bytes(settings.batch_size, settings.max_concurrency)
-        if largest > MAX_INPUT_BYTES:
-            raise UserError(
-                f"a batch of {settings.batch_size} tickets can reach {largest // 1024} KB, over the 256 KB "
-                "Step Functions input limit",
-                "use a smaller --batch-size (the workshop uses 500)",
-            )
+        map_mode = str(outputs.get("map_mode") or "inline")
+        _check_input(settings, pool, outputs, map_mode)
         limit = targets.account_concurrency(target)
         arn = settings.state_machine_arn or outputs["state_machine_arn"]
         warnings = [
             w
             for w in (
-                options.concurrency_warning(settings, limit),
+                options.concurrency_warning(settings, limit, map_mode),
                 _history_warning(target, arn, settings.batch_size),
             )
             if w
@@ -175,6 +179,19 @@ def _init(environment: Any, **_: Any) -> None:
     )
 
 
+def _check_input(settings: options.LoadSettings, pool: TicketPool, outputs: dict[str, Any], map_mode: str) -> None:
+    """The knob fits the Map, and an inline Map's batch fits the 256 KB input (a Distributed one reads S3)."""
+    options.map_mode_check(settings, map_mode)
+    largest = pool.largest_input_bytes(settings.batch_size, settings.max_concurrency)
+    if largest > MAX_INPUT_BYTES and map_bucket(outputs) is None:
+        raise UserError(
+            f"a batch of {settings.batch_size} tickets can reach {largest // 1024} KB, over the 256 KB "
+            "Step Functions input limit",
+            "use a smaller --batch-size (the workshop uses 500), or the Distributed Map (map_mode = distributed), "
+            "which reads its tickets from S3",
+        )
+
+
 def headless_only(parsed: Any) -> None:
     """The harness drives one profile run per process: Locust's web UI could not start a second one."""
     if getattr(parsed, "worker", False) or getattr(parsed, "headless", False):
@@ -199,6 +216,11 @@ def _progress_reporter() -> progress.Reporter:
         client = target.client("stepfunctions", max_attempts=1)
         return functools.partial(limiter.call, "GetExecutionHistory", client.get_execution_history)
 
+    def map_run_call() -> Any:
+        client = target.client("stepfunctions", max_attempts=1)
+        return functools.partial(ApiLimiter.for_target(target.name, target.region).call, "DescribeMapRun",
+                                 client.describe_map_run)  # fmt: skip
+
     return progress.Reporter(
         single=settings.profile.single,
         tickets=settings.batch_size,
@@ -211,6 +233,7 @@ def _progress_reporter() -> progress.Reporter:
         track_completion=settings.track_completion,
         expected=None if settings.profile.single else settings.profile.cumulative,
         start_latency_ms=recorder.start_latency_p50,
+        map_run_call=map_run_call,
     )
 
 
@@ -434,6 +457,8 @@ class ProcessLoad:
             self.pool = TicketPool(self.settings.tickets)
         self.state_machine_arn = self.settings.state_machine_arn or str(self.outputs["state_machine_arn"])
         self.client = self.target.client("stepfunctions", max_attempts=1)  # no hidden retries
+        self.map_bucket = map_bucket(self.outputs)  # a Distributed Map reads each execution's tickets from S3
+        self.s3: Any = self.target.client("s3") if self.map_bucket else None
         runner = environment.runner
         self.worker = int(getattr(runner, "worker_index", 0) or 0)
         self.local = not isinstance(runner, WorkerRunner)
@@ -497,7 +522,23 @@ class ProcessLoad:
             return
         settings = self.settings
         name = f"{prefix}-{self.worker}-{seq}"
-        payload = execution_input(self.pool.batch(seq, settings.batch_size), settings.max_concurrency)
+        tickets = self.pool.batch(seq, settings.batch_size)
+        if self.map_bucket:  # the ItemReader's object first: the execution's input names it
+            key = batch_key(name)
+            try:
+                self.s3.put_object(Bucket=self.map_bucket, Key=key, Body=jsonl(tickets))
+            except (ClientError, BotoCoreError, OSError) as exc:
+                code, message = error_code(exc)
+                self.fire("StartExecution", 0.0, StartFailedError(f"{code}: tickets not written to S3"))
+                self.record(
+                    "sof_failed",
+                    FailedStart(name, now_iso(), code, f"s3://{self.map_bucket}/{key}: {message}"[:500],
+                                settings.batch_size, self.worker, seq),
+                )  # fmt: skip
+                return
+            payload = distributed_input(key, settings.max_concurrency)
+        else:
+            payload = execution_input(tickets, settings.max_concurrency)
         self.starting(Starting(name, now_iso(), settings.batch_size, self.worker, seq))
         result = start_execution(self.client, self.state_machine_arn, name, payload)
         self.inflight.pop(name, None)

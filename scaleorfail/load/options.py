@@ -17,7 +17,7 @@ from typing import Any
 from scaleorfail import paths
 from scaleorfail.errors import UserError
 from scaleorfail.load import profiles
-from scaleorfail.pipeline import MAP_LIMIT
+from scaleorfail.pipeline import DISTRIBUTED_LIMIT, MAP_LIMIT
 
 RUN_ID_MAX = 64  # execution names <run id>[-xxxx]-<worker>-<seq> stay within AWS's 80 characters
 RUN_ID = re.compile(rf"^[A-Za-z0-9][A-Za-z0-9_.-]{{0,{RUN_ID_MAX - 1}}}$")
@@ -214,10 +214,10 @@ def validate(options: Any, coordinator: bool = True) -> LoadSettings:
         raise UserError(f"--duration must be a positive number of seconds, got {duration}", "e.g. --duration 30")
     if options.batch_size is None or options.batch_size < 1:
         raise UserError(f"--batch-size must be at least 1 ticket, got {options.batch_size}", "e.g. --batch-size 10")
-    if options.max_concurrency is not None and not 0 <= options.max_concurrency <= MAP_LIMIT:
+    if options.max_concurrency is not None and not 0 <= options.max_concurrency <= DISTRIBUTED_LIMIT:
         raise UserError(
-            f"--max-concurrency must be between 0 and {MAP_LIMIT} (0 = no limit below the inline Map's 40), "
-            f"got {options.max_concurrency}",
+            f"--max-concurrency must be between 0 and {DISTRIBUTED_LIMIT:,} (0 = no limit below the Map's own: "
+            f"{MAP_LIMIT} inline, {DISTRIBUTED_LIMIT:,} distributed), got {options.max_concurrency}",
             "e.g. --max-concurrency 10",
         )
     if options.baseline_rate is not None and options.baseline_rate < 0:
@@ -262,12 +262,25 @@ def validate(options: Any, coordinator: bool = True) -> LoadSettings:
     )
 
 
-def concurrency_warning(settings: LoadSettings, account_concurrency: int | None) -> str | None:
+def map_mode_check(settings: LoadSettings, map_mode: str) -> None:
+    """An inline Map never runs more than 40 at once: a higher knob only makes sense for a Distributed Map."""
+    wanted = settings.max_concurrency
+    if map_mode != "distributed" and wanted is not None and wanted > MAP_LIMIT:
+        raise UserError(
+            f"--max-concurrency {wanted} is above {MAP_LIMIT}, the inline Map's limit (the stack's map_mode is "
+            f"{map_mode})",
+            f"use at most {MAP_LIMIT}, or deploy the Distributed Map: sof deploy --var map_mode=distributed",
+        )
+
+
+def concurrency_warning(
+    settings: LoadSettings, account_concurrency: int | None, map_mode: str = "inline"
+) -> str | None:
     """A warning when the Map knob exceeds what the account can run at once."""
     wanted = settings.max_concurrency
     if wanted is None or account_concurrency is None:
         return None
-    in_flight = MAP_LIMIT if wanted == 0 else wanted
+    in_flight = (DISTRIBUTED_LIMIT if map_mode == "distributed" else MAP_LIMIT) if wanted == 0 else wanted
     if in_flight > account_concurrency:
         return (
             f"warning: max_concurrency {in_flight} exceeds the target's Lambda account concurrency "

@@ -2,7 +2,9 @@
 
 A single-batch run is one long execution whose tickets queue at the Map: its progress is
 read from the execution's history - MapIterationStarted is a ticket leaving the queue,
-MapIterationSucceeded/Failed/Aborted one done. Each look reads only the events that are
+MapIterationSucceeded/Failed/Aborted one done; a Distributed Map's tickets run as child
+executions, so once its history names the Map Run (MapRunStarted) the counts are the Map
+Run's item counts (DescribeMapRun, one call per look). Each look reads only the events that are
 new since the last one (GetExecutionHistory newest first, stopping at the last event id
 seen): one call per look while fewer than 1,000 events arrived, made through the API
 limiter, so on AWS it stays within the GetExecutionHistory quota (refill 5/s; one call
@@ -44,11 +46,14 @@ class MapCounts:
     ended: int = 0
     failed: int = 0
     execution_end: str | None = None  # ExecutionSucceeded | ExecutionFailed | ... once it is over
+    map_run: str | None = None  # a Distributed Map's Map Run: its items are counted by DescribeMapRun
 
     def add(self, events: Iterable[dict[str, Any]]) -> None:
         for event in events:
             kind = event.get("type")
-            if kind == ITERATION_START:
+            if kind == "MapRunStarted":
+                self.map_run = str(event.get("mapRunStartedEventDetails", {}).get("mapRunArn") or "") or None
+            elif kind == ITERATION_START:
                 self.started += 1
             elif kind in ITERATION_END:
                 self.ended += 1
@@ -61,8 +66,15 @@ class MapCounts:
 class HistoryCounter:
     """Counts one execution's Map iterations, reading only the history events it has not seen."""
 
-    def __init__(self, call: Callable[..., dict[str, Any]], execution_arn: str, page_size: int = PAGE_SIZE) -> None:
+    def __init__(
+        self,
+        call: Callable[..., dict[str, Any]],
+        execution_arn: str,
+        page_size: int = PAGE_SIZE,
+        describe_map_run: Callable[..., dict[str, Any]] | None = None,
+    ) -> None:
         self.call = call
+        self.describe_map_run = describe_map_run
         self.execution_arn = execution_arn
         self.page_size = page_size
         self.last_id = 0
@@ -92,6 +104,12 @@ class HistoryCounter:
         if fresh:
             self.last_id = max(fresh)
             self.counts.add(fresh[key] for key in sorted(fresh))
+        if self.counts.map_run and self.describe_map_run is not None:
+            items = self.describe_map_run(mapRunArn=self.counts.map_run).get("itemCounts") or {}
+            ended = sum(int(items.get(k, 0)) for k in ("succeeded", "failed", "timedOut", "aborted"))
+            self.counts.started = ended + int(items.get("running", 0))
+            self.counts.ended = ended
+            self.counts.failed = ended - int(items.get("succeeded", 0))
         return self.counts
 
 
@@ -222,6 +240,7 @@ class Reporter:
         throttled: Callable[[], int] = lambda: 0,
         expected: Callable[[float], float] | None = None,
         start_latency_ms: Callable[[], float | None] = lambda: None,
+        map_run_call: Callable[[], Callable[..., dict[str, Any]]] | None = None,
     ) -> None:
         self.single = single
         self.tickets = tickets
@@ -235,6 +254,7 @@ class Reporter:
         self.now = now
         self.expected = expected  # starts the profile asks for by t seconds (its cumulative count)
         self.start_latency_ms = start_latency_ms  # StartExecution p50 so far
+        self.map_run_call = map_run_call  # DescribeMapRun, for a Distributed Map's item counts
         self.pace = Pace()
         self.counter: HistoryCounter | None = None
         self.finished = False  # the last line said the run is over: nothing more to say
@@ -253,7 +273,8 @@ class Reporter:
             self.finished = bool(failed)  # the one start failed: Locust's table and the end line say so
             return None
         if self.counter is None:
-            self.counter = HistoryCounter(self.history_call(), arn)
+            describe = self.map_run_call() if self.map_run_call is not None else None
+            self.counter = HistoryCounter(self.history_call(), arn, describe_map_run=describe)
         return batch_snapshot(self.counter.update(), self.tickets, elapsed, self.pace)
 
     def behind(self, calls: int, elapsed: float) -> str | None:

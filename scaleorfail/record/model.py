@@ -15,8 +15,9 @@ Lambda errors qualified by their cause, final/pending, provisional metrics; 3: t
 model, request ids, log evidence, account settings, metrics shared with other executions).
 ``start_pace`` (a stream's achieved start rate, :mod:`.pace`), ``Reconciliation.throttled_starts``,
 ``FunctionLogs.peak_concurrency`` and ``Logs.peak_concurrency`` (concurrency from the functions'
-START..END log lines) are optional and were added within version 3: older records read with them
-empty. A record of another version is not read: the run is harvested again.
+START..END log lines), and an execution's ``map_mode`` / ``map_runs`` (a Distributed Map's Map Runs,
+whose child executions are its items) are optional and were added within version 3: older records
+read with them empty (an inline Map). A record of another version is not read: the run is harvested again.
 """
 
 from __future__ import annotations
@@ -92,6 +93,38 @@ class Item:
 
 
 @dataclass(frozen=True)
+class Missing:
+    name: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class MapRun:
+    """A Distributed Map's Map Run (DescribeMapRun) and how its child executions were read.
+
+    Its items are the execution's ``items``, read from the children's histories (STANDARD) or
+    from the state machine's execution log (EXPRESS, which have no history to get)."""
+
+    arn: str
+    status: str
+    execution_type: str  # STANDARD | EXPRESS (of the children)
+    max_concurrency: int
+    tolerated_failure_percentage: float = 0.0
+    tolerated_failure_count: int = 0
+    item_counts: dict[str, int] = field(default_factory=dict)
+    execution_counts: dict[str, int] = field(default_factory=dict)
+    start_ms: float | None = None  # epoch ms
+    stop_ms: float | None = None
+    children: int = 0  # child executions ListExecutions(mapRunArn) listed
+    children_read: int = 0  # whose history (or execution log) was read into items
+    source: str = "GetExecutionHistory"  # where the children's events came from
+    child_events: int = 0  # history events of all the children together
+    child_state_transitions: int = 0
+    child_billed_ms: float = 0.0  # the children's durations, each rounded up to 100 ms (EXPRESS billing)
+    missing: tuple[Missing, ...] = ()  # children listed but not read, with why
+
+
+@dataclass(frozen=True)
 class Execution:
     name: str
     arn: str
@@ -109,6 +142,8 @@ class Execution:
     map_length: int | None = None
     states: tuple[Visit, ...] = ()  # the visits outside the Map iterations (ApplyDefaults, ProcessTickets ...)
     items: tuple[Item, ...] = ()
+    map_mode: str = "inline"  # distributed: the items are the Map Runs' child executions (map_runs)
+    map_runs: tuple[MapRun, ...] = ()
 
     @property
     def duration_ms(self) -> float | None:
@@ -130,12 +165,6 @@ class EmbedBackend:
     variant: str | None = None
     max_concurrency: int | None = None
     memory_mb: int | None = None
-
-
-@dataclass(frozen=True)
-class Missing:
-    name: str
-    reason: str
 
 
 THROTTLED_START = "ThrottlingException"  # StartExecution over its quota (AWS's token bucket): refused, not started
@@ -337,3 +366,12 @@ class HarvestRecord:
     @property
     def tickets(self) -> int:
         return sum(e.batch_size for e in self.executions)
+
+    @property
+    def map_mode(self) -> str:
+        """distributed when the run's Map ran its tickets as child executions (its Map Runs were read), else inline."""
+        return "distributed" if any(e.map_mode == "distributed" for e in self.executions) else "inline"
+
+    @property
+    def map_runs(self) -> list[MapRun]:
+        return [run for execution in self.executions for run in execution.map_runs]

@@ -92,6 +92,10 @@ def compare_records(
 
 
 def fit_model(runs: list[analysis.RunStats]) -> scaling.USL | None:
+    """The Universal Scalability Law fitted to the runs' throughput by max_concurrency (one map mode:
+    the inline runs when they mix; three settings or more)."""
+    if len({r.map_mode for r in runs}) > 1:
+        runs = [r for r in runs if r.map_mode == "inline"]
     points = {r.max_concurrency: r.throughput for r in runs if r.max_concurrency and r.throughput}
     if len(points) < 3:
         return None

@@ -1,5 +1,10 @@
 """`sof sweep`: the same burst at several max_concurrency settings, compared, with a scaling model.
 
+``--map-mode distributed`` (or ``both``: the inline sweep, then the distributed one, on the same
+tickets) deploys the stack's Map in that mode for its runs (the variables deployed before are kept
+and deployed again afterwards, as `sof scenario` does): inline settings stop at the inline Map's 40,
+distributed ones go to 10,000. Each mode gets its own scaling model.
+
 Each setting says where it is (setting k of n, elapsed, what it reached) as it goes. A batch
 too small for its conclusion is called out: at a high setting each Map slot runs only a
 few tickets, so every slot's first, cold ticket weighs on the throughput and the fitted
@@ -13,19 +18,23 @@ from __future__ import annotations
 import math
 import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from scaleorfail import paths
 from scaleorfail import target as targets
 from scaleorfail.errors import UserError
 from scaleorfail.evidence import analysis
 from scaleorfail.evidence.scaling import USL
-from scaleorfail.pipeline import EMBED, MAP_LIMIT
+from scaleorfail.pipeline import DISTRIBUTED_LIMIT, EMBED, MAP_LIMIT
 from scaleorfail.record.model import HarvestRecord
 from scaleorfail.usecases.compare import Compared, compare_records, fit_model, write_report
+from scaleorfail.usecases.deploy import deploy
 from scaleorfail.usecases.harvest import harvest_runs
+from scaleorfail.usecases.scenario import snapshot
 
 MIN_TICKETS_PER_SLOT = 10
 Say = Callable[[str], None]
@@ -42,20 +51,54 @@ class Sweep:
     out: Path
     warnings: list[str]
     limit: int
+    models: dict[str, USL] = field(default_factory=dict)  # by map mode (inline, distributed)
 
 
-def parse_concurrency(text: str) -> list[int]:
+MAP_MODES = ("inline", "distributed", "both")
+DEFAULT_SETTINGS = {"inline": "1,2,5,10,20,30,40", "distributed": "10,20,40,100,200", "both": "10,20,40,100,200"}
+
+
+def parse_concurrency(text: str | None, map_mode: str | None = None) -> list[int]:
+    text = text or DEFAULT_SETTINGS[map_mode or "inline"]
     try:
         values = sorted({int(v) for v in text.split(",") if v.strip()})
     except ValueError:
         raise UserError(
             f"--concurrency {text!r} is not a list of whole numbers", "e.g. --concurrency 1,2,5,10"
         ) from None
-    if not values or values[0] < 1 or values[-1] > MAP_LIMIT:
+    limit = MAP_LIMIT if map_mode in (None, "inline") else DISTRIBUTED_LIMIT
+    if not values or values[0] < 1 or values[-1] > limit:
+        example = DEFAULT_SETTINGS[map_mode or "inline"]
         raise UserError(
-            f"--concurrency values must be between 1 and {MAP_LIMIT}", "e.g. --concurrency 1,2,5,10,20,30,40"
+            f"--concurrency values must be between 1 and {limit:,}"
+            + (" (the inline Map's limit; --map-mode distributed goes to 10,000)" if limit == MAP_LIMIT else ""),
+            f"e.g. --concurrency {example}",
         )
     return values
+
+
+def plan(settings: list[int], map_mode: str | None) -> list[tuple[str | None, int]]:
+    """(mode, setting) in run order: inline settings above 40 are left out (the inline Map cannot run them)."""
+    if map_mode == "both":
+        inline: list[tuple[str | None, int]] = [("inline", c) for c in settings if c <= MAP_LIMIT]
+        return inline + [("distributed", c) for c in settings]
+    return [(map_mode, c) for c in settings]
+
+
+def label(mode: str | None, c: int) -> str:
+    return f"sweep-dist-c{c}" if mode == "distributed" else f"sweep-c{c}"
+
+
+@contextmanager
+def deployed_as(target: targets.Target, mode: str | None, state: dict[str, Any], say: Say) -> Iterator[None]:
+    """The stack's Map in `mode` for the block (deployed when it is not already); state remembers the restore."""
+    current = str((targets.load_outputs(target.name, target) or {}).get("map_mode") or "inline")
+    if mode is not None and mode != current:
+        if "restore" not in state:
+            state["restore"] = snapshot(target, say)
+        say(f"sweep: deploying the {mode} Map (map_mode={mode}) ...")
+        deploy(target, {**state["restore"], "map_mode": mode}, state.get("auto_approve", False))
+    yield
 
 
 def small_batch_warning(tickets: int, settings: list[int], records: list[HarvestRecord]) -> str | None:
@@ -90,6 +133,8 @@ def sweep(
     wait_s: float = 900.0,
     baseline: str | None = None,
     say: Say = _stderr,
+    map_mode: str | None = None,
+    auto_approve: bool = False,
 ) -> Sweep:
     from scaleorfail.load import runner
 
@@ -97,24 +142,40 @@ def sweep(
     targets.load_outputs(target.name, target)
     run_dirs: list[str] = []
     began = time.monotonic()
-    for index, c in enumerate(settings, 1):
-        say(f"sweep {index}/{len(settings)}: {tickets} tickets at max_concurrency {c} ...")
-        started = time.monotonic()
-        run_dir = runner.burst(target_name, tickets, c, f"sweep-c{c}")
-        run_dirs.append(str(run_dir))
-        (record,) = harvest_runs([str(run_dir)], wait_s=wait_s, quiet=True)
-        run = analysis.stats(record)
-        left = len(settings) - index
-        eta = (time.monotonic() - began) / index * left
-        say(
-            f"sweep {index}/{len(settings)}: max_concurrency {c} done in {time.monotonic() - started:.1f} s - "
-            f"{run.throughput or 0:.2f} tickets/s, {run.executions_ok} ok / {run.executions_failed} failed"
-            + (f"; {left} setting(s) left, about {eta:.0f} s" if left else "")
-        )
+    steps = plan(settings, map_mode)
+    state: dict[str, Any] = {"auto_approve": auto_approve}
+    try:
+        for index, (mode, c) in enumerate(steps, 1):
+            with deployed_as(target, mode, state, say):
+                where = f"{mode} Map, " if mode else ""
+                say(f"sweep {index}/{len(steps)}: {tickets} tickets at max_concurrency {c} ({where}{label(mode, c)})")
+                started = time.monotonic()
+                run_dir = runner.burst(target_name, tickets, c, label(mode, c))
+                run_dirs.append(str(run_dir))
+                (record,) = harvest_runs([str(run_dir)], wait_s=wait_s, quiet=True)
+            run = analysis.stats(record)
+            left = len(steps) - index
+            eta = (time.monotonic() - began) / index * left
+            say(
+                f"sweep {index}/{len(steps)}: max_concurrency {c} done in {time.monotonic() - started:.1f} s - "
+                f"{run.throughput or 0:.2f} tickets/s, {run.executions_ok} ok / {run.executions_failed} failed"
+                + (f"; {left} setting(s) left, about {eta:.0f} s" if left else "")
+            )
+    finally:
+        if "restore" in state:
+            shown = ", ".join(f"{k}={v}" for k, v in state["restore"].items()) or "the module's defaults"
+            say(f"sweep: restoring the deployed variables ({shown})")
+            deploy(target, state["restore"], auto_approve)
     compared = compare_records(run_dirs, wait_s, True, baseline)
-    model = fit_model(compared.runs) if len(settings) >= 3 else None
+    models = {
+        mode: found
+        for mode in ("inline", "distributed")
+        if (found := fit_model([r for r in compared.runs if r.map_mode == mode])) is not None
+    }
+    model = next(iter(models.values()), None)
     out = output or paths.runs_dir() / f"sweep-{Path(run_dirs[0]).name}"
     write_report(compared, model, out)
     warning = small_batch_warning(tickets, settings, compared.records)
-    limit = min(MAP_LIMIT, targets.account_concurrency(target) or MAP_LIMIT)
-    return Sweep(compared, model, out, [warning] if warning else [], limit)
+    cap = DISTRIBUTED_LIMIT if map_mode in ("distributed", "both") else MAP_LIMIT
+    limit = min(cap, targets.account_concurrency(target) or cap)
+    return Sweep(compared, model, out, [warning] if warning else [], limit, models)

@@ -1,4 +1,12 @@
 data "aws_caller_identity" "current" {}
+data "aws_partition" "current" {}
+data "aws_region" "current" {}
+
+locals {
+  # Built from the name, not read from the resource: the role's policy must not depend on the state machine it serves.
+  arn_prefix        = "arn:${data.aws_partition.current.partition}:states:${data.aws_region.current.region}:${data.aws_caller_identity.current.account_id}"
+  state_machine_arn = "${local.arn_prefix}:stateMachine:${var.name}"
+}
 
 resource "aws_cloudwatch_log_group" "this" {
   #checkov:skip=CKV_AWS_158:Lab logs hold synthetic tickets only; the AWS-owned key encrypts them at rest.
@@ -47,6 +55,48 @@ data "aws_iam_policy_document" "this" {
       effect    = "Allow"
       actions   = ["sagemaker:InvokeEndpoint"]
       resources = var.sagemaker_endpoint_arns
+    }
+  }
+
+  # The Distributed Map (map_mode = "distributed"): its Map Run starts child executions of this very
+  # state machine, describes and stops them, reads the ticket batches and writes the results.
+  dynamic "statement" {
+    for_each = var.distributed_map == null ? [] : [var.distributed_map]
+    content {
+      sid       = "StartChildExecutions"
+      effect    = "Allow"
+      actions   = ["states:StartExecution"]
+      resources = [local.state_machine_arn]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = var.distributed_map == null ? [] : [var.distributed_map]
+    content {
+      sid       = "ManageChildExecutions"
+      effect    = "Allow"
+      actions   = ["states:DescribeExecution", "states:StopExecution"]
+      resources = ["${local.arn_prefix}:execution:${var.name}/*"]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = var.distributed_map == null ? [] : [var.distributed_map]
+    content {
+      sid       = "ReadTicketBatches"
+      effect    = "Allow"
+      actions   = ["s3:GetObject"]
+      resources = ["${statement.value.bucket_arn}/${statement.value.items_prefix}*"]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = var.distributed_map == null ? [] : [var.distributed_map]
+    content {
+      sid       = "WriteMapRunResults"
+      effect    = "Allow"
+      actions   = ["s3:PutObject", "s3:GetObject", "s3:ListMultipartUploadParts", "s3:AbortMultipartUpload"]
+      resources = ["${statement.value.bucket_arn}/${statement.value.results_prefix}*"]
     }
   }
 

@@ -56,3 +56,13 @@ variable "enable_xray" {
   type        = bool
   default     = false
 }
+
+variable "distributed_map" {
+  description = "The Distributed Map's bucket (ARN) and the prefixes of the ticket batches it reads and the results it writes; null for an inline Map (no such permissions)."
+  type = object({
+    bucket_arn     = string
+    items_prefix   = string
+    results_prefix = string
+  })
+  default = null
+}

@@ -8,12 +8,22 @@
 - :mod:`.executions` - StartExecution's limits, the AWS/States metrics, retention of
   finished executions.
 - :mod:`.quotas` - the StartExecution and StateTransition quotas (token buckets), retries included.
+- :mod:`.distributed` - the Distributed Map: Map Runs of child executions (:mod:`.mapruns` their
+  counts and settings, :mod:`.itemio` ItemReader / ItemBatcher / ResultWriter).
 - :mod:`.api` - ListExecutions, GetExecutionHistory paging, StopExecution and
   DescribeExecution as AWS answers them (a ``StepFunctionResponse`` subclass on ``url_paths``).
 
 Importing this package declares its patches; ``moto_ext.install`` applies them.
 """
 
-from scaleorfail.emulator.moto_ext.stepfunctions import api, executions, history, interpreter, quotas, tasks
+from scaleorfail.emulator.moto_ext.stepfunctions import (
+    api,
+    distributed,
+    executions,
+    history,
+    interpreter,
+    quotas,
+    tasks,
+)
 
-__all__ = ["api", "executions", "history", "interpreter", "quotas", "tasks"]
+__all__ = ["api", "distributed", "executions", "history", "interpreter", "quotas", "tasks"]

@@ -27,7 +27,7 @@ from moto.stepfunctions.responses import StepFunctionResponse
 
 from scaleorfail.emulator import sfn_stop
 from scaleorfail.emulator.moto_ext.core import declare, override, replace_item
-from scaleorfail.emulator.moto_ext.stepfunctions import pages
+from scaleorfail.emulator.moto_ext.stepfunctions import distributed, mapruns, pages
 
 STOP_WAIT_S = 30.0  # a stop waits for a program that has not started yet (a loaded machine: seconds)
 JSON_CONTENT_TYPE = "application/x-amz-json-1.0"  # Step Functions' protocol (awsJson1_0)
@@ -35,8 +35,22 @@ RESPONSE = "moto.stepfunctions.responses.StepFunctionResponse"
 ROUTE = "{0}/$"
 
 
-@override(f"{RESPONSE}.list_executions", why="moto 5.2.5 leaves stopDate out for TIMED_OUT executions")
+@override(
+    f"{RESPONSE}.list_executions",
+    why="moto 5.2.5 leaves stopDate out for TIMED_OUT executions, and lists no Map Run's children (mapRunArn)",
+)
 def _list_executions(self: Any) -> Any:
+    map_run_arn = self._get_param("mapRunArn")
+    if map_run_arn:  # a Distributed Map's child executions (moto_ext.stepfunctions.distributed)
+        return ActionResult(
+            distributed.list_children(
+                map_run_arn,
+                self._get_param("stateMachineArn"),
+                self._get_param("statusFilter"),
+                int(self._get_int_param("maxResults") or 0),
+                self._get_param("nextToken"),
+            )
+        )
     result = StepFunctionResponse.list_executions(self)
     items = result.result.get("executions", []) if isinstance(result.result, dict) else []
     missing = [i for i in items if i.get("status") == "TIMED_OUT" and "stopDate" not in i]
@@ -90,11 +104,12 @@ def _stop_execution(self: Any) -> Any:
 
 @override(
     f"{RESPONSE}.describe_execution",
-    why="moto leaves out inputDetails, outputDetails, redriveCount and the stopDate of TIMED_OUT executions",
+    why="moto leaves out inputDetails, outputDetails, redriveCount, the stopDate of TIMED_OUT executions and a "
+    "Map Run child's mapRunArn",
 )
 def _describe_execution(self: Any) -> Any:
     arn = self._get_param("executionArn")
-    execution = self.stepfunction_backend.describe_execution(arn)
+    execution = mapruns.child(arn) or self.stepfunction_backend.describe_execution(arn)  # an EXPRESS child too
     status = str(execution.status)
     response: dict[str, Any] = {
         "executionArn": arn,
@@ -119,6 +134,8 @@ def _describe_execution(self: Any) -> Any:
         response["error"] = execution.error
     if execution.cause is not None:
         response["cause"] = execution.cause
+    if getattr(execution, "map_run_arn", None):
+        response["mapRunArn"] = execution.map_run_arn
     trace = getattr(execution, "trace_header", None)
     if trace:
         response["traceHeader"] = trace

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from scaleorfail.emulator.moto_ext.core import declare, log, replace, state
-from scaleorfail.emulator.moto_ext.stepfunctions import pages
+from scaleorfail.emulator.moto_ext.stepfunctions import mapruns, pages
 from scaleorfail.emulator.moto_ext.stepfunctions.history import log_execution
 from scaleorfail.emulator.moto_ext.stepfunctions.quotas import start_allowed
 from scaleorfail.emulator.runtime import Datum
@@ -183,6 +183,7 @@ def _evict(account: str, region: str, arns: set[str]) -> None:
             if len(kept) != len(machine.executions):
                 machine.executions = kept  # readers still iterating the old list see it whole
     state["retention"][1].add(arns)
+    mapruns.forget(arns)  # a Map Run's children, and the Map Runs of an evicted parent
 
 
 def _retain(execution: Any) -> None:
