@@ -64,3 +64,11 @@ def runs_dir() -> Path:
 def state_dir() -> Path:
     """Local, uncommitted state: stack outputs, the emulator's pid file and logs."""
     return Path(os.environ.get("SOF_STATE_DIR") or project_root() / ".sof")
+
+
+def shown(path: Path) -> str:
+    """A path as the learner reads it: relative to the current directory when it is below it."""
+    try:
+        return str(path.absolute().relative_to(Path.cwd().absolute()))
+    except ValueError:
+        return str(path)

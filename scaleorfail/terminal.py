@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import shutil
 import sys
 import textwrap
@@ -21,6 +22,7 @@ from pathlib import Path
 FALLBACK_WIDTH = 120  # output to a file or a pipe: as wide as the README's tables
 MIN_WIDTH = 40
 NARROW_BELOW = 100  # under this many columns, tables take their narrow layout
+KEEP = "\x00"  # a space that does not break a line (inside `backticks`)
 
 
 def width() -> int:
@@ -34,8 +36,10 @@ def narrow(columns: int | None = None) -> bool:
 
 
 def wrap(text: str, columns: int | None = None, indent: str = "", subsequent: str | None = None) -> list[str]:
-    """One paragraph as lines of at most `columns` characters (long words - paths, URLs - are not split)."""
+    """One paragraph as lines of at most `columns` characters (long words - paths, URLs - are not split,
+    nor a `command in backticks`, so that it can be copied whole)."""
     limit = columns or width()
+    text = re.sub(r"`[^`]*`", lambda m: m.group(0).replace(" ", KEEP), text)
     lines = textwrap.wrap(
         text,
         width=limit,
@@ -44,7 +48,7 @@ def wrap(text: str, columns: int | None = None, indent: str = "", subsequent: st
         break_long_words=False,
         break_on_hyphens=False,
     )
-    return lines or [indent.rstrip()]
+    return [line.replace(KEEP, " ") for line in lines] or [indent.rstrip()]
 
 
 def fill(text: str, columns: int | None = None, indent: str = "", subsequent: str | None = None) -> str:

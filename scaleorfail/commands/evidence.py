@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from scaleorfail import paths
+from scaleorfail import paths, terminal
 from scaleorfail.evidence import compare
 from scaleorfail.usecases.compare import Compared, compare_records, fit_model, select, writable, write_report
 from scaleorfail.usecases.harvest import harvest_runs
@@ -40,7 +40,7 @@ def harvest(args: argparse.Namespace) -> int:
 def _compared(args: argparse.Namespace, skipped: list[str]) -> Compared:
     selectors = select(args.runs, args.last, getattr(args, "all", False))
     return compare_records(
-        selectors, args.wait, getattr(args, "quiet", False), args.baseline, skipped, args.mixed_tickets
+        selectors, args.wait, getattr(args, "quiet", False), args.baseline, skipped, args.mixed_tickets, bool(args.runs)
     )
 
 
@@ -49,12 +49,12 @@ def compare_command(args: argparse.Namespace) -> int:
     runs, _, baseline = _compared(args, skipped)
     wide = args.wide or args.format != "simple"
     print(compare.table(runs, args.format, wide=wide))
-    notes = compare.footnotes(runs, baseline) + ([] if wide else [compare.NARROW_NOTE])
+    notes = compare.footnotes(runs, baseline) + ([] if wide else [compare.narrow_note()])
     for note in notes:
-        print(f"  - {note}")
+        print(terminal.fill(f"  - {note}"))
     out = writable(args.output or paths.runs_dir() / "compare")
     written = compare.write(runs, baseline, out)
-    print(f"written: {written['md']}, {written['csv']}, {written['json']}")
+    print(terminal.fill(f"written: {paths.shown(written['md'])} (and .csv, .json)"))
     if skipped:
         print(f"{len(skipped)} run(s) skipped (above); the others are compared", file=sys.stderr)
         return 1
@@ -67,7 +67,9 @@ def report_command(args: argparse.Namespace) -> int:
     out = writable(args.output or paths.runs_dir() / "report")
     written = write_report(compared, fit_model(compared.runs), out)
     print(compare.table(compared.runs, "simple", wide=False))
-    print(f"report: {written['html']} (and {written['md'].name}, PNG plots) in {out}")
+    for note in compare.footnotes(compared.runs, compared.baseline)[:1]:  # which run is the baseline, and why
+        print(terminal.fill(f"  - {note}"))
+    print(terminal.fill(f"report: {paths.shown(written['html'])} (and {written['md'].name}, PNG plots)"))
     return 1 if skipped else 0
 
 

@@ -65,8 +65,10 @@ def compare_records(
     baseline: str | None = None,
     skipped: list[str] | None = None,
     mixed_tickets: bool = False,
+    named: bool = False,
 ) -> Compared:
-    """Harvest (or read the caches of) runs: their stats and records by max_concurrency, and the baseline.
+    """Harvest (or read the caches of) runs: their stats and records by max_concurrency, and the baseline
+    (with `named`, the runs were named by the learner: the first one named is the baseline).
 
     With `skipped`, a run that cannot be harvested or read is one line there, and the others are compared.
     """
@@ -88,7 +90,9 @@ def compare_records(
     order = sorted(range(len(runs)), key=lambda i: (runs[i].max_concurrency or 0, runs[i].run_id))
     ordered_runs = [runs[i] for i in order]
     ordered_records = [usable[i] for i in order]
-    return Compared(ordered_runs, ordered_records, compare.with_baseline(ordered_runs, baseline, mixed_tickets))
+    first = runs[0].run_id if named and runs else None
+    chosen = compare.with_baseline(ordered_runs, baseline, mixed_tickets, first)
+    return Compared(ordered_runs, ordered_records, chosen)
 
 
 def fit_model(runs: list[analysis.RunStats]) -> scaling.USL | None:
