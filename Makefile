@@ -113,12 +113,14 @@ sweep: $(STAMP) ## The same burst at max_concurrency 1,2,5,10,20,30,40 with a sc
 	$(SOF) sweep --target $(TARGET) -n $(N)
 
 burst: $(STAMP) ## Activity 3/4: one execution of N tickets at MAX_CONCURRENCY (default 500 at 2), label burst-c<MAX_CONCURRENCY>
-	$(LOCUST) --only-summary --profile single-batch --batch-size $(N) --max-concurrency $(MAX_CONCURRENCY) \
-	  --run-label $(or $(LABEL),burst-c$(MAX_CONCURRENCY))
+	$(LOCUST) \
+	  --only-summary --profile single-batch --batch-size $(N) \
+	  --max-concurrency $(MAX_CONCURRENCY) --run-label "$(or $(LABEL),burst-c$(MAX_CONCURRENCY))"
 
 load: $(STAMP) ## A stream of executions: PROFILE=steady|ramp|spike|step|burst RATE=/s DURATION=s BATCH=tickets
-	$(LOCUST) --profile $(PROFILE) --rate $(RATE) --duration $(DURATION) --batch-size $(BATCH) \
-	  --max-concurrency $(MAX_CONCURRENCY) --run-label $(or $(LABEL),$(PROFILE)-r$(RATE))
+	$(LOCUST) \
+	  --profile $(PROFILE) --rate $(RATE) --duration $(DURATION) --batch-size $(BATCH) \
+	  --max-concurrency $(MAX_CONCURRENCY) --run-label "$(or $(LABEL),$(PROFILE)-r$(RATE))"
 
 insights: $(STAMP) ## Activity 5: a Logs Insights query by name (QUERY=duration-by-step, SINCE=1h; sof insights --list)
 	$(SOF) insights $(or $(QUERY),duration-by-step) --since $(or $(SINCE),1h) --target $(TARGET)

@@ -134,3 +134,8 @@ def cut(text: str, room: int) -> str:
         return "..." + text[len(text) - (room - 3) :]
     head = (room - 3 + 1) // 2
     return text[:head] + "..." + text[len(text) - (room - 3 - head) :]
+
+
+def plural(count: int, noun: str, many: str | None = None) -> str:
+    """`1 execution`, `2 executions`."""
+    return f"{count} {noun if count == 1 else many or noun + 's'}"

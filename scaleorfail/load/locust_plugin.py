@@ -29,9 +29,10 @@ from locust import LoadTestShape, User, events, task
 from locust.runners import STATE_MISSING, MasterRunner, WorkerRunner
 from locust.stats import PERCENTILES_TO_REPORT, StatsCSV, StatsCSVFileWriter
 
+from scaleorfail import paths, terminal
 from scaleorfail import target as targets
 from scaleorfail.errors import UserError
-from scaleorfail.load import history_limit, options, progress
+from scaleorfail.load import history_limit, options, progress, summary
 from scaleorfail.load.batches import MAX_INPUT_BYTES, TicketPool, execution_input
 from scaleorfail.load.profiles import my_starts
 from scaleorfail.load.starter import start_execution
@@ -51,6 +52,25 @@ from scaleorfail.record.manifest import (
 from scaleorfail.record.model import FailedStart
 
 log = logging.getLogger("scale-or-fail")
+# Locust's routine lines (start, spawning, shutting down) and its console tables are wider than a terminal
+# and say what the progress lines say: they are kept out of the console (its HTML and CSV files keep the
+# tables; --loglevel DEBUG brings the routine lines back), and the run ends with a summary that fits.
+ROUTINE_LOGGERS = ("locust.main", "locust.runners")
+STATS_LOGGER = "locust.stats_logger"
+
+
+class _Routine(logging.Filter):
+    """Drops Locust's INFO lines (a filter: Locust's logging setup resets its child loggers' levels, not filters)."""
+
+    shown = False  # --loglevel DEBUG
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return self.shown or record.levelno >= logging.WARNING
+
+
+ROUTINE = _Routine()
+for _name in ROUTINE_LOGGERS:  # at import, so that "Starting Locust" is dropped too
+    logging.getLogger(_name).addFilter(ROUTINE)
 REQUEST_TYPE = "SFN"
 START_MARGIN_S = 0.5  # workers start their schedules this long after the plan is sent
 SEND_INTERVAL_S = 0.5
@@ -65,7 +85,7 @@ loader: dict[str, Any] = {}
 
 
 def fail(error: UserError) -> None:
-    print(error.render(), file=sys.stderr, flush=True)
+    print(terminal.fill(error.render()), file=sys.stderr, flush=True)
     sys.exit(2)
 
 
@@ -78,6 +98,8 @@ def _register(parser: Any, **_: Any) -> None:
 @events.init.add_listener
 def _init(environment: Any, **_: Any) -> None:
     runner = environment.runner
+    logging.getLogger(STATS_LOGGER).setLevel(logging.WARNING)  # configured INFO by Locust's setup, before init
+    ROUTINE.shown = str(getattr(environment.parsed_options, "loglevel", "INFO")).upper() == "DEBUG"
     if isinstance(runner, WorkerRunner):
         runner.register_message("sof_plan", _on_plan)
         return
@@ -110,7 +132,7 @@ def _init(environment: Any, **_: Any) -> None:
         fail(error)
         return
     for warning in warnings:
-        print(warning, file=sys.stderr, flush=True)
+        print(terminal.fill(warning), file=sys.stderr, flush=True)
     # SIGTERM ends the run like Ctrl+C (Locust installs its own handler only after a shape run is over)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     environment.parsed_options.run_id = settings.run_id  # sent to workers with the spawn message
@@ -161,8 +183,11 @@ def _init(environment: Any, **_: Any) -> None:
     if target.name == "local" and target.endpoint_url:
         gevent.spawn(_watch_target, environment, TargetWatch(target.endpoint_url, target.access_key, target.instance))
     print(
-        f"run {settings.run_id}: {settings.profile.name}, {settings.profile.total()} executions of "
-        f"{settings.batch_size} tickets -> {run_dir}",
+        terminal.fill(
+            f"run {settings.run_id}: {settings.profile.name}, "
+            f"{terminal.plural(settings.profile.total(), 'execution')} of "
+            f"{terminal.plural(settings.batch_size, 'ticket')} -> {paths.shown(run_dir)}"
+        ),
         file=sys.stderr,
         flush=True,
     )
@@ -249,8 +274,13 @@ def _watch_target(environment: Any, watch: TargetWatch) -> None:
         recorder.fail(lost.kind, lost.message)
         coordinator["failure"] = lost
         environment.process_exit_code = EXIT_TARGET_LOST
+        sof = terminal.sof()
         print(
-            UserError(lost.message, "sof local up && sof deploy --target local, then run the load again").render(),
+            terminal.fill(
+                UserError(
+                    lost.message, f"`{sof} local up && {sof} deploy --target local`, then run the load again"
+                ).render()
+            ),
             file=sys.stderr,
             flush=True,
         )
@@ -280,7 +310,7 @@ def _test_start(environment: Any, **_: Any) -> None:
     runner.send_message("sof_plan", plan)
     if coordinator["settings"].progress_interval > 0:
         coordinator["progress"] = reporter = _progress_reporter()
-        gevent.spawn(_report_progress, reporter)
+        coordinator["progress_loop"] = gevent.spawn(_report_progress, reporter)
     if isinstance(runner, MasterRunner):
         gevent.spawn(_watch_workers, environment)
 
@@ -342,15 +372,23 @@ def _quit(exit_code: int = 0, **_: Any) -> None:
     recorder: Recorder = coordinator["recorder"]
     coordinator["closing"] = True
     status = "failed" if coordinator.get("failure") else "complete" if coordinator.get("done") else "interrupted"
+    loop = coordinator.get("progress_loop")
+    if loop is not None:
+        loop.kill(block=True)  # one last line, from here: a look of the loop's own may be under way
     reporter: progress.Reporter | None = coordinator.get("progress")
     if reporter is not None and status == "complete":
         _print_progress(reporter)  # the last word, however short the run was
     path = recorder.close(status)
-    _final_csv(coordinator["writer"].environment, coordinator["run_dir"])
+    environment = coordinator["writer"].environment
+    _final_csv(environment, coordinator["run_dir"])
+    for line in summary.lines(environment.stats, terminal.width()):
+        print(line, file=sys.stderr)
     started, failed, finished = recorder.counts
     print(
-        f"run {recorder.manifest.run_id} {status}: {started} executions started, {failed} failed to start, "
-        f"{finished} seen finishing -> {path}",
+        terminal.fill(
+            f"run {recorder.manifest.run_id} {status}: {terminal.plural(started, 'execution')} started, "
+            f"{failed} failed to start, {finished} seen finishing -> {paths.shown(path)}"
+        ),
         file=sys.stderr,
         flush=True,
     )
