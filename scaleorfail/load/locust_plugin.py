@@ -32,6 +32,7 @@ from locust.stats import PERCENTILES_TO_REPORT, StatsCSV, StatsCSVFileWriter
 from scaleorfail import paths, terminal
 from scaleorfail import target as targets
 from scaleorfail.errors import UserError
+from scaleorfail.pipeline import map_slots
 from scaleorfail.load import history_limit, options, progress, summary
 from scaleorfail.load.batches import MAX_INPUT_BYTES, TicketPool, execution_input
 from scaleorfail.load.profiles import my_starts
@@ -118,14 +119,8 @@ def _init(environment: Any, **_: Any) -> None:
             )
         limit = targets.account_concurrency(target)
         arn = settings.state_machine_arn or outputs["state_machine_arn"]
-        warnings = [
-            w
-            for w in (
-                options.concurrency_warning(settings, limit),
-                _history_warning(target, arn, settings.batch_size),
-            )
-            if w
-        ]
+        throttling = options.concurrency_warning(settings, limit)
+        warnings = [w for w in (throttling, _history_warning(target, arn, settings, outputs, throttling)) if w]
         replaced = settings.overwrite and (settings.run_dir / settings.run_id / "manifest.json").exists()
         run_dir = claim_run_dir(settings.run_dir / settings.run_id, settings.overwrite)
     except UserError as error:
@@ -248,13 +243,19 @@ def _report_progress(reporter: progress.Reporter) -> None:
             _print_progress(reporter)
 
 
-def _history_warning(target: targets.Target, arn: str, batch_size: int) -> str | None:
-    """Warn when the deployed definition's batch can reach the 25,000-event history limit."""
+def _history_warning(
+    target: targets.Target, arn: str, settings: options.LoadSettings, outputs: dict[str, Any], throttling: str | None
+) -> str | None:
+    """Warn when the deployed definition's batch can reach the 25,000-event history limit - counting every
+    retry only where 429s are to be expected (the Map above the account's or Embed's reserved concurrency)."""
     try:
         definition = target.client("stepfunctions", max_attempts=1).describe_state_machine(stateMachineArn=arn)
     except Exception:  # the start itself will report an unreachable target or a missing machine
         return None
-    return history_limit.warning(batch_size, str(definition.get("definition") or "{}"))
+    reserved = outputs.get("embed_reserved_concurrency")
+    knob = settings.max_concurrency  # None: the definition's default (2), which no reserve below 2 refuses
+    retries = bool(throttling) or (isinstance(reserved, int) and knob is not None and map_slots(knob) > reserved)
+    return history_limit.warning(settings.batch_size, str(definition.get("definition") or "{}"), retries)
 
 
 def _keep_manifest_fresh(recorder: Recorder) -> None:
