@@ -34,6 +34,7 @@ class RunInfo:
     executions: int
     tickets: int
     max_concurrency: int | None
+    default_concurrency: bool = False  # the run left the knob to the state machine's default (shown as such)
 
     @property
     def order(self) -> tuple[str, str]:
@@ -58,6 +59,8 @@ def read_info(run_dir: Path) -> RunInfo:
     tickets = sum(int(row.get("batch_size") or 0) for row in rows if isinstance(row, dict))
     parameters = data.get("parameters")
     knob = parameters.get("max_concurrency") if isinstance(parameters, dict) else None
+    outputs = data.get("stack_outputs")
+    default = outputs.get("default_max_concurrency") if isinstance(outputs, dict) and knob is None else None
     return RunInfo(
         path=run_dir,
         run_id=_text(data.get("run_id")) or run_dir.name,
@@ -68,8 +71,13 @@ def read_info(run_dir: Path) -> RunInfo:
         target=_text(data.get("target")),
         executions=len(rows),
         tickets=tickets,
-        max_concurrency=knob if isinstance(knob, int) and not isinstance(knob, bool) else None,
+        max_concurrency=_number(knob) if knob is not None else _number(default),
+        default_concurrency=knob is None and _number(default) is not None,
     )
+
+
+def _number(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def listing(runs_root: Path) -> list[RunInfo]:

@@ -99,7 +99,14 @@ def table(
     Only columns wider than their header are cut, and never below 12 characters; a table that still
     does not fit is returned as narrow as that allows (the caller chooses fewer columns then).
     """
-    from tabulate import tabulate
+    import tabulate as tabulate_module
+
+    def tabulate(cells: list[list[str]], **options: object) -> str:  # without tabulate's extra header padding
+        padding, tabulate_module.MIN_PADDING = tabulate_module.MIN_PADDING, 0
+        try:
+            return str(tabulate_module.tabulate(cells, **options))  # type: ignore[arg-type]
+        finally:
+            tabulate_module.MIN_PADDING = padding
 
     limit = columns or width()
     cells = [[" ".join(str(c).split()) if "\n" in str(c) or "\t" in str(c) else str(c) for c in r] for r in rows]

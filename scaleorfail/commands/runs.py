@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from tabulate import tabulate
-
-from scaleorfail import paths, runs
+from scaleorfail import paths, runs, terminal
 
 
 def runs_command(args: argparse.Namespace) -> int:
@@ -20,24 +18,43 @@ def runs_command(args: argparse.Namespace) -> int:
             print("" if value is None else value)
         return 0
     if not chosen:
-        print(f"no runs under {root} (start one: make burst N=500 MAX_CONCURRENCY=2)")
+        print(terminal.fill(f"no runs under {paths.shown(root)} (start one: `make burst N=500 MAX_CONCURRENCY=2`)"))
         return 0
-    rows = [
-        (
-            info.run_id,
-            info.label,
-            info.status,
-            info.profile,
-            info.target,
-            info.executions,
-            info.tickets,
-            "" if info.max_concurrency is None else info.max_concurrency,
-            info.started_at[:19].replace("T", " "),
-        )
-        for info in chosen
-    ]
-    headers = ["run id", "label", "status", "profile", "target", "executions", "tickets", "max conc.", "started (UTC)"]
-    print(tabulate(rows, headers=headers, tablefmt="simple"))
+    print(listing(chosen, terminal.width()))
     if not args.runs:
-        print(f"\n{len(chosen)} runs in {root}; a label names its latest run wherever a run id is asked for")
+        print()
+        print(
+            terminal.fill(
+                f"{terminal.plural(len(chosen), 'run')} in {paths.shown(root)}; a label names its latest run "
+                "wherever a run id is asked for"
+            )
+        )
     return 0
+
+
+def listing(chosen: list[runs.RunInfo], columns: int) -> str:
+    """The runs as a table fitted to `columns`: under 100 columns, what tells them apart (the start time is in
+    the run id); the target only when the runs have several."""
+    small = terminal.narrow(columns)
+    fields: list[tuple[str, str]] = [("run_id", "run id"), ("label", "label"), ("status", "status")]
+    if not small:
+        fields += [("profile", "profile")]
+        if len({info.target for info in chosen}) > 1:
+            fields += [("target", "target")]
+        fields += [("executions", "executions")]
+    fields += [("tickets", "tickets"), ("max_concurrency", "max conc.")]
+    if not small:
+        fields += [("started_at", "started (UTC)")]
+    rows = [[_cell(info, key) for key, _ in fields] for info in chosen]
+    align = ["right" if key in ("executions", "tickets") else "left" for key, _ in fields]
+    return terminal.table(rows, [header for _, header in fields], columns, numparse=False, align=align)
+
+
+def _cell(info: runs.RunInfo, key: str) -> str:
+    if key == "max_concurrency":
+        if info.max_concurrency is None:
+            return "-"
+        return f"{info.max_concurrency} (default)" if info.default_concurrency else str(info.max_concurrency)
+    if key == "started_at":
+        return info.started_at[:16].replace("T", " ")
+    return str(getattr(info, key))
