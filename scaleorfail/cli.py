@@ -364,16 +364,24 @@ def add_evidence_commands(commands: argparse._SubParsersAction) -> None:  # type
         help="the comparison table of runs (terminal, Markdown, CSV, JSON)",
         description="One row per run: throughput, latency percentiles, queue wait, throttles, retries, peak "
         "concurrency, speed-up and scaling efficiency against a baseline, a Little's-law check and cost. "
-        "The terminal table fits 120 columns (--wide: every column); comparison.md/.csv/.json have every column.",
+        "The terminal table fits the terminal (a narrow layout under 100 columns; --wide: every column); "
+        "comparison.md/.csv/.json have every column. The baseline is the first run named, else the lowest "
+        "max_concurrency; never a run with a failed execution.",
     )
     _add_run_selection(compare)
     compare.add_argument(
         "--format",
         default="simple",
         choices=["simple", "github", "grid", "plain"],
-        help="table format (simple: the terminal's, 120 columns; the others have every column)",
+        help="table format (simple: the terminal's, fitted to its width; the others have every column)",
     )
     compare.add_argument("--wide", action="store_true", help="every column in the terminal too (~330 characters)")
+    compare.add_argument(
+        "--steps",
+        action="store_true",
+        help="also where the time goes, per step: the state's time against the function's own (the gap is "
+        "orchestration), invocations and cold starts",
+    )
     compare.add_argument("--output", type=Path, help="folder for comparison.{md,csv,json} (default runs/compare)")
     compare.set_defaults(handler=_compare)
 

@@ -71,7 +71,7 @@ def start(target: Target, state_machine_arn: str, payload: dict[str, Any], name:
             raise
         raise UserError(
             f"the state machine {state_machine_arn} does not exist on the {target.name} target",
-            f"deploy it: sof deploy --target {target.name}",
+            f"deploy it: `make deploy TARGET={target.name}`",
         ) from None
     return str(response["executionArn"])
 
@@ -87,7 +87,7 @@ def wait(target: Target, execution_arn: str, timeout_s: float = 300.0) -> dict[s
         if time.monotonic() > deadline:
             raise UserError(
                 f"{execution_arn} is still {description['status']} after {timeout_s:g} s",
-                "wait longer with --timeout, or look at it in the console / with `sof harvest`",
+                "wait longer with --timeout, or look at it in the console",
             )
         time.sleep(delay)
         delay = min(delay * 1.5, 2.0)

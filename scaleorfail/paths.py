@@ -32,7 +32,8 @@ def project_root() -> Path:
     if _is_project(package_checkout):
         return package_checkout
     raise UserError(
-        "cannot find the scale-or-fail checkout (terraform/, lambda_src/)", "run sof from inside the repository"
+        "cannot find the scale-or-fail checkout (terraform/, lambda_src/)",
+        "run it from inside the repository",
     )
 
 

@@ -105,9 +105,9 @@ def missing(selector: str, runs_root: Path, known: list[RunInfo]) -> UserError:
     labels = sorted({info.label for info in known if info.label})
     if labels:
         shown = ", ".join(labels[:SHOWN_LABELS]) + (", ..." if len(labels) > SHOWN_LABELS else "")
-        fix = f"give a run id or one of the labels there ({shown}); `sof runs` lists every run"
+        fix = f"give a run id or one of the labels there ({shown}); `make runs` lists every run"
     else:
-        fix = "run a load first, e.g. make burst N=500 MAX_CONCURRENCY=2 (label burst-c2)"
+        fix = "run a load first, e.g. `make burst N=500 MAX_CONCURRENCY=2` (label burst-c2)"
     return UserError(f"no run {selector!r}: no run id, directory or label of that name under {runs_root}", fix)
 
 
@@ -128,7 +128,7 @@ def select(selectors: list[str], runs_root: Path) -> list[Path]:
     if not selectors:
         found = [info.path for info in listing(runs_root)]
         if not found:
-            raise UserError(f"no runs under {runs_root}", "run a load first: make burst N=500 MAX_CONCURRENCY=2")
+            raise UserError(f"no runs under {runs_root}", "run a load first: `make burst N=500 MAX_CONCURRENCY=2`")
         return found
     known: list[RunInfo] | None = None
     out: list[Path] = []

@@ -146,3 +146,8 @@ def cut(text: str, room: int) -> str:
 def plural(count: int, noun: str, many: str | None = None) -> str:
     """`1 execution`, `2 executions`."""
     return f"{count} {noun if count == 1 else many or noun + 's'}"
+
+
+def hint(command: str) -> str:
+    """A command to print for the learner, in backticks: every `sof` in it as the shell can run it (see `sof()`)."""
+    return "`" + re.sub(r"(?<![\w./-])sof (?=[a-z])", sof().replace("\\", "\\\\") + " ", command) + "`"

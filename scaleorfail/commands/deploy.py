@@ -10,6 +10,7 @@ from tabulate import tabulate
 
 from scaleorfail import target as targets
 from scaleorfail.errors import UserError
+from scaleorfail.terminal import hint
 from scaleorfail.usecases.deploy import leftover_resources
 
 
@@ -70,7 +71,8 @@ def destroy(args: argparse.Namespace) -> int:
     except (BotoCoreError, ClientError) as error:
         raise UserError(
             f"the destroy ran, but listing what is left failed: {error}",
-            "check your credentials and network, then run `sof destroy` again to verify",
+            f"check your credentials and network, then run {hint('make destroy TARGET=' + target.name)} again "
+            "to verify",
         ) from None
     if leftovers:
         print("still present: " + ", ".join(leftovers))

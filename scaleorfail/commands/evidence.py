@@ -6,7 +6,8 @@ import argparse
 import sys
 
 from scaleorfail import paths, terminal
-from scaleorfail.evidence import compare
+from scaleorfail.evidence import analysis, compare
+from scaleorfail.record.model import HarvestRecord
 from scaleorfail.usecases.compare import Compared, compare_records, fit_model, select, writable, write_report
 from scaleorfail.usecases.harvest import harvest_runs
 
@@ -46,12 +47,14 @@ def _compared(args: argparse.Namespace, skipped: list[str]) -> Compared:
 
 def compare_command(args: argparse.Namespace) -> int:
     skipped: list[str] = []
-    runs, _, baseline = _compared(args, skipped)
+    runs, records, baseline = _compared(args, skipped)
     wide = args.wide or args.format != "simple"
     print(compare.table(runs, args.format, wide=wide))
     notes = compare.footnotes(runs, baseline) + ([] if wide else [compare.narrow_note()])
     for note in notes:
         print(terminal.fill(f"  - {note}"))
+    if args.steps:
+        print_steps(runs, records)
     out = writable(args.output or paths.runs_dir() / "compare")
     written = compare.write(runs, baseline, out)
     print(terminal.fill(f"written: {paths.shown(written['md'])} (and .csv, .json)"))
@@ -102,3 +105,19 @@ def sweep_command(args: argparse.Namespace) -> int:
         print(f"{goal}: max_concurrency {n} ({verdict} {x:.1f}/s)")
     print(f"report: {done.out / 'report.html'}")
     return 0
+
+
+def print_steps(runs: list[analysis.RunStats], records: list[HarvestRecord]) -> None:
+    """Where the time goes, per step: state against function time, and the running-versus-in-flight gap."""
+    from scaleorfail.evidence import steps
+
+    names = compare.display_names(runs)
+    pairs = [(names[run.run_id], record, run) for run, record in zip(runs, records, strict=True)]
+    print()
+    print(terminal.fill("Where the time goes, per step (the gap between state and function is orchestration):"))
+    print(steps.table(pairs))
+    print(terminal.fill(f"  - {steps.EXPLAINED}"))
+    for name, record, _ in pairs:
+        line = steps.caption(record, name)
+        if line:
+            print(terminal.fill(f"  - {line}"))

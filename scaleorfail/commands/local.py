@@ -7,6 +7,7 @@ import argparse
 from scaleorfail import paths
 from scaleorfail.emulator import control
 from scaleorfail.emulator.settings import describe_timing, resolve
+from scaleorfail.terminal import fill
 
 
 def up(args: argparse.Namespace) -> int:
@@ -25,15 +26,15 @@ def up(args: argparse.Namespace) -> int:
         f"emulator up at {current.url} (pid {current.pid}); profile {record['profile']}, "
         f"Lambda account concurrency {record['account_concurrency']}"
     )
-    print(describe_timing(record))
-    print("next: sof deploy --target local")
+    print(fill(describe_timing(record)))
+    print("next: `make deploy`")
     return 0
 
 
 def status(args: argparse.Namespace) -> int:
     current = control.running(paths.state_dir())
     if current is None:
-        print("the emulator is not running (start it with `sof local up`)")
+        print("the emulator is not running (start it with `make local-up`)")
         return 3
     info = control.health(current.local_url, token=current.token)
     if info is None:
@@ -51,7 +52,7 @@ def status(args: argparse.Namespace) -> int:
         f"profile {settings['profile']}: account concurrency {settings['account_concurrency']}, "
         f"idle expiry {settings['idle_expiry_s']:g} s"
     )
-    print(describe_timing(settings))
+    print(fill(describe_timing(settings)))
     print(
         f"Lambda environments: {runtime.get('environments', 0)} ({runtime.get('idle', 0)} idle), "
         f"cold starts so far: {runtime.get('cold_starts', 0)}"

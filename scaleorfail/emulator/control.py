@@ -155,7 +155,7 @@ def up(settings: EmulatorSettings, state_dir: Path, log_path: Path, allow_remote
             return current
         raise UserError(
             f"an emulator with other settings is already running at {current.url} (pid {current.pid})",
-            "run `sof local down` first, then `sof local up` with the new settings",
+            "run `make local-down` first, then `make local-up` with the new settings",
         )
     if not is_loopback(settings.host) and not allow_remote:
         raise UserError(
@@ -168,7 +168,7 @@ def up(settings: EmulatorSettings, state_dir: Path, log_path: Path, allow_remote
     if port_in_use(probe_host, settings.port):
         raise UserError(
             f"port {settings.port} is already in use by another program",
-            f"stop that program or choose another port: sof local up --port {settings.port + 1}",
+            f"stop that program or choose another port: `make local-up PORT={settings.port + 1}`",
         )
     state_dir.mkdir(parents=True, exist_ok=True)
     command = [

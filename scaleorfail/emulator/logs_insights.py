@@ -561,7 +561,7 @@ def parse_query(text: str) -> Query:
     if not commands:
         raise QueryError("the query is empty")
     for command in commands:
-        keyword, rest = (command.split(None, 1) + [""])[:2]  # the keyword ends at any whitespace
+        keyword, rest = [*command.split(None, 1), ""][:2]  # the keyword ends at any whitespace
         keyword = keyword.lower()
         rest = rest.strip()
         if keyword in ("fields", "display"):

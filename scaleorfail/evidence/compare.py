@@ -122,7 +122,7 @@ def with_baseline(
         if why:
             raise UserError(
                 f"{chosen.label} cannot be the baseline: {why}",
-                "choose a run whose executions all succeeded (--baseline RUN), or leave the choice to sof compare",
+                "choose a run whose executions all succeeded (`--baseline RUN`), or leave the choice to compare",
             )
         chosen.baseline_reason = "asked for with --baseline"
     else:
@@ -136,7 +136,9 @@ def with_baseline(
             sizes = Counter(r.tickets for r in candidates)
             common = max(sizes, key=lambda size: (sizes[size], size))  # the usual burst; ties: the bigger one
             newest_first = sorted(candidates, key=lambda r: r.run_id, reverse=True)  # run ids begin with the time
-            chosen = min(newest_first, key=lambda r: (r.tickets != common and not mixed_tickets, r.max_concurrency or 10**6))
+            chosen = min(
+                newest_first, key=lambda r: (r.tickets != common and not mixed_tickets, r.max_concurrency or 10**6)
+            )
             chosen.baseline_reason = "the lowest max_concurrency" + (
                 " (the newest of those)" if sum(r.max_concurrency == chosen.max_concurrency for r in candidates) > 1
                 else ""
@@ -204,9 +206,7 @@ def row(run: RunStats, name: str | None = None) -> dict[str, str]:
     }
 
 
-def table(
-    runs: list[RunStats], fmt: str = "simple", wide: bool | None = None, width: int | None = None
-) -> str:
+def table(runs: list[RunStats], fmt: str = "simple", wide: bool | None = None, width: int | None = None) -> str:
     """The comparison table: in the terminal's format (simple) fitted to `width` characters (default: the
     terminal's) - the NARROW columns from 100 columns, the SMALL ones below - unless `wide`; in the
     others (Markdown, HTML ...) every column. The rejected column shows only where a run has rejected tickets."""

@@ -32,13 +32,13 @@ from locust.stats import PERCENTILES_TO_REPORT, StatsCSV, StatsCSVFileWriter
 from scaleorfail import paths, terminal
 from scaleorfail import target as targets
 from scaleorfail.errors import UserError
-from scaleorfail.pipeline import map_slots
 from scaleorfail.load import history_limit, options, progress, summary
 from scaleorfail.load.batches import MAX_INPUT_BYTES, TicketPool, execution_input
 from scaleorfail.load.profiles import my_starts
 from scaleorfail.load.starter import start_execution
 from scaleorfail.load.tracker import CompletionTracker
 from scaleorfail.load.watch import TargetWatch
+from scaleorfail.pipeline import map_slots
 from scaleorfail.ratelimit import ApiLimiter
 from scaleorfail.record.manifest import (
     Finished,

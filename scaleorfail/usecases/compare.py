@@ -17,6 +17,7 @@ from scaleorfail.errors import UserError
 from scaleorfail.evidence import analysis, compare, scaling
 from scaleorfail.harvest import collect
 from scaleorfail.record.model import HarvestRecord
+from scaleorfail.terminal import hint
 from scaleorfail.usecases.harvest import harvest_runs
 
 
@@ -82,8 +83,8 @@ def compare_records(
         except (KeyError, TypeError, ValueError, AttributeError, IndexError) as error:
             problem = f"{record.run_id}: skipped: its harvest record is damaged ({type(error).__name__}: {error})"
             if skipped is None:
-                raise UserError(problem, "re-harvest it: sof harvest --refresh RUN") from None
-            skipped.append(problem + " - re-harvest it: sof harvest --refresh RUN")
+                raise UserError(problem, f"re-harvest it: {hint('sof harvest --refresh ' + record.run_id)}") from None
+            skipped.append(problem + f" - re-harvest it: {hint('sof harvest --refresh ' + record.run_id)}")
             print(skipped[-1], file=sys.stderr)
     if not runs and skipped:
         raise UserError("no run could be compared", "see the lines above")
