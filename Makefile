@@ -24,7 +24,7 @@ DURATION ?= 60
 BATCH ?= 10
 
 .PHONY: help setup demo test lint fmt package clean local-up local-down local-status deploy destroy invoke-one bad-input \
-	burst load runs compare report sweep bench insights scenario rca portfolio compat-table
+	outputs burst load runs compare report sweep bench insights scenario rca portfolio compat-table
 
 help: ## List the targets
 	@grep -hE '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -84,6 +84,9 @@ local-status: $(STAMP) ## Is the emulator running, with which settings
 local-down: $(STAMP) ## Stop the emulator and every Lambda environment it started
 	$(SOF) local down
 
+outputs: $(STAMP) ## Activity 1: the stack outputs of TARGET, one a line
+	$(SOF) outputs --target $(TARGET)
+
 deploy: $(STAMP) ## Deploy the pipeline: TARGET=local (emulator, started if needed, on PORT) or TARGET=aws (Terraform)
 	@if [ "$(TARGET)" = "local" ]; then \
 	  if [ -n "$(PORT)" ]; then $(SOF) local up --port $(PORT); \
@@ -94,7 +97,7 @@ deploy: $(STAMP) ## Deploy the pipeline: TARGET=local (emulator, started if need
 destroy: $(STAMP) ## Remove everything the deploy created, and verify (TARGET=local|aws)
 	$(SOF) destroy --target $(TARGET) $(if $(VAR_FILE),--var-file $(VAR_FILE))
 
-invoke-one: $(STAMP) ## Activity 2: one small batch on TARGET
+invoke-one: $(STAMP) ## Activity 2: one small batch on TARGET (run happy-path): per-step times, output
 	$(SOF) invoke-one --target $(TARGET)
 
 bad-input: $(STAMP) ## Activity 6: the 5,100-character ticket on TARGET, recorded as the run labelled bad-input
@@ -103,11 +106,13 @@ bad-input: $(STAMP) ## Activity 6: the 5,100-character ticket on TARGET, recorde
 runs: $(STAMP) ## List the runs in runs/ (run id, label, status, tickets); a label names its latest run (RUNS=, SHOW=field)
 	$(SOF) runs $(if $(SHOW),--show $(SHOW)) $(RUNS)
 
-compare: $(STAMP) ## Harvest and compare runs (RUNS="id-or-label ..." or the latest run of each label in runs/)
-	$(SOF) compare $(RUNS)
+compare: $(STAMP) ## Harvest and compare runs (RUNS="id-or-label ..." or the latest of each label; STEPS=1: per step)
+	$(SOF) compare$(if $(STEPS), --steps) \
+	  $(RUNS)
 
 report: $(STAMP) ## Markdown + PNG + HTML report of runs (RUNS="id-or-label ..." or the latest run of each label)
-	$(SOF) report $(RUNS)
+	$(SOF) report \
+	  $(RUNS)
 
 sweep: $(STAMP) ## The same burst at max_concurrency 1,2,5,10,20,30,40 with a scaling model (N tickets)
 	$(SOF) sweep --target $(TARGET) -n $(N)

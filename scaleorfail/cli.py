@@ -81,6 +81,12 @@ def _deploy(args: argparse.Namespace) -> int:
     return deploy(args)
 
 
+def _outputs(args: argparse.Namespace) -> int:
+    from scaleorfail.commands.deploy import outputs_command
+
+    return outputs_command(args)
+
+
 def _destroy(args: argparse.Namespace) -> int:
     from scaleorfail.commands.deploy import destroy
 
@@ -271,17 +277,32 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("-v", "--verbose", action="store_true", help="list every resource")
         command.set_defaults(handler=_deploy if name == "deploy" else _destroy)
 
+    outputs = commands.add_parser(
+        "outputs",
+        help="Activity 1: what the deploy created - the stack outputs, one a line",
+        description="The stack outputs of a target (.sof/stack-outputs-<target>.json, the same keys on both "
+        "targets; docs/stack-outputs.md), one a line, fitted to the terminal.",
+    )
+    _add_target(outputs)
+    outputs.set_defaults(handler=_outputs)
+
     invoke = commands.add_parser(
         "invoke-one",
         help="Activity 2: run one small batch and show status, step durations and output",
-        description="Start one execution with the first N tickets of the dataset, wait for it, and print its status, "
-        "per-step durations (from the execution history) and output.",
+        description="Start one execution with the first N tickets of the dataset, through the load harness (a run "
+        "labelled happy-path), wait for it, and print its status, per-step times - the state's time in the history "
+        "against the function's own, cold starts on their own rows - and output.",
     )
     _add_target(invoke)
     invoke.add_argument("-n", type=_positive_int, default=3, help="tickets in the batch (default 3)")
     invoke.add_argument("--max-concurrency", type=_concurrency, help="Map max_concurrency (default: the stack's)")
     invoke.add_argument("--tickets", type=Path, help="ticket file (JSON lines; default data/tickets.jsonl)")
     invoke.add_argument("--timeout", type=float, default=300.0, help="seconds to wait (default 300)")
+    invoke.add_argument(
+        "--label",
+        default="happy-path",
+        help="label of the run it leaves in runs/ (default happy-path: the portfolio's)",
+    )
     invoke.set_defaults(handler=_invoke_one)
 
     bad = commands.add_parser(
@@ -289,7 +310,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="Activity 6: send the 5,100-character ticket and show how the execution fails",
         description="Start an execution with one named bad input from data/bad_inputs.json, through the load "
         "harness, and print the FAILED status, the failing state, the error name and cause. It is a run like any "
-        "other (runs/<id>/, label bad-input): classify it with `sof rca bad-input`.",
+        "other (runs/<id>/, label bad-input): classify it with `make rca RUN=bad-input`.",
     )
     _add_target(bad)
     bad.add_argument("--name", default="oversized_text_5100", help="which bad input (default oversized_text_5100)")
@@ -297,7 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
     bad.add_argument(
         "--label",
         default="bad-input",
-        help="label of the run it leaves in runs/ (default bad-input: sof rca bad-input)",
+        help="label of the run it leaves in runs/ (default bad-input: make rca RUN=bad-input)",
     )
     bad.set_defaults(handler=_bad_input)
     add_evidence_commands(commands)
@@ -465,7 +486,9 @@ def add_diagnose_commands(commands: argparse._SubParsersAction) -> None:  # type
     portfolio.add_argument(
         "--bad-input", help="the bad-input run, id or label (default: the newest PayloadTooLarge failure)"
     )
-    portfolio.add_argument("--happy", help="the run drawn as the happy-path graph, id or label (default: the wall)")
+    portfolio.add_argument(
+        "--happy", help="the run drawn as the happy-path graph, id or label (default: the latest happy-path run)"
+    )
     portfolio.add_argument("--output", type=Path, help="folder (default runs/portfolio)")
     portfolio.set_defaults(handler=_portfolio)
 

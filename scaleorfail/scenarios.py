@@ -82,7 +82,7 @@ def catalogue(scale: float = 1.0) -> dict[str, Scenario]:
             "account concurrency 10, Map concurrency 20: 429s, without and with retry; the fix: Map 10 queues",
             ("THROTTLED (hard limit (429))", "THROTTLED (hard limit (429))", QUEUEING),
             (  # more tickets than the limit of 10, whatever the scale
-                RunSpec("throttled-noretry-c20", max(30, n(40)), 20, NO_RETRY),
+                RunSpec("throttled-c20", max(30, n(40)), 20, NO_RETRY),
                 RunSpec("throttled-retry-c20", max(30, n(40)), 20),
                 RunSpec("throttled-fix-c10", max(30, n(40)), 10, NO_RETRY),  # the knob matched to the limit
             ),

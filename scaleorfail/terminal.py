@@ -151,3 +151,20 @@ def plural(count: int, noun: str, many: str | None = None) -> str:
 def hint(command: str) -> str:
     """A command to print for the learner, in backticks: every `sof` in it as the shell can run it (see `sof()`)."""
     return "`" + re.sub(r"(?<![\w./-])sof (?=[a-z])", sof().replace("\\", "\\\\") + " ", command) + "`"
+
+
+def tighten(text: str) -> str:
+    """A table in tabulate's "simple" format with one space between its columns instead of two."""
+    lines = text.splitlines()
+    rule = next((line for line in lines if line and set(line) <= {"-", " "}), None)
+    if rule is None:
+        return text
+    gaps = [i for i in range(1, len(rule)) if rule[i] == " " and rule[i - 1] == "-"]
+    out = []
+    for line in lines:
+        kept = line
+        for gap in reversed(gaps):
+            if len(kept) > gap and kept[gap] == " ":
+                kept = kept[:gap] + kept[gap + 1 :]
+        out.append(kept)
+    return "\n".join(out)

@@ -39,7 +39,7 @@ def scenario_command(args: argparse.Namespace) -> int:
     print()
     print(fill("next: " + ", ".join(hint(f"make rca RUN={label}") for label in labels)))
     if len(labels) > 1:
-        print(fill(f"side by side: {hint('make compare RUNS=' + chr(34) + ' '.join(labels) + chr(34))}"))
+        print(fill(f"side by side: {hint('make compare RUNS=' + chr(34) + ' '.join(labels) + chr(34))}", subsequent=""))
     return 0
 
 

@@ -23,8 +23,10 @@ def up(args: argparse.Namespace) -> int:
     current = control.up(settings, state, state / "emulator.log", allow_remote=args.allow_remote)
     record = current.record
     print(
-        f"emulator up at {current.url} (pid {current.pid}); profile {record['profile']}, "
-        f"Lambda account concurrency {record['account_concurrency']}"
+        fill(
+            f"emulator up at {current.url} (pid {current.pid}); profile {record['profile']}, "
+            f"Lambda account concurrency {record['account_concurrency']}"
+        )
     )
     print(fill(describe_timing(record)))
     print("next: `make deploy`")

@@ -84,10 +84,15 @@ NARROW_NOTE = (
     "wait p95 s: the Map's queue wait p95; peak: most tasks running at once; eff.: scaling efficiency "
     "(`sof compare --wide`, or comparison.md, for every column)"
 )
+SMALL_NOTE = (
+    "wait p95 s: the Map's queue wait p95; throttles: task attempts refused with 429; eff.: scaling efficiency "
+    "(`sof compare --wide`, or comparison.md, for every column)"
+)
 
 
-def narrow_note() -> str:
-    return NARROW_NOTE.replace("sof compare", f"{terminal.sof()} compare")
+def narrow_note(columns: int | None = None) -> str:
+    note = SMALL_NOTE if terminal.narrow(columns) else NARROW_NOTE
+    return note.replace("sof compare", f"{terminal.sof()} compare")
 
 
 def failed(run: RunStats) -> str | None:
@@ -222,14 +227,15 @@ def table(runs: list[RunStats], fmt: str = "simple", wide: bool | None = None, w
     if small:
         for r, run in zip(rows, runs, strict=True):  # the endpoint's refusals as +N in the narrow column
             r["throttles"] = str(run.throttles) + (f"+{run.endpoint_throttles}" if run.endpoint_throttles else "")
-    text = _tabulate(rows, columns, fmt)
+    tight = terminal.tighten if small and fmt == "simple" else str  # one space between columns under 100
+    text = tight(_tabulate(rows, columns, fmt))
     if wide or fmt != "simple" or _width(text) <= columns_wide:
         return text
     longest = max((len(r["label"]) for r in rows), default=0)
     room = max(8, longest - (_width(text) - columns_wide))
-    for r in rows:
-        r["label"] = shorten(r["label"], room)
-    return _tabulate(rows, columns, fmt)
+    for r, short in zip(rows, shorten_all([r["label"] for r in rows], room), strict=True):
+        r["label"] = short
+    return tight(_tabulate(rows, columns, fmt))
 
 
 def _tabulate(rows: list[dict[str, str]], columns: list[tuple[str, str]], fmt: str) -> str:
@@ -254,6 +260,14 @@ def _tabulate(rows: list[dict[str, str]], columns: list[tuple[str, str]], fmt: s
 
 def _width(text: str) -> int:
     return max((len(line) for line in text.splitlines()), default=0)
+
+
+def shorten_all(names: list[str], room: int) -> list[str]:
+    """Names cut to `room` characters that still tell the rows apart: the middle cut out, else the start."""
+    middle = [shorten(name, room) for name in names]
+    if len(set(middle)) == len(set(names)):
+        return middle
+    return [name if len(name) <= room else "~" + name[len(name) - room + 1 :] for name in names]
 
 
 def shorten(text: str, room: int) -> str:

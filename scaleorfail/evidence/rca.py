@@ -141,14 +141,14 @@ def _ms_clock(epoch_ms: int) -> str:
     return datetime.fromtimestamp(epoch_ms / 1000.0, UTC).strftime("%H:%M:%S.%f")[:-3]
 
 
-def _log_how(scope: LogScope | None, query: str, run_id: str) -> str:
+def _log_how(scope: LogScope | None, query: str, run: str) -> str:
     """Where frozen log evidence came from: the call, the groups, the window and how rows were tied to the run."""
     if scope is None:
-        return hint(f"sof insights {query} --run {run_id}")
+        return hint(f"sof insights {query} --run {run}")
     return (
         f"{scope.api} {', '.join(scope.log_groups)}, {_ms_clock(scope.start_ms)}-{_ms_clock(scope.stop_ms)} UTC, "
         f"kept by {scope.by} ({scope.kept} of {scope.read} lines, at harvest); "
-        f"the same lines: {hint(f'sof insights {query} --run {run_id}')}"
+        f"the same lines: {hint(f'sof insights {query} --run {run}')}"
     )
 
 
@@ -212,7 +212,12 @@ class _Run:
         )
 
     def compare(self, label: str) -> str:
-        return hint(f"sof compare {self.run_id} {label}")
+        return hint(f"sof compare {self.name} {label}")
+
+    @property
+    def name(self) -> str:
+        """How a hint names the run: its label (the latest run with it, as the learner types it), else its id."""
+        return self.record.label or self.run_id
 
     def step_errors(self, wanted: tuple[str, ...], verb: str) -> list[Evidence]:
         return [
@@ -271,7 +276,7 @@ class _Run:
 
     def log_how(self, query: str, execution_log: bool = False) -> str:
         logs = self.record.logs
-        return _log_how(logs.execution_scope if execution_log else logs.lambda_scope, query, self.run_id)
+        return _log_how(logs.execution_scope if execution_log else logs.lambda_scope, query, self.name)
 
 
 # A check returns the finding for its leaf, or the reason the leaf is ruled out.
@@ -736,6 +741,11 @@ def to_markdown(diagnosis: Diagnosis) -> str:
     lines = [
         f"# Incident report: {diagnosis.label} ({diagnosis.run_id})",
         "",
+        *(
+            ["_The commands below name a run by its label: it stands for the latest run with that label._", ""]
+            if diagnosis.label != diagnosis.run_id
+            else []
+        ),
         "## What happened",
         "",
         *[f"- {w}" for w in diagnosis.what_happened],

@@ -231,7 +231,7 @@ def _print_progress(reporter: progress.Reporter) -> None:
         log.debug(f"progress: {error}")
         return
     if line is not None:
-        print(line, file=sys.stderr, flush=True)
+        print(terminal.fill(line), file=sys.stderr, flush=True)
 
 
 def _report_progress(reporter: progress.Reporter) -> None:
