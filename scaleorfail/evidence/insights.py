@@ -93,7 +93,7 @@ def refused(error: ClientError, query: str) -> UserError:
         where = f" (line {line}, column {column}" + (f": {symbol!r})" if symbol else ")")
     return UserError(
         f"the query does not parse: {message}{where}",
-        f"commands are {COMMANDS}, joined by '|'; the workshop's queries: {terminal.sof()} insights --list",
+        f"commands are {COMMANDS}, joined by '|'; the workshop's queries: {terminal.hint('sof insights --list')}",
     )
 
 

@@ -163,7 +163,7 @@ def build(
         Check("Side-by-side table and throughput plot",
               have_wall and have_fix and bool(comparison_md and comparison_md.strip()) and "throughput" in plots,
               "throughput.png", ACTIVITY[4]),
-        Check("Logs Insights query output (run at harvest over the wall's window)",
+        Check("Logs Insights query output",
               bool(insights_md and insights_md.strip()), "insights section", ACTIVITY[3]),
         Check("Bad input: execution FAILED in Preprocess with PayloadTooLarge",
               bool(bad and bad.error == "PayloadTooLarge"), "bad-input section", ACTIVITY[6]),
