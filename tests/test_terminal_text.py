@@ -60,7 +60,7 @@ def test_the_comparison_fits_the_terminal_and_tells_its_rows_apart(width: int) -
     names = [line.split()[0] for line in lines[rule + 1 :]]
     assert len(set(names)) == len(runs), text  # shortened names stay distinct
     assert ("peak" in text) is (width >= terminal.NARROW_BELOW)  # under 100 columns: left to --wide
-    for note in compare.footnotes(runs, runs[2]) + [compare.narrow_note(width)]:
+    for note in [*compare.footnotes(runs, runs[2]), compare.narrow_note(width)]:
         assert widest(terminal.fill(f"  - {note}", width)) <= width
 
 
