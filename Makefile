@@ -130,8 +130,8 @@ load: $(STAMP) ## A stream of executions: PROFILE=steady|ramp|spike|step|burst R
 insights: $(STAMP) ## Activity 5: a Logs Insights query by name (QUERY=duration-by-step, SINCE=1h; sof insights --list)
 	$(SOF) insights $(or $(QUERY),duration-by-step) --since $(or $(SINCE),1h) --target $(TARGET)
 
-scenario: $(STAMP) ## Reproduce an incident: SCENARIO=queueing|throttled|exhausted|timeout|bad-input|endpoint on TARGET
-	$(SOF) scenario $(or $(SCENARIO),queueing) --target $(TARGET)
+scenario: $(STAMP) ## Reproduce an incident: SCENARIO=queueing|throttled|exhausted|timeout|bad-input|endpoint (SCALE=)
+	$(SOF) scenario $(or $(SCENARIO),queueing) --target $(TARGET)$(if $(SCALE), --scale $(SCALE))
 
 rca: $(STAMP) ## Activity 6/7: classify a run and write its incident report (RUN=<run id or label>, e.g. bad-input)
 	$(SOF) rca $(or $(RUN),$(error give RUN=<run id or label>, e.g. make rca RUN=bad-input; make runs lists them))

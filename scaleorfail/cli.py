@@ -27,6 +27,7 @@ Handler = Callable[[argparse.Namespace], int]
 def _package(args: argparse.Namespace) -> int:
     from scaleorfail import paths
     from scaleorfail.packaging import DEFAULT_EXCLUDES, MODEL_ENTRY, build_model_bundle, build_zip
+    from scaleorfail.terminal import fill
 
     output = args.output or paths.build_dir() / "lambda.zip"
     built = [
@@ -35,7 +36,12 @@ def _package(args: argparse.Namespace) -> int:
     ]
     for archive in built:
         files = len(archive.files)
-        print(f"built {archive.path} ({archive.size} bytes, {files} files, sha256 {archive.sha256_hex[:16]}...)")
+        print(
+            fill(
+                f"built {paths.shown(archive.path)} ({archive.size} bytes, {files} files, "
+                f"sha256 {archive.sha256_hex[:16]}...)"
+            )
+        )
     return 0
 
 

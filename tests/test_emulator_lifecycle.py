@@ -161,7 +161,7 @@ def test_commands_that_need_the_emulator_say_how_to_start_it(tmp_path: Path) -> 
     for args in (["deploy", "--target", "local"], ["invoke-one"], ["bad-input"]):
         result = sof(tmp_path, *args)
         assert result.returncode == 2
-        assert "the local emulator is not running" in result.stderr and "sof local up" in result.stderr
+        assert "the local emulator is not running" in result.stderr and "`make local-up`" in result.stderr
 
 
 def test_commands_that_need_a_deployment_say_deploy_first(tmp_path: Path) -> None:

@@ -103,8 +103,12 @@ def destroy(args: argparse.Namespace) -> int:
             "to verify",
         ) from None
     if leftovers:
-        print("still present: " + ", ".join(leftovers))
+        print(terminal.fill("still present: " + ", ".join(leftovers)))
         return 1
     targets.outputs_path(target.name).unlink(missing_ok=True)
-    print("verified: nothing of the pipeline is left (functions, state machine, endpoint, bucket, logs, alarms ...)")
+    print(
+        terminal.fill(
+            "verified: nothing of the pipeline is left (functions, state machine, endpoint, bucket, logs, alarms ...)"
+        )
+    )
     return 0

@@ -36,8 +36,8 @@ def insights_command(args: argparse.Namespace) -> int:
         stop = datetime.now(UTC)
         start = stop - insights.parse_since(args.since)
     rows = insights.run(target, text, groups, start, stop)
-    title = query.title if query else "custom query"
-    print(terminal.fill(f"# {title}: {len(rows)} rows"))
+    title = f"{query.key}: {len(rows)} rows - {query.title}" if query else f"custom query: {len(rows)} rows"
+    print(terminal.fill(f"# {title}"))
     print(terminal.fill(f"  from {start:%H:%M:%S} to {stop:%H:%M:%S} UTC in {', '.join(groups)}", subsequent="  "))
     source = f" (terraform/queries/{query.key}.logsinsights)" if query else ""
     print(f"  query{source}:")

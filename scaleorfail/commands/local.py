@@ -40,16 +40,18 @@ def status(args: argparse.Namespace) -> int:
         return 3
     info = control.health(current.local_url, token=current.token)
     if info is None:
-        print(f"the emulator process {current.pid} is alive but does not answer at {current.url}")
+        print(fill(f"the emulator process {current.pid} is alive but does not answer at {current.url}"))
         return 1
     settings = info["settings"]
     runtime = info.get("lambda", {})
     print(
-        f"running at {current.url} (pid {current.pid}, instance {info.get('instance', '?')}, "
-        f"up {info['uptime_s']:.0f} s, moto {info['moto']})"
+        fill(
+            f"running at {current.url} (pid {current.pid}, instance {info.get('instance', '?')}, "
+            f"up {info['uptime_s']:.0f} s, moto {info['moto']})"
+        )
     )
     if info.get("token_required"):
-        print(f"access token required (beyond loopback): it is in {paths.state_dir() / 'emulator.json'}")
+        print(fill(f"access token required (beyond loopback): it is in {paths.state_dir() / 'emulator.json'}"))
     print(
         f"profile {settings['profile']}: account concurrency {settings['account_concurrency']}, "
         f"idle expiry {settings['idle_expiry_s']:g} s"
@@ -62,11 +64,13 @@ def status(args: argparse.Namespace) -> int:
     kept = info.get("retention") or {}
     if kept:
         print(
-            f"retention: {kept.get('finished_executions', 0)} finished executions kept "
-            f"({kept.get('finished_execution_bytes', 0) / 1024 / 1024:.1f} MB of {settings['retain_execution_mb']:g}, "
-            f"at most {settings['retain_executions']}), {kept.get('evicted_executions', 0)} evicted; "
-            f"log events dropped {kept.get('dropped_log_events', 0)}, metric points dropped "
-            f"{kept.get('dropped_metric_points', 0)}"
+            fill(
+                f"retention: {kept.get('finished_executions', 0)} finished executions kept "
+                f"({kept.get('finished_execution_bytes', 0) / 1024 / 1024:.1f} MB of "
+                f"{settings['retain_execution_mb']:g}, at most {settings['retain_executions']}), "
+                f"{kept.get('evicted_executions', 0)} evicted; log events dropped "
+                f"{kept.get('dropped_log_events', 0)}, metric points dropped {kept.get('dropped_metric_points', 0)}"
+            )
         )
     return 0
 

@@ -183,7 +183,11 @@ def build(
     md += [f"- [{'x' if c.done else ' '}] {c.item}" + ("" if c.done else f" - produce it: `{c.how}`") for c in checks]
     sections: list[tuple[str, str, Path | None]] = []
     if graph is not None:
-        sections.append(("Happy path: the execution graph", "States coloured by status, with durations.", graph))
+        assert happy is not None
+        drawn = f"run {happy.run_id}" + (f" (label {happy.label})" if happy.label else "")
+        sections.append(
+            ("Happy path: the execution graph", f"States coloured by status, with durations: {drawn}.", graph)
+        )
     if comparison_md and comparison_md.strip():
         sections.append(("The wall and the fix, side by side", comparison_md, None))
     for key in ("throughput", "timeline", "latency", "throttles"):

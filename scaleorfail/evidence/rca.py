@@ -27,7 +27,7 @@ from typing import Any
 from scaleorfail.evidence.analysis import ENDPOINT_THROTTLE_ERRORS, THROTTLE_ERRORS, RunStats, invocations, peak_tasks
 from scaleorfail.pipeline import EMBED, MAP_LIMIT, map_slots
 from scaleorfail.record.model import HarvestRecord, LogScope, Visit
-from scaleorfail.terminal import hint
+from scaleorfail.terminal import hint, plural
 
 (THROTTLE,) = THROTTLE_ERRORS  # Lambda's 429
 (REJECTED,) = ENDPOINT_THROTTLE_ERRORS  # the Embed endpoint refused the request
@@ -52,7 +52,7 @@ BONES = {
 # timing profile), or a loaded laptop's scheduling jitter: not a latency wall.
 NOISE_MS = 400.0
 LEAVES = ("THROTTLED", "EXHAUSTED", "TIMED OUT", "BAD INPUT")
-QUARANTINED = "bad-input-quarantined"  # the label of the bad-input verification run
+QUARANTINED = "bad-input-fix"  # the label of the bad-input verification run
 SCENARIO_THROTTLED = "throttled-"  # runs of `sof scenario throttled` are labelled throttled-*
 THROTTLED_FIX = "throttled-fix-c10"  # its verification run: the knob matched to the account limit
 
@@ -683,7 +683,7 @@ def diagnose(record: HarvestRecord, run: RunStats, target_flag: str | None = Non
     c = run.max_concurrency
     counts = ", ".join(f"{v} {k}" for k, v in sorted(statuses.items())) or "none"
     what = [
-        f"{len(r.executions)} execution(s) ({counts}), {run.tickets} tickets, "
+        f"{plural(len(r.executions), 'execution')} ({counts}), {plural(run.tickets, 'ticket')}, "
         f"max_concurrency {c if c is not None else 'default'}, profile {run.profile}, target {run.target}"
         + (f" (emulator timing {run.timing})" if run.target == "local" and run.timing else ""),
         f"wall time {run.wall_s if run.wall_s is not None else '-'} s, throughput "
