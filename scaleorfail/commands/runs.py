@@ -33,18 +33,25 @@ def runs_command(args: argparse.Namespace) -> int:
 
 
 def listing(chosen: list[runs.RunInfo], columns: int) -> str:
-    """The runs as a table fitted to `columns`: under 100 columns, what tells them apart (the start time is in
-    the run id); the target only when the runs have several."""
-    small = terminal.narrow(columns)
+    """The runs as a table fitted to `columns`: the columns that tell runs apart first (the start time is in the
+    run id); the target only when the runs have several; what does not fit is left out, not cut."""
     fields: list[tuple[str, str]] = [("run_id", "run id"), ("label", "label"), ("status", "status")]
-    if not small:
-        fields += [("profile", "profile")]
-        if len({info.target for info in chosen}) > 1:
-            fields += [("target", "target")]
-        fields += [("executions", "executions")]
-    fields += [("tickets", "tickets"), ("max_concurrency", "max conc.")]
-    if not small:
-        fields += [("started_at", "started (UTC)")]
+    optional = [("profile", "profile")]
+    if len({info.target for info in chosen}) > 1:
+        optional.append(("target", "target"))
+    optional.append(("executions", "executions"))
+    tail = [("tickets", "tickets"), ("max_concurrency", "max conc.")]
+    extra = [("started_at", "started (UTC)")]
+    for kept in (optional, optional[:-1], []):  # drop executions, then profile and target, before cutting
+        for last in (extra, []):
+            chosen_fields = fields + kept + tail + last
+            text = _render(chosen, chosen_fields, 10**6)  # as wide as it is
+            if max(map(len, text.splitlines()), default=0) <= columns:
+                return text
+    return _render(chosen, fields + tail, columns)
+
+
+def _render(chosen: list[runs.RunInfo], fields: list[tuple[str, str]], columns: int) -> str:
     rows = [[_cell(info, key) for key, _ in fields] for info in chosen]
     align = ["right" if key in ("executions", "tickets") else "left" for key, _ in fields]
     return terminal.table(rows, [header for _, header in fields], columns, numparse=False, align=align)

@@ -25,6 +25,7 @@ from scaleorfail.emulator.identity import why_not_emulator
 from scaleorfail.emulator.server import is_loopback, remote_warning, state_file
 from scaleorfail.emulator.settings import ENV_VARS, TIMING_ENV_VAR, EmulatorSettings
 from scaleorfail.errors import UserError
+from scaleorfail.terminal import hint
 
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 15.0
@@ -155,7 +156,7 @@ def up(settings: EmulatorSettings, state_dir: Path, log_path: Path, allow_remote
             return current
         raise UserError(
             f"an emulator with other settings is already running at {current.url} (pid {current.pid})",
-            "run `make local-down` first, then `make local-up` with the new settings",
+            f"run {hint('sof local down')} first, then {hint('sof local up')} with the new settings",
         )
     if not is_loopback(settings.host) and not allow_remote:
         raise UserError(
@@ -168,7 +169,7 @@ def up(settings: EmulatorSettings, state_dir: Path, log_path: Path, allow_remote
     if port_in_use(probe_host, settings.port):
         raise UserError(
             f"port {settings.port} is already in use by another program",
-            f"stop that program or choose another port: `make local-up PORT={settings.port + 1}`",
+            f"stop that program or choose another port: {hint(f'sof local up --port {settings.port + 1}')}",
         )
     state_dir.mkdir(parents=True, exist_ok=True)
     command = [
