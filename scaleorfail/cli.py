@@ -7,6 +7,7 @@ happened and explain it. Run `sof <command> --help` for the details of a command
   sof deploy --target local        apply terraform/ to it (or --target aws, with Terraform)
   sof invoke-one                   Activity 2: one small batch, its status and step durations
   sof bad-input                    Activity 6: the 5,100-character ticket -> FAILED
+  sof console                      the lab console: executions, dashboards, Logs Insights, runs
   sof local down                   stop the emulator
 """
 
@@ -171,6 +172,12 @@ def _demo(args: argparse.Namespace) -> int:
     return demo(args)
 
 
+def _console(args: argparse.Namespace) -> int:
+    from scaleorfail.commands.console import console
+
+    return console(args)
+
+
 def _positive_int(value: str) -> int:
     try:
         number = int(value)
@@ -329,7 +336,24 @@ def build_parser() -> argparse.ArgumentParser:
     bad.set_defaults(handler=_bad_input)
     add_evidence_commands(commands)
     add_diagnose_commands(commands)
+    add_console_command(commands)
     return parser
+
+
+def add_console_command(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    console = commands.add_parser(
+        "console",
+        help="the lab console: state machines, executions, dashboards, Logs Insights, alarms, Lambda, runs",
+        description="Serve the lab's web console on 127.0.0.1 and print its URL (it opens nothing by itself). "
+        "It reads the target through the AWS APIs like every other command: against the emulator a learner may "
+        "start and stop executions; against AWS it is read-only. Pages: docs/console.md.",
+    )
+    _add_target(console)
+    console.add_argument("--port", type=_port, help="port to listen on (default 4570, or $SOF_CONSOLE_PORT)")
+    console.add_argument(
+        "--read-only", action="store_true", help="refuse every change to the account (always so on --target aws)"
+    )
+    console.set_defaults(handler=_console)
 
 
 def _add_run_selection(parser: argparse.ArgumentParser) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from scaleorfail import paths
+from scaleorfail import consolelink, paths
 from scaleorfail import target as targets
 from scaleorfail.evidence import rca
 from scaleorfail.harvest import collect
@@ -18,6 +18,9 @@ def rca_command(args: argparse.Namespace) -> int:
     md, js = rca.write(diagnosis, run_dir)
     print(fill(rca.to_markdown(diagnosis)))
     print(fill(f"written: {paths.shown(md)} and {js.name}"))
+    link = consolelink.line(consolelink.run_path(diagnosis.run_id))
+    if link:
+        print(link)
     return 0
 
 

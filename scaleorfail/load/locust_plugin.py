@@ -29,7 +29,7 @@ from locust import LoadTestShape, User, events, task
 from locust.runners import STATE_MISSING, MasterRunner, WorkerRunner
 from locust.stats import PERCENTILES_TO_REPORT, StatsCSV, StatsCSVFileWriter
 
-from scaleorfail import paths, terminal
+from scaleorfail import consolelink, paths, terminal
 from scaleorfail import target as targets
 from scaleorfail.errors import UserError
 from scaleorfail.load import history_limit, options, progress, summary
@@ -232,6 +232,20 @@ def _print_progress(reporter: progress.Reporter) -> None:
         return
     if line is not None:
         print(terminal.fill(line), file=sys.stderr, flush=True)
+    _print_console_link(reporter)
+
+
+def _print_console_link(reporter: progress.Reporter) -> None:
+    """Once, when a console for this target is running: the page of the burst's execution."""
+    if coordinator.get("console_linked") or not reporter.single:
+        return
+    recorder: Recorder = coordinator["recorder"]
+    if not recorder.manifest.executions:
+        return
+    coordinator["console_linked"] = True
+    found = consolelink.line(consolelink.execution_path(recorder.manifest.executions[0].arn), recorder.manifest.target)
+    if found:
+        print(found, file=sys.stderr, flush=True)
 
 
 def _report_progress(reporter: progress.Reporter) -> None:
