@@ -71,36 +71,3 @@ def png_size(path: Path) -> tuple[int, int]:
     assert header[:8] == b"\x89PNG\r\n\x1a\n"
     width, height = struct.unpack(">II", header[16:24])
     return int(width), int(height)
-
-
-def probe(page: Path, scratch: Path, expression: str, width: int = 1400) -> str:
-    """What a JavaScript expression says about a page as Chromium lays it out in a `width`-pixel frame
-    (`d` is the page's document)."""
-    assert CHROMIUM, "SOF_REQUIRE_CHROMIUM is set but chromium is missing (.ci/run installs it)"
-    wrapper = scratch / f"probe-{page.stem}.html"
-    script = (
-        "document.getElementById('f').onload = () => { const d = document.getElementById('f').contentDocument;"
-        f" document.body.setAttribute('data-probe', ({expression})); }};"
-    )
-    wrapper.write_text(
-        f'<body style="margin:0"><iframe id=f src="{page.as_uri()}" width={width} height=900 '
-        f'style="border:0"></iframe><script>{script}</script></body>'
-    )
-    dom = subprocess.run(
-        [
-            CHROMIUM,
-            *CHROMIUM_FLAGS,
-            f"--user-data-dir={scratch / 'profile'}",
-            "--allow-file-access-from-files",
-            "--virtual-time-budget=15000",
-            "--dump-dom",
-            wrapper.as_uri(),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    ).stdout
-    found = re.search(r'data-probe="([^"]*)"', dom)
-    assert found, dom[-2000:]
-    return html.unescape(found.group(1))
