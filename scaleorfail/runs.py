@@ -46,6 +46,18 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
+def _status(data: dict[str, Any]) -> str:
+    """The manifest's status, but `crashed` for a `running` one whose harness is dead (as `sof harvest` says)."""
+    status = _text(data.get("status")) or "unreadable"
+    harness = data.get("harness")
+    if status == "running" and isinstance(harness, dict) and harness:
+        from scaleorfail.record.manifest import harness_dead
+
+        if harness_dead(harness) is not None:
+            return "crashed"
+    return status
+
+
 def read_info(run_dir: Path) -> RunInfo:
     """The run's manifest summary; an unreadable manifest gives status "unreadable" (never an error)."""
     try:
@@ -66,7 +78,7 @@ def read_info(run_dir: Path) -> RunInfo:
         run_id=_text(data.get("run_id")) or run_dir.name,
         label=_text(data.get("label")),
         started_at=_text(data.get("started_at")),
-        status=_text(data.get("status")) or "unreadable",
+        status=_status(data),
         profile=_text(data.get("profile")),
         target=_text(data.get("target")),
         executions=len(rows),

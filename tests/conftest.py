@@ -16,7 +16,9 @@ pytest_plugins = ["compat"]  # the client-compatibility table of docs/emulator.m
 
 @pytest.fixture(scope="session")
 def browser_type_launch_args() -> dict[str, Any]:
-    """pytest-playwright launches Debian's Chromium (/usr/bin/chromium), never a downloaded browser."""
+    """pytest-playwright launches Debian's Chromium (/usr/bin/chromium), never a downloaded browser.
+    rebind.example resolves to loopback inside it: the DNS-rebinding attacker of tests/test_browser_door.py."""
     from console_support import launch_args
 
-    return launch_args()
+    args = launch_args()
+    return {**args, "args": [*args["args"], "--host-resolver-rules=MAP rebind.example 127.0.0.1"]}

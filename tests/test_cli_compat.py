@@ -63,7 +63,8 @@ def start(cli: Cli, arn: str, payload: dict[str, Any], folder: Path) -> str:
 @compat(
     "Step Functions",
     "StopExecution",
-    differences="the stop takes effect between states (a running Lambda task finishes)",
+    differences="ABORTED at once; a Lambda function already running finishes its invocation (its result is dropped), "
+    "and the ExecutionAborted event is written when it returns",
 )
 def test_stop_execution_aborts_a_map_execution_with_its_error_and_cause(
     cli: Cli, emulator: Emulator, pipeline: dict[str, Any], tmp_path: Path

@@ -260,8 +260,9 @@ def test_payloads_over_256_kb_are_refused(emulator: Emulator) -> None:
         },
     )
     sfn = emulator.client("stepfunctions")
-    with pytest.raises(sfn.exceptions.InvalidExecutionInput):
+    with pytest.raises(sfn.exceptions.ValidationException) as refused:  # the model's max length of input
         sfn.start_execution(stateMachineArn=arn, input=json.dumps({"blob": "z" * 270_000}))
+    assert "at 'input' failed to satisfy constraint" in str(refused.value)
     execution = sfn.start_execution(stateMachineArn=arn, input=json.dumps({"blob": "z" * 140_000}))["executionArn"]
     deadline = time.monotonic() + 60
     while (description := sfn.describe_execution(executionArn=execution))["status"] == "RUNNING":

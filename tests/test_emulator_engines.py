@@ -201,10 +201,15 @@ def test_state_machine_properties_become_the_api_request() -> None:
         "includeExecutionData": False,
     }
     assert request["tags"] == [{"key": "k", "value": "v"}] and request["sm_type"] == "STANDARD"
+    stored = {"b/k": b'{"StartAt": "S", "States": {"S": {"Type": "Succeed"}}}', "b/bad": b'{"StartAt": "Gone"}'}
     s3 = cfn_props.state_machine_request(
-        {"DefinitionS3Location": {"Bucket": "b", "Key": "k"}}, "n", lambda b, k, v: f"{b}/{k}".encode()
+        {"DefinitionS3Location": {"Bucket": "b", "Key": "k"}}, "n", lambda b, k, v: stored[f"{b}/{k}"]
     )
-    assert s3["definition"] == "b/k" and s3["name"] == "n"
+    assert s3["definition"] == stored["b/k"].decode() and s3["name"] == "n"
+    with pytest.raises(cfn_props.TemplateError, match="Invalid State Machine Definition: 'SCHEMA_VALIDATION_FAILED"):
+        cfn_props.state_machine_request(  # the definition is checked as CreateStateMachine checks it
+            {"DefinitionS3Location": {"Bucket": "b", "Key": "bad"}}, "n", lambda b, k, v: stored[f"{b}/{k}"]
+        )
     with pytest.raises(cfn_props.TemplateError):
         cfn_props.state_machine_request({"Definition": {}, "DefinitionString": "{}"}, "n", lambda b, k, v: b"")
     assert cfn_props.substitute_definition("${A} ${B} $.x", {"A": True}) == "true ${B} $.x"

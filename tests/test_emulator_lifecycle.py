@@ -119,7 +119,7 @@ def test_a_port_in_use_gets_a_clear_message(tmp_path: Path) -> None:
         port = squatter.getsockname()[1]
         result = sof(tmp_path, "local", "up", "--port", str(port))
     assert result.returncode == 2
-    assert f"port {port} is already in use" in result.stderr and "--port" in result.stderr
+    assert f"cannot listen on port {port}: address already in use" in result.stderr and "--port" in result.stderr
     assert "Traceback" not in result.stderr
 
 
@@ -178,3 +178,39 @@ def test_commands_that_need_a_deployment_say_deploy_first(tmp_path: Path) -> Non
         assert unknown.returncode == 2 and "no variable named max_concurency" in unknown.stderr
     finally:
         sof(tmp_path, "local", "down")
+
+
+def test_three_ups_on_one_port_at_once_one_wins_the_others_say_address_in_use_and_leave_nothing(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    env = {**os.environ, "SOF_STATE_DIR": str(tmp_path), "SOF_COLD_START_MS": "0"}
+    racers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "scaleorfail.cli", "local", "up", "--port", str(port)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            cwd=ROOT,
+        )
+        for _ in range(3)
+    ]
+    try:
+        outcomes = [(racer.wait(timeout=120), *racer.communicate()) for racer in racers]
+        winners = [o for o in outcomes if o[0] == 0 and "emulator up at" in o[1]]
+        assert len(winners) == 1, outcomes
+        for code, out, err in outcomes:
+            if (code, out, err) in winners:
+                continue
+            said = out + err
+            # a loser that started after the winner wrote its state file is told it is running (exit 0);
+            # one that raced it to the bind says why it lost
+            assert "address already in use" in said or "already running" in said, said
+            assert "GET /" not in said and "HTTP/1.1" not in said and "Traceback" not in said, said
+        state = json.loads((tmp_path / "emulator.json").read_text())
+        work = sorted(p.name for p in (tmp_path / "work").iterdir())
+        assert work == [state["instance"]], work  # no orphan work folder from the losers
+        assert control.health(f"http://127.0.0.1:{port}") is not None
+    finally:
+        assert sof(tmp_path, "local", "down").returncode == 0

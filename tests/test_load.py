@@ -351,3 +351,36 @@ def test_a_batch_that_can_reach_the_history_limit_is_warned_about(emulator: Emul
     assert "25,000" in big.stderr and "States.Runtime" in big.stderr and "351 tickets is safe" in big.stderr
     manifest = load(tmp_path / "t-hist")
     assert any("history events" in note for note in manifest.notes)
+    assert manifest.parameters["timing"]["profile"] == "ideal"  # the run records the timing it saw
+
+
+def test_a_full_disk_under_the_run_dir_stops_the_run_with_one_line_and_an_end_state(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    """A 128 KB file system fills up a few seconds into the run (a real ENOSPC, not a simulated one)."""
+    import json
+
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=128k", "tmpfs", str(disk)], capture_output=True, check=False
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here (CI runs as root): {mounted.stderr.decode()[:200]}")
+    try:
+        args = ["--profile", "steady", "--rate", "20", "--duration", "30", "--batch-size", "1"]
+        done = locust(emulator, disk, *args, "--run-id", "full")
+        assert done.returncode == 4, done.stderr[-3000:]
+        errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+        assert len(errors) == 1 and "No space left on device (errno 28)" in errors[0], done.stderr[-3000:]
+        assert "Traceback" not in done.stderr and "OSError" not in done.stderr, done.stderr[-3000:]
+        manifest = json.loads((disk / "full" / "manifest.json").read_text())
+        assert manifest["status"] == "failed" and manifest["failure"]["kind"] == "storage", manifest["status"]
+        assert len(manifest["executions"]) < 600  # stopped early, not after the 30 s
+        again = locust(emulator, disk, *args, "--run-id", "next")  # the next run on the full disk
+        assert again.returncode == 4 and "Traceback" not in again.stderr, again.stderr[-3000:]
+        assert next(line for line in again.stderr.splitlines() if line.startswith("error:")).startswith(
+            f"error: cannot write the run's records in {disk / 'next'}: No space left on device"
+        )
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)

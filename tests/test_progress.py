@@ -157,3 +157,29 @@ def test_a_run_whose_only_start_failed_has_nothing_to_report() -> None:
 @pytest.mark.parametrize(("seconds", "text"), [(0.4, "0:00"), (59.6, "1:00"), (3599, "59:59"), (3725, "1:02:05")])
 def test_clock(seconds: float, text: str) -> None:
     assert progress.clock(seconds) == text
+
+
+def test_a_stream_whose_starts_fall_below_90_percent_of_the_asked_rate_says_so_and_who() -> None:
+    """Asked for 180 starts/s, 42/s made it while StartExecution took 5.2 s: the line says the target is slow."""
+    state = {"now": 10.0, "counts": (420, 0, 300)}
+    reporter = progress.Reporter(
+        single=False,
+        tickets=10,
+        planned=10_800,
+        t0=0.0,
+        counts=lambda: state["counts"],
+        first_arn=lambda: None,
+        history_call=lambda: None,
+        now=lambda: state["now"],
+        expected=lambda t: 180.0 * t,
+        start_latency_ms=lambda: 5_200.0,
+    )
+    line = reporter.line() or ""
+    assert "STARTS BEHIND: started 42.0/s of the 180/s asked (23%); the target: StartExecution took p50 5.2 s" in line
+    state.update(counts=(1_750, 0, 1_700))  # on pace (175/s of 180/s): nothing to flag
+    assert "BEHIND" not in (reporter.line() or "")
+    quick = progress.Reporter(
+        single=False, tickets=10, planned=10_800, t0=0.0, counts=lambda: (420, 0, 0), first_arn=lambda: None,
+        history_call=lambda: None, now=lambda: 10.0, expected=lambda t: 180.0 * t, start_latency_ms=lambda: 40.0,
+    )  # fmt: skip
+    assert "the harness: StartExecution answered in p50 40 ms" in (quick.line() or "")

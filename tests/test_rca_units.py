@@ -65,3 +65,43 @@ def test_an_unexplained_exit_is_not_guessed_into_a_leaf() -> None:
     diagnosis = rca.diagnose(record, analysis.stats(record))
     assert not any(f.leaf in ("EXHAUSTED", "TIMED OUT") for f in diagnosis.findings)
     assert any("Runtime.ExitError x3" in note for note in diagnosis.notes)
+
+
+HISTORY_LIMIT_CAUSE = "The execution reached the maximum number of history events (25000)."
+
+
+def history_limited(tickets: int, concurrency: int) -> list[dict[str, object]]:
+    """A batch at max_concurrency whose items all succeed until the history reaches 25,000 events."""
+    h = HistoryBuilder()
+    start = h.add("ExecutionStarted", 0, None)
+    mapped = h.add("MapStateEntered", 1, start, stateEnteredEventDetails={"name": "ProcessTickets"})
+    map_started = h.add("MapStateStarted", 2, mapped, mapStateStartedEventDetails={"length": tickets})
+    last = map_started
+    for index in range(tickets):
+        if len(h.events) >= 24_980:
+            break
+        at = 3.0 + (index // concurrency) * 300  # waves of `concurrency` items, 300 ms each
+        it = h.add("MapIterationStarted", at, map_started, mapIterationStartedEventDetails={"index": index})
+        last = h.task(it, "Preprocess", at + 1, [(at + 1, at + 2, at + 50, None)])
+        last = h.task(last, "Embed", at + 50, [(at + 51, at + 52, at + 250, None)])
+        last = h.task(last, "Postprocess", at + 250, [(at + 251, at + 252, at + 290, None)])
+        last = h.add("MapIterationSucceeded", at + 291, last, mapIterationSucceededEventDetails={"index": index})
+    while len(h.events) < 24_999:
+        last = h.add("MapIterationStarted", at + 400, map_started, mapIterationStartedEventDetails={"index": 0})
+    h.add("ExecutionFailed", at + 500, last, executionFailedEventDetails={"error": "States.Runtime",
+          "cause": HISTORY_LIMIT_CAUSE})  # fmt: skip
+    return h.events
+
+
+def test_a_batch_that_died_at_the_history_limit_is_named_so_with_its_event_count_and_the_fix() -> None:
+    events = history_limited(tickets=1_600, concurrency=10)
+    assert len(events) == 25_000
+    record = record_for(events, batch=1_600, parameters={"max_concurrency": 10})
+    diagnosis = rca.diagnose(record, analysis.stats(record))
+    assert diagnosis.classification[0] == "QUOTA (execution history limit (25,000 events))", diagnosis.classification
+    finding = diagnosis.findings[0]
+    cited = " ".join(e.text for e in finding.evidence)
+    assert "States.Runtime" in cited and "25,000 events" in cited and "maximum number of history events" in cited
+    assert "smaller batches" in finding.action and "Distributed Map" in finding.action
+    markdown = rca.to_markdown(diagnosis)
+    assert "no 429, no errors" not in markdown  # an execution failed: the queueing evidence must not say otherwise

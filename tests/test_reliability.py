@@ -81,7 +81,7 @@ def test_unknown_manifest_fields_are_ignored_and_damaged_ones_named(tmp_path: Pa
         load(tmp_path)
 
 
-def test_bad_journal_lines_are_skipped_and_counted(tmp_path: Path) -> None:
+def test_bad_journal_lines_are_skipped_and_each_is_reported(tmp_path: Path) -> None:
     (tmp_path / "manifest.json").write_text(json.dumps(manifest_json()))
     good = {"kind": "started", "name": "r-0-0", "arn": "a", "started_at": "t", "batch_size": 2, "worker": 0,
             "seq": 0, "latency_ms": 1.0}  # fmt: skip
@@ -89,7 +89,18 @@ def test_bad_journal_lines_are_skipped_and_counted(tmp_path: Path) -> None:
     (tmp_path / "journal.jsonl").write_text("\n".join(lines) + "\n")
     manifest = load(tmp_path)
     assert [e.name for e in manifest.executions] == ["r-0-0"]
-    assert any("4 unreadable line(s) skipped" in note for note in manifest.notes)
+    damaged = [note for note in manifest.notes if note.startswith("journal.jsonl line ")]
+    assert [note.split(":")[0] for note in damaged] == [f"journal.jsonl line {n}" for n in (2, 3, 4, 5)]
+    assert "not JSON" in damaged[-1] and "unknown record kind 'x'" in damaged[2]
+    # `sof harvest` says each one (the run's records on those lines are not in its evidence) and exits 1
+    record = codec.to_jsonable(record_for(two_item_history()))
+    collect.harvest_path(tmp_path).write_text(json.dumps({**record, "final": True}))  # no target needed
+    done = subprocess.run(
+        [sys.executable, "-m", "scaleorfail.cli", "harvest", str(tmp_path)], capture_output=True, text=True,
+        env={**os.environ, "SOF_RUNS_DIR": str(tmp_path.parent)}, check=False, timeout=120,
+    )  # fmt: skip
+    said = [line for line in done.stderr.splitlines() if "damaged journal: journal.jsonl line" in line]
+    assert len(said) == 4 and done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
 
 
 def test_a_damaged_harvest_record_is_not_served_from_the_cache(tmp_path: Path) -> None:

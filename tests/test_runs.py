@@ -110,7 +110,7 @@ def test_labels_are_kept_whole_in_run_ids() -> None:
     assert f"-{longest}-" in run_id and RUN_ID.match(run_id)
     assert "-sandbox-verify-c10-" in new_run_id("sandbox-verify-c10")
     assert "-steady-r0.5-" in new_run_id("steady-r0.5")  # make load's default label at RATE=0.5
-    for bad in ("x" * (LABEL_MAX + 1), "wall c2", "c2/next", "ünï"):
+    for bad in ("x" * (LABEL_MAX + 1), "wall c2", "c2/next", "ünï", ".", "..", "-", "_", "-c2", "c2."):
         with pytest.raises(UserError):
             check_label(bad)
 
@@ -135,3 +135,26 @@ def test_sof_runs_lists_runs_and_answers_scripts(root: Path) -> None:
     missing = sof(root, "runs", "wall-c2")
     assert missing.returncode == 2
     assert missing.stderr.startswith("error: no run 'wall-c2': no run id") and "Traceback" not in missing.stderr
+
+
+def test_sof_runs_shows_a_killed_harness_run_as_crashed(root: Path) -> None:
+    """A run whose harness was SIGKILLed keeps `running` in its manifest; `sof runs` must say crashed."""
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    folder = make_run(root, "20261201T130000-killed-ffff", "killed", "2026-12-01T13:00:00.000+00:00")
+    manifest = json.loads((folder / "manifest.json").read_text())
+    import socket
+
+    manifest.update(status="running", harness={"pid": dead.pid, "host": socket.gethostname(),
+                                               "heartbeat_at": "2026-12-01T13:00:02.000+00:00"})  # fmt: skip
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    assert {i.run_id: i.status for i in runs.listing(root)}["20261201T130000-killed-ffff"] == "crashed"
+    listing = sof(root, "runs")
+    row = next(line for line in listing.stdout.splitlines() if line.startswith("20261201T130000-killed"))
+    assert row.split()[1:3] == ["killed", "crashed"], row
+    # a live harness's run still says running
+    from scaleorfail.record.manifest import now_iso
+
+    manifest["harness"] = {"pid": os.getpid(), "host": socket.gethostname(), "heartbeat_at": now_iso()}
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    assert {i.run_id: i.status for i in runs.listing(root)}["20261201T130000-killed-ffff"] == "running"

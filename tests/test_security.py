@@ -144,6 +144,51 @@ def test_unsafe_zips_are_refused_at_upload_and_a_refused_update_keeps_the_old_co
         assert not (tmp_path / "outside.py").exists() and not (tmp_path.parent / "outside.py").exists()
 
 
+def lying(entries: dict[str, int], declared: int) -> bytes:
+    """A zip whose members hold `size` zero bytes each while every header says `declared`."""
+    import struct
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("handler.py", "def handler(event, context):\n    return {'ok': 1}\n")
+        for name, size in entries.items():
+            with archive.open(name, "w") as member:
+                for _ in range(size // (1024 * 1024)):
+                    member.write(bytes(1024 * 1024))
+    raw = bytearray(buffer.getvalue())
+    with zipfile.ZipFile(io.BytesIO(bytes(raw))) as archive:
+        offsets = {name: archive.getinfo(name).header_offset for name in entries}
+    for name, offset in offsets.items():
+        struct.pack_into("<I", raw, offset + 22, declared)  # the local header's uncompressed size
+        central = raw.find(b"PK\x01\x02")
+        while central >= 0:  # and the central directory's
+            length = struct.unpack_from("<H", raw, central + 28)[0]
+            if raw[central + 46 : central + 46 + length] == name.encode():
+                struct.pack_into("<I", raw, central + 24, declared)
+            central = raw.find(b"PK\x01\x02", central + 4)
+    return bytes(raw)
+
+
+def test_zips_whose_headers_lie_about_sizes_are_refused_at_upload(tmp_path: Path) -> None:
+    with running_emulator(tmp_path) as emulator:
+        trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                 "Principal": {"Service": "lambda.amazonaws.com"}}]}  # fmt: skip
+        emulator.client("iam").create_role(RoleName="lambda", AssumeRolePolicyDocument=json.dumps(trust))
+        lam = emulator.client("lambda", max_attempts=1)
+        for name, code, reason in (
+            ("bomb", lying({"blob.bin": 300 * 1024 * 1024}, 1024), "Unzipped size must be smaller than 262144000"),
+            ("liar", lying({"blob.bin": 8 * 1024 * 1024}, 1024), "say 1,024 bytes and it holds 8,388,608"),
+        ):
+            with pytest.raises(ClientError) as refused:
+                lam.create_function(
+                    FunctionName=name, Runtime="python3.12", Role=ROLE, Handler="handler.handler",
+                    Code={"ZipFile": code},
+                )  # fmt: skip
+            assert refused.value.response["Error"]["Code"] == "InvalidParameterValueException"
+            assert reason in refused.value.response["Error"]["Message"], refused.value.response["Error"]["Message"]
+        assert lam.list_functions()["Functions"] == []
+
+
 def test_scratch_files_live_under_the_state_dir_and_a_killed_emulators_are_removed(tmp_path: Path) -> None:
     before = set(Path("/tmp").glob("sof-emulator-*"))
     port = free_port()
@@ -192,3 +237,42 @@ def test_scenario_ticket_files_stay_under_the_state_dir_and_are_removed(
     assert seen and seen[0].parent == tmp_path / "scenario-tickets"
     assert not seen[0].exists()
     assert scenarios.ticket_file("dataset", 3) == (None, 3)
+
+
+def test_what_a_client_reads_shows_aws_paths_never_this_machines(tmp_path: Path) -> None:
+    """Error payloads, Tail logs and an execution's cause read /var/task/..., as on AWS."""
+    import base64
+
+    code = package(
+        [
+            ("index.py", "import os, helper\ndef handler(event, context):\n    print('cwd', os.getcwd())\n"
+                         "    return helper.fail()\n"),
+            ("helper.py", "def fail():\n    raise ValueError('broken in ' + __file__)\n"),
+        ]
+    )  # fmt: skip
+    with running_emulator(tmp_path) as emulator:
+        trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                 "Principal": {"Service": "lambda.amazonaws.com"}}]}  # fmt: skip
+        emulator.client("iam").create_role(RoleName="lambda", AssumeRolePolicyDocument=json.dumps(trust))
+        lam = emulator.client("lambda", max_attempts=1)
+        lam.create_function(FunctionName="leaky", Runtime="python3.12", Role=ROLE, Handler="index.handler",
+                            Code={"ZipFile": code})  # fmt: skip
+        answer = lam.invoke(FunctionName="leaky", Payload=b"{}", LogType="Tail")
+        payload = json.loads(answer["Payload"].read())
+        tail = base64.b64decode(answer["LogResult"]).decode()
+        sfn = emulator.client("stepfunctions")
+        definition = {"StartAt": "T", "States": {"T": {"Type": "Task", "End": True,
+                      "Resource": "arn:aws:lambda:us-east-1:123456789012:function:leaky"}}}  # fmt: skip
+        arn = sfn.create_state_machine(name="leaky", definition=json.dumps(definition), roleArn=ROLE)["stateMachineArn"]
+        execution = sfn.start_execution(stateMachineArn=arn)["executionArn"]
+        deadline = time.monotonic() + 60
+        while (described := sfn.describe_execution(executionArn=execution))["status"] == "RUNNING":
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+    assert payload["errorMessage"] == "broken in /var/task/helper.py", payload
+    assert any('File "/var/task/helper.py", line 2, in fail' in line for line in payload["stackTrace"]), payload
+    assert "cwd /var/task" in tail and "/var/task/helper.py" in tail, tail
+    assert "/var/task/helper.py" in described["cause"], described["cause"]
+    for text in (json.dumps(payload), tail, described["cause"]):
+        for host in (str(tmp_path), str(ROOT), os.path.expanduser("~") + "/"):
+            assert host not in text, (host, text)

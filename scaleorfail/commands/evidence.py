@@ -14,10 +14,16 @@ from scaleorfail.usecases.harvest import harvest_runs
 
 def harvest(args: argparse.Namespace) -> int:
     skipped: list[str] = []
+    damaged: list[str] = []
     records = harvest_runs(
-        args.runs, refresh=args.refresh, wait_s=args.wait, skipped=skipped, wait_metrics=args.wait_metrics
+        args.runs,
+        refresh=args.refresh,
+        wait_s=args.wait,
+        skipped=skipped,
+        wait_metrics=args.wait_metrics,
+        damaged=damaged,
     )
-    code = 1 if skipped else 0
+    code = 1 if skipped or damaged else 0
     unbalanced = [r.run_id for r in records if not r.reconciliation.balanced]
     if unbalanced:
         print(f"warning: not every started execution is accounted for in {', '.join(unbalanced)}", file=sys.stderr)
@@ -58,10 +64,12 @@ def compare_command(args: argparse.Namespace) -> int:
     out = writable(args.output or paths.runs_dir() / "compare")
     written = compare.write(runs, baseline, out)
     print(terminal.fill(f"written: {paths.shown(written['md'])} (and .csv, .json)"))
+    for line in compare.lost(runs):
+        print(terminal.fill(f"error: {line}"), file=sys.stderr)
     if skipped:
         print(f"{len(skipped)} run(s) skipped (above); the others are compared", file=sys.stderr)
         return 1
-    return 0
+    return 1 if compare.lost(runs) else 0
 
 
 def report_command(args: argparse.Namespace) -> int:

@@ -13,6 +13,8 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from scaleorfail.emulator import asl_validation
+
 SUBSTITUTION = re.compile(r"\$\{([A-Za-z0-9_.:-]+)\}")
 
 
@@ -81,6 +83,9 @@ def state_machine_request(
         location = properties["DefinitionS3Location"]
         definition = read_s3(str(location["Bucket"]), str(location["Key"]), location.get("Version")).decode("utf-8")
     definition = substitute_definition(definition, properties.get("DefinitionSubstitutions"))
+    found = asl_validation.diagnose(definition)
+    if found:  # CloudFormation fails the resource with the service's own InvalidDefinition message
+        raise TemplateError(asl_validation.message(found))
     request: dict[str, Any] = {
         "name": str(properties.get("StateMachineName") or default_name),
         "definition": definition,

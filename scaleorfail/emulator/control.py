@@ -22,7 +22,7 @@ from typing import Any
 
 from scaleorfail.emulator import auth, workdirs
 from scaleorfail.emulator.identity import why_not_emulator
-from scaleorfail.emulator.server import is_loopback, remote_warning, state_file
+from scaleorfail.emulator.server import EXIT_ADDRESS_IN_USE, is_loopback, remote_warning, state_file
 from scaleorfail.emulator.settings import ENV_VARS, TIMING_ENV_VAR, EmulatorSettings
 from scaleorfail.errors import UserError
 from scaleorfail.terminal import hint
@@ -75,6 +75,8 @@ def pid_alive(pid: int) -> bool:
 
 def _request(url: str, token: str | None, method: str = "GET") -> urllib.request.Request:
     request = urllib.request.Request(url, method=method)
+    if method != "GET":
+        request.add_header("X-Sof-Control", "1")  # the control endpoints refuse POSTs without it (server.py)
     if token:
         request.add_header(auth.HEADER, token)
     return request
@@ -147,6 +149,15 @@ def access_token(allow_remote: bool, host: str) -> str | None:
     return None if is_loopback(host) else auth.new_token()
 
 
+def address_in_use(port: int) -> UserError:
+    return UserError(
+        f"cannot listen on port {port}: address already in use (another program, or another emulator started at "
+        "the same moment)",
+        f"{hint('sof local status')} shows whether it is this checkout's emulator; else choose another port: "
+        f"{hint(f'sof local up --port {port + 1}')}",
+    )
+
+
 def up(settings: EmulatorSettings, state_dir: Path, log_path: Path, allow_remote: bool = False) -> Running:
     current = running(state_dir)
     if current is not None:
@@ -167,10 +178,7 @@ def up(settings: EmulatorSettings, state_dir: Path, log_path: Path, allow_remote
     token = access_token(allow_remote, settings.host)
     probe_host = "127.0.0.1" if is_loopback(settings.host) or settings.host in ("0.0.0.0", "::") else settings.host
     if port_in_use(probe_host, settings.port):
-        raise UserError(
-            f"port {settings.port} is already in use by another program",
-            f"stop that program or choose another port: {hint(f'sof local up --port {settings.port + 1}')}",
-        )
+        raise address_in_use(settings.port)
     state_dir.mkdir(parents=True, exist_ok=True)
     command = [
         sys.executable,
@@ -203,8 +211,12 @@ def up(settings: EmulatorSettings, state_dir: Path, log_path: Path, allow_remote
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            tail = log_path.read_text(errors="replace").strip().splitlines()[-5:]
-            raise UserError(f"the emulator exited during start-up: {' / '.join(tail)}", f"see {log_path}")
+            if process.returncode == EXIT_ADDRESS_IN_USE:  # another start took the port between check and bind
+                raise address_in_use(settings.port)
+            tail = [line for line in log_path.read_text(errors="replace").strip().splitlines() if "error" in line]
+            raise UserError(
+                f"the emulator exited during start-up: {' / '.join(tail[-3:]) or 'no error line'}", f"see {log_path}"
+            )
         if health(url, timeout=1.0, token=token):
             current = read_state(state_dir)
             if current is not None and current.pid == process.pid:

@@ -78,6 +78,15 @@ class FunctionSpec:
         return hashlib.sha256((config + self.code_sha256).encode()).hexdigest()[:24]
 
 
+def host_user() -> str:
+    try:
+        import pwd
+
+        return pwd.getpwuid(os.getuid()).pw_name
+    except (ImportError, KeyError):
+        return ""
+
+
 @dataclass(frozen=True)
 class Datum:
     name: str
@@ -145,7 +154,8 @@ class Environment:
 
     def environment_variables(self) -> dict[str, str]:
         spec = self.spec
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "TZ": ":UTC"}
+        # Lambda's PATH, not this machine's (it names the user's folders); the worker is started by full path
+        env = {"PATH": "/var/lang/bin:/usr/local/bin:/usr/bin/:/bin:/opt/bin", "LANG": "C.UTF-8", "TZ": ":UTC"}
         env.update(spec.environment)
         env.update(
             {
@@ -167,6 +177,7 @@ class Environment:
                 "AWS_ACCESS_KEY_ID": os.environ.get("SOF_ACCESS_KEY_ID", "test"),
                 "AWS_SECRET_ACCESS_KEY": "test",
                 "SOF_MEMORY_LIMIT_MB": str(spec.memory_mb),
+                "SOF_HOST_USER": host_user(),  # written as Lambda's user in what clients read (worker.scrub)
             }
         )
         return env

@@ -12,12 +12,14 @@ restart - which loses every in-memory execution - is told apart from a missing o
 from __future__ import annotations
 
 import argparse
+import errno
 import ipaddress
 import json
 import os
 import secrets
 import shutil
 import signal
+import socket
 import sys
 import threading
 import time
@@ -25,11 +27,12 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from scaleorfail.emulator import auth, workdirs
+from scaleorfail.emulator import auth, browser, workdirs
 from scaleorfail.emulator.identity import process_start
 from scaleorfail.emulator.settings import PROFILES, TIMING_PROFILES, EmulatorSettings, resolve
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+EXIT_ADDRESS_IN_USE = 98  # the port was taken between `sof local up`'s check and the bind (a start race)
 
 
 def is_loopback(host: str) -> bool:
@@ -43,6 +46,21 @@ def is_loopback(host: str) -> bool:
 
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on host:port (OSError EADDRINUSE when another process holds it)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    address = socket.getaddrinfo(host, port, family, socket.SOCK_STREAM)[0][4]
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(address)
+        listener.listen(128)
+    except OSError:
+        listener.close()
+        raise
+    return listener
 
 
 def state_file(state_dir: Path) -> Path:
@@ -60,6 +78,7 @@ class Server:
         self._stop = threading.Event()
         self.http: Any = None
         self.runtime: Any = None
+        self.guard = browser.BrowserGuard(settings.port, check_host=is_loopback(settings.host))
 
     def health(self) -> dict[str, Any]:
         import moto
@@ -77,6 +96,7 @@ class Server:
             "lambda": self.runtime.stats() if self.runtime else {},
             "sagemaker": self._endpoint_stats(),
             "retention": self._retention_stats(),
+            "refused": self.guard.stats(),
         }
 
     def _retention_stats(self) -> dict[str, Any]:
@@ -94,11 +114,19 @@ class Server:
         return moto_ext.endpoint_runtime().stats()
 
     def wrap(self, app: WsgiApp) -> WsgiApp:
+        """The browser door outermost, then the access token, then the control endpoints, then moto."""
+
         def middleware(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
             path = environ.get("PATH_INFO", "")
             if self.token is not None and not auth.allowed(environ, self.token):
                 status, headers, body = auth.denied()
                 start_response(status, headers)
+                return [body]
+            if path.startswith("/_sof/") and environ.get("REQUEST_METHOD") != "GET" and not control_header(environ):
+                body = json.dumps({"__type": "AccessDeniedException", "message": CONTROL_REFUSAL}).encode()
+                start_response(
+                    "403 Forbidden", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+                )
                 return [body]
             if path == "/_sof/health":
                 body = json.dumps(self.health()).encode()
@@ -130,7 +158,7 @@ class Server:
                 return [body]
             return app(environ, start_response)
 
-        return middleware
+        return self.guard.wrap(middleware)
 
     def run(self) -> int:
         os.environ["MOTO_PORT"] = str(self.settings.port)  # moto's own SDK calls reach this server
@@ -139,11 +167,18 @@ class Server:
         os.environ["AWS_SECRET_ACCESS_KEY"] = "test"
         os.environ.pop("AWS_SESSION_TOKEN", None)
         os.environ.setdefault("AWS_DEFAULT_REGION", self.settings.region)
+        # moto's server wraps every service app in flask-cors, which echoes any Origin back in
+        # Access-Control-Allow-Origin; its documented switch turns that off (checked below).
+        os.environ["MOTO_DISABLE_GLOBAL_CORS"] = "true"
+        from moto import settings as moto_settings
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
         from werkzeug.serving import make_server
 
         from scaleorfail.emulator import moto_ext
 
+        if not moto_settings.DISABLE_GLOBAL_CORS:
+            print("error: moto was imported before MOTO_DISABLE_GLOBAL_CORS was set; not starting", file=sys.stderr)
+            return 2
         # Many threads each hold the GIL briefly (one per Map iteration and task): a shorter switch
         # interval cuts the time a woken thread waits for it (measured in `make bench`).
         sys.setswitchinterval(float(os.environ.get("SOF_SWITCH_INTERVAL_S", "0.001")))
@@ -151,12 +186,17 @@ class Server:
         from scaleorfail.emulator import protocol
 
         app = protocol.wrap(DomainDispatcherApplication(create_backend_app))
-        try:
-            self.http = make_server(self.settings.host, self.settings.port, self.wrap(app), threaded=True)
+        try:  # bound here, not by werkzeug (which prints and exits on EADDRINUSE): a lost race is told apart
+            listener = listen(self.settings.host, self.settings.port)
+            self.http = make_server(
+                self.settings.host, self.settings.port, self.wrap(app), threaded=True, fd=listener.fileno()
+            )
+            listener.close()  # werkzeug serves a duplicate of it
         except OSError as exc:
             print(f"error: cannot listen on {self.settings.host}:{self.settings.port}: {exc.strerror}", file=sys.stderr)
             moto_ext.shutdown()
-            return 2
+            shutil.rmtree(self.work_dir, ignore_errors=True)  # a loser of a start race leaves nothing behind
+            return EXIT_ADDRESS_IN_USE if exc.errno == errno.EADDRINUSE else 2
         self.http.daemon_threads = True
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, self._on_signal)
@@ -194,6 +234,17 @@ class Server:
                 path.unlink()
         except (OSError, ValueError):
             pass
+
+
+CONTROL_HEADER = "X-Sof-Control"
+CONTROL_REFUSAL = (
+    f"the emulator's control endpoints take POST only with an {CONTROL_HEADER}: 1 header (a browser cannot send it "
+    "cross-origin without a preflight, which the emulator refuses)"
+)
+
+
+def control_header(environ: dict[str, Any]) -> bool:
+    return str(environ.get("HTTP_X_SOF_CONTROL") or "").strip() == "1"
 
 
 def write_private(path: Path, text: str) -> None:

@@ -110,7 +110,47 @@ class Capture:
         self.file.seek(0)
         self.file.truncate()
         os.lseek(1, 0, os.SEEK_SET)
-        return data.decode("utf-8", errors="replace")
+        return scrub(data.decode("utf-8", errors="replace"))
+
+
+AWS_TASK_ROOT = "/var/task"  # where Lambda unpacks a function's code
+AWS_RUNTIME_DIR = "/var/runtime"  # Lambda's runtime client and the SDK it bundles
+LAMBDA_USER = "sbx_user1051"  # the user a Lambda function runs as
+
+
+def host_prefixes() -> list[tuple[str, str]]:
+    """Where this process really lives -> where a Lambda function lives on AWS, longest first: a client
+    (error payloads, Tail logs, execution causes) sees AWS's paths, never this machine's, user or home."""
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    pairs = [
+        (os.environ.get("LAMBDA_TASK_ROOT", ""), AWS_TASK_ROOT),
+        (os.path.dirname(os.path.abspath(__file__)), AWS_RUNTIME_DIR),
+        (os.path.dirname(os.__file__), f"/var/lang/lib/python{version}"),  # the standard library
+        (os.path.expanduser("~"), f"/home/{LAMBDA_USER}"),
+    ]
+    pairs += [(entry, AWS_RUNTIME_DIR) for entry in sys.path if entry.endswith(("site-packages", "dist-packages"))]
+    if sys.prefix not in ("/usr", "/usr/local"):  # a virtual environment's own folder names this machine
+        pairs.append((sys.prefix, "/var/lang"))
+    found = [(os.path.realpath(host), aws) for host, aws in pairs if host and host != "/"]
+    found += [(host, aws) for host, aws in pairs if host and host != "/"]  # as given, too (symlinks)
+    return sorted({h: a for h, a in found if len(h) > 1}.items(), key=lambda pair: -len(pair[0]))
+
+
+_PREFIXES: list[tuple[str, str]] = []
+
+
+def scrub(text: str) -> str:
+    """The text as a client may read it: host paths as AWS's, the user's name as Lambda's."""
+    if not text:
+        return text
+    if not _PREFIXES:
+        _PREFIXES.extend(host_prefixes())
+    for host, aws in _PREFIXES:
+        text = text.replace(host, aws)
+    user = os.environ.get("SOF_HOST_USER", "")
+    if user and user != "root":  # as a path component only: a user called "test" must not change the words
+        text = text.replace(f"/{user}/", f"/{LAMBDA_USER}/")
+    return text
 
 
 def handler_frames(exc: BaseException) -> Any:
@@ -124,10 +164,10 @@ def handler_frames(exc: BaseException) -> Any:
 def error_payload(exc: BaseException, error_type: str | None = None) -> dict[str, Any]:
     frames = traceback.extract_tb(handler_frames(exc)) if error_type is None else []
     return {
-        "errorMessage": str(exc),
+        "errorMessage": scrub(str(exc)),
         "errorType": error_type or type(exc).__name__,
         "requestId": "",
-        "stackTrace": [f'  File "{f.filename}", line {f.lineno}, in {f.name}\n    {f.line}\n' for f in frames],
+        "stackTrace": [scrub(f'  File "{f.filename}", line {f.lineno}, in {f.name}\n    {f.line}\n') for f in frames],
     }
 
 
@@ -135,7 +175,7 @@ def log_error_record(exc: BaseException) -> None:
     """Like Lambda's Python runtime: one log event, lines joined by carriage returns."""
     lines = traceback.format_exception(type(exc), exc, handler_frames(exc))
     record = f"[ERROR] {type(exc).__name__}: {exc}\r" + "".join(lines).rstrip("\n").replace("\n", "\r")
-    sys.stderr.write(record + "\n")
+    sys.stderr.write(scrub(record) + "\n")
 
 
 def load_handler() -> Any:

@@ -13,6 +13,7 @@ from typing import Any
 
 from scaleorfail.pipeline import EMBED, STEPS, map_slots
 from scaleorfail.record.model import Attempt, Execution, HarvestRecord, Item
+from scaleorfail.record.pace import StartPace
 from scaleorfail.stats import percentile
 
 __all__ = ["percentile"]
@@ -79,6 +80,7 @@ class RunStats:
     metrics_shared_with: int = 0  # other executions of the state machine in the run's CloudWatch minutes
     baseline_reason: str = ""  # why compare chose it as the baseline ("" when it is not the baseline)
     tickets_rejected: int = 0  # set aside as REJECTED by the quarantine policy (bad input); the batch went on
+    start_pace: StartPace | None = None  # a stream's achieved start rate against the asked one
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -146,7 +148,9 @@ def stats(record: HarvestRecord, prices: dict[str, Any] | None = None) -> RunSta
     effective = min(map_slots(c), max(1, len(all_items))) if all_items else None
     ratio = little / effective if little and effective else None
     flag = None
-    if ratio is not None and ratio > 1.15:
+    # Little's L counts items in flight across every execution, the Map's limit is per execution: only a
+    # single execution can be held to it (a stream of batches runs several Maps at once).
+    if ratio is not None and ratio > 1.15 and len(executions) == 1:
         flag = "more in flight than the Map allows: the wall time or timestamps look wrong"
     elif ratio is not None and ratio < 0.5 and len(executions) == 1:
         flag = "the Map ran far below its concurrency: something else limited throughput (see throttles, retries)"
@@ -197,6 +201,7 @@ def stats(record: HarvestRecord, prices: dict[str, Any] | None = None) -> RunSta
         endpoint_max_concurrency=record.embed.max_concurrency,
         metrics_shared_with=record.metrics.shared_total,
         tickets_rejected=sum(1 for i in all_items if i.quarantined),
+        start_pace=record.start_pace,
     )
 
 

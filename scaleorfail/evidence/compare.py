@@ -188,7 +188,8 @@ def row(run: RunStats, name: str | None = None) -> dict[str, str]:
         if run.embed_backend != "sagemaker"
         else f"endpoint (max {run.endpoint_max_concurrency if run.endpoint_max_concurrency else '?'})",
         "executions": f"{run.executions_ok}/{run.executions_failed}"
-        + (f" +{run.executions_running} running" if run.executions_running else ""),
+        + (f" +{run.executions_running} running" if run.executions_running else "")
+        + (f" !{run.missing} LOST" if run.missing else ""),
         "rejected": str(run.tickets_rejected),
         "tickets": str(run.tickets),
         "wall_s": _num(run.wall_s, 1),
@@ -344,12 +345,27 @@ def footnotes(runs: list[RunStats], baseline: RunStats | None) -> list[str]:
                 f"minutes counts too{shared}), the histories {run.throttles}: the table shows the histories'"
             )
         if run.missing or run.failed_starts:
-            notes.append(f"{run.label}: {run.missing} executions missing, {run.failed_starts} failed to start")
+            notes.append(
+                f"{run.label}: {run.missing} executions missing, {run.failed_starts} failed to start"
+                + (" - its numbers leave the lost executions out (LOST)" if run.missing else "")
+            )
+        if run.start_pace is not None and run.start_pace.short:
+            notes.append(f"{run.label}: starts fell short - {run.start_pace.sentence()}")
         if run.pending:
             notes.append(
                 f"{run.label}: partial - {', '.join(run.pending)}; its numbers will change on the next harvest"
             )
     return notes
+
+
+def lost(runs: list[RunStats]) -> list[str]:
+    """One line per run whose executions were lost: its row cannot be trusted (`sof compare` exits 1)."""
+    return [
+        f"run {run.label}: {run.missing} execution(s) lost ({run.executions_ok} ok, {run.executions_failed} failed "
+        f"harvested): its row leaves them out - {terminal.hint(f'sof harvest {run.label}')} says why"
+        for run in runs
+        if run.missing
+    ]
 
 
 def write(runs: list[RunStats], baseline: RunStats | None, out_dir: Path) -> dict[str, Path]:

@@ -27,6 +27,7 @@ from typing import Any
 from scaleorfail.evidence.analysis import ENDPOINT_THROTTLE_ERRORS, THROTTLE_ERRORS, RunStats, invocations, peak_tasks
 from scaleorfail.pipeline import EMBED, MAP_LIMIT, map_slots
 from scaleorfail.record.model import HarvestRecord, LogScope, Visit
+from scaleorfail.record.pace import SHORT_RATIO
 from scaleorfail.terminal import hint, plural
 
 (THROTTLE,) = THROTTLE_ERRORS  # Lambda's 429
@@ -51,7 +52,11 @@ BONES = {
 # A cold start's worth of latency (placement + init: about 370 ms on AWS and under the emulator's aws
 # timing profile), or a loaded laptop's scheduling jitter: not a latency wall.
 NOISE_MS = 400.0
-LEAVES = ("THROTTLED", "EXHAUSTED", "TIMED OUT", "BAD INPUT")
+LEAVES = ("THROTTLED", "EXHAUSTED", "TIMED OUT", "BAD INPUT", "QUOTA")
+# Step Functions' hard quota: an execution whose history reaches 25,000 events fails with States.Runtime.
+HISTORY_EVENT_LIMIT = 25_000
+HISTORY_LIMIT_ERROR = "States.Runtime"
+HISTORY_LIMIT_WORDS = "maximum number of history events"
 QUARANTINED = "bad-input-fix"  # the label of the bad-input verification run
 SCENARIO_THROTTLED = "throttled-"  # runs of `sof scenario throttled` are labelled throttled-*
 THROTTLED_FIX = "throttled-fix-c10"  # its verification run: the knob matched to the account limit
@@ -205,11 +210,10 @@ class _Run:
         """Items the Map lets run at once: max_concurrency, or the inline cap of 40 when unset or 0."""
         return map_slots(self.stats.max_concurrency)
 
-    def burst(self, c: int, label: str) -> str:
-        """The burst that verifies a fix: the same tickets at max_concurrency c, labelled (a runnable hint)."""
-        return hint(
-            f"make burst TARGET={self.target_flag} N={self.stats.tickets or 500} MAX_CONCURRENCY={c} LABEL={label}"
-        )
+    def burst(self, c: int, label: str, tickets: int | None = None) -> str:
+        """The burst that verifies a fix: the same tickets (or `tickets`) at max_concurrency c, labelled (a hint)."""
+        n = tickets or self.stats.tickets or 500
+        return hint(f"make burst TARGET={self.target_flag} N={n} MAX_CONCURRENCY={c} LABEL={label}")
 
     def compare(self, label: str) -> str:
         return hint(f"sof compare {self.name} {label}")
@@ -477,6 +481,53 @@ def _first_attempt_ms(record: HarvestRecord, error: str) -> float | None:
     return times[len(times) // 2] if times else None
 
 
+def _history_limit(r: _Run) -> Check:
+    """An execution that died at Step Functions' 25,000-event history quota: no step failed, the batch did."""
+    hit = [
+        e
+        for e in r.executions
+        if e.error == HISTORY_LIMIT_ERROR
+        and (HISTORY_LIMIT_WORDS in (e.cause or "") or e.events >= HISTORY_EVENT_LIMIT)
+    ]
+    if not hit:
+        return f"no execution failed at the {HISTORY_EVENT_LIMIT:,}-event history quota ({HISTORY_LIMIT_ERROR})"
+    events = max(e.events for e in hit)
+    batch = r.stats.tickets // max(1, len(r.executions))
+    per_item = events / batch if batch else None
+    evidence = [
+        Evidence(
+            "history",
+            f"{len(hit)} execution(s) FAILED with {HISTORY_LIMIT_ERROR}: "
+            f"{(hit[0].cause or 'the history event limit')[:200]}",
+            "DescribeExecution (error, cause)",
+        ),
+        Evidence(
+            "history",
+            f"{hit[0].name}'s history holds {events:,} events (the quota is {HISTORY_EVENT_LIMIT:,}): an inline Map "
+            "writes every iteration's events into its execution's one history"
+            + (f", about {per_item:.0f} per ticket of a {batch}-ticket batch" if per_item else ""),
+            r.history,
+        ),
+    ]
+    largest = int((HISTORY_EVENT_LIMIT - 1) // per_item) if per_item else None
+    return Finding(
+        "QUOTA",
+        f"execution history limit ({HISTORY_EVENT_LIMIT:,} events)",
+        1,
+        evidence,
+        "Hypothesis: the batch is too large for one Standard execution's history; the steps did not fail, "
+        "the execution ran out of history.",
+        (f"smaller batches: at most about {largest} tickets per execution (the load profiles' BATCH=), "
+         if largest else "smaller batches, ")
+        + "or a Distributed Map, whose child executions each have their own history",
+        (f"{r.burst(r.stats.max_concurrency or 2, 'verify-batch', largest)}, then {r.compare('verify-batch')}"
+         if largest else "a run of smaller batches, compared with this one")
+        + f" - no {HISTORY_LIMIT_ERROR}, every ticket harvested",
+        f"QUOTA: the execution ran out of history - Step Functions keeps at most {HISTORY_EVENT_LIMIT:,} events "
+        "per execution, and an inline Map writes every ticket's steps into it. The steps themselves did not fail.",
+    )  # fmt: skip
+
+
 def _queueing(r: _Run) -> Check:
     run = r.stats
     c = run.max_concurrency
@@ -517,8 +568,8 @@ def _queueing(r: _Run) -> Check:
         Evidence("history", f"never more than {run.peak_in_flight} items in flight = max_concurrency {c}", r.history),
         Evidence(
             "history",
-            f"per-item latency normal: Embed p50 {_fmt(embed.get('p50'))}, p95 {_fmt(embed.get('p95'))}; "
-            "no 429, no errors",
+            f"per-item latency normal: Embed p50 {_fmt(embed.get('p50'))}, p95 {_fmt(embed.get('p95'))}; no 429"
+            + (", no errors" if not any(e.status == "FAILED" for e in r.executions) else ""),
             r.history,
         ),
     ]
@@ -671,8 +722,9 @@ def _timed_out(r: _Run) -> Check:
     )
 
 
-CHECKS = (("BAD INPUT", _bad_input), ("THROTTLED", _hard_throttle), ("THROTTLED", _endpoint_rejections),
-          ("THROTTLED", _queueing), ("EXHAUSTED", _exhausted), ("TIMED OUT", _timed_out))  # fmt: skip
+CHECKS = (("QUOTA", _history_limit), ("BAD INPUT", _bad_input), ("THROTTLED", _hard_throttle),
+          ("THROTTLED", _endpoint_rejections), ("THROTTLED", _queueing), ("EXHAUSTED", _exhausted),
+          ("TIMED OUT", _timed_out))  # fmt: skip
 
 
 def diagnose(record: HarvestRecord, run: RunStats, target_flag: str | None = None) -> Diagnosis:
@@ -690,6 +742,12 @@ def diagnose(record: HarvestRecord, run: RunStats, target_flag: str | None = Non
         f"{run.throughput if run.throughput is not None else '-'} tickets/s, {attempts} task attempts, "
         f"{run.retries} retries",
     ]
+    pace = record.start_pace
+    if pace is not None:
+        what.append(
+            f"start rate: {pace.achieved_per_s:.1f}/s achieved of {pace.asked_per_s:g}/s asked over {pace.starts} "
+            f"StartExecution calls" + (f" - BELOW {SHORT_RATIO:.0%}: {pace.culprit}" if pace.short else "")
+        )
     embed = record.embed
     if embed.backend == "sagemaker":
         what.append(
@@ -730,6 +788,10 @@ def diagnose(record: HarvestRecord, run: RunStats, target_flag: str | None = Non
         leaves = ["HEALTHY"] if healthy else ["UNCLASSIFIED"]
         if not healthy:
             notes.append("executions failed for a reason the tree does not cover: look at the errors above")
+    if pace is not None and pace.short:
+        notes.append(
+            f"the run is not the experiment it asked for: it {pace.sentence()}; judge its numbers at the rate achieved"
+        )
     notes += [f"log evidence not read at harvest: {problem}" for problem in record.logs.problems]
     shared = r.shared()
     if shared:

@@ -229,6 +229,7 @@ class Collector:
             region=self.target.region,
             manifest_status=manifest.status,
             manifest_failure=manifest.failure,
+            start_pace=manifest.start_pace(),
             emulator_instance=self.target.instance if manifest.target == "local" else None,
             final=not pending,
             pending=tuple(pending),

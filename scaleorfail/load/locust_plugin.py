@@ -12,6 +12,7 @@ Roles:
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
@@ -49,6 +50,7 @@ from scaleorfail.record.manifest import (
     Starting,
     claim_run_dir,
     now_iso,
+    storage_message,
 )
 from scaleorfail.record.model import FailedStart
 
@@ -79,6 +81,7 @@ MANIFEST_INTERVAL_S = 2.0
 WATCH_INTERVAL_S = 1.0  # the coordinator probes the emulator this often
 COORDINATOR_SILENCE_S = 10.0  # a worker that hears nothing from its coordinator this long stops
 EXIT_TARGET_LOST = 3
+EXIT_STORAGE = 4  # the run directory cannot be written (a full disk): the run stopped
 
 # Per-process state (a Locust process loads the locustfile once).
 coordinator: dict[str, Any] = {}
@@ -99,8 +102,7 @@ def _register(parser: Any, **_: Any) -> None:
 @events.init.add_listener
 def _init(environment: Any, **_: Any) -> None:
     runner = environment.runner
-    logging.getLogger(STATS_LOGGER).setLevel(logging.WARNING)  # configured INFO by Locust's setup, before init
-    ROUTINE.shown = str(getattr(environment.parsed_options, "loglevel", "INFO")).upper() == "DEBUG"
+    _quiet_locust(environment)
     if isinstance(runner, WorkerRunner):
         runner.register_message("sof_plan", _on_plan)
         return
@@ -119,15 +121,13 @@ def _init(environment: Any, **_: Any) -> None:
             )
         limit = targets.account_concurrency(target)
         arn = settings.state_machine_arn or outputs["state_machine_arn"]
-        throttling = options.concurrency_warning(settings, limit)
-        warnings = [w for w in (throttling, _history_warning(target, arn, settings, outputs, throttling)) if w]
+        warnings = _start_warnings(target, arn, settings, outputs, limit)
         replaced = settings.overwrite and (settings.run_dir / settings.run_id / "manifest.json").exists()
         run_dir = claim_run_dir(settings.run_dir / settings.run_id, settings.overwrite)
     except UserError as error:
         fail(error)
         return
-    for warning in warnings:
-        print(terminal.fill(warning), file=sys.stderr, flush=True)
+    _announce(warnings)
     # SIGTERM ends the run like Ctrl+C (Locust installs its own handler only after a shape run is over)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     environment.parsed_options.run_id = settings.run_id  # sent to workers with the spawn message
@@ -156,10 +156,13 @@ def _init(environment: Any, **_: Any) -> None:
         emulator_instance=target.instance,
     )
     recorder = Recorder(run_dir, manifest)
+    if recorder.storage_error is not None:  # e.g. the disk filled up during an earlier run
+        print(terminal.fill(storage_message(run_dir, recorder.storage_error).render()), file=sys.stderr, flush=True)
+        sys.exit(EXIT_STORAGE)
     if not environment.parsed_options.html_file:
         environment.parsed_options.html_file = str(run_dir / "locust.html")
     writer = StatsCSVFileWriter(environment, PERCENTILES_TO_REPORT, str(run_dir / "locust"), full_history=True)
-    gevent.spawn(writer.stats_writer)
+    gevent.spawn(_write_stats, writer)
     # Execution names are unique per state machine (90 days on AWS): a replaced run's new executions get a suffix.
     prefix = f"{settings.run_id}-{secrets.token_hex(2)}" if replaced else settings.run_id
     if replaced:
@@ -177,15 +180,25 @@ def _init(environment: Any, **_: Any) -> None:
     gevent.spawn(_keep_manifest_fresh, recorder)
     if target.name == "local" and target.endpoint_url:
         gevent.spawn(_watch_target, environment, TargetWatch(target.endpoint_url, target.access_key, target.instance))
-    print(
-        terminal.fill(
+    _announce(
+        [
             f"run {settings.run_id}: {settings.profile.name}, "
             f"{terminal.plural(settings.profile.total(), 'execution')} of "
             f"{terminal.plural(settings.batch_size, 'ticket')} -> {paths.shown(run_dir)}"
-        ),
-        file=sys.stderr,
-        flush=True,
+        ]
     )
+
+
+def _announce(lines: list[str]) -> None:
+    for line in lines:
+        print(terminal.fill(line), file=sys.stderr, flush=True)
+
+
+def _quiet_locust(environment: Any) -> None:
+    """Locust's tables out of the console (its logger is set INFO by Locust's setup, before init); its routine
+    lines back with --loglevel DEBUG."""
+    logging.getLogger(STATS_LOGGER).setLevel(logging.WARNING)
+    ROUTINE.shown = str(getattr(environment.parsed_options, "loglevel", "INFO")).upper() == "DEBUG"
 
 
 def headless_only(parsed: Any) -> None:
@@ -221,6 +234,8 @@ def _progress_reporter() -> progress.Reporter:
         first_arn=first_arn,
         history_call=history_call,
         track_completion=settings.track_completion,
+        expected=None if settings.profile.single else settings.profile.cumulative,
+        start_latency_ms=recorder.start_latency_p50,
     )
 
 
@@ -257,6 +272,14 @@ def _report_progress(reporter: progress.Reporter) -> None:
             _print_progress(reporter)
 
 
+def _start_warnings(
+    target: targets.Target, arn: str, settings: options.LoadSettings, outputs: dict[str, Any], limit: int | None
+) -> list[str]:
+    """What the learner should know before the run starts: 429s ahead, the history limit within reach."""
+    throttling = options.concurrency_warning(settings, limit)
+    return [w for w in (throttling, _history_warning(target, arn, settings, outputs, throttling)) if w]
+
+
 def _history_warning(
     target: targets.Target, arn: str, settings: options.LoadSettings, outputs: dict[str, Any], throttling: str | None
 ) -> str | None:
@@ -272,10 +295,32 @@ def _history_warning(
     return history_limit.warning(settings.batch_size, str(definition.get("definition") or "{}"), retries)
 
 
+def _write_stats(writer: Any) -> None:
+    """Locust's periodic CSV writer; a full disk ends it (the run is stopped by _keep_manifest_fresh)."""
+    with contextlib.suppress(OSError):
+        writer.stats_writer()
+
+
 def _keep_manifest_fresh(recorder: Recorder) -> None:
     while True:
         gevent.sleep(MANIFEST_INTERVAL_S)
         recorder.write()
+        if recorder.storage_error is not None and not coordinator.get("closing"):
+            _stop_on_storage(recorder.storage_error)
+            return
+
+
+def _stop_on_storage(error: OSError) -> None:
+    """The run's records can no longer be written: stop at once, one line, exit EXIT_STORAGE."""
+    recorder: Recorder = coordinator["recorder"]
+    environment = coordinator["writer"].environment
+    problem = storage_message(coordinator["run_dir"], error)
+    recorder.fail("storage", problem.cause)
+    coordinator["failure"] = problem
+    environment.process_exit_code = EXIT_STORAGE
+    environment.parsed_options.html_file = None  # nothing more can be written there
+    print(problem.render(), file=sys.stderr, flush=True)
+    environment.runner.quit()
 
 
 def _watch_target(environment: Any, watch: TargetWatch) -> None:
@@ -395,7 +440,8 @@ def _quit(exit_code: int = 0, **_: Any) -> None:
         _print_progress(reporter)  # the last word, however short the run was
     path = recorder.close(status)
     environment = coordinator["writer"].environment
-    _final_csv(environment, coordinator["run_dir"])
+    with contextlib.suppress(OSError):  # a full disk: the manifest's end state is what counts
+        _final_csv(environment, coordinator["run_dir"])
     for line in summary.lines(environment.stats, terminal.width()):
         print(line, file=sys.stderr)
     started, failed, finished = recorder.counts

@@ -151,14 +151,19 @@ def check_label(label: str) -> None:
             f"--run-label {label!r} may only hold letters, digits, -, _ and . (at most {LABEL_MAX} characters)",
             "e.g. --run-label burst-c2 (make burst LABEL=burst-c2)",
         )
+    if label and not (label[0].isalnum() and label[-1].isalnum()):
+        raise UserError(
+            f"--run-label {label!r} must begin and end with a letter or digit (the run id keeps it whole; "
+            "'.', '..' and '-' would name no run)",
+            "e.g. --run-label burst-c2 (make burst LABEL=burst-c2)",
+        )
 
 
 def new_run_id(label: str) -> str:
     """<UTC stamp>-<label>-<4 hex digits>; the label whole (see check_label)."""
     check_label(label)
     stamp = datetime.now(UTC).strftime(STAMP_FORMAT)
-    clean = label.strip("-_.")
-    return f"{stamp}-{clean + '-' if clean else ''}{secrets.token_hex(2)}"
+    return f"{stamp}-{label + '-' if label else ''}{secrets.token_hex(2)}"
 
 
 def locust_duration(options: Any, name: str) -> float | None:

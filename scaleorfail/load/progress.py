@@ -16,8 +16,10 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
+
+from scaleorfail.record.pace import SHORT_RATIO, StartPace
 
 ITERATION_START = "MapIterationStarted"
 ITERATION_END = ("MapIterationSucceeded", "MapIterationFailed", "MapIterationAborted")
@@ -29,6 +31,8 @@ END_STATUS = {
 }
 EXECUTION_END = tuple(END_STATUS)
 PAGE_SIZE = 1000
+MIN_PACE_S = 5.0  # too early before this to say the starts fall short
+MIN_PACE_STARTS = 10  # nor before the profile asked for this many
 RATE_WINDOW_S = 30.0  # the ETA uses the pace of the last half minute (cold starts fade out of it)
 
 
@@ -103,6 +107,7 @@ class Snapshot:
     rate: float | None = None  # units done per second, lately
     eta_s: float | None = None
     ended: str | None = None  # single-batch: the execution is over (SUCCEEDED, FAILED, ...)
+    behind: str | None = None  # a stream whose starts fell below 90 % of the asked rate: by how much, and who
 
     @property
     def complete(self) -> bool:
@@ -124,6 +129,8 @@ def render(snapshot: Snapshot) -> str:
         f"{f' ({snapshot.failed} failed)' if snapshot.failed else ''}, {snapshot.running} running, "
         f"{snapshot.queued} {waiting}"
     )
+    if snapshot.behind:
+        line += f" - STARTS BEHIND: {snapshot.behind}"
     if snapshot.ended is not None:
         return line + f" - execution {snapshot.ended}"
     if snapshot.complete:
@@ -207,6 +214,8 @@ class Reporter:
         history_call: Callable[[], Callable[..., dict[str, Any]]],
         track_completion: bool = True,
         now: Callable[[], float] = time.time,
+        expected: Callable[[float], float] | None = None,
+        start_latency_ms: Callable[[], float | None] = lambda: None,
     ) -> None:
         self.single = single
         self.tickets = tickets
@@ -217,6 +226,8 @@ class Reporter:
         self.history_call = history_call  # built on first use: a single batch's history reader
         self.track_completion = track_completion
         self.now = now
+        self.expected = expected  # starts the profile asks for by t seconds (its cumulative count)
+        self.start_latency_ms = start_latency_ms  # StartExecution p50 so far
         self.pace = Pace()
         self.counter: HistoryCounter | None = None
         self.finished = False  # the last line said the run is over: nothing more to say
@@ -227,7 +238,8 @@ class Reporter:
         started, failed, finished = self.counts()
         if not self.single:
             seen = finished if self.track_completion else started
-            return stream_snapshot(self.planned, started, failed, seen, elapsed, self.pace)
+            snapshot = stream_snapshot(self.planned, started, failed, seen, elapsed, self.pace)
+            return replace(snapshot, behind=self.behind(started + failed, elapsed))
         arn = self.first_arn() if started else None
         if arn is None:
             self.finished = bool(failed)  # the one start failed: Locust's table and the end line say so
@@ -235,6 +247,16 @@ class Reporter:
         if self.counter is None:
             self.counter = HistoryCounter(self.history_call(), arn)
         return batch_snapshot(self.counter.update(), self.tickets, elapsed, self.pace)
+
+    def behind(self, calls: int, elapsed: float) -> str | None:
+        """Why the starts fall short of the profile (None: on pace, or too early to say)."""
+        if self.expected is None or elapsed < MIN_PACE_S:
+            return None
+        asked = min(self.expected(elapsed), float(self.planned))
+        if asked < MIN_PACE_STARTS or calls >= SHORT_RATIO * asked:
+            return None
+        pace = StartPace(round(asked / elapsed, 3), round(calls / elapsed, 3), calls, self.start_latency_ms())
+        return pace.sentence()
 
     def line(self) -> str | None:
         """The progress line to print now (None: nothing new to say); API errors propagate to the caller."""

@@ -19,6 +19,7 @@ an end state - found by :func:`load` from the journal or a dead harness).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -31,6 +32,7 @@ from typing import Any
 
 from scaleorfail.errors import UserError
 from scaleorfail.record.model import FailedStart
+from scaleorfail.record.pace import StartPace, measure
 
 SCHEMA = "scale-or-fail/run-manifest"
 VERSION = 1
@@ -108,7 +110,23 @@ class Manifest:
             "tickets": sum(e.batch_size for e in self.executions),
             "by_status": _count(f.status for f in self.finished),
         }
+        pace = self.start_pace()
+        if pace is not None:
+            data["summary"]["start_pace"] = {**asdict(pace), "short": pace.short}
         return data
+
+    def start_pace(self) -> StartPace | None:
+        """The achieved start rate against the asked one (None: a single batch, or an unknown plan)."""
+        planned = self.parameters.get("executions_planned")
+        duration = self.parameters.get("duration")  # the profile's, resolved by the harness
+        if not isinstance(planned, int) or not isinstance(duration, int | float) or self.profile == "single-batch":
+            return None
+        return measure(
+            planned,
+            float(duration),
+            [(e.started_at, e.latency_ms) for e in self.executions],
+            [f.at for f in self.failed_starts],
+        )
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Manifest:
@@ -185,21 +203,37 @@ def _count(values: Any) -> dict[str, int]:
     return dict(sorted(out.items()))
 
 
+def storage_message(run_dir: Path, error: OSError) -> UserError:
+    """One line for a run directory that cannot be written any more (a full disk, a lost mount ...)."""
+    return UserError(
+        f"cannot write the run's records in {run_dir}: {error.strerror or error} (errno {error.errno}); the run "
+        "stopped, with the end state written where anything could be",
+        "free space on that disk (or choose another --run-dir) and run the load again",
+    )
+
+
 class Journal:
-    """Append-only record of a load process's starts, flushed at every line."""
+    """Append-only record of a load process's starts, flushed at every line. A write that fails (a full
+    disk) is kept as ``error`` and ends the journal: the harness stops the run on it."""
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._file = path.open("a", encoding="utf-8")
         self._lock = threading.Lock()
+        self.error: OSError | None = None
 
     def log(self, kind: str, record: Any) -> None:
         with self._lock:
-            self._file.write(json.dumps({"kind": kind, **asdict(record)}) + "\n")
-            self._file.flush()
+            if self.error is not None:
+                return
+            try:
+                self._file.write(json.dumps({"kind": kind, **asdict(record)}) + "\n")
+                self._file.flush()
+            except OSError as error:
+                self.error = error
 
     def close(self) -> None:
-        with self._lock:
+        with self._lock, contextlib.suppress(OSError):  # a full disk: what could be written was
             self._file.close()
 
 
@@ -214,6 +248,7 @@ class Recorder:
         self._finished: set[str] = set()
         self._pending: dict[str, Starting] = {}
         self._journal = Journal(run_dir / "journal.jsonl")
+        self._storage_error: OSError | None = None
         self.write()
 
     def _log(self, kind: str, record: Any) -> None:
@@ -262,6 +297,12 @@ class Recorder:
         with self._lock:
             return len(self.manifest.executions), len(self.manifest.failed_starts), len(self.manifest.finished)
 
+    def start_latency_p50(self) -> float | None:
+        """The median StartExecution latency of the last 200 starts (the progress line's who-is-slow)."""
+        with self._lock:
+            latencies = sorted(e.latency_ms for e in self.manifest.executions[-200:])
+        return latencies[len(latencies) // 2] if latencies else None
+
     def absorb_journal(self, journal: Path) -> None:
         """Take in what a load process journalled (a worker that died before sending it all)."""
         try:
@@ -290,6 +331,11 @@ class Recorder:
             self.manifest.failure = {"kind": kind, "message": message, "at": now_iso()}
             self.manifest.notes.append(message)
 
+    @property
+    def storage_error(self) -> OSError | None:
+        """The first write that failed (the journal's or the manifest's): the run cannot keep its records."""
+        return self._storage_error or self._journal.error
+
     def write(self, status: str | None = None) -> Path:
         with self._lock:
             if status is not None:
@@ -300,8 +346,17 @@ class Recorder:
             data = self.manifest.to_json()
         path = self.run_dir / "manifest.json"
         temporary = path.with_suffix(f".tmp{os.getpid()}")
-        temporary.write_text(json.dumps(data, indent=2) + "\n")
-        temporary.replace(path)
+        try:
+            temporary.write_text(json.dumps(data, indent=2) + "\n")
+            temporary.replace(path)
+        except OSError as error:
+            with contextlib.suppress(OSError):
+                temporary.unlink()
+            self._storage_error = self._storage_error or error
+            if status is not None:  # the end state: in place, compact (the old copy's room is freed first)
+                with contextlib.suppress(OSError), path.open("r+", encoding="utf-8") as handle:
+                    handle.truncate(0)
+                    handle.write(json.dumps(data, separators=(",", ":")) + "\n")
         return path
 
     def close(self, status: str) -> Path:
@@ -320,7 +375,11 @@ def harness_identity() -> dict[str, Any]:
 
 def harness_gone(manifest: Manifest, now: datetime | None = None) -> str | None:
     """Why a `running` manifest's harness is known to be dead (None: it may still be running)."""
-    harness = manifest.harness or {}
+    return harness_dead(manifest.harness or {}, now)
+
+
+def harness_dead(harness: dict[str, Any], now: datetime | None = None) -> str | None:
+    """Why the harness a manifest names (pid, host, heartbeat) is known to be dead (None: it may be running)."""
     pid, host = harness.get("pid"), harness.get("host")
     if isinstance(pid, int) and host == socket.gethostname():
         from scaleorfail.emulator.identity import alive
@@ -401,11 +460,11 @@ JOURNAL_KINDS: dict[str, type[Any]] = {
 }
 
 
-def journal_entries(journal: Path) -> tuple[list[Any], int]:
-    """The records of a journal, and how many lines were unreadable (cut short by a crash, or damaged)."""
+def journal_entries(journal: Path) -> tuple[list[Any], list[str]]:
+    """The records of a journal, and one line per unreadable line (cut short by a crash, or damaged)."""
     entries: list[Any] = []
-    skipped = 0
-    for line in journal.read_text(encoding="utf-8", errors="replace").splitlines():
+    problems: list[str] = []
+    for number, line in enumerate(journal.read_text(encoding="utf-8", errors="replace").splitlines(), start=1):
         if not line.strip():
             continue
         try:
@@ -414,9 +473,21 @@ def journal_entries(journal: Path) -> tuple[list[Any], int]:
             if kind not in JOURNAL_KINDS:
                 raise ValueError(f"unknown record kind {kind!r}")
             entries.append(record(JOURNAL_KINDS[kind], raw))
-        except ValueError:
-            skipped += 1
-    return entries, skipped
+        except ValueError as error:
+            reason = f"not JSON ({error.msg})" if isinstance(error, json.JSONDecodeError) else str(error)
+            problems.append(f"{journal.name} line {number}: {reason[:160]}; skipped")
+    return entries, problems
+
+
+def journal_problems(run_dir: Path) -> list[str]:
+    """One line per damaged journal line of a run (its records are not in the harvest: say so)."""
+    found: list[str] = []
+    for journal in sorted(run_dir.glob("journal*.jsonl")):
+        try:
+            found += journal_entries(journal)[1]
+        except OSError as error:
+            found.append(f"{journal.name}: cannot be read ({error.strerror})")
+    return found
 
 
 def merge_journal(manifest: Manifest, journal: Path) -> int:
@@ -429,7 +500,7 @@ def merge_journal(manifest: Manifest, journal: Path) -> int:
     starting: dict[str, Starting] = {}
     added = 0
     try:
-        entries, skipped = journal_entries(journal)
+        entries, problems = journal_entries(journal)
     except OSError as error:
         manifest.notes.append(f"{journal.name} could not be read ({error.strerror}); its records are not merged")
         return 0
@@ -448,8 +519,7 @@ def merge_journal(manifest: Manifest, journal: Path) -> int:
             manifest.finished.append(entry)
             finished.add(entry.name)
             added += 1
-    if skipped:
-        manifest.notes.append(f"{journal.name}: {skipped} unreadable line(s) skipped")
+    manifest.notes += problems
     for name, pending in starting.items():
         if name not in names and name not in failed_names and name not in unconfirmed:
             manifest.unconfirmed.append(pending)

@@ -13,7 +13,9 @@ every piece of evidence they cite was frozen into the record at harvest, scoped 
 Schema ``scale-or-fail/harvest`` version 3 (1: first; 2: the timing profile, vague
 Lambda errors qualified by their cause, final/pending, provisional metrics; 3: this typed
 model, request ids, log evidence, account settings, metrics shared with other executions).
-A record of another version is not read: the run is harvested again.
+``start_pace`` (a stream's achieved start rate, :mod:`.pace`) is optional and was added within
+version 3: older records read with it empty. A record of another version is not read: the run is
+harvested again.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from datetime import datetime
 from typing import Any
 
 from scaleorfail.pipeline import QUARANTINE
+from scaleorfail.record.pace import StartPace
 
 SCHEMA = "scale-or-fail/harvest"
 VERSION = 3
@@ -306,6 +309,7 @@ class HarvestRecord:
     api_calls: dict[str, int] = field(default_factory=dict)
     api_wait_s: float = 0.0
     harvest_seconds: float = 0.0
+    start_pace: StartPace | None = None  # a stream's achieved start rate against the asked one (record.pace)
 
     @property
     def items(self) -> list[Item]:

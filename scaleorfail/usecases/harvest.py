@@ -7,6 +7,7 @@ import sys
 from scaleorfail import paths
 from scaleorfail.errors import UserError
 from scaleorfail.harvest import collect
+from scaleorfail.record.manifest import journal_problems
 from scaleorfail.record.model import HarvestRecord
 from scaleorfail.terminal import fill
 
@@ -18,6 +19,7 @@ def harvest_runs(
     quiet: bool = False,
     skipped: list[str] | None = None,
     wait_metrics: bool = False,
+    damaged: list[str] | None = None,
 ) -> list[HarvestRecord]:
     """Harvest records of runs. With `skipped`, a run that cannot be harvested is one line there, not an error."""
     records = []
@@ -29,16 +31,21 @@ def harvest_runs(
         except UserError as error:
             if skipped is None:
                 raise
-            damaged = collect.harvest_path(run_dir).exists() and collect.read_any(run_dir) is None
+            unreadable = collect.harvest_path(run_dir).exists() and collect.read_any(run_dir) is None
             why = (
                 "its harvest record is damaged or of another version, and it cannot be harvested again: "
-                if damaged
+                if unreadable
                 else ""
             )
             skipped.append(f"{run_dir.name}: skipped: {why}{error.cause}" + (f" ({error.fix})" if error.fix else ""))
             print(fill(skipped[-1]), file=sys.stderr)
             continue
         records.append(record)
+        for problem in journal_problems(run_dir):  # one line each: the records on those lines are not in the harvest
+            line = f"{run_dir.name}: damaged journal: {problem}"
+            print(line, file=sys.stderr)
+            if damaged is not None:
+                damaged.append(line)
         if not quiet:
             print(fill(summary_line(record, cached is not None)), file=sys.stderr)
     return records

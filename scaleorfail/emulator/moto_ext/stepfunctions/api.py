@@ -6,8 +6,10 @@ served through moto's ``url_paths`` (moto's own extension point, as ``awslambda_
 * ListExecutions: stopDate for TIMED_OUT executions (``ActionResult.result``).
 * GetExecutionHistory: maxResults / nextToken / reverseOrder paging as AWS pages (at most 1,000
   events), includeExecutionData=false.
-* StopExecution: the request's error and cause kept, answered once the execution stopped, with
-  its stopDate (``execution.stop``); the interpreter side is ``.history`` (set_error).
+* StopExecution: the request's error and cause kept, ABORTED at once whatever state the execution is
+  in (:mod:`scaleorfail.emulator.sfn_stop`: repeated until the program takes it, then reported
+  ABORTED), answered with its stopDate (``execution.stop``, ``exec_worker.env``, ``exec_status``);
+  the interpreter side is ``.history`` (set_error) and ``.interpreter`` (an interruptible Retry back-off).
 * DescribeExecution: inputDetails / outputDetails, stopDate for every ended status, redriveCount
   (reads the parser ``Execution``'s ``execution_input``, ``output``, ``stop_date``, ``error``,
   ``cause``, ``state_machine_arn``).
@@ -16,7 +18,6 @@ served through moto's ``url_paths`` (moto's own extension point, as ``awslambda_
 from __future__ import annotations
 
 import json
-import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,10 +25,11 @@ from moto.core.responses import ActionResult
 from moto.stepfunctions import urls as stepfunctions_urls
 from moto.stepfunctions.responses import StepFunctionResponse
 
+from scaleorfail.emulator import sfn_stop
 from scaleorfail.emulator.moto_ext.core import declare, override, replace_item
 
 HISTORY_PAGE_MAX = 1000
-STOP_WAIT_S = 5.0
+STOP_WAIT_S = 30.0  # a stop waits for a program that has not started yet (a loaded machine: seconds)
 EXECUTION_DATA_FIELDS = ("input", "output", "inputDetails", "outputDetails")
 RESPONSE = "moto.stepfunctions.responses.StepFunctionResponse"
 ROUTE = "{0}/$"
@@ -78,18 +80,18 @@ def _get_execution_history(self: Any) -> Any:
 
 @override(
     f"{RESPONSE}.stop_execution",
-    why="moto drops the request's error and cause and answers before the execution stopped (no stopDate)",
+    why="moto drops the request's error and cause, answers before the execution stopped (no stopDate), and a "
+    "stop before the program started, during a Task or in a Retry back-off left it RUNNING (sfn_stop.py)",
 )
 def _stop_execution(self: Any) -> Any:
-    """StopExecution stops a Map execution as ABORTED and answers with its stopDate."""
+    """StopExecution: ABORTED at once, whatever state the execution is in, answered with its stopDate."""
+    from moto.stepfunctions.parser.api import ExecutionStatus
+
     arn = self._get_param("executionArn")
     execution = self.stepfunction_backend.describe_execution(arn)  # ExecutionDoesNotExist / InvalidArn
     if execution.status == "RUNNING":
-        moment = datetime.now(UTC)
-        execution.stop(stop_date=moment, error=self._get_param("error"), cause=self._get_param("cause"))
-        deadline = time.monotonic() + STOP_WAIT_S
-        while execution.status == "RUNNING" and time.monotonic() < deadline:
-            time.sleep(0.01)
+        error, cause = self._get_param("error"), self._get_param("cause")
+        sfn_stop.stop_until_stopped(execution, datetime.now(UTC), error, cause, ExecutionStatus.ABORTED, STOP_WAIT_S)
     return ActionResult({"stopDate": execution.stop_date or datetime.now(UTC)})
 
 

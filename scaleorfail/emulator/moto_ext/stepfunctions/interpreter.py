@@ -10,7 +10,10 @@
 * ``...parser.asl.utils.json_path.parse`` and ``...common.path.result_path.parse``
   (jsonpath_ng parsers, rebuilt per evaluation in 5.2.5): memoised.
 * ``...backend.execution.BaseExecutionWorkerCommunication._reflect_execution_status``
-  (``execution.exec_status`` / ``output`` / ``error`` / ``cause``): the status is set last.
+  (``execution.exec_status`` / ``output`` / ``error`` / ``cause``): the status is set last; a
+  stopped execution keeps the moment StopExecution was asked as its stopDate.
+* ``...common.retry.retrier_decl`` (``time``, ``RetrierDecl._eval_body``): a Retry back-off that a
+  StopExecution ends (:mod:`scaleorfail.emulator.sfn_stop`).
 """
 
 from __future__ import annotations
@@ -187,7 +190,8 @@ def _execution_status_order() -> None:
     def reflect(self: Any) -> None:
         execution = self.execution
         state = execution.exec_worker.env.program_state()
-        execution.stop_date = datetime.now(UTC)
+        if not (isinstance(state, ProgramStopped) and execution.stop_date):  # a stop keeps the moment it was asked
+            execution.stop_date = datetime.now(UTC)
         if isinstance(state, ProgramEnded):
             execution.output = execution.exec_worker.env.states.get_input()
             execution.exec_status = ExecutionStatus.SUCCEEDED
@@ -204,3 +208,29 @@ def _execution_status_order() -> None:
             raise RuntimeWarning(f"Execution ended with unsupported ProgramState type '{type(state)}'.")
 
     replace(BaseExecutionWorkerCommunication, "_reflect_execution_status", reflect)
+
+
+@declare(
+    "moto.stepfunctions.parser.asl.component.common.retry.retrier_decl.time",
+    why="a Retry back-off waited with time.sleep, which a StopExecution did not wake (the execution stayed "
+    "RUNNING through it): a wait on the program's state event instead (sfn_stop.InterruptibleSleep)",
+)
+@declare(
+    "moto.stepfunctions.parser.asl.component.common.retry.retrier_decl.RetrierDecl._eval_body",
+    why="tells the interruptible back-off which program is retrying, then runs moto's own retrier",
+)
+def _interruptible_retry() -> None:
+    """A Retry back-off ends when the execution is stopped; the interpreter's retry loop
+    (``ExecutionState._eval_state``, ``while env.is_running()``) then ends on the stop."""
+    from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+
+    from scaleorfail.emulator import sfn_stop
+
+    original = retrier_decl.RetrierDecl._eval_body
+
+    def eval_body(self: Any, env: Any) -> None:
+        sfn_stop.remember_env(env)
+        original(self, env)
+
+    replace(retrier_decl, "time", sfn_stop.InterruptibleSleep())
+    replace(retrier_decl.RetrierDecl, "_eval_body", eval_body)

@@ -1,0 +1,85 @@
+"""StopExecution as AWS does it: ABORTED at once, whatever state the execution is in.
+
+moto 5.2.5's interpreter stops a program by setting its state to stopped and waking its Wait
+states; three things escaped that:
+
+- a stop that arrives before the execution's thread has started its program (right after
+  StartExecution) found no running program and was dropped - the execution ran on, its Wait
+  included, and ended SUCCEEDED;
+- a Retry back-off sleeps with ``time.sleep``, which nothing wakes;
+- a Task waiting on its Lambda function kept the execution RUNNING until the function returned.
+
+:func:`stop_until_stopped` repeats the stop until the program is stopped, then reports the
+execution ABORTED at once (AWS does not wait for a running task either; the task's thread ends
+on its own and writes nothing more). :class:`InterruptibleSleep` stands in for the retrier's
+``time`` module: its back-off wait ends when the program stops. The moto wiring is in
+``moto_ext.stepfunctions.api`` (StopExecution) and ``moto_ext.stepfunctions.interpreter``
+(``_interruptible_retry``); this module names
+moto's objects only by the attributes it reads.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+_current = threading.local()  # the Environment of the retrier running on this thread
+
+
+def remember_env(env: Any) -> None:
+    _current.env = env
+
+
+class InterruptibleSleep:
+    """``time`` for moto's retrier: ``sleep`` waits on the program's state event, so a stop ends it."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(time, name)
+
+    @staticmethod
+    def sleep(seconds: float) -> None:
+        env = getattr(_current, "env", None)
+        if env is None:
+            time.sleep(seconds)
+            return
+        deadline = time.monotonic() + seconds
+        while env.is_running():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            env.program_state_event.wait(min(left, 0.5))
+
+
+def program_stopped(execution: Any) -> bool:
+    worker = getattr(execution, "exec_worker", None)
+    env = getattr(worker, "env", None)
+    state = env.program_state() if env is not None else None
+    return type(state).__name__ == "ProgramStopped"
+
+
+def stop_until_stopped(
+    execution: Any,
+    moment: datetime,
+    error: str | None,
+    cause: str | None,
+    aborted: Any,
+    deadline_s: float,
+    sleep: Callable[[float], None] = time.sleep,
+) -> bool:
+    """Ask the execution to stop until its program is stopped (a program not yet started ignores a stop),
+    then mark it ``aborted`` now. False when it ended otherwise first, or the deadline passed."""
+    until = time.monotonic() + deadline_s
+    while execution.status == "RUNNING" and time.monotonic() < until:
+        with contextlib.suppress(AttributeError):  # its thread has not built the program's environment yet
+            execution.stop(stop_date=moment, error=error, cause=cause)
+        if program_stopped(execution):
+            if execution.status == "RUNNING":
+                execution.stop_date = moment
+                execution.exec_status = aborted
+            return True
+        sleep(0.01)
+    return False
