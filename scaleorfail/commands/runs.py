@@ -42,13 +42,13 @@ def listing(chosen: list[runs.RunInfo], columns: int) -> str:
     optional.append(("executions", "executions"))
     tail = [("tickets", "tickets"), ("max_concurrency", "max conc.")]
     extra = [("started_at", "started (UTC)")]
-    for kept in (optional, optional[:-1], []):  # drop executions, then profile and target, before cutting
-        for last in (extra, []):
-            chosen_fields = fields + kept + tail + last
-            text = _render(chosen, chosen_fields, 10**6)  # as wide as it is
-            if max(map(len, text.splitlines()), default=0) <= columns:
-                return text
-    return _render(chosen, fields + tail, columns)
+    layouts = [fields + kept + tail + last for kept in (optional, optional[:-1], []) for last in (extra, [])]
+    layouts.append([fields[0], fields[1], *tail])  # the status too, before any name is cut
+    for layout in layouts:
+        text = _render(chosen, layout, 10**6)  # as wide as it is
+        if max(map(len, text.splitlines()), default=0) <= columns:
+            return text
+    return _render(chosen, layouts[-1], columns)
 
 
 def _render(chosen: list[runs.RunInfo], fields: list[tuple[str, str]], columns: int) -> str:
