@@ -148,7 +148,7 @@ def test_invoke_bodies_are_capped_at_lambdas_limits_and_must_be_json(emulator: E
     big = b'"' + b"x" * (100 * MB) + b'"'
     for invocation, payload, limit, operation in (
         ("RequestResponse", big, 6291456, "InvokeFunction"),
-        ("Event", b'"' + b"x" * (300 * 1024) + b'"', 262144, "InvokeAsync"),
+        ("Event", b'"' + b"x" * (1100 * 1024) + b'"', 1048576, "InvokeAsync"),
     ):
         with pytest.raises(ClientError) as refused:
             lam.invoke(FunctionName=function, InvocationType=invocation, Payload=payload)

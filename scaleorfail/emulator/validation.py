@@ -35,13 +35,14 @@ LIMITS: dict[tuple[str, str], int] = {
     ("lambda", "CreateFunction"): 69_905_067,  # a 50 MB zip, base64-encoded
     ("lambda", "UpdateFunctionCode"): 69_905_067,
     ("lambda", "PublishLayerVersion"): 69_905_067,
+    ("lambda", "InvokeAsync"): 256 * 1024,  # the deprecated API keeps its 256 KB
     ("lambda", "*"): 6 * MB,
     ("stepfunctions", "*"): 1 * MB,  # "Maximum request size: 1 MB per request"
     ("sagemaker-runtime", "InvokeEndpoint"): 6 * MB,
     ("cloudwatch", "PutMetricData"): 1 * MB,
     ("logs", "PutLogEvents"): 1 * MB + 10_000 * 26 + 64 * 1024,  # 1 MB of events + 26 bytes each + the envelope
 }
-ASYNC_INVOKE_LIMIT = 256 * 1024
+ASYNC_INVOKE_LIMIT = 1 * MB  # Invoke with InvocationType=Event: 1 MB since October 2025 (256 KB before)
 OPERATION_NAMES = {("lambda", "Invoke"): "InvokeFunction"}
 
 # Where the signing name is not the botocore service name.
