@@ -300,8 +300,7 @@ def test_the_readme_activities_and_the_on_aws_commands(learner: Learner, page: P
     # 8 - the portfolio: every box ticked, the happy path drawn from its own run.
     out = learner.ok("make", "--no-print-directory", "portfolio")
     assert out.count("[x]") == 9, out
-    page = learner.runs / "portfolio" / "portfolio.html"
-    text = page.read_text()
+    text = (learner.runs / "portfolio" / "portfolio.html").read_text()
     assert "label happy-path" in flat(text) and "stackTrace" not in text and "Traceback" not in text
 
     # The read-only commands at 120 columns: the layout with every story column, still no line wider.

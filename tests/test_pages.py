@@ -158,3 +158,13 @@ def overflow(page: Page, html: Path, width: int = 1400) -> float:
             " - document.documentElement.clientWidth"
         )
     )
+
+
+def test_the_portfolios_comparison_fits_a_1400_pixel_page(tmp_path: Path, page: Page) -> None:
+    needs_chromium()
+    runs, records = runs_and_records(2)
+    compare.with_baseline(runs)
+    story = compare.page_tables(runs, "github")[0]
+    _, html, _ = portfolio.build(tmp_path, records[0], story, {}, None, None, {}, None, True, True)
+    assert overflow(page, html) <= 0, "the portfolio's comparison runs past the page's right edge"
+    assert "eff." in page.locator("th").all_inner_texts()

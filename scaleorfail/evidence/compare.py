@@ -239,14 +239,14 @@ def table(runs: list[RunStats], fmt: str = "simple", wide: bool | None = None, w
     return tight(_tabulate(rows, columns, fmt))
 
 
-def html_tables(runs: list[RunStats]) -> tuple[str, str]:
+def page_tables(runs: list[RunStats], fmt: str = "html") -> tuple[str, str]:
     """The comparison for a page: the NARROW columns, then the rest beside each run's name - each one fits
     a 1,400-pixel page, where all 22 columns in one table did not."""
     names = display_names(runs)
     rows = [row(r, names[r.run_id]) for r in runs]
     story = [c for c in NARROW if c[0] != "rejected" or any(r.tickets_rejected for r in runs)]
     details = [COLUMNS[0], *(c for c in COLUMNS if c not in NARROW)]
-    return _tabulate(rows, story, "html"), _tabulate(rows, details, "html")
+    return _tabulate(rows, story, fmt), _tabulate(rows, details, fmt)
 
 
 def _tabulate(rows: list[dict[str, str]], columns: list[tuple[str, str]], fmt: str) -> str:

@@ -234,7 +234,7 @@ def build(
     body = [
         f"<h1>{html.escape(title)}</h1>",
         f"<p>Generated {html.escape(made)} from {len(runs)} run(s).</p>",
-        *(f"<div class=wide>{table}</div>" for table in compare.html_tables(runs)),
+        *(f"<div class=wide>{table}</div>" for table in compare.page_tables(runs)),
         "<ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + "</ul>",
         to_html("\n".join(steps_md)),
     ]

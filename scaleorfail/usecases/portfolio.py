@@ -74,7 +74,7 @@ def build(picks: Picks, out: Path | None = None) -> tuple[Path, Path, list[portf
     if pair:
         stats = [analysis.stats(r) for r in pair]
         baseline = compare.with_baseline(stats)
-        comparison = compare.table(stats, "github")
+        comparison = compare.page_tables(stats, "github")[0]  # the story's columns: the page is 1,300 px wide
         built = report.build(stats, pair, baseline, None, folder / "plots")
         plots = {k: v for k, v in built.items() if k in PLOTS}
     reports: dict[str, str] = {}
