@@ -29,8 +29,8 @@ RATE ?= 1
 DURATION ?= 60
 BATCH ?= 10
 
-.PHONY: help setup console-assets console screenshots demo test lint fmt package clean local-up local-down local-status deploy destroy invoke-one bad-input \
-	burst load runs compare report sweep bench insights scenario rca portfolio compat-table
+.PHONY: help setup console-assets console screenshots demo test lint fmt package clean local-up local-down local-status deploy \
+	destroy invoke-one bad-input outputs burst load runs compare report sweep bench insights scenario rca portfolio compat-table
 
 help: ## List the targets
 	@grep -hE '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -108,6 +108,9 @@ local-status: $(STAMP) ## Is the emulator running, with which settings
 local-down: $(STAMP) ## Stop the emulator and every Lambda environment it started
 	$(SOF) local down
 
+outputs: $(STAMP) ## Activity 1: the stack outputs of TARGET, one a line
+	$(SOF) outputs --target $(TARGET)
+
 deploy: $(STAMP) ## Deploy the pipeline: TARGET=local (emulator, started if needed, on PORT) or TARGET=aws (Terraform)
 	@if [ "$(TARGET)" = "local" ]; then \
 	  if [ -n "$(PORT)" ]; then $(SOF) local up --port $(PORT); \
@@ -118,7 +121,7 @@ deploy: $(STAMP) ## Deploy the pipeline: TARGET=local (emulator, started if need
 destroy: $(STAMP) ## Remove everything the deploy created, and verify (TARGET=local|aws)
 	$(SOF) destroy --target $(TARGET) $(if $(VAR_FILE),--var-file $(VAR_FILE))
 
-invoke-one: $(STAMP) ## Activity 2: one small batch on TARGET
+invoke-one: $(STAMP) ## Activity 2: one small batch on TARGET (run happy-path): per-step times, output
 	$(SOF) invoke-one --target $(TARGET)
 
 bad-input: $(STAMP) ## Activity 6: the 5,100-character ticket on TARGET, recorded as the run labelled bad-input
@@ -127,28 +130,32 @@ bad-input: $(STAMP) ## Activity 6: the 5,100-character ticket on TARGET, recorde
 runs: $(STAMP) ## List the runs in runs/ (run id, label, status, tickets); a label names its latest run (RUNS=, SHOW=field)
 	$(SOF) runs $(if $(SHOW),--show $(SHOW)) $(RUNS)
 
-compare: $(STAMP) ## Harvest and compare runs (RUNS="id-or-label ..." or the latest run of each label in runs/)
-	$(SOF) compare $(RUNS)
+compare: $(STAMP) ## Harvest and compare runs (RUNS="id-or-label ..." or the latest of each label; STEPS=1: per step)
+	$(SOF) compare$(if $(STEPS), --steps) \
+	  $(RUNS)
 
 report: $(STAMP) ## Markdown + PNG + HTML report of runs (RUNS="id-or-label ..." or the latest run of each label)
-	$(SOF) report $(RUNS)
+	$(SOF) report \
+	  $(RUNS)
 
 sweep: $(STAMP) ## The same burst at max_concurrency 1,2,5,10,20,30,40 with a scaling model (N tickets; MAP_MODE=distributed|both)
 	$(SOF) sweep --target $(TARGET) -n $(N) $(if $(MAP_MODE),--map-mode $(MAP_MODE))
 
 burst: $(STAMP) ## Activity 3/4: one execution of N tickets at MAX_CONCURRENCY (default 500 at 2), label burst-c<MAX_CONCURRENCY>
-	$(LOCUST) --only-summary --profile single-batch --batch-size $(N) --max-concurrency $(MAX_CONCURRENCY) \
-	  --run-label $(or $(LABEL),burst-c$(MAX_CONCURRENCY))
+	$(LOCUST) \
+	  --only-summary --profile single-batch --batch-size $(N) \
+	  --max-concurrency $(MAX_CONCURRENCY) --run-label "$(or $(LABEL),burst-c$(MAX_CONCURRENCY))"
 
 load: $(STAMP) ## A stream of executions: PROFILE=steady|ramp|spike|step|burst RATE=/s DURATION=s BATCH=tickets
-	$(LOCUST) --profile $(PROFILE) --rate $(RATE) --duration $(DURATION) --batch-size $(BATCH) \
-	  --max-concurrency $(MAX_CONCURRENCY) --run-label $(or $(LABEL),$(PROFILE)-r$(RATE))
+	$(LOCUST) \
+	  --profile $(PROFILE) --rate $(RATE) --duration $(DURATION) --batch-size $(BATCH) \
+	  --max-concurrency $(MAX_CONCURRENCY) --run-label "$(or $(LABEL),$(PROFILE)-r$(RATE))"
 
 insights: $(STAMP) ## Activity 5: a Logs Insights query by name (QUERY=duration-by-step, SINCE=1h; sof insights --list)
 	$(SOF) insights $(or $(QUERY),duration-by-step) --since $(or $(SINCE),1h) --target $(TARGET)
 
-scenario: $(STAMP) ## Reproduce an incident: SCENARIO=queueing|throttled|exhausted|timeout|bad-input|endpoint on TARGET
-	$(SOF) scenario $(or $(SCENARIO),queueing) --target $(TARGET)
+scenario: $(STAMP) ## Reproduce an incident: SCENARIO=queueing|throttled|exhausted|timeout|bad-input|endpoint (SCALE=)
+	$(SOF) scenario $(or $(SCENARIO),queueing) --target $(TARGET)$(if $(SCALE), --scale $(SCALE))
 
 rca: $(STAMP) ## Activity 6/7: classify a run and write its incident report (RUN=<run id or label>, e.g. bad-input)
 	$(SOF) rca $(or $(RUN),$(error give RUN=<run id or label>, e.g. make rca RUN=bad-input; make runs lists them))

@@ -14,6 +14,7 @@ happened and explain it. Run `sof <command> --help` for the details of a command
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -27,6 +28,7 @@ Handler = Callable[[argparse.Namespace], int]
 def _package(args: argparse.Namespace) -> int:
     from scaleorfail import paths
     from scaleorfail.packaging import DEFAULT_EXCLUDES, MODEL_ENTRY, build_model_bundle, build_zip
+    from scaleorfail.terminal import fill
 
     output = args.output or paths.build_dir() / "lambda.zip"
     built = [
@@ -35,7 +37,12 @@ def _package(args: argparse.Namespace) -> int:
     ]
     for archive in built:
         files = len(archive.files)
-        print(f"built {archive.path} ({archive.size} bytes, {files} files, sha256 {archive.sha256_hex[:16]}...)")
+        print(
+            fill(
+                f"built {paths.shown(archive.path)} ({archive.size} bytes, {files} files, "
+                f"sha256 {archive.sha256_hex[:16]}...)"
+            )
+        )
     return 0
 
 
@@ -79,6 +86,12 @@ def _deploy(args: argparse.Namespace) -> int:
     from scaleorfail.commands.deploy import deploy
 
     return deploy(args)
+
+
+def _outputs(args: argparse.Namespace) -> int:
+    from scaleorfail.commands.deploy import outputs_command
+
+    return outputs_command(args)
 
 
 def _destroy(args: argparse.Namespace) -> int:
@@ -277,17 +290,32 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("-v", "--verbose", action="store_true", help="list every resource")
         command.set_defaults(handler=_deploy if name == "deploy" else _destroy)
 
+    outputs = commands.add_parser(
+        "outputs",
+        help="Activity 1: what the deploy created - the stack outputs, one a line",
+        description="The stack outputs of a target (.sof/stack-outputs-<target>.json, the same keys on both "
+        "targets; docs/stack-outputs.md), one a line, fitted to the terminal.",
+    )
+    _add_target(outputs)
+    outputs.set_defaults(handler=_outputs)
+
     invoke = commands.add_parser(
         "invoke-one",
         help="Activity 2: run one small batch and show status, step durations and output",
-        description="Start one execution with the first N tickets of the dataset, wait for it, and print its status, "
-        "per-step durations (from the execution history) and output.",
+        description="Start one execution with the first N tickets of the dataset, through the load harness (a run "
+        "labelled happy-path), wait for it, and print its status, per-step times - the state's time in the history "
+        "against the function's own, cold starts on their own rows - and output.",
     )
     _add_target(invoke)
     invoke.add_argument("-n", type=_positive_int, default=3, help="tickets in the batch (default 3)")
     invoke.add_argument("--max-concurrency", type=_concurrency, help="Map max_concurrency (default: the stack's)")
     invoke.add_argument("--tickets", type=Path, help="ticket file (JSON lines; default data/tickets.jsonl)")
     invoke.add_argument("--timeout", type=float, default=300.0, help="seconds to wait (default 300)")
+    invoke.add_argument(
+        "--label",
+        default="happy-path",
+        help="label of the run it leaves in runs/ (default happy-path: the portfolio's)",
+    )
     invoke.set_defaults(handler=_invoke_one)
 
     bad = commands.add_parser(
@@ -295,7 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="Activity 6: send the 5,100-character ticket and show how the execution fails",
         description="Start an execution with one named bad input from data/bad_inputs.json, through the load "
         "harness, and print the FAILED status, the failing state, the error name and cause. It is a run like any "
-        "other (runs/<id>/, label bad-input): classify it with `sof rca bad-input`.",
+        "other (runs/<id>/, label bad-input): classify it with `make rca RUN=bad-input`.",
     )
     _add_target(bad)
     bad.add_argument("--name", default="oversized_text_5100", help="which bad input (default oversized_text_5100)")
@@ -303,7 +331,7 @@ def build_parser() -> argparse.ArgumentParser:
     bad.add_argument(
         "--label",
         default="bad-input",
-        help="label of the run it leaves in runs/ (default bad-input: sof rca bad-input)",
+        help="label of the run it leaves in runs/ (default bad-input: make rca RUN=bad-input)",
     )
     bad.set_defaults(handler=_bad_input)
     add_evidence_commands(commands)
@@ -387,16 +415,24 @@ def add_evidence_commands(commands: argparse._SubParsersAction) -> None:  # type
         help="the comparison table of runs (terminal, Markdown, CSV, JSON)",
         description="One row per run: throughput, latency percentiles, queue wait, throttles, retries, peak "
         "concurrency, speed-up and scaling efficiency against a baseline, a Little's-law check and cost. "
-        "The terminal table fits 120 columns (--wide: every column); comparison.md/.csv/.json have every column.",
+        "The terminal table fits the terminal (a narrow layout under 100 columns; --wide: every column); "
+        "comparison.md/.csv/.json have every column. The baseline is the first run named, else the lowest "
+        "max_concurrency; never a run with a failed execution.",
     )
     _add_run_selection(compare)
     compare.add_argument(
         "--format",
         default="simple",
         choices=["simple", "github", "grid", "plain"],
-        help="table format (simple: the terminal's, 120 columns; the others have every column)",
+        help="table format (simple: the terminal's, fitted to its width; the others have every column)",
     )
     compare.add_argument("--wide", action="store_true", help="every column in the terminal too (~330 characters)")
+    compare.add_argument(
+        "--steps",
+        action="store_true",
+        help="also where the time goes, per step: the state's time against the function's own (the gap is "
+        "orchestration), invocations and cold starts",
+    )
     compare.add_argument("--output", type=Path, help="folder for comparison.{md,csv,json} (default runs/compare)")
     compare.set_defaults(handler=_compare)
 
@@ -491,7 +527,9 @@ def add_diagnose_commands(commands: argparse._SubParsersAction) -> None:  # type
     portfolio.add_argument(
         "--bad-input", help="the bad-input run, id or label (default: the newest PayloadTooLarge failure)"
     )
-    portfolio.add_argument("--happy", help="the run drawn as the happy-path graph, id or label (default: the wall)")
+    portfolio.add_argument(
+        "--happy", help="the run drawn as the happy-path graph, id or label (default: the latest happy-path run)"
+    )
     portfolio.add_argument("--output", type=Path, help="folder (default runs/portfolio)")
     portfolio.set_defaults(handler=_portfolio)
 
@@ -519,11 +557,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return handler(args)
     except UserError as error:
-        print(error.render(), file=sys.stderr)
+        from scaleorfail.terminal import fill
+
+        print(fill(error.render()), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `sof ... | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

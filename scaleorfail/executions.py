@@ -7,6 +7,7 @@ are scaleorfail.stepfunctions.
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -51,6 +52,7 @@ class ExecutionReport:
     step_durations_ms: dict[str, list[float]] = field(default_factory=dict)
     failed_state: str | None = None
     events: int = 0
+    visits: list[histories.Visit] = field(default_factory=list)  # every state visit, from the history
 
     @property
     def duration_s(self) -> float | None:
@@ -71,7 +73,7 @@ def start(target: Target, state_machine_arn: str, payload: dict[str, Any], name:
             raise
         raise UserError(
             f"the state machine {state_machine_arn} does not exist on the {target.name} target",
-            f"deploy it: sof deploy --target {target.name}",
+            f"deploy it: `make deploy TARGET={target.name}`",
         ) from None
     return str(response["executionArn"])
 
@@ -87,7 +89,7 @@ def wait(target: Target, execution_arn: str, timeout_s: float = 300.0) -> dict[s
         if time.monotonic() > deadline:
             raise UserError(
                 f"{execution_arn} is still {description['status']} after {timeout_s:g} s",
-                "wait longer with --timeout, or look at it in the console / with `sof harvest`",
+                "wait longer with --timeout, or look at it in the console",
             )
         time.sleep(delay)
         delay = min(delay * 1.5, 2.0)
@@ -119,4 +121,48 @@ def describe(target: Target, arn: str, timeout_s: float) -> ExecutionReport:
         step_durations_ms=durations,
         failed_state=failed_state,
         events=len(events),
+        visits=timeline.visits(),
     )
+
+
+REPORT_LINE = re.compile(r"REPORT RequestId: (\S+)\s+Duration: ([\d.]+) ms(?:.*?Init Duration: ([\d.]+) ms)?")
+
+
+@dataclass(frozen=True)
+class FunctionTime:
+    """One invocation as its REPORT line tells it: the handler's own time, and the init of a cold start."""
+
+    duration_ms: float
+    init_ms: float | None  # None: a warm start
+
+
+def function_times(
+    target: Target, log_groups: list[str], report: ExecutionReport, wait_s: float = 15.0
+) -> dict[str, FunctionTime]:
+    """The REPORT lines of the execution's invocations, by RequestId (those that arrived within wait_s)."""
+    wanted = {a.request_id for v in report.visits for a in v.attempts if a.request_id}
+    if not wanted:
+        return {}
+    logs = target.client("logs")
+    start = int(report.started.timestamp() * 1000) - 1000
+    stop = int((report.stopped or report.started).timestamp() * 1000) + 5000
+    found: dict[str, FunctionTime] = {}
+    deadline = time.monotonic() + wait_s
+    while True:
+        for group in log_groups:
+            token: str | None = None
+            while True:
+                kwargs: dict[str, Any] = {"logGroupName": group, "startTime": start, "endTime": stop}
+                kwargs.update({"filterPattern": '"REPORT RequestId"'} | ({"nextToken": token} if token else {}))
+                page = logs.filter_log_events(**kwargs)
+                for event in page.get("events", []):
+                    match = REPORT_LINE.search(str(event.get("message", "")))
+                    if match and match.group(1) in wanted:
+                        init = float(match.group(3)) if match.group(3) else None
+                        found[match.group(1)] = FunctionTime(float(match.group(2)), init)
+                token = page.get("nextToken")
+                if not token:
+                    break
+        if wanted <= set(found) or time.monotonic() > deadline:  # CloudWatch Logs can lag the execution
+            return found
+        time.sleep(1.0)

@@ -32,7 +32,8 @@ def project_root() -> Path:
     if _is_project(package_checkout):
         return package_checkout
     raise UserError(
-        "cannot find the scale-or-fail checkout (terraform/, lambda_src/)", "run sof from inside the repository"
+        "cannot find the scale-or-fail checkout (terraform/, lambda_src/)",
+        "run it from inside the repository",
     )
 
 
@@ -64,3 +65,11 @@ def runs_dir() -> Path:
 def state_dir() -> Path:
     """Local, uncommitted state: stack outputs, the emulator's pid file and logs."""
     return Path(os.environ.get("SOF_STATE_DIR") or project_root() / ".sof")
+
+
+def shown(path: Path) -> str:
+    """A path as the learner reads it: relative to the current directory when it is below it."""
+    try:
+        return str(path.absolute().relative_to(Path.cwd().absolute()))
+    except ValueError:
+        return str(path)

@@ -34,6 +34,7 @@ class RunInfo:
     executions: int
     tickets: int
     max_concurrency: int | None
+    default_concurrency: bool = False  # the run left the knob to the state machine's default (shown as such)
 
     @property
     def order(self) -> tuple[str, str]:
@@ -70,6 +71,8 @@ def read_info(run_dir: Path) -> RunInfo:
     tickets = sum(int(row.get("batch_size") or 0) for row in rows if isinstance(row, dict))
     parameters = data.get("parameters")
     knob = parameters.get("max_concurrency") if isinstance(parameters, dict) else None
+    outputs = data.get("stack_outputs")
+    default = outputs.get("default_max_concurrency") if isinstance(outputs, dict) and knob is None else None
     return RunInfo(
         path=run_dir,
         run_id=_text(data.get("run_id")) or run_dir.name,
@@ -80,8 +83,13 @@ def read_info(run_dir: Path) -> RunInfo:
         target=_text(data.get("target")),
         executions=len(rows),
         tickets=tickets,
-        max_concurrency=knob if isinstance(knob, int) and not isinstance(knob, bool) else None,
+        max_concurrency=_number(knob) if knob is not None else _number(default),
+        default_concurrency=knob is None and _number(default) is not None,
     )
+
+
+def _number(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def listing(runs_root: Path) -> list[RunInfo]:
@@ -109,9 +117,9 @@ def missing(selector: str, runs_root: Path, known: list[RunInfo]) -> UserError:
     labels = sorted({info.label for info in known if info.label})
     if labels:
         shown = ", ".join(labels[:SHOWN_LABELS]) + (", ..." if len(labels) > SHOWN_LABELS else "")
-        fix = f"give a run id or one of the labels there ({shown}); `sof runs` lists every run"
+        fix = f"give a run id or one of the labels there ({shown}); `make runs` lists every run"
     else:
-        fix = "run a load first, e.g. make burst N=500 MAX_CONCURRENCY=2 (label burst-c2)"
+        fix = "run a load first, e.g. `make burst N=500 MAX_CONCURRENCY=2` (label burst-c2)"
     return UserError(f"no run {selector!r}: no run id, directory or label of that name under {runs_root}", fix)
 
 
@@ -132,7 +140,7 @@ def select(selectors: list[str], runs_root: Path) -> list[Path]:
     if not selectors:
         found = [info.path for info in listing(runs_root)]
         if not found:
-            raise UserError(f"no runs under {runs_root}", "run a load first: make burst N=500 MAX_CONCURRENCY=2")
+            raise UserError(f"no runs under {runs_root}", "run a load first: `make burst N=500 MAX_CONCURRENCY=2`")
         return found
     known: list[RunInfo] | None = None
     out: list[Path] = []

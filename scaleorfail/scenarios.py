@@ -39,7 +39,7 @@ class RunSpec:
 class Scenario:
     name: str
     description: str
-    expected: tuple[str, ...]
+    expected: tuple[str, ...]  # the classification of each run (the last one for the runs after it)
     runs: tuple[RunSpec, ...]
     account_concurrency: int | None = None
 
@@ -62,6 +62,7 @@ PLACEMENT_VARIABLES = (
 )
 NO_RETRY = {"lambda_retry": {"max_attempts": 0}}
 SAGEMAKER = {"embed_backend": "sagemaker", "sagemaker_max_concurrency": 2}
+QUEUEING = "THROTTLED (queueing at the Map's max_concurrency (throughput-bound))"
 SHORT_RETRY = {"lambda_retry": {"max_attempts": 2, "interval_seconds": 1, "backoff_rate": 2, "jitter_strategy": "NONE"}}
 
 
@@ -73,16 +74,17 @@ def catalogue(scale: float = 1.0) -> dict[str, Scenario]:
         "queueing": Scenario(
             "queueing",
             "max_concurrency 2 under a burst: throughput-bound, no 429s",
-            ("THROTTLED (queueing at the Map's max_concurrency (throughput-bound))",),
+            (QUEUEING,),
             (RunSpec("queueing-c2", n(200), 2),),
         ),
         "throttled": Scenario(
             "throttled",
-            "account concurrency 10, Map concurrency 20: 429s, without and with retry",
-            ("THROTTLED (hard limit (429))",),
+            "account concurrency 10, Map concurrency 20: 429s, without and with retry; the fix: Map 10 queues",
+            ("THROTTLED (hard limit (429))", "THROTTLED (hard limit (429))", QUEUEING),
             (  # more tickets than the limit of 10, whatever the scale
-                RunSpec("throttled-noretry-c20", max(30, n(40)), 20, NO_RETRY),
+                RunSpec("throttled-c20", max(30, n(40)), 20, NO_RETRY),
                 RunSpec("throttled-retry-c20", max(30, n(40)), 20),
+                RunSpec("throttled-fix-c10", max(30, n(40)), 10, NO_RETRY),  # the knob matched to the limit
             ),
             account_concurrency=10,
         ),
@@ -115,7 +117,7 @@ def catalogue(scale: float = 1.0) -> dict[str, Scenario]:
             "endpoint",
             "Embed on a SageMaker serverless endpoint (MaxConcurrency 2): Map concurrency 2 queues, 4 is rejected",
             (
-                "THROTTLED (queueing at the Map's max_concurrency (throughput-bound))",
+                QUEUEING,
                 "THROTTLED (dependency limit: the Embed endpoint's MaxConcurrency (rejected, not queued))",
             ),
             (

@@ -57,13 +57,16 @@ def local_target(region: str | None = None) -> Target:
 
     current = running(paths.state_dir())
     if current is None:
-        raise UserError("the local emulator is not running", "start it with `sof local up` (or `make local-up`)")
+        raise UserError(
+            "the local emulator is not running",
+            "start it with `make local-up` (`make deploy` starts it too)",
+        )
     url = current.local_url
     info = health(url, token=current.token)
     if info is None:
         raise UserError(
             f"the local emulator (pid {current.pid}) does not answer at {url}",
-            "restart it: sof local down && sof local up",
+            "restart it: `make local-down local-up`, then `make deploy`",
         )
     return Target(
         "local",
@@ -142,7 +145,7 @@ def load_outputs(target_name: str, target: Target | None = None) -> dict[str, An
         raise UserError(
             f"the emulator was restarted since the pipeline was deployed (deployed on instance {deployed_on} at "
             f"{data.get('written_at', '?')}, now instance {target.instance}): the state machine and functions are gone",
-            "deploy again: sof deploy --target local (make deploy)",
+            "deploy again: `make deploy`",
         )
     return dict(data["outputs"])
 

@@ -9,5 +9,4 @@ TARGET="${TARGET:-local}"
 make deploy TARGET="$TARGET"
 
 echo
-echo "Stack outputs (the state machine, functions, log groups, dashboard):"
-cat "${SOF_STATE_DIR:-.sof}/stack-outputs-$TARGET.json"
+make --no-print-directory outputs TARGET="$TARGET"

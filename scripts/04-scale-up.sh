@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 source scripts/lib.sh
 TARGET="${TARGET:-local}"
 
-require_run burst-c2 "the wall of Activity 3: run scripts/03-burst.sh first"
+require_run burst-c2 "Activity 3's wall: run scripts/03-burst.sh"
 wall_tickets="$(run_field tickets burst-c2)"
 N="${N:-$wall_tickets}"
 if [ "$N" != "$wall_tickets" ]; then

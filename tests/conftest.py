@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -7,6 +8,9 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+# The commands fit their output to $COLUMNS, and pytest-xdist's workers set it to 80: every test sees the width
+# of a pipe (120) unless it chooses one (tests/test_learner_path.py reads the commands at 80 and at 120).
+os.environ["COLUMNS"] = "120"
 LAMBDA_SRC = ROOT / "lambda_src"
 if str(LAMBDA_SRC) not in sys.path:
     sys.path.insert(0, str(LAMBDA_SRC))

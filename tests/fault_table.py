@@ -1,8 +1,8 @@
-"""The README's reliability table, generated from what tests/test_faults.py observed.
+"""The fault table of docs/reliability.md, generated from what tests/test_faults.py observed.
 
 Each fault test records one row (the fault, when it was injected, what the harness,
 manifest and harvest did); the last test of the module renders the rows and compares
-them with the README section between the markers. `SOF_UPDATE_README=1` rewrites it.
+them with the section of docs/reliability.md between the markers. `SOF_UPDATE_README=1` rewrites it.
 """
 
 from __future__ import annotations
@@ -52,4 +52,4 @@ def sync(readme: Path, rows: list[Row], update: bool) -> str | None:
     if update:
         readme.write_text(replace(text, table), encoding="utf-8")
         return None
-    return "the README's fault table differs from what the tests observed; rerun with SOF_UPDATE_README=1"
+    return "the fault table of docs/reliability.md differs from what the tests observed; rerun with SOF_UPDATE_README=1"

@@ -20,7 +20,7 @@ from scaleorfail import pipeline
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = "scaleorfail"
 # The base: imported by the emulator and the client side alike, importing nothing of the package.
-BASE = {f"{PACKAGE}.errors", f"{PACKAGE}.pipeline", f"{PACKAGE}.stats"}
+BASE = {f"{PACKAGE}.errors", f"{PACKAGE}.pipeline", f"{PACKAGE}.stats", f"{PACKAGE}.terminal"}
 EMULATOR = f"{PACKAGE}.emulator"
 # Top to bottom: each may import what is below it, never what is above.
 UPPER = [f"{PACKAGE}.cli", f"{PACKAGE}.commands", f"{PACKAGE}.usecases"]

@@ -251,6 +251,7 @@ def test_the_added_insights_queries_return_their_rows(lab: Emulator, played: lis
 
 
 def test_the_portfolio_collects_every_artefact(lab: Emulator, tmp_path: Path) -> None:
+    harvest_runs([str(runner.burst("local", 3, None, "happy-path"))], quiet=True)  # Activity 2's run
     for c in (2, 10):
         run_dir = runner.burst("local", 8, c, f"portfolio-c{c}")
         harvest_runs([str(run_dir)], quiet=True)

@@ -51,8 +51,9 @@ def test_up_status_down_leaves_nothing_running(tmp_path: Path) -> None:
     status = sof(tmp_path, "local", "status")
     assert status.returncode == 0 and "account concurrency 1000" in status.stdout
     # the calibrated profile is the default; a knob set alone (SOF_COLD_START_MS=0 here) shows as custom
-    assert "timing aws+custom (history write 7 ms" in status.stdout and "cold start 0 ms" in status.stdout
-    assert "quotas: StartExecution 1,300 burst / 300 per s published" in status.stdout
+    shown = " ".join(status.stdout.split())  # wrapped to the terminal
+    assert "timing aws+custom (history write 7 ms" in shown and "cold start 0 ms" in shown
+    assert "quotas: StartExecution 1,300 burst / 300 per s published" in shown
 
     # Put a warm Lambda environment in it, so that `down` has worker processes to stop.
     from emulator_support import Emulator, deploy, run, tickets
@@ -155,7 +156,7 @@ def test_commands_that_need_the_emulator_say_how_to_start_it(tmp_path: Path) -> 
     for args in (["deploy", "--target", "local"], ["invoke-one"], ["bad-input"]):
         result = sof(tmp_path, *args)
         assert result.returncode == 2
-        assert "the local emulator is not running" in result.stderr and "sof local up" in result.stderr
+        assert "the local emulator is not running" in result.stderr and "`make local-up`" in result.stderr
 
 
 def test_commands_that_need_a_deployment_say_deploy_first(tmp_path: Path) -> None:

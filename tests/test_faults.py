@@ -1,6 +1,6 @@
 """Fault injection: kill the emulator, a Locust worker or the harness at chosen moments, overload the
 emulator - and check that the manifest and the harvest account for every execution, and that each
-failure is said in one line. The README's reliability table is generated from these tests
+failure is said in one line. The reliability table of docs/reliability.md is generated from these tests
 (tests/fault_table.py; the last test keeps it in sync): `make test` runs a module on one worker
 (tests/scheduling.py), so every row is there.
 
@@ -410,5 +410,7 @@ def test_executions_evicted_by_the_retention_are_reported_as_evicted(tmp_path: P
 def test_the_readme_reliability_table_matches_these_results() -> None:
     if set(ROWS) != set(FAULTS):
         pytest.skip(f"only {len(ROWS)} of {len(FAULTS)} fault tests ran")
-    problem = sync(ROOT / "README.md", list(ROWS.values()), update=bool(os.environ.get("SOF_UPDATE_README")))
+    problem = sync(
+        ROOT / "docs" / "reliability.md", list(ROWS.values()), update=bool(os.environ.get("SOF_UPDATE_README"))
+    )
     assert problem is None, problem

@@ -174,7 +174,9 @@ def test_the_html_report_renders_in_headless_chromium(lab: tuple[Emulator, list[
     stats = [analysis.stats(r) for r in records]
     paths = report.build(stats, records, compare.with_baseline(stats), None, tmp_path / "report")
     (rows, images, raw), caption = rendered(paths["html"], tmp_path)
-    assert (rows, images, raw) == (3, 4, 0)  # header + 2 rows, all 4 plots decoded at full width, no raw Markdown
+    # the comparison's story and its details (header + 2 rows each), where the time goes (header + 3 steps of
+    # each run), all 4 plots decoded at full width, no raw Markdown
+    assert (rows, images, raw) == (3 + 3 + 1 + 3 * len(stats), 4, 0)
     # the timeline panels share one time axis, as long as the longer run (the c=2 one)
     longest = max(r.wall_s or 0 for r in stats)
     shared = re.search(r"share one time axis, 0-([\d.]+) s", caption)

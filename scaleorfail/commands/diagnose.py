@@ -8,6 +8,7 @@ from scaleorfail import consolelink, paths
 from scaleorfail import target as targets
 from scaleorfail.evidence import rca
 from scaleorfail.harvest import collect
+from scaleorfail.terminal import fill, hint
 from scaleorfail.usecases.diagnose import diagnose_run
 
 
@@ -15,8 +16,8 @@ def rca_command(args: argparse.Namespace) -> int:
     (run_dir,) = collect.run_dirs([args.run], paths.runs_dir())
     diagnosis = diagnose_run(run_dir, use_logs=not args.no_logs)
     md, js = rca.write(diagnosis, run_dir)
-    print(rca.to_markdown(diagnosis))
-    print(f"written: {md} and {js}")
+    print(fill(rca.to_markdown(diagnosis)))
+    print(fill(f"written: {paths.shown(md)} and {js.name}"))
     link = consolelink.line(consolelink.run_path(diagnosis.run_id))
     if link:
         print(link)
@@ -37,8 +38,11 @@ def scenario_command(args: argparse.Namespace) -> int:
         print(f"{run_dir.name}: {', '.join(f'{v} {k}' for k, v in by_status.items()) or 'nothing harvested'}")
     if not done.run_dirs:
         return 1
-    made = done.run_dirs
-    print(f"\nnext: sof rca {made[0].name}" + (f"  (and sof rca {made[-1].name})" if len(made) > 1 else ""))
+    labels = [record.label or record.run_id for record in done.records]
+    print()
+    print(fill("next: " + ", ".join(hint(f"make rca RUN={label}") for label in labels)))
+    if len(labels) > 1:
+        print(fill(f"side by side: {hint('make compare RUNS=' + chr(34) + ' '.join(labels) + chr(34))}", subsequent=""))
     return 0
 
 
@@ -47,6 +51,7 @@ def portfolio_command(args: argparse.Namespace) -> int:
 
     md, page, checks = build(Picks(args.wall, args.fix, args.bad_input, args.happy), args.output)
     for check in checks:
-        print(f"[{'x' if check.done else ' '}] {check.item}" + ("" if check.done else f"  -> {check.how}"))
-    print(f"\nportfolio: {page} (and {md.name})")
+        todo = "" if check.done else f" - {hint(check.how)}"
+        print(fill(f"[{'x' if check.done else ' '}] {check.item}{todo}", subsequent="    "))
+    print(fill(f"\nportfolio: {paths.shown(page)} (and {md.name})"))
     return 0

@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from scaleorfail import paths
-from scaleorfail.evidence import compare
+from scaleorfail import paths, terminal
+from scaleorfail.evidence import analysis, compare
+from scaleorfail.record.model import HarvestRecord
 from scaleorfail.usecases.compare import Compared, compare_records, fit_model, select, writable, write_report
 from scaleorfail.usecases.harvest import harvest_runs
 
@@ -46,23 +47,25 @@ def harvest(args: argparse.Namespace) -> int:
 def _compared(args: argparse.Namespace, skipped: list[str]) -> Compared:
     selectors = select(args.runs, args.last, getattr(args, "all", False))
     return compare_records(
-        selectors, args.wait, getattr(args, "quiet", False), args.baseline, skipped, args.mixed_tickets
+        selectors, args.wait, getattr(args, "quiet", False), args.baseline, skipped, args.mixed_tickets, bool(args.runs)
     )
 
 
 def compare_command(args: argparse.Namespace) -> int:
     skipped: list[str] = []
-    runs, _, baseline = _compared(args, skipped)
+    runs, records, baseline = _compared(args, skipped)
     wide = args.wide or args.format != "simple"
     print(compare.table(runs, args.format, wide=wide))
-    notes = compare.footnotes(runs, baseline) + ([] if wide else [compare.NARROW_NOTE])
+    notes = compare.footnotes(runs, baseline) + ([] if wide else [compare.narrow_note()])
     for note in notes:
-        print(f"  - {note}")
+        print(terminal.fill(f"  - {note}"))
+    if args.steps:
+        print_steps(runs, records)
     out = writable(args.output or paths.runs_dir() / "compare")
     written = compare.write(runs, baseline, out)
-    print(f"written: {written['md']}, {written['csv']}, {written['json']}")
+    print(terminal.fill(f"written: {paths.shown(written['md'])} (and .csv, .json)"))
     for line in compare.lost(runs):
-        print(f"error: {line}", file=sys.stderr)
+        print(terminal.fill(f"error: {line}"), file=sys.stderr)
     if skipped:
         print(f"{len(skipped)} run(s) skipped (above); the others are compared", file=sys.stderr)
         return 1
@@ -75,7 +78,9 @@ def report_command(args: argparse.Namespace) -> int:
     out = writable(args.output or paths.runs_dir() / "report")
     written = write_report(compared, fit_model(compared.runs), out)
     print(compare.table(compared.runs, "simple", wide=False))
-    print(f"report: {written['html']} (and {written['md'].name}, PNG plots) in {out}")
+    for note in compare.footnotes(compared.runs, compared.baseline)[:1]:  # which run is the baseline, and why
+        print(terminal.fill(f"  - {note}"))
+    print(terminal.fill(f"report: {paths.shown(written['html'])} (and {written['md'].name}, PNG plots)"))
     return 1 if skipped else 0
 
 
@@ -114,3 +119,19 @@ def sweep_command(args: argparse.Namespace) -> int:
         print(f"{goal}: max_concurrency {n} ({verdict} {x:.1f}/s)")
     print(f"report: {done.out / 'report.html'}")
     return 0
+
+
+def print_steps(runs: list[analysis.RunStats], records: list[HarvestRecord]) -> None:
+    """Where the time goes, per step: state against function time, and the running-versus-in-flight gap."""
+    from scaleorfail.evidence import steps
+
+    names = compare.display_names(runs)
+    pairs = [(names[run.run_id], record, run) for run, record in zip(runs, records, strict=True)]
+    print()
+    print(terminal.fill("Where the time goes, per step (the gap between state and function is orchestration):"))
+    print(steps.table(pairs))
+    print(terminal.fill(f"  - {steps.EXPLAINED}"))
+    for name, record, _ in pairs:
+        line = steps.caption(record, name)
+        if line:
+            print(terminal.fill(f"  - {line}"))

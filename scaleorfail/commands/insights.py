@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from datetime import UTC, datetime
 
-from scaleorfail import paths, runs
+from scaleorfail import paths, runs, terminal
 from scaleorfail import target as targets
 from scaleorfail.errors import UserError
 from scaleorfail.evidence import insights
@@ -17,7 +17,8 @@ def insights_command(args: argparse.Namespace) -> int:
     known = queries.catalogue()
     if args.list:
         for key, entry in known.items():
-            print(f"{key:20} {entry.title}  [{entry.log_groups}]")
+            print(terminal.fill(f"{key:18} {entry.title} [{entry.log_groups}]", subsequent=" " * 19))
+        print(f"run one: {terminal.sof()} insights NAME (or make insights QUERY=NAME); any text: --query '...'")
         return 0
     if bool(args.name) == bool(args.query):
         raise UserError("give a query name or --query TEXT (not both)", f"names: {', '.join(known)}")
@@ -35,7 +36,12 @@ def insights_command(args: argparse.Namespace) -> int:
         stop = datetime.now(UTC)
         start = stop - insights.parse_since(args.since)
     rows = insights.run(target, text, groups, start, stop)
-    title = query.title if query else "custom query"
-    print(f"# {title}: {len(rows)} rows, {start:%H:%M:%S}-{stop:%H:%M:%S} UTC, {', '.join(groups)}")
+    title = f"{query.key}: {len(rows)} rows - {query.title}" if query else f"custom query: {len(rows)} rows"
+    print(terminal.fill(f"# {title}"))
+    print(terminal.fill(f"  from {start:%H:%M:%S} to {stop:%H:%M:%S} UTC in {', '.join(groups)}", subsequent="  "))
+    source = f" (terraform/queries/{query.key}.logsinsights)" if query else ""
+    print(f"  query{source}:")
+    for line in text.strip().splitlines():
+        print(terminal.fill(line, indent="    ", subsequent="        "))
     print(insights.render(rows))
     return 0

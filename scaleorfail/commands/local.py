@@ -8,6 +8,7 @@ from scaleorfail import paths
 from scaleorfail.emulator import control
 from scaleorfail.emulator.quotas import published
 from scaleorfail.emulator.settings import describe_quotas, describe_timing, resolve
+from scaleorfail.terminal import fill
 
 
 def up(args: argparse.Namespace) -> int:
@@ -23,38 +24,42 @@ def up(args: argparse.Namespace) -> int:
     current = control.up(settings, state, state / "emulator.log", allow_remote=args.allow_remote)
     record = current.record
     print(
-        f"emulator up at {current.url} (pid {current.pid}); profile {record['profile']}, "
-        f"Lambda account concurrency {record['account_concurrency']}"
+        fill(
+            f"emulator up at {current.url} (pid {current.pid}); profile {record['profile']}, "
+            f"Lambda account concurrency {record['account_concurrency']}"
+        )
     )
-    print(describe_timing(record))
-    print(describe_quotas(record, published(str(record.get("region", "us-east-1")))))
-    print("next: sof deploy --target local")
+    print(fill(describe_timing(record)))
+    print(fill(describe_quotas(record, published(str(record.get("region", "us-east-1"))))))
+    print("next: `make deploy`")
     return 0
 
 
 def status(args: argparse.Namespace) -> int:
     current = control.running(paths.state_dir())
     if current is None:
-        print("the emulator is not running (start it with `sof local up`)")
+        print("the emulator is not running (start it with `make local-up`)")
         return 3
     info = control.health(current.local_url, token=current.token)
     if info is None:
-        print(f"the emulator process {current.pid} is alive but does not answer at {current.url}")
+        print(fill(f"the emulator process {current.pid} is alive but does not answer at {current.url}"))
         return 1
     settings = info["settings"]
     runtime = info.get("lambda", {})
     print(
-        f"running at {current.url} (pid {current.pid}, instance {info.get('instance', '?')}, "
-        f"up {info['uptime_s']:.0f} s, moto {info['moto']})"
+        fill(
+            f"running at {current.url} (pid {current.pid}, instance {info.get('instance', '?')}, "
+            f"up {info['uptime_s']:.0f} s, moto {info['moto']})"
+        )
     )
     if info.get("token_required"):
-        print(f"access token required (beyond loopback): it is in {paths.state_dir() / 'emulator.json'}")
+        print(fill(f"access token required (beyond loopback): it is in {paths.state_dir() / 'emulator.json'}"))
     print(
         f"profile {settings['profile']}: account concurrency {settings['account_concurrency']}, "
         f"idle expiry {settings['idle_expiry_s']:g} s"
     )
-    print(describe_timing(settings))
-    print(describe_quotas(settings, published(str(settings.get("region", "us-east-1")))))
+    print(fill(describe_timing(settings)))
+    print(fill(describe_quotas(settings, published(str(settings.get("region", "us-east-1"))))))
     print(
         f"Lambda environments: {runtime.get('environments', 0)} ({runtime.get('idle', 0)} idle), "
         f"cold starts so far: {runtime.get('cold_starts', 0)}"
@@ -62,11 +67,13 @@ def status(args: argparse.Namespace) -> int:
     kept = info.get("retention") or {}
     if kept:
         print(
-            f"retention: {kept.get('finished_executions', 0)} finished executions kept "
-            f"({kept.get('finished_execution_bytes', 0) / 1024 / 1024:.1f} MB of {settings['retain_execution_mb']:g}, "
-            f"at most {settings['retain_executions']}), {kept.get('evicted_executions', 0)} evicted; "
-            f"log events dropped {kept.get('dropped_log_events', 0)}, metric points dropped "
-            f"{kept.get('dropped_metric_points', 0)}"
+            fill(
+                f"retention: {kept.get('finished_executions', 0)} finished executions kept "
+                f"({kept.get('finished_execution_bytes', 0) / 1024 / 1024:.1f} MB of "
+                f"{settings['retain_execution_mb']:g}, at most {settings['retain_executions']}), "
+                f"{kept.get('evicted_executions', 0)} evicted; log events dropped "
+                f"{kept.get('dropped_log_events', 0)}, metric points dropped {kept.get('dropped_metric_points', 0)}"
+            )
         )
     return 0
 

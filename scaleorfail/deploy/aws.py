@@ -15,6 +15,7 @@ from scaleorfail import paths
 from scaleorfail.errors import UserError
 from scaleorfail.packaging import build_model_bundle
 from scaleorfail.target import Target, write_outputs
+from scaleorfail.terminal import hint
 from scaleorfail.terraform_cli import check_terraform, output_values, run_terraform
 
 __all__ = ["check_credentials", "check_terraform", "deploy", "destroy", "run_terraform", "store_outputs"]
@@ -91,6 +92,6 @@ def destroy(tfvars: Path | None, overrides: dict[str, Any], auto_approve: bool) 
     if not (paths.terraform_dir() / ".terraform").is_dir():
         raise UserError(
             f"{paths.terraform_dir()} is not initialised (no .terraform folder): Terraform cannot read what it applied",
-            "run `terraform -chdir=terraform init`, then `sof destroy --target aws` again",
+            f"run `terraform -chdir=terraform init`, then {hint('sof destroy --target aws')} again",
         )
     _terraform("destroy", tfvars, overrides, auto_approve)

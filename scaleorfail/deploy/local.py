@@ -21,7 +21,7 @@ from botocore.exceptions import ClientError
 from scaleorfail import paths
 from scaleorfail.errors import UserError
 from scaleorfail.packaging import build_model_bundle
-from scaleorfail.target import Target, write_outputs
+from scaleorfail.target import Target, read_outputs_file, write_outputs
 from scaleorfail.tf.aws import AwsModel
 from scaleorfail.tf.expr import HclError
 from scaleorfail.tf.instance import ModuleInstance, ResourceInstance, load_tfvars, root_instance
@@ -240,7 +240,7 @@ class Applier:
     def _apply_aws_s3_object(self, args: dict[str, Any]) -> tuple[str, str]:
         source = self.root_dir / args["source"]
         if not source.is_file():
-            raise UserError(f"{source} does not exist", "build it with `sof package` (or make package)")
+            raise UserError(f"{source} does not exist", "build it with `make package`")
         self.client("s3").put_object(Bucket=args["bucket"], Key=args["key"], Body=source.read_bytes())
         return f"{args['bucket']}/{args['key']}", "updated"
 
@@ -510,10 +510,15 @@ def deploy(target: Target, tfvars: Path | None = None, overrides: dict[str, Any]
     root = evaluate(target, tfvars, overrides, account_id=account)
     applier = Applier(target, paths.terraform_dir())
     previous = read_inventory()
+    # what this emulator already holds from the last deploy (a restarted emulator holds nothing of it)
+    earlier = read_outputs_file(target.name) or {}
+    held = previous if earlier.get("emulator_instance") in (None, target.instance) else {}
     inventory: dict[str, dict[str, str]] = {}
     result = DeployResult()
     for inst in managed_instances(root):
         ident, action = applier.apply(inst)
+        if held.get(inst.address, {}).get("id") != ident:  # a put of something new creates it, as Terraform says
+            action = "created"
         inventory[inst.address] = {"type": inst.type, "id": ident}
         result.applied.append(Applied(inst.address, inst.type, ident, action))
         write_inventory({**previous, **inventory})

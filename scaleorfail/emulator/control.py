@@ -25,6 +25,7 @@ from scaleorfail.emulator.identity import why_not_emulator
 from scaleorfail.emulator.server import EXIT_ADDRESS_IN_USE, is_loopback, remote_warning, state_file
 from scaleorfail.emulator.settings import ENV_VARS, TIMING_ENV_VAR, EmulatorSettings
 from scaleorfail.errors import UserError
+from scaleorfail.terminal import hint
 
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 15.0
@@ -152,8 +153,8 @@ def address_in_use(port: int) -> UserError:
     return UserError(
         f"cannot listen on port {port}: address already in use (another program, or another emulator started at "
         "the same moment)",
-        f"`sof local status` shows whether it is this checkout's emulator; else choose another port: "
-        f"sof local up --port {port + 1}",
+        f"{hint('sof local status')} shows whether it is this checkout's emulator; else choose another port: "
+        f"{hint(f'sof local up --port {port + 1}')}",
     )
 
 
@@ -166,7 +167,7 @@ def up(settings: EmulatorSettings, state_dir: Path, log_path: Path, allow_remote
             return current
         raise UserError(
             f"an emulator with other settings is already running at {current.url} (pid {current.pid})",
-            "run `sof local down` first, then `sof local up` with the new settings",
+            f"run {hint('sof local down')} first, then {hint('sof local up')} with the new settings",
         )
     if not is_loopback(settings.host) and not allow_remote:
         raise UserError(

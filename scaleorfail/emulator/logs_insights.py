@@ -11,7 +11,7 @@ substring), ``in``, ``and``/``or``/``not``, arithmetic and the functions ``ispre
 Discovered fields, as on AWS: ``@timestamp``, ``@message``, ``@logStream``, ``@log``,
 ``@ingestionTime``; the keys of JSON log events; and, from Lambda ``REPORT`` lines,
 ``@type``, ``@requestId``, ``@duration``, ``@billedDuration``, ``@memorySize``,
-``@maxMemoryUsed`` (bytes) and ``@initDuration``.
+``@maxMemoryUsed`` (bytes: MB x 1,000,000, as AWS) and ``@initDuration``.
 """
 
 from __future__ import annotations
@@ -137,6 +137,9 @@ def split_commands(query: str) -> list[str]:
             current.append(ch)
         i += 1
     commands.append("".join(current).strip())
+    if len(commands) > 1 and not all(commands):  # as AWS: a '|' joins two commands
+        where = "ends with" if not commands[-1] else "starts with" if not commands[0] else "has an empty command at"
+        raise QueryError(f"the query {where} '|': a query command must follow each '|'")
     return [c for c in commands if c and not c.startswith("#")]
 
 
@@ -558,7 +561,7 @@ def parse_query(text: str) -> Query:
     if not commands:
         raise QueryError("the query is empty")
     for command in commands:
-        keyword, _, rest = command.partition(" ")
+        keyword, rest = [*command.split(None, 1), ""][:2]  # the keyword ends at any whitespace
         keyword = keyword.lower()
         rest = rest.strip()
         if keyword in ("fields", "display"):
@@ -667,7 +670,9 @@ REPORT = re.compile(
     r"^REPORT RequestId: (?P<request>\S+)\s+Duration: (?P<duration>[\d.]+) ms\s+Billed Duration: (?P<billed>\d+) ms"
     r"\s+Memory Size: (?P<size>\d+) MB\s+Max Memory Used: (?P<used>\d+) MB(?:\s+Init Duration: (?P<init>[\d.]+) ms)?"
 )
-MB = 1024 * 1024
+# AWS discovers the REPORT line's MB as millions of bytes: the AWS docs' own queries divide @memorySize and
+# @maxMemoryUsed by 1000/1000 for MB (a 768 MB function reads 732 when divided by 1024/1024).
+MB = 1000 * 1000
 
 
 def discover(event: Event) -> dict[str, Any]:

@@ -83,6 +83,8 @@ class RunStats:
     executions_running: int = 0  # a partial harvest: still RUNNING when it was read
     pending: list[str] = field(default_factory=list)  # why the harvest is partial (empty: final)
     metrics_shared_with: int = 0  # other executions of the state machine in the run's CloudWatch minutes
+    baseline_reason: str = ""  # why compare chose it as the baseline ("" when it is not the baseline)
+    tickets_rejected: int = 0  # set aside as REJECTED by the quarantine policy (bad input); the batch went on
     start_pace: StartPace | None = None  # a stream's achieved start rate against the asked one
     map_mode: str = "inline"  # distributed: the tickets ran as a Map Run's child executions
     child_executions: int = 0  # of the Map Runs (distributed)
@@ -209,6 +211,7 @@ def stats(record: HarvestRecord, prices: dict[str, Any] | None = None) -> RunSta
         timing=record.timing.get("profile"),
         endpoint_max_concurrency=record.embed.max_concurrency,
         metrics_shared_with=record.metrics.shared_total,
+        tickets_rejected=sum(1 for i in all_items if i.quarantined),
         start_pace=record.start_pace,
         map_mode=record.map_mode,
         child_executions=sum(run.children for run in record.map_runs),

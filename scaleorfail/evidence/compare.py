@@ -20,10 +20,10 @@ from typing import Any
 import tabulate as tabulate_module
 from tabulate import tabulate
 
+from scaleorfail import terminal
 from scaleorfail.errors import UserError
 from scaleorfail.evidence.analysis import STEP_ORDER, RunStats
 
-WIDTH = 120
 NO_SPEEDUP = "no speed-up"
 
 COLUMNS = [
@@ -34,6 +34,7 @@ COLUMNS = [
     ("map_mode", "Map"),
     ("backend", "Embed on"),
     ("executions", "exec ok/failed"),
+    ("rejected", "rejected"),
     ("tickets", "tickets"),
     ("wall_s", "wall s"),
     ("throughput", "tickets/s"),
@@ -50,12 +51,13 @@ COLUMNS = [
     ("little", "Little L (ratio)"),
     ("cost", "$/1k tickets"),
 ]
-# The terminal default: what the workshop's comparison needs, in 120 columns.
+# The terminal default from 100 columns: what the workshop's comparison needs, in 120 columns.
 NARROW = [
     ("label", "run"),
     ("max_concurrency", "max conc."),
     ("map_mode", "Map"),
     ("executions", "ok/failed"),
+    ("rejected", "rejected"),
     ("tickets", "tickets"),
     ("wall_s", "wall s"),
     ("throughput", "tickets/s"),
@@ -65,33 +67,90 @@ NARROW = [
     ("speedup", "speed-up"),
     ("efficiency", "eff."),
 ]
+# Under 100 columns: headers on two lines, peak left to --wide; fits 80 columns with a 12-character run name.
+SMALL = [
+    ("label", "run"),
+    ("max_concurrency", "max\nconc."),
+    ("executions", "ok/\nfailed"),
+    ("rejected", "rejec-\nted"),
+    ("tickets", "tickets"),
+    ("wall_s", "wall\ns"),
+    ("throughput", "tickets\n/s"),
+    ("queue_wait_p95_s", "wait\np95 s"),
+    ("throttles", "throt-\ntles"),
+    ("speedup", "speed\n-up"),
+    ("efficiency", "eff."),
+]
+LEFT = {"label", "target", "profile", "backend", "executions", "execution", "pre", "embed", "post", "little"}
 NARROW_NOTE = (
     "wait p95 s: the Map's queue wait p95; peak: most invocations running at once; eff.: scaling efficiency "
-    "(sof compare --wide, or comparison.md, for every column)"
+    "(`sof compare --wide`, or comparison.md, for every column)"
+)
+SMALL_NOTE = (
+    "wait p95 s: the Map's queue wait p95; throttles: task attempts refused with 429; eff.: scaling efficiency "
+    "(`sof compare --wide`, or comparison.md, for every column)"
 )
 
 
-def with_baseline(runs: list[RunStats], baseline: str | None = None, mixed_tickets: bool = False) -> RunStats | None:
-    """Set speed-up and scaling efficiency against the baseline (default: lowest max_concurrency).
+def narrow_note(columns: int | None = None) -> str:
+    note = SMALL_NOTE if terminal.narrow(columns) else NARROW_NOTE
+    return note.replace("sof compare", f"{terminal.sof()} compare")
 
-    Only runs of the baseline's ticket count get them, unless mixed_tickets: the others say why not.
+
+def failed(run: RunStats) -> str | None:
+    """Why a run cannot be a baseline (None: it can): a failed execution, or nothing processed."""
+    if run.executions_failed:
+        total = run.executions_ok + run.executions_failed + run.executions_running
+        return f"{run.executions_failed} of its {total} execution(s) failed"
+    if not run.throughput:
+        return "it processed no ticket"
+    return None
+
+
+def with_baseline(
+    runs: list[RunStats], baseline: str | None = None, mixed_tickets: bool = False, first: str | None = None
+) -> RunStats | None:
+    """Set speed-up and scaling efficiency against the baseline, and return it.
+
+    The baseline is the run asked for (`baseline`: refused when it failed), else the first run named
+    (`first`, a run id), else the lowest max_concurrency (the newest of those, of the usual ticket
+    count); a run with a failed execution is never chosen. Only runs of the baseline's ticket count
+    get a speed-up, unless mixed_tickets: the others say why not.
     """
-    candidates = [r for r in runs if r.throughput]
-    if not candidates:
-        return None
+    for run in runs:
+        run.speedup = run.efficiency = None
+        run.baseline_reason = ""
+        run.notes[:] = [n for n in run.notes if not n.startswith(NO_SPEEDUP)]
     if baseline:
         chosen = next((r for r in runs if baseline in (r.run_id, r.label)), None)
         if chosen is None:
             raise UserError(f"no run {baseline!r} to use as the baseline", "pass a run id or label from the table")
+        why = failed(chosen)
+        if why:
+            raise UserError(
+                f"{chosen.label} cannot be the baseline: {why}",
+                "choose a run whose executions all succeeded (`--baseline RUN`), or leave the choice to compare",
+            )
+        chosen.baseline_reason = "asked for with --baseline"
     else:
-        sizes = Counter(r.tickets for r in candidates)
-        common = max(sizes, key=lambda size: (sizes[size], size))  # the usual burst; ties: the bigger one
-        chosen = min(
-            candidates, key=lambda r: (r.tickets != common and not mixed_tickets, r.max_concurrency or 10**6, r.run_id)
-        )
+        candidates = [r for r in runs if failed(r) is None]
+        if not candidates:
+            return None
+        named = next((r for r in candidates if r.run_id == first), None) if first else None
+        if named is not None:
+            chosen, chosen.baseline_reason = named, "the first run named"
+        else:
+            sizes = Counter(r.tickets for r in candidates)
+            common = max(sizes, key=lambda size: (sizes[size], size))  # the usual burst; ties: the bigger one
+            newest_first = sorted(candidates, key=lambda r: r.run_id, reverse=True)  # run ids begin with the time
+            chosen = min(
+                newest_first, key=lambda r: (r.tickets != common and not mixed_tickets, r.max_concurrency or 10**6)
+            )
+            chosen.baseline_reason = "the lowest max_concurrency" + (
+                " (the newest of those)" if sum(r.max_concurrency == chosen.max_concurrency for r in candidates) > 1
+                else ""
+            )  # fmt: skip
     for run in runs:
-        run.speedup = run.efficiency = None
-        run.notes[:] = [n for n in run.notes if not n.startswith(NO_SPEEDUP)]
         if not (run.throughput and chosen.throughput):
             continue
         if run.tickets != chosen.tickets and not mixed_tickets:
@@ -134,6 +193,7 @@ def row(run: RunStats, name: str | None = None) -> dict[str, str]:
         "executions": f"{run.executions_ok}/{run.executions_failed}"
         + (f" +{run.executions_running} running" if run.executions_running else "")
         + (f" !{run.missing} LOST" if run.missing else ""),
+        "rejected": str(run.tickets_rejected),
         "tickets": str(run.tickets),
         "wall_s": _num(run.wall_s, 1),
         "throughput": _num(run.throughput, 2),
@@ -155,37 +215,81 @@ def row(run: RunStats, name: str | None = None) -> dict[str, str]:
     }
 
 
-def table(runs: list[RunStats], fmt: str = "simple", wide: bool | None = None, width: int = WIDTH) -> str:
-    """The comparison table: in the terminal's format (simple) the NARROW columns fitted to `width`
-    characters unless `wide`; in the others (Markdown, HTML ...) every column."""
+def table(runs: list[RunStats], fmt: str = "simple", wide: bool | None = None, width: int | None = None) -> str:
+    """The comparison table: in the terminal's format (simple) fitted to `width` characters (default: the
+    terminal's) - the NARROW columns from 100 columns, the SMALL ones below - unless `wide`; in the
+    others (Markdown, HTML ...) every column. The rejected column shows only where a run has rejected tickets,
+    the Map column only where a run used a Distributed Map."""
     if wide is None:
         wide = fmt != "simple"
+    columns_wide = width or terminal.width()
     names = display_names(runs)
     rows = [row(r, names[r.run_id]) for r in runs]
-    columns = COLUMNS if wide else NARROW
-    text = _tabulate(rows, columns, fmt)
-    if wide or _width(text) <= width:
+    small = not wide and terminal.narrow(columns_wide)
+    columns = COLUMNS if wide else SMALL if small else NARROW
+    if not wide:
+        columns = _story(columns, runs)
+    if small:
+        for r, run in zip(rows, runs, strict=True):  # the endpoint's refusals as +N in the narrow column
+            r["throttles"] = str(run.throttles) + (f"+{run.endpoint_throttles}" if run.endpoint_throttles else "")
+    tight = terminal.tighten if small and fmt == "simple" else str  # one space between columns under 100
+    text = tight(_tabulate(rows, columns, fmt))
+    if wide or fmt != "simple" or _width(text) <= columns_wide:
         return text
     longest = max((len(r["label"]) for r in rows), default=0)
-    room = max(8, longest - (_width(text) - width))
-    for r in rows:
-        r["label"] = shorten(r["label"], room)
-    return _tabulate(rows, columns, fmt)
+    room = max(8, longest - (_width(text) - columns_wide))
+    for r, short in zip(rows, shorten_all([r["label"] for r in rows], room), strict=True):
+        r["label"] = short
+    return tight(_tabulate(rows, columns, fmt))
+
+
+def page_tables(runs: list[RunStats], fmt: str = "html") -> tuple[str, str]:
+    """The comparison for a page: the NARROW columns, then the rest beside each run's name - each one fits
+    a 1,400-pixel page, where all 22 columns in one table did not."""
+    names = display_names(runs)
+    rows = [row(r, names[r.run_id]) for r in runs]
+    details = [COLUMNS[0], *(c for c in COLUMNS if c not in NARROW)]
+    return _tabulate(rows, _story(NARROW, runs), fmt), _tabulate(rows, details, fmt)
+
+
+def _story(columns: list[tuple[str, str]], runs: list[RunStats]) -> list[tuple[str, str]]:
+    """The columns without those that tell nothing here: rejected when nothing was, Map when every Map was inline."""
+    hidden = {"rejected"} if not any(r.tickets_rejected for r in runs) else set()
+    if all(r.map_mode != "distributed" for r in runs):
+        hidden.add("map_mode")
+    return [c for c in columns if c[0] not in hidden]
 
 
 def _tabulate(rows: list[dict[str, str]], columns: list[tuple[str, str]], fmt: str) -> str:
-    """The table; in the terminal's format without tabulate's extra padding of the headers (MIN_PADDING)."""
+    """The table, numbers as printed (9.0 stays 9.0) and right-aligned; in the terminal's format without
+    tabulate's extra padding of the headers (MIN_PADDING)."""
     padding = tabulate_module.MIN_PADDING
     if fmt == "simple":
         tabulate_module.MIN_PADDING = 0
     try:
-        return tabulate([[r[k] for k, _ in columns] for r in rows], headers=[h for _, h in columns], tablefmt=fmt)
+        return str(
+            tabulate(
+                [[r[k] for k, _ in columns] for r in rows],
+                headers=[h for _, h in columns],
+                tablefmt=fmt,
+                disable_numparse=True,
+                colalign=["left" if k in LEFT else "right" for k, _ in columns],
+            )
+        )
     finally:
         tabulate_module.MIN_PADDING = padding
 
 
 def _width(text: str) -> int:
     return max((len(line) for line in text.splitlines()), default=0)
+
+
+def shorten_all(names: list[str], room: int) -> list[str]:
+    """Names cut to `room` characters that still tell the rows apart: the middle cut out, else the start."""
+    middle = [shorten(name, room) for name in names]
+    if len(set(middle)) == len(set(names)):
+        return middle
+    return [name if len(name) <= room else "~" + name[len(name) - room + 1 :] for name in names]
 
 
 def shorten(text: str, room: int) -> str:
@@ -201,8 +305,14 @@ def footnotes(runs: list[RunStats], baseline: RunStats | None) -> list[str]:
     if baseline is not None:
         notes.append(
             f"speed-up and efficiency against {baseline.label} (max_concurrency {baseline.max_concurrency}, "
-            f"{baseline.tickets} tickets)"
+            f"{baseline.tickets} tickets): the baseline, {baseline.baseline_reason or 'chosen'} (`--baseline RUN` "
+            "for another)"
         )
+    unfit = [f"{r.label} ({why})" for r in runs if (why := failed(r)) and r is not baseline]
+    if unfit:
+        notes.append(f"not a baseline: {', '.join(unfit)}")
+    if any(r.tickets_rejected for r in runs):
+        notes.append("rejected: tickets set aside as REJECTED by the quarantine policy (bad input); the batch went on")
     repeated = sorted({r.label for r in runs if display_names(runs)[r.run_id] != r.label})
     if repeated:
         notes.append(f"label(s) {', '.join(repeated)} repeat: those rows show their run id")
@@ -284,7 +394,7 @@ def lost(runs: list[RunStats]) -> list[str]:
     """One line per run whose executions were lost: its row cannot be trusted (`sof compare` exits 1)."""
     return [
         f"run {run.label}: {run.missing} execution(s) lost ({run.executions_ok} ok, {run.executions_failed} failed "
-        "harvested): its row leaves them out - see `sof harvest` for why"
+        f"harvested): its row leaves them out - {terminal.hint(f'sof harvest {run.label}')} says why"
         for run in runs
         if run.missing
     ]

@@ -11,11 +11,15 @@ import time
 from datetime import datetime, timedelta
 from typing import Any
 
+from botocore.exceptions import ClientError
 from tabulate import tabulate
 
+from scaleorfail import terminal
 from scaleorfail.errors import UserError
 from scaleorfail.record.model import HarvestRecord
 from scaleorfail.target import Target
+
+COMMANDS = "fields, filter, parse, stats, sort, limit, display, dedup"
 
 POLL_S = 0.5
 TIMEOUT_S = 120.0
@@ -50,12 +54,15 @@ def run(target: Target, query: str, log_groups: list[str], start: datetime, stop
     missing = [g for g in log_groups if g not in existing]
     if missing:
         raise UserError(f"no log group {', '.join(missing)} in the target", "deploy first: make deploy TARGET=...")
-    query_id = logs.start_query(
-        logGroupNames=log_groups,
-        startTime=int(start.timestamp()),
-        endTime=int(stop.timestamp()) + 1,
-        queryString=query,
-    )["queryId"]
+    try:
+        query_id = logs.start_query(
+            logGroupNames=log_groups,
+            startTime=int(start.timestamp()),
+            endTime=int(stop.timestamp()) + 1,
+            queryString=query,
+        )["queryId"]
+    except ClientError as error:
+        raise refused(error, query) from None
     deadline = time.monotonic() + TIMEOUT_S
     while True:
         result = logs.get_query_results(queryId=query_id)
@@ -69,11 +76,35 @@ def run(target: Target, query: str, log_groups: list[str], start: datetime, stop
     return [{f["field"]: f["value"] for f in row if f["field"] != "@ptr"} for row in result["results"]]
 
 
-def render(rows: list[dict[str, str]], width: int = 160, fmt: str = "simple") -> str:
+def refused(error: ClientError, query: str) -> UserError:
+    """StartQuery's refusal as one line: AWS's message and where in the query the error is."""
+    response: dict[str, Any] = dict(error.response)
+    code = str(response.get("Error", {}).get("Code", ""))
+    message = str(response.get("Error", {}).get("Message") or error)
+    if code != "MalformedQueryException":
+        return UserError(f"StartQuery refused the query ({code}): {message}", "check the log groups and the time range")
+    location = (response.get("queryCompileError") or {}).get("location") or {}
+    offset = location.get("startCharOffset")
+    where = ""
+    if isinstance(offset, int) and 0 <= offset < len(query):
+        line = query.count("\n", 0, offset) + 1
+        column = offset - (query.rfind("\n", 0, offset) + 1) + 1
+        symbol = query[offset : max(offset + 1, int(location.get("endCharOffset") or offset) + 1)].strip()
+        where = f" (line {line}, column {column}" + (f": {symbol!r})" if symbol else ")")
+    return UserError(
+        f"the query does not parse: {message}{where}",
+        f"commands are {COMMANDS}, joined by '|'; the workshop's queries: {terminal.hint('sof insights --list')}",
+    )
+
+
+def render(rows: list[dict[str, str]], width: int = 160, fmt: str = "simple", columns: int | None = None) -> str:
+    """The rows as a table; in the terminal's format ("simple") fitted to `columns` (default: the terminal)."""
     if not rows:
         return "(no rows)"
-    columns: list[str] = []
+    names: list[str] = []
     for row in rows:
-        columns += [c for c in row if c not in columns]
-    cells = [[(row.get(c, "") or "")[:width].replace("\n", " ") for c in columns] for row in rows]
-    return tabulate(cells, headers=columns, tablefmt=fmt)
+        names += [c for c in row if c not in names]
+    cells = [[" ".join((row.get(c, "") or "")[:width].split()) for c in names] for row in rows]
+    if fmt == "simple":
+        return terminal.table(cells, names, columns)
+    return str(tabulate(cells, headers=names, tablefmt=fmt))

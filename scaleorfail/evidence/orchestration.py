@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from scaleorfail.record.model import Execution, HarvestRecord
+from scaleorfail.terminal import hint
 
 DEFAULT_EVENT_MS = 2.0  # the aws timing profile's history_event_ms when the record has none (a run on AWS)
 NEAR_CAPACITY = 0.5  # an event rate at half the writer's capacity or more: near it
@@ -143,11 +144,11 @@ def evidence_lines(load: HistoryLoad) -> list[tuple[str, str]]:
 
 def action(target_flag: str) -> str:
     return (
-        f"give each ticket its own history: sof deploy --target {target_flag} --var map_mode=distributed "
+        f"give each ticket its own history: {hint(f'sof deploy --target {target_flag} --var map_mode=distributed')} "
         "(a Distributed Map; reversible: --var map_mode=inline)"
     )
 
 
-def verification(burst: str, c: int | None, run_id: str) -> str:
-    label = f"dist-c{c or 'default'}"
-    return f"{burst} MAX_CONCURRENCY={c or 2} LABEL={label} && sof compare {run_id} {label}  # throughput, wait p95"
+def verification_label(c: int | None) -> str:
+    """The label of the burst that verifies the fix (the same knob, on the Distributed Map)."""
+    return f"dist-c{c or 'default'}"

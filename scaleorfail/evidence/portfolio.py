@@ -12,6 +12,7 @@ otherwise with the command that produces it. The HTML page renders the Markdown
 from __future__ import annotations
 
 import html
+import json
 import statistics
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,6 +30,14 @@ from scaleorfail.markdown import to_html
 from scaleorfail.pipeline import APPLY_DEFAULTS, DEFAULT_MAX_CONCURRENCY, PROCESS_TICKETS, QUARANTINE
 from scaleorfail.record.model import Execution, HarvestRecord
 
+# What produces each artefact: the README's activity commands (the checklist's hints for a missing one).
+ACTIVITY = {
+    1: "scripts/01-deploy.sh",
+    2: "scripts/02-invoke-one.sh",
+    3: "scripts/03-burst.sh",
+    4: "scripts/04-scale-up.sh",
+    6: "scripts/06-bad-input.sh",
+}
 COLOURS = {"SUCCEEDED": "#8fd18f", "FAILED": "#f08a8a", "NOT RUN": "#dddddd", "REJECTED": "#f5c26b"}
 
 
@@ -90,8 +99,9 @@ def execution_graph(record: HarvestRecord, path: Path) -> Path:
     box(3, 9.6, 4, 0.9, f"{APPLY_DEFAULTS} (Choice)", status, detail)
     status, detail = top_state(DEFAULT_MAX_CONCURRENCY)
     box(6.2, 8.3, 3.4, 0.9, DEFAULT_MAX_CONCURRENCY, status, detail)
-    arrow(5, 9.6, 5, 8.0)
-    arrow(6.5, 9.6, 7.6, 9.2)
+    arrow(5, 9.6, 5, 8.0)  # max_concurrency given: straight to the Map
+    arrow(6.5, 9.6, 7.6, 9.2)  # none given: set the default first
+    arrow(7.9, 8.3, 7.2, 7.95)  # ... then the Map
     map_status = {"SUCCEEDED": "SUCCEEDED"}.get(execution.status, "FAILED")
     took = (execution.stop_ms or execution.start_ms) - execution.start_ms
     axis.add_patch(FancyBboxPatch((1, 0.6), 8, 7.2, boxstyle="round,pad=0.1", facecolor="white", edgecolor="#444"))
@@ -143,23 +153,23 @@ def build(
     reports = {key: text for key, text in reports.items() if text.strip()}
     checks = [
         Check("Stack outputs: state machine, functions, dashboard", stack_outputs is not None,
-              str(stack_outputs or ""), "make deploy TARGET=local"),
+              str(stack_outputs or ""), ACTIVITY[1]),
         Check("Happy path: execution graph with per-state durations", graph is not None,
-              "execution-graph.png", "make burst N=5 MAX_CONCURRENCY=2"),
+              "execution-graph.png", ACTIVITY[2]),
         Check("The wall: burst at max_concurrency 2 (batch duration, plateau)", have_wall,
-              "comparison + timeline.png", "make burst N=500 MAX_CONCURRENCY=2"),
+              "comparison + timeline.png", ACTIVITY[3]),
         Check("The fix: the same burst at max_concurrency 10", have_fix,
-              "comparison table", "make burst N=500 MAX_CONCURRENCY=10"),
+              "comparison table", ACTIVITY[4]),
         Check("Side-by-side table and throughput plot",
               have_wall and have_fix and bool(comparison_md and comparison_md.strip()) and "throughput" in plots,
-              "throughput.png", "sof compare"),
-        Check("Logs Insights query output", bool(insights_md and insights_md.strip()), "insights section",
-              "make burst N=500 MAX_CONCURRENCY=2 (the query runs at harvest over the run's window)"),
+              "throughput.png", ACTIVITY[4]),
+        Check("Logs Insights query output",
+              bool(insights_md and insights_md.strip()), "insights section", ACTIVITY[3]),
         Check("Bad input: execution FAILED in Preprocess with PayloadTooLarge",
-              bool(bad and bad.error == "PayloadTooLarge"), "bad-input section", "sof scenario bad-input"),
-        Check("Incident report: bad input", "bad-input" in reports, "rca section", "sof rca <bad-input run>"),
+              bool(bad and bad.error == "PayloadTooLarge"), "bad-input section", ACTIVITY[6]),
+        Check("Incident report: bad input", "bad-input" in reports, "rca section", ACTIVITY[6]),
         Check("Incident report: the scaling wall (evidence vs hypothesis)", "wall" in reports, "rca section",
-              "sof rca <c2 run>"),
+              ACTIVITY[3]),
     ]  # fmt: skip
     made = datetime.now(UTC).isoformat(timespec="seconds")
     md = [
@@ -173,14 +183,18 @@ def build(
     md += [f"- [{'x' if c.done else ' '}] {c.item}" + ("" if c.done else f" - produce it: `{c.how}`") for c in checks]
     sections: list[tuple[str, str, Path | None]] = []
     if graph is not None:
-        sections.append(("Happy path: the execution graph", "States coloured by status, with durations.", graph))
+        assert happy is not None
+        drawn = f"run {happy.run_id}" + (f" (label {happy.label})" if happy.label else "")
+        sections.append(
+            ("Happy path: the execution graph", f"States coloured by status, with durations: {drawn}.", graph)
+        )
     if comparison_md and comparison_md.strip():
         sections.append(("The wall and the fix, side by side", comparison_md, None))
     for key in ("throughput", "timeline", "latency", "throttles"):
         if key in plots:
             sections.append((f"Plot: {key}", "", plots[key]))
     if bad is not None:
-        cause = (bad.cause or "")[:600]
+        cause = _cause(bad.cause or "")
         sections.append(
             (
                 "Bad input: FAILED immediately",
@@ -239,6 +253,17 @@ def build(
     )
     html_path.write_text(html_page("Evidence portfolio", css, body))
     return md_path, html_path, checks
+
+
+def _cause(text: str) -> str:
+    """A failure's cause as its error type and message: the JSON payload and stack trace of a Lambda error left out."""
+    try:
+        payload = json.loads(text)
+    except ValueError:
+        return text[:600]
+    if isinstance(payload, dict) and "errorMessage" in payload:
+        return f"{payload.get('errorType', 'Error')}: {payload['errorMessage']}"[:600]
+    return text[:600]
 
 
 def _demote(text: str) -> str:

@@ -16,6 +16,7 @@ executions shared the run's minutes, the report cites what the histories say and
 from __future__ import annotations
 
 import json
+import math
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -28,6 +29,7 @@ from scaleorfail.evidence.analysis import ENDPOINT_THROTTLE_ERRORS, THROTTLE_ERR
 from scaleorfail.pipeline import DISTRIBUTED_LIMIT, EMBED, MAP_LIMIT, map_slots
 from scaleorfail.record.model import HarvestRecord, LogScope, Visit
 from scaleorfail.record.pace import SHORT_RATIO
+from scaleorfail.terminal import hint, plural
 
 (THROTTLE,) = THROTTLE_ERRORS  # Lambda's 429
 (REJECTED,) = ENDPOINT_THROTTLE_ERRORS  # the Embed endpoint refused the request
@@ -56,6 +58,9 @@ LEAVES = ("THROTTLED", "EXHAUSTED", "TIMED OUT", "BAD INPUT", "QUOTA", "ORCHESTR
 HISTORY_EVENT_LIMIT = 25_000
 HISTORY_LIMIT_ERROR = "States.Runtime"
 HISTORY_LIMIT_WORDS = "maximum number of history events"
+QUARANTINED = "bad-input-fix"  # the label of the bad-input verification run
+SCENARIO_THROTTLED = "throttled-"  # runs of `sof scenario throttled` are labelled throttled-*
+THROTTLED_FIX = "throttled-fix-c10"  # its verification run: the knob matched to the account limit
 
 
 @dataclass
@@ -72,8 +77,9 @@ class Finding:
     bone: int
     evidence: list[Evidence]
     hypothesis: str
-    action: str
-    verification: str
+    action: str  # prose, with the command in `backticks`
+    verification: str  # prose, with the commands in `backticks`
+    meaning: str = ""  # what the leaf means here, in plain words
 
 
 @dataclass
@@ -141,14 +147,14 @@ def _ms_clock(epoch_ms: int) -> str:
     return datetime.fromtimestamp(epoch_ms / 1000.0, UTC).strftime("%H:%M:%S.%f")[:-3]
 
 
-def _log_how(scope: LogScope | None, query: str, run_id: str) -> str:
+def _log_how(scope: LogScope | None, query: str, run: str) -> str:
     """Where frozen log evidence came from: the call, the groups, the window and how rows were tied to the run."""
     if scope is None:
-        return f"sof insights {query} --run {run_id}"
+        return hint(f"sof insights {query} --run {run}")
     return (
         f"{scope.api} {', '.join(scope.log_groups)}, {_ms_clock(scope.start_ms)}-{_ms_clock(scope.stop_ms)} UTC, "
         f"kept by {scope.by} ({scope.kept} of {scope.read} lines, at harvest); "
-        f"the same lines: sof insights {query} --run {run_id}"
+        f"the same lines: {hint(f'sof insights {query} --run {run}')}"
     )
 
 
@@ -205,9 +211,18 @@ class _Run:
         """Items the Map lets run at once: max_concurrency, or the Map's own cap (40 inline) when unset or 0."""
         return map_slots(self.stats.max_concurrency, self.record.map_mode)
 
+    def burst(self, c: int, label: str, tickets: int | None = None) -> str:
+        """The burst that verifies a fix: the same tickets (or `tickets`) at max_concurrency c, labelled (a hint)."""
+        n = tickets or self.stats.tickets or 500
+        return hint(f"make burst TARGET={self.target_flag} N={n} MAX_CONCURRENCY={c} LABEL={label}")
+
+    def compare(self, label: str) -> str:
+        return hint(f"sof compare {self.name} {label}")
+
     @property
-    def burst(self) -> str:
-        return f"make burst TARGET={self.target_flag} N={self.stats.tickets or 500}"
+    def name(self) -> str:
+        """How a hint names the run: its label (the latest run with it, as the learner types it), else its id."""
+        return self.record.label or self.run_id
 
     def step_errors(self, wanted: tuple[str, ...], verb: str) -> list[Evidence]:
         return [
@@ -266,7 +281,7 @@ class _Run:
 
     def log_how(self, query: str, execution_log: bool = False) -> str:
         logs = self.record.logs
-        return _log_how(logs.execution_scope if execution_log else logs.lambda_scope, query, self.run_id)
+        return _log_how(logs.execution_scope if execution_log else logs.lambda_scope, query, self.name)
 
 
 # A check returns the finding for its leaf, or the reason the leaf is ruled out.
@@ -316,9 +331,17 @@ def _bad_input(r: _Run) -> Check:
             else "one bad ticket fails its whole batch."
         ),
         "fix the input at the source, and keep the batch going meanwhile: "
-        f"sof deploy --target {r.target_flag} --var bad_input_policy=quarantine "
-        "(reversible: --var bad_input_policy=fail)",
-        f"sof bad-input --target {r.target_flag}  # expect SUCCEEDED with the ticket REJECTED, then sof compare",
+        f"{hint(f'sof deploy --target {r.target_flag} --var bad_input_policy=quarantine')} "
+        "(reversible: `--var bad_input_policy=fail`)",
+        f"{hint(f'sof bad-input --target {r.target_flag} --label {QUARANTINED}')} - expect SUCCEEDED with the "
+        f"ticket REJECTED - then the before/after table: {r.compare(QUARANTINED)}",
+        "BAD INPUT: a ticket the pipeline cannot process stopped it. "
+        + (
+            "Under the quarantine policy it was set aside as REJECTED and the rest of the batch went on."
+            if quarantined
+            else "Under the default policy (fail) one bad ticket fails its whole execution, at once, in the first "
+            "step that checks it."
+        ),
     )
 
 
@@ -368,6 +391,13 @@ def _hard_throttle(r: _Run) -> Check:
     evidence += failed
     limit = r.account_concurrency or r.stats.peak_concurrency or 10
     safe = max(1, min(limit, c or limit))
+    if r.target_flag == "local" and r.stats.label.startswith(SCENARIO_THROTTLED):
+        check = (
+            f"{hint('make scenario SCENARIO=throttled')} runs it as {THROTTLED_FIX} under the same account limit "
+            f"(the emulator's 1,000 is back after the scenario); then {r.compare(THROTTLED_FIX)}"
+        )
+    else:
+        check = f"{r.burst(safe, f'verify-c{safe}')}, then {r.compare(f'verify-c{safe}')}"
     return Finding(
         "THROTTLED",
         "hard limit (429)",
@@ -376,8 +406,12 @@ def _hard_throttle(r: _Run) -> Check:
         f"Hypothesis: the Map runs up to {r.map_limit} items at once but only about {limit} Lambda "
         "invocations may run at once (account or reserved concurrency): the rest are refused with 429"
         + (" and, without retry, fail the execution." if failed else ", retried with backoff."),
-        f"match the knob to the limit: {r.burst} MAX_CONCURRENCY={safe} LABEL=verify-c{safe}",
-        f"compare the two runs: sof compare {r.run_id} <the verify-c{safe} run>",
+        f"match the knob to the limit: max_concurrency {safe}, so that the Map queues the rest instead of Lambda "
+        "refusing them",
+        check + " - expect 0 throttles, every execution SUCCEEDED",
+        f"THROTTLED (hard limit): Lambda refused {throttled} invocation(s) with HTTP 429 TooManyRequestsException - "
+        f"more wanted to run at once than the {limit} the account (or the function's reserved concurrency) allows. "
+        "This is AWS saying no, not the pipeline's own setting.",
     )
 
 
@@ -422,9 +456,11 @@ def _endpoint_rejections(r: _Run) -> Check:
         f"Hypothesis: the Map sends up to {r.map_limit} requests at once to an endpoint that serves "
         f"{cap or 'fewer'}; SageMaker does not queue the excess, it rejects it with ThrottlingException, "
         + ("and without a retry the execution fails." if failed else "and the retries absorb it."),
-        f"keep the Map within the endpoint (with embed_backend=sagemaker deployed): {r.burst} "
-        f"MAX_CONCURRENCY={safe} LABEL=verify-c{safe}",
-        f"sof compare {r.run_id} <the verify-c{safe} run>  # expect SUCCEEDED, 0 rejected: the Map queues instead",
+        f"keep the Map within the endpoint: max_concurrency {safe} (with embed_backend=sagemaker deployed)",
+        f"{r.burst(safe, f'verify-c{safe}')}, then {r.compare(f'verify-c{safe}')} - expect SUCCEEDED, 0 rejected: "
+        "the Map queues instead",
+        "THROTTLED (dependency limit): the Embed endpoint refused requests above its MaxConcurrency instead of "
+        "queueing them, and a refused request fails its ticket unless it is retried.",
     )
 
 
@@ -475,11 +511,15 @@ def _history_limit(r: _Run) -> Check:
         evidence,
         "Hypothesis: the batch is too large for one Standard execution's history; the steps did not fail, "
         "the execution ran out of history.",
-        (f"smaller batches: at most about {largest} tickets per execution (make burst TARGET={r.target_flag} "
-         f"N={largest}; the load profiles' BATCH=), " if largest else "smaller batches, ")
+        (f"smaller batches: at most about {largest} tickets per execution (the load profiles' BATCH=), "
+         if largest else "smaller batches, ")
         + "or the whole batch in one execution with a Distributed Map, whose child executions each have their "
-        f"own history: sof deploy --target {r.target_flag} --var map_mode=distributed (reversible)",
-        f"sof compare {r.run_id} <the smaller-batch run>  # no {HISTORY_LIMIT_ERROR}, every ticket harvested",
+        f"own history: {hint(f'sof deploy --target {r.target_flag} --var map_mode=distributed')} (reversible)",
+        (f"{r.burst(r.stats.max_concurrency or 2, 'verify-batch', largest)}, then {r.compare('verify-batch')}"
+         if largest else "a run of smaller batches, compared with this one")
+        + f" - no {HISTORY_LIMIT_ERROR}, every ticket harvested",
+        f"QUOTA: the execution ran out of history - Step Functions keeps at most {HISTORY_EVENT_LIMIT:,} events "
+        "per execution, and an inline Map writes every ticket's steps into it. The steps themselves did not fail.",
     )  # fmt: skip
 
 
@@ -489,6 +529,7 @@ def _orchestration(r: _Run) -> Check:
     if isinstance(load, str):
         return load
     c = r.stats.max_concurrency
+    label = orchestration.verification_label(c)
     evidence = [Evidence("history", text, r.history + how) for text, how in orchestration.evidence_lines(load)]
     return Finding(
         "ORCHESTRATION-BOUND",
@@ -497,7 +538,7 @@ def _orchestration(r: _Run) -> Check:
         evidence,
         orchestration.HYPOTHESIS,
         orchestration.action(r.target_flag),
-        orchestration.verification(r.burst, c, r.run_id),
+        f"{r.burst(c or 2, label)}, then {r.compare(label)} - compare throughput and wait p95",
     )
 
 
@@ -565,8 +606,13 @@ def _queueing(r: _Run) -> Check:
         evidence,
         f"Hypothesis: max_concurrency {c} is the bottleneck; throughput cannot exceed "
         f"{c} / per-item latency however fast each step is.",
-        f"raise the knob within the account concurrency: {r.burst} MAX_CONCURRENCY={better} LABEL=verify-c{better}",
-        f"sof compare {r.run_id} <the verify-c{better} run>  # wall time, throughput, queue wait p95",
+        f"raise the knob within the account concurrency: max_concurrency {better}",
+        f"{r.burst(better, f'verify-c{better}')}, then {r.compare(f'verify-c{better}')} - compare wall time, "
+        "throughput and queue wait p95",
+        f"THROTTLED here is the orchestration cap, not Lambda refusing calls: 0 throttles, no 429. The Map's "
+        f"max_concurrency ({c}) let only {c} ticket(s) be processed at a time, and the others waited in the Map's "
+        "queue. The workshop files this under THROTTLED (the Limits / Throttling bone) because the limit is a "
+        "concurrency setting - the pipeline's own, not AWS's.",
     )
 
 
@@ -660,9 +706,10 @@ def _exhausted(r: _Run) -> Check:
         evidence,
         "Hypothesis: the model needs more memory than the function is given, so the runtime is killed "
         "(on Lambda more memory also means more CPU).",
-        f"sof deploy --target {r.target_flag} --var embed_memory_mb={bigger}  (reversible: "
-        f"--var embed_memory_mb={embed_memory or 256})",
-        f"{r.burst} MAX_CONCURRENCY={c or 2} LABEL=verify-mem{bigger} && sof compare {r.run_id} <that run>",
+        f"give Embed more memory: {hint(f'sof deploy --target {r.target_flag} --var embed_memory_mb={bigger}')} "
+        f"(reversible: `--var embed_memory_mb={embed_memory or 256}`)",
+        f"{r.burst(c or 2, f'verify-mem{bigger}')}, then {r.compare(f'verify-mem{bigger}')}",
+        "EXHAUSTED: the function ran out of memory and the runtime was killed; the model needs more than it is given.",
     )
 
 
@@ -689,6 +736,9 @@ def _timed_out(r: _Run) -> Check:
         )
     evidence += r.failed_evidence(TIMEOUT_ERRORS, " after the retries")
     dependency = "DependencyTimeout" in slow
+    attempt = single[len(single) // 2] if single else 1000.0
+    longer_ms = max(100, int(round(2 * attempt, -2)))
+    longer_s = max(1, math.ceil(2 * max(single, default=attempt) / 1000))
     c = r.stats.max_concurrency
     return Finding(
         "TIMED OUT",
@@ -702,12 +752,14 @@ def _timed_out(r: _Run) -> Check:
             else "the step runs longer than its function timeout (a slow downstream call or too little CPU)."
         ),
         (
-            f"sof deploy --target {r.target_flag} --var dependency_timeout_ms=<observed latency + margin> "
-            "(reversible), and fix or cache the slow dependency"
+            f"wait longer for the dependency (twice the {_fmt(attempt)} an attempt lasted), and fix or cache it: "
+            f"{hint(f'sof deploy --target {r.target_flag} --var dependency_timeout_ms={longer_ms}')} (reversible)"
             if dependency
-            else f"sof deploy --target {r.target_flag} --var embed_timeout_seconds=<p99 + margin> (reversible)"
+            else "give Embed more time: "
+            f"{hint(f'sof deploy --target {r.target_flag} --var embed_timeout_seconds={longer_s}')} (reversible)"
         ),
-        f"{r.burst} MAX_CONCURRENCY={c or 2} LABEL=verify-timeout && sof compare {r.run_id} <that run>",
+        f"{r.burst(c or 2, 'verify-timeout')}, then {r.compare('verify-timeout')}",
+        "TIMED OUT: a step waited on something slower than its timeout, and each retry waited again.",
     )
 
 
@@ -724,7 +776,7 @@ def diagnose(record: HarvestRecord, run: RunStats, target_flag: str | None = Non
     c = run.max_concurrency
     counts = ", ".join(f"{v} {k}" for k, v in sorted(statuses.items())) or "none"
     what = [
-        f"{len(r.executions)} execution(s) ({counts}), {run.tickets} tickets, "
+        f"{plural(len(r.executions), 'execution')} ({counts}), {plural(run.tickets, 'ticket')}, "
         f"max_concurrency {c if c is not None else 'default'}, profile {run.profile}, target {run.target}"
         + (f" (emulator timing {run.timing})" if run.target == "local" and run.timing else ""),
         f"wall time {run.wall_s if run.wall_s is not None else '-'} s, throughput "
@@ -799,6 +851,11 @@ def to_markdown(diagnosis: Diagnosis) -> str:
     lines = [
         f"# Incident report: {diagnosis.label} ({diagnosis.run_id})",
         "",
+        *(
+            ["_The commands below name a run by its label: it stands for the latest run with that label._", ""]
+            if diagnosis.label != diagnosis.run_id
+            else []
+        ),
         "## What happened",
         "",
         *[f"- {w}" for w in diagnosis.what_happened],
@@ -808,7 +865,10 @@ def to_markdown(diagnosis: Diagnosis) -> str:
     ]
     for finding in diagnosis.findings:
         title = finding.leaf + (f" - {finding.subcase}" if finding.subcase else "")
-        lines += [f"### {title}", "", "**Evidence**", ""]
+        lines += [f"### {title}", ""]
+        if finding.meaning:
+            lines += [f"_In plain words_: {finding.meaning}", ""]
+        lines += ["**Evidence**", ""]
         lines += [f"- [{e.source}] {e.text}  \n  _shown by: {e.how}_" for e in finding.evidence]
         lines += [
             "",
@@ -816,9 +876,9 @@ def to_markdown(diagnosis: Diagnosis) -> str:
             "",
             f"Fishbone bone {finding.bone}: {BONES[finding.bone]}",
             "",
-            f"**Action** (one, safe and reversible): `{finding.action}`",
+            f"**Action** (one, safe and reversible): {finding.action}",
             "",
-            f"**Verification run**: `{finding.verification}`",
+            f"**Verification run**: {finding.verification}",
             "",
         ]
     lines += ["## Ruled out", ""]

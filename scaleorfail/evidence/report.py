@@ -21,7 +21,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from scaleorfail.evidence import analysis, compare
+from scaleorfail.evidence import analysis, compare, steps
 from scaleorfail.evidence.analysis import RunStats
 from scaleorfail.evidence.scaling import USL
 from scaleorfail.markdown import to_html
@@ -64,7 +64,9 @@ def plot_throughput(runs: list[RunStats], model: USL | None, path: Path) -> Path
     if model is not None:
         curve = [model.throughput(c) for c in range(1, max(top, MAP_LIMIT) + 1)]
         fitted = " - inline" if len(modes) > 1 else ""
-        axis.plot(range(1, len(curve) + 1), curve, color="tab:orange", label=f"USL fit{fitted} (R² {model.r2:.2f})")
+        how = f"through {model.points} points (exact)" if model.exact else f"(R² {model.r2:.2f})"
+        fit = f"USL fit{fitted} {how}"
+        axis.plot(range(1, len(curve) + 1), curve, color="tab:orange", label=fit)
     for mode in modes:
         mine = sorted(
             (r.max_concurrency, r.throughput) for r in runs if r.map_mode == mode and r.max_concurrency and r.throughput
@@ -127,7 +129,7 @@ def plot_timelines(runs: list[RunStats], records: list[HarvestRecord], path: Pat
     if not records:
         return None
     figure, axes = plt.subplots(
-        len(records), 1, figsize=(8, 2.6 * len(records)), squeeze=False, sharex=True, sharey=True
+        len(records), 1, figsize=(10, 2.6 * len(records)), squeeze=False, sharex=True, sharey=True
     )
     queue_axes: list[Any] = []
     names = compare.display_names(runs)
@@ -155,8 +157,12 @@ def plot_timelines(runs: list[RunStats], records: list[HarvestRecord], path: Pat
         axis.grid(alpha=0.3)
         handles = axis.get_legend_handles_labels()
         extra = queue.get_legend_handles_labels()
-        axis.legend(handles[0] + extra[0], handles[1] + extra[1], fontsize=7, loc="upper right")
-    axes[0, 0].set_ylim(bottom=0)
+        # beside the panel, not on it: the knob's line runs along the top of the panel
+        axis.legend(
+            handles[0] + extra[0], handles[1] + extra[1], fontsize=7, loc="upper left", bbox_to_anchor=(1.1, 1.0)
+        )
+    knobs = [r.max_concurrency or 0 for r in runs] + [r.peak_concurrency for r in runs]
+    axes[0, 0].set_ylim(0, max([*knobs, 1]) * 1.2)  # room above the knob's line
     axes[0, 0].set_xlim(0, max(timeline_horizon_s(records), 0.1))  # shared by every panel (sharex)
     queue_axes[0].set_ylim(bottom=0)
     axes[-1, 0].set_xlabel("seconds since the run's first execution started (the same scale for every run)")
@@ -176,21 +182,29 @@ def timeline_horizon_s(records: list[HarvestRecord]) -> float:
 
 
 def plot_throttles(runs: list[RunStats], records: list[HarvestRecord], path: Path) -> Path | None:
+    """Throttled invokes per second, per run; with none, the empty axes say so (no line through the words)."""
     figure, axis = plt.subplots(figsize=(8, 3.2))
-    any_data = False
     names = compare.display_names(runs)
-    for run, record in zip(runs, records, strict=True):
-        series = analysis.timeline(record, resolution_ms=1000.0)
-        if sum(series["throttles"]):
-            any_data = True
-        axis.plot(series["t_s"], series["throttles"], label=f"{names[run.run_id]} ({run.throttles} total)")
+    series = [analysis.timeline(record, resolution_ms=1000.0) for record in records]
+    any_data = any(sum(s["throttles"]) for s in series)
+    if any_data:
+        for run, points in zip(runs, series, strict=True):
+            axis.plot(points["t_s"], points["throttles"], label=f"{names[run.run_id]} ({run.throttles} total)")
+        axis.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0))
+        axis.set_ylim(bottom=0)
+    else:
+        axis.set_ylim(0, 1)
+        axis.set_yticks([0, 1])
+        shown = ", ".join(names[run.run_id] for run in runs)
+        axis.text(
+            0.5, 0.5, f"no throttling in these runs ({shown}: 0 throttles)", transform=axis.transAxes,
+            ha="center", va="center", color="grey", wrap=True,
+        )  # fmt: skip
+    axis.set_xlim(0, max(timeline_horizon_s(records), 0.1))
     axis.set_title("Throttles over time (429 TooManyRequests seen by Step Functions, per second)")
     axis.set_xlabel("seconds since the run's first execution started")
     axis.set_ylabel("throttled invokes / s")
     axis.grid(alpha=0.3)
-    axis.legend(fontsize=8)
-    if not any_data:
-        axis.text(0.5, 0.5, "no throttling in these runs", transform=axis.transAxes, ha="center", color="grey")
     return save_figure(figure, path)
 
 
@@ -209,15 +223,28 @@ def build(
     model_lines = model_summary(model, min(settings, default=1), max(settings, default=MAP_LIMIT))
     title = "scale-or-fail run report"
     made = datetime.now(UTC).isoformat(timespec="seconds")
+    names = compare.display_names(runs)
+    gaps = [c for r, rec in zip(runs, records, strict=True) if (c := steps.caption(rec, names[r.run_id]))]
     captions = {
         "throughput": "Throughput against the Map's max_concurrency, with the ideal linear line.",
         "latency": "Per-step latency distributions, one panel per run.",
         "timeline": "Concurrency against the knob and queue depth over time (from the execution histories); "
-        f"the {len(records)} panel(s) share one time axis, 0-{timeline_horizon_s(records):.1f} s.",
+        f"the {len(records)} panel(s) share one time axis, 0-{timeline_horizon_s(records):.1f} s. Running Lambda "
+        "tasks stay below the items in flight: " + "; ".join(gaps) + ".",
         "throttles": "Throttles over time.",
     }
+    pairs = [(names[r.run_id], rec, r) for r, rec in zip(runs, records, strict=True)]
+    steps_md = [
+        "## Where the time goes, per step",
+        "",
+        steps.table(pairs, "github"),
+        "",
+        steps.EXPLAINED,
+        "",
+    ]
     md = [f"# {title}", "", f"Generated {made} from {len(runs)} run(s).", "", compare.table(runs, "github"), ""]
     md += [f"- {n}" for n in notes] + [""]
+    md += steps_md
     md += model_lines
     for key, plot in plots.items():
         if plot is not None:
@@ -227,8 +254,9 @@ def build(
     body = [
         f"<h1>{html.escape(title)}</h1>",
         f"<p>Generated {html.escape(made)} from {len(runs)} run(s).</p>",
-        compare.table(runs, "html"),
+        *(f"<div class=wide>{table}</div>" for table in compare.page_tables(runs)),
         "<ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + "</ul>",
+        to_html("\n".join(steps_md)),
     ]
     if model_lines:
         body.append(to_html("\n".join(model_lines)))
@@ -239,7 +267,9 @@ def build(
             )
     css = (
         "body{font-family:system-ui,sans-serif;margin:2em;max-width:1400px}"
-        "table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:3px 6px}"
+        "table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ccc;padding:3px 5px}"
+        "td{white-space:nowrap}th{vertical-align:bottom}"
+        ".wide{overflow-x:auto}.wide th{white-space:normal;min-width:3.5em}"
         "img{max-width:100%}figure{margin:1.5em 0}"
     )
     paths["html"].write_text(html_page(title, css, body))
@@ -262,7 +292,8 @@ def html_page(title: str, css: str, body: list[str]) -> str:
 
 
 def model_summary(model: USL | None, low: float = 1.0, high: float = MAP_LIMIT) -> list[str]:
-    """The fitted model in words; `low`..`high` is the range of settings it was fitted over."""
+    """The fitted model in words - and what a fit on these few points can and cannot tell;
+    `low`..`high` is the range of settings it was fitted over."""
     if model is None:
         return []
     knee = model.knee(low, high)
@@ -270,16 +301,35 @@ def model_summary(model: USL | None, low: float = 1.0, high: float = MAP_LIMIT) 
     if knee is None:
         where = f"no knee between {low:g} and {high:g}: throughput keeps scaling almost linearly"
     else:
-        where = (
-            f"returns diminish past max_concurrency ~{knee} (the knee of the fitted curve over {low:g}..{high:g}); "
-            f"ceiling ~{model.ceiling(high):.1f} tickets/s"
+        where = f"returns diminish past max_concurrency ~{knee} (the knee of the fitted curve over {low:g}..{high:g})"
+    if peak is not None and low <= peak <= high:
+        top = f"the fitted curve peaks at max_concurrency ~{peak:.0f} ({model.throughput(peak):.1f} tickets/s)"
+    else:
+        top = (
+            f"at {high:g}, the highest setting measured, the fitted curve still rises "
+            f"({model.throughput(high):.1f} tickets/s): no ceiling within the measured range, and beyond it the "
+            "curve is an extrapolation"
         )
     lines = [
         "## Scaling model (Universal Scalability Law)",
         "",
         f"lambda = {model.lam:.2f} tickets/s per unit of concurrency, sigma (contention) = {model.sigma:.4f}, "
         f"kappa (coherency) = {model.kappa:.5f}, R² = {model.r2:.3f}",
-        where + (f"; throughput peaks at ~{peak:.0f}" if peak and peak <= high else ""),
+        "",
+        f"{where}; {top}.",
         "",
     ]
+    if model.exact:
+        lines += [
+            f"Fitted on {model.points} settings with {model.parameters} parameters: the curve passes through every "
+            "point by construction, so R² = 1 says nothing about how well the law fits, and the knee and the curve "
+            "between the points are a guess. It can show the shape the measured points suggest; where returns "
+            "really diminish needs more settings (`make sweep N=500` runs seven).",
+            "",
+        ]
+    elif model.points and model.points < 5:
+        lines += [
+            f"Fitted on {model.points} settings: read the knee as a rough guide (`make sweep N=500` runs seven).",
+            "",
+        ]
     return lines

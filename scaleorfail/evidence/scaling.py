@@ -27,6 +27,13 @@ class USL:
     sigma: float
     kappa: float
     r2: float
+    points: int = 0  # settings it was fitted to
+    parameters: int = 3  # parameters it fitted (lambda, and sigma and kappa where they are not 0)
+
+    @property
+    def exact(self) -> bool:
+        """As many parameters as points (or more): the curve passes through them by construction, R² is 1."""
+        return 0 < self.points <= self.parameters
 
     def throughput(self, n: float) -> float:
         return self.lam * n / (1.0 + self.sigma * (n - 1.0) + self.kappa * n * (n - 1.0))
@@ -110,9 +117,10 @@ def fit(points: list[tuple[float, float]]) -> USL:
         slope = float(np.mean(x / n))
         best = (0.0, {"a": 1.0 / slope})
     values = best[1]
+    fitted = len(values)
     a = values["a"]
     model = USL(lam=1.0 / a, sigma=values.get("b", 0.0) / a, kappa=values.get("c", 0.0) / a, r2=0.0)
     predicted = np.array([model.throughput(v) for v in n])
     total = float(np.sum((x - x.mean()) ** 2))
     r2 = 1.0 - float(np.sum((x - predicted) ** 2)) / total if total > 0 else 1.0
-    return USL(model.lam, model.sigma, model.kappa, round(r2, 4))
+    return USL(model.lam, model.sigma, model.kappa, round(r2, 4), len(clean), fitted)

@@ -47,6 +47,7 @@ from scaleorfail.record import model, queries
 from scaleorfail.record.manifest import Manifest, load
 from scaleorfail.record.model import SCHEMA, VERSION
 from scaleorfail.stepfunctions import TERMINAL, executions_since, history_pages
+from scaleorfail.terminal import hint
 
 __all__ = ["SCHEMA", "VERSION", "Options", "harvest", "harvest_path", "read_any", "read_cached", "run_dirs"]
 
@@ -176,7 +177,7 @@ class Collector:
             raise UserError(
                 f"run {manifest.run_id}: its state machine no longer exists on the {manifest.target} target "
                 f"({self.state_machine_arn}), and its executions went with it",
-                "harvest runs before `sof destroy`; re-run the load after `sof deploy`",
+                f"harvest runs before {hint('sof destroy')}; re-run the load after {hint('sof deploy --target local')}",
             ) from None
         timelines = self.histories(statuses)
         executions = [kept[name] for name in names & set(kept)]

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import re
+import statistics
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -30,6 +31,7 @@ from typing import Any
 
 from scaleorfail.pipeline import STEP_FUNCTIONS
 from scaleorfail.record import model
+from scaleorfail.stats import percentile
 
 SKEW_MS = 1000  # read this much either side when lines are kept by request id (clock skew between services)
 MAX_ROWS = 200
@@ -153,6 +155,7 @@ def summarise(step: str, group: str, events: list[dict[str, Any]]) -> model.Func
     inits = [float(i.group(1)) for m, e in reports if (i := _INIT.search(str(e.get("message", ""))))]
     used = [int(m.group("used")) for m, _ in reports]
     sizes = [int(m.group("size")) for m, _ in reports]
+    durations = [float(m.group("duration")) for m, _ in reports]
     return model.FunctionLogs(
         step=step,
         log_group=group,
@@ -164,6 +167,9 @@ def summarise(step: str, group: str, events: list[dict[str, Any]]) -> model.Func
         at_memory_limit=sum(1 for m, _ in reports if int(m.group("used")) >= int(m.group("size"))),
         timeouts=sum(1 for _, e in reports if "Status: timeout" in str(e.get("message", ""))),
         peak_concurrency=peak(windows(events)),
+        duration_ms_p50=percentile(durations, 50),
+        duration_ms_mean=round(statistics.fmean(durations), 3) if durations else None,
+        init_ms_mean=round(statistics.fmean(inits), 3) if inits else None,
     )
 
 

@@ -74,12 +74,17 @@ def budget(definition: str | dict[str, Any]) -> HistoryBudget | None:
     return HistoryBudget(fixed=fixed, per_item=normal, per_item_worst=worst)
 
 
-def warning(batch_size: int, definition: str | dict[str, Any]) -> str | None:
-    """A warning when a batch of this size can reach the history limit."""
+def warning(batch_size: int, definition: str | dict[str, Any], throttling: bool = True) -> str | None:
+    """A warning when a batch of this size can reach the history limit.
+
+    Without `throttling` (the Map cannot run more Lambdas than the account allows), retries are not
+    expected, and only a batch over the limit without them is warned about."""
     found = budget(definition)
     if found is None:
         return None
     normal, worst = found.events(batch_size), found.events(batch_size, worst=True)
+    if not throttling:
+        worst = normal
     if normal >= HISTORY_EVENT_LIMIT:
         return (
             f"warning: a batch of {batch_size} tickets writes ~{normal:,} history events, over Step Functions' "

@@ -31,10 +31,10 @@ from locust import LoadTestShape, User, events, task
 from locust.runners import STATE_MISSING, MasterRunner, WorkerRunner
 from locust.stats import PERCENTILES_TO_REPORT, StatsCSV, StatsCSVFileWriter
 
-from scaleorfail import consolelink
+from scaleorfail import consolelink, paths, terminal
 from scaleorfail import target as targets
 from scaleorfail.errors import UserError
-from scaleorfail.load import history_limit, options, progress
+from scaleorfail.load import history_limit, options, progress, summary
 from scaleorfail.load.batches import (
     MAX_INPUT_BYTES,
     TicketPool,
@@ -48,6 +48,7 @@ from scaleorfail.load.profiles import my_starts
 from scaleorfail.load.starter import error_code, start_execution
 from scaleorfail.load.tracker import CompletionTracker
 from scaleorfail.load.watch import TargetWatch
+from scaleorfail.pipeline import map_slots
 from scaleorfail.ratelimit import ApiLimiter
 from scaleorfail.record.manifest import (
     Finished,
@@ -63,6 +64,25 @@ from scaleorfail.record.manifest import (
 from scaleorfail.record.model import FailedStart
 
 log = logging.getLogger("scale-or-fail")
+# Locust's routine lines (start, spawning, shutting down) and its console tables are wider than a terminal
+# and say what the progress lines say: they are kept out of the console (its HTML and CSV files keep the
+# tables; --loglevel DEBUG brings the routine lines back), and the run ends with a summary that fits.
+ROUTINE_LOGGERS = ("locust.main", "locust.runners")
+STATS_LOGGER = "locust.stats_logger"
+
+
+class _Routine(logging.Filter):
+    """Drops Locust's INFO lines (a filter: Locust's logging setup resets its child loggers' levels, not filters)."""
+
+    shown = False  # --loglevel DEBUG
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return self.shown or record.levelno >= logging.WARNING
+
+
+ROUTINE = _Routine()
+for _name in ROUTINE_LOGGERS:  # at import, so that "Starting Locust" is dropped too
+    logging.getLogger(_name).addFilter(ROUTINE)
 REQUEST_TYPE = "SFN"
 START_MARGIN_S = 0.5  # workers start their schedules this long after the plan is sent
 SEND_INTERVAL_S = 0.5
@@ -78,7 +98,7 @@ loader: dict[str, Any] = {}
 
 
 def fail(error: UserError) -> None:
-    print(error.render(), file=sys.stderr, flush=True)
+    print(terminal.fill(error.render()), file=sys.stderr, flush=True)
     sys.exit(2)
 
 
@@ -91,6 +111,7 @@ def _register(parser: Any, **_: Any) -> None:
 @events.init.add_listener
 def _init(environment: Any, **_: Any) -> None:
     runner = environment.runner
+    _quiet_locust(environment)
     if isinstance(runner, WorkerRunner):
         runner.register_message("sof_plan", _on_plan)
         return
@@ -104,21 +125,13 @@ def _init(environment: Any, **_: Any) -> None:
         _check_input(settings, pool, outputs, map_mode)
         limit = targets.account_concurrency(target)
         arn = settings.state_machine_arn or outputs["state_machine_arn"]
-        warnings = [
-            w
-            for w in (
-                options.concurrency_warning(settings, limit, map_mode),
-                _history_warning(target, arn, settings.batch_size),
-            )
-            if w
-        ]
+        warnings = _start_warnings(target, arn, settings, outputs, limit, map_mode)
         replaced = settings.overwrite and (settings.run_dir / settings.run_id / "manifest.json").exists()
         run_dir = claim_run_dir(settings.run_dir / settings.run_id, settings.overwrite)
     except UserError as error:
         fail(error)
         return
-    for warning in warnings:
-        print(warning, file=sys.stderr, flush=True)
+    _announce(warnings)
     # SIGTERM ends the run like Ctrl+C (Locust installs its own handler only after a shape run is over)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     environment.parsed_options.run_id = settings.run_id  # sent to workers with the spawn message
@@ -148,7 +161,7 @@ def _init(environment: Any, **_: Any) -> None:
     )
     recorder = Recorder(run_dir, manifest)
     if recorder.storage_error is not None:  # e.g. the disk filled up during an earlier run
-        print(storage_message(run_dir, recorder.storage_error).render(), file=sys.stderr, flush=True)
+        print(terminal.fill(storage_message(run_dir, recorder.storage_error).render()), file=sys.stderr, flush=True)
         sys.exit(EXIT_STORAGE)
     if not environment.parsed_options.html_file:
         environment.parsed_options.html_file = str(run_dir / "locust.html")
@@ -171,11 +184,12 @@ def _init(environment: Any, **_: Any) -> None:
     gevent.spawn(_keep_manifest_fresh, recorder)
     if target.name == "local" and target.endpoint_url:
         gevent.spawn(_watch_target, environment, TargetWatch(target.endpoint_url, target.access_key, target.instance))
-    print(
-        f"run {settings.run_id}: {settings.profile.name}, {settings.profile.total()} executions of "
-        f"{settings.batch_size} tickets -> {run_dir}",
-        file=sys.stderr,
-        flush=True,
+    _announce(
+        [
+            f"run {settings.run_id}: {settings.profile.name}, "
+            f"{terminal.plural(settings.profile.total(), 'execution')} of "
+            f"{terminal.plural(settings.batch_size, 'ticket')} -> {paths.shown(run_dir)}"
+        ]
     )
 
 
@@ -190,6 +204,18 @@ def _check_input(settings: options.LoadSettings, pool: TicketPool, outputs: dict
             "use a smaller --batch-size (the workshop uses 500), or the Distributed Map (map_mode = distributed), "
             "which reads its tickets from S3",
         )
+
+
+def _announce(lines: list[str]) -> None:
+    for line in lines:
+        print(terminal.fill(line), file=sys.stderr, flush=True)
+
+
+def _quiet_locust(environment: Any) -> None:
+    """Locust's tables out of the console (its logger is set INFO by Locust's setup, before init); its routine
+    lines back with --loglevel DEBUG."""
+    logging.getLogger(STATS_LOGGER).setLevel(logging.WARNING)
+    ROUTINE.shown = str(getattr(environment.parsed_options, "loglevel", "INFO")).upper() == "DEBUG"
 
 
 def headless_only(parsed: Any) -> None:
@@ -244,7 +270,7 @@ def _print_progress(reporter: progress.Reporter) -> None:
         log.debug(f"progress: {error}")
         return
     if line is not None:
-        print(line, file=sys.stderr, flush=True)
+        print(terminal.fill(line), file=sys.stderr, flush=True)
     _print_console_link(reporter)
 
 
@@ -270,13 +296,33 @@ def _report_progress(reporter: progress.Reporter) -> None:
             _print_progress(reporter)
 
 
-def _history_warning(target: targets.Target, arn: str, batch_size: int) -> str | None:
-    """Warn when the deployed definition's batch can reach the 25,000-event history limit."""
+def _start_warnings(
+    target: targets.Target,
+    arn: str,
+    settings: options.LoadSettings,
+    outputs: dict[str, Any],
+    limit: int | None,
+    map_mode: str,
+) -> list[str]:
+    """What the learner should know before the run starts: 429s ahead, the history limit within reach."""
+    throttling = options.concurrency_warning(settings, limit, map_mode)
+    return [w for w in (throttling, _history_warning(target, arn, settings, outputs, throttling)) if w]
+
+
+def _history_warning(
+    target: targets.Target, arn: str, settings: options.LoadSettings, outputs: dict[str, Any], throttling: str | None
+) -> str | None:
+    """Warn when the deployed definition's batch can reach the 25,000-event history limit - counting every
+    retry only where 429s are to be expected (the Map above the account's or Embed's reserved concurrency)."""
     try:
         definition = target.client("stepfunctions", max_attempts=1).describe_state_machine(stateMachineArn=arn)
     except Exception:  # the start itself will report an unreachable target or a missing machine
         return None
-    return history_limit.warning(batch_size, str(definition.get("definition") or "{}"))
+    reserved = outputs.get("embed_reserved_concurrency")
+    knob = settings.max_concurrency  # None: the definition's default (2), which no reserve below 2 refuses
+    slots = map_slots(knob, str(outputs.get("map_mode") or "inline")) if knob is not None else None
+    retries = bool(throttling) or (isinstance(reserved, int) and slots is not None and slots > reserved)
+    return history_limit.warning(settings.batch_size, str(definition.get("definition") or "{}"), retries)
 
 
 def _write_stats(writer: Any) -> None:
@@ -318,8 +364,13 @@ def _watch_target(environment: Any, watch: TargetWatch) -> None:
         recorder.fail(lost.kind, lost.message)
         coordinator["failure"] = lost
         environment.process_exit_code = EXIT_TARGET_LOST
+        sof = terminal.sof()
         print(
-            UserError(lost.message, "sof local up && sof deploy --target local, then run the load again").render(),
+            terminal.fill(
+                UserError(
+                    lost.message, f"`{sof} local up && {sof} deploy --target local`, then run the load again"
+                ).render()
+            ),
             file=sys.stderr,
             flush=True,
         )
@@ -349,7 +400,7 @@ def _test_start(environment: Any, **_: Any) -> None:
     runner.send_message("sof_plan", plan)
     if coordinator["settings"].progress_interval > 0:
         coordinator["progress"] = reporter = _progress_reporter()
-        gevent.spawn(_report_progress, reporter)
+        coordinator["progress_loop"] = gevent.spawn(_report_progress, reporter)
     if isinstance(runner, MasterRunner):
         gevent.spawn(_watch_workers, environment)
 
@@ -411,17 +462,26 @@ def _quit(exit_code: int = 0, **_: Any) -> None:
     recorder: Recorder = coordinator["recorder"]
     coordinator["closing"] = True
     status = "failed" if coordinator.get("failure") else "complete" if coordinator.get("done") else "interrupted"
+    loop = coordinator.get("progress_loop")
+    if loop is not None:
+        loop.kill(block=True)  # one last line, from here: a look of the loop's own may be under way
     reporter: progress.Reporter | None = coordinator.get("progress")
     if reporter is not None and status == "complete":
         _print_progress(reporter)  # the last word, however short the run was
     path = recorder.close(status)
+    environment = coordinator["writer"].environment
     with contextlib.suppress(OSError):  # a full disk: the manifest's end state is what counts
-        _final_csv(coordinator["writer"].environment, coordinator["run_dir"])
+        _final_csv(environment, coordinator["run_dir"])
+    for line in summary.lines(environment.stats, terminal.width()):
+        print(line, file=sys.stderr)
     started, failed, finished = recorder.counts
     throttled = recorder.throttled_starts
     print(
-        f"run {recorder.manifest.run_id} {status}: {started} executions started, {failed} failed to start"
-        f"{f' ({throttled} throttled: ThrottlingException)' if throttled else ''}, {finished} seen finishing -> {path}",
+        terminal.fill(
+            f"run {recorder.manifest.run_id} {status}: {terminal.plural(started, 'execution')} started, "
+            f"{failed} failed to start{f' ({throttled} throttled: ThrottlingException)' if throttled else ''}, "
+            f"{finished} seen finishing -> {paths.shown(path)}"
+        ),
         file=sys.stderr,
         flush=True,
     )

@@ -18,6 +18,7 @@ from scaleorfail import paths
 from scaleorfail.errors import UserError
 from scaleorfail.load import profiles
 from scaleorfail.pipeline import DISTRIBUTED_LIMIT, MAP_LIMIT
+from scaleorfail.terminal import hint
 
 RUN_ID_MAX = 64  # execution names <run id>[-xxxx]-<worker>-<seq> stay within AWS's 80 characters
 RUN_ID = re.compile(rf"^[A-Za-z0-9][A-Za-z0-9_.-]{{0,{RUN_ID_MAX - 1}}}$")
@@ -174,7 +175,7 @@ def locust_duration(options: Any, name: str) -> float | None:
         )
         raise UserError(
             f"{given} do not apply: the harness starts executions on the profile's schedule, not with Locust users",
-            f"drop {given}; shape the load with {PROFILE_OPTIONS} (every option: sof load-options)",
+            f"drop {given}; shape the load with {PROFILE_OPTIONS} (every option: {hint('sof load-options')})",
         )
     run_time = getattr(options, "run_time", None)
     if run_time is None:

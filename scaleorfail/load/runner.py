@@ -6,15 +6,17 @@ Quiet runs keep Locust's own output to themselves but pass the harness's progres
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
-from scaleorfail import paths
+from scaleorfail import paths, terminal
 from scaleorfail.errors import UserError
 from scaleorfail.load.options import new_run_id
 
 SHOWN_PREFIXES = ("progress ", "warning:")
+INDENT = "  "
 TAIL_LINES = 3
 
 
@@ -69,12 +71,15 @@ def _run(command: list[str], quiet: bool) -> tuple[int, list[str]]:
     if not quiet:
         return subprocess.run(command, check=False).returncode, []
     tail: list[str] = []
-    with subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) as process:
+    shown = False  # the last line was shown: its wrapped continuation lines (indented) are shown too
+    env = {**os.environ, "COLUMNS": str(terminal.width() - len(INDENT))}  # indented here, it still fits
+    with subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env) as process:
         assert process.stderr is not None
         for line in process.stderr:
             text = line.rstrip()
-            if text.startswith(SHOWN_PREFIXES):
-                print(f"  {text}", file=sys.stderr, flush=True)
+            shown = text.startswith(SHOWN_PREFIXES) or (shown and text.startswith("  "))
+            if shown:
+                print(f"{INDENT}{text}", file=sys.stderr, flush=True)
             elif text:
                 tail = [*tail, text][-TAIL_LINES:]
     return process.returncode, tail

@@ -280,6 +280,9 @@ class FunctionLogs:
     at_memory_limit: int = 0  # REPORT lines with Max Memory Used >= Memory Size
     timeouts: int = 0
     peak_concurrency: int | None = None  # most invocations between their START and END lines at once
+    duration_ms_p50: float | None = None  # REPORT Duration: the handler's own time, without the invoke around it
+    duration_ms_mean: float | None = None
+    init_ms_mean: float | None = None  # of the cold starts (REPORT Init Duration)
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from scaleorfail.errors import UserError
 from scaleorfail.evidence import analysis, compare, scaling
 from scaleorfail.harvest import collect
 from scaleorfail.record.model import HarvestRecord
+from scaleorfail.terminal import hint
 from scaleorfail.usecases.harvest import harvest_runs
 
 
@@ -65,8 +66,10 @@ def compare_records(
     baseline: str | None = None,
     skipped: list[str] | None = None,
     mixed_tickets: bool = False,
+    named: bool = False,
 ) -> Compared:
-    """Harvest (or read the caches of) runs: their stats and records by max_concurrency, and the baseline.
+    """Harvest (or read the caches of) runs: their stats and records by max_concurrency, and the baseline
+    (with `named`, the runs were named by the learner: the first one named is the baseline).
 
     With `skipped`, a run that cannot be harvested or read is one line there, and the others are compared.
     """
@@ -80,15 +83,17 @@ def compare_records(
         except (KeyError, TypeError, ValueError, AttributeError, IndexError) as error:
             problem = f"{record.run_id}: skipped: its harvest record is damaged ({type(error).__name__}: {error})"
             if skipped is None:
-                raise UserError(problem, "re-harvest it: sof harvest --refresh RUN") from None
-            skipped.append(problem + " - re-harvest it: sof harvest --refresh RUN")
+                raise UserError(problem, f"re-harvest it: {hint('sof harvest --refresh ' + record.run_id)}") from None
+            skipped.append(problem + f" - re-harvest it: {hint('sof harvest --refresh ' + record.run_id)}")
             print(skipped[-1], file=sys.stderr)
     if not runs and skipped:
         raise UserError("no run could be compared", "see the lines above")
     order = sorted(range(len(runs)), key=lambda i: (runs[i].max_concurrency or 0, runs[i].run_id))
     ordered_runs = [runs[i] for i in order]
     ordered_records = [usable[i] for i in order]
-    return Compared(ordered_runs, ordered_records, compare.with_baseline(ordered_runs, baseline, mixed_tickets))
+    first = runs[0].run_id if named and runs else None
+    chosen = compare.with_baseline(ordered_runs, baseline, mixed_tickets, first)
+    return Compared(ordered_runs, ordered_records, chosen)
 
 
 def fit_model(runs: list[analysis.RunStats]) -> scaling.USL | None:

@@ -10,6 +10,7 @@ from scaleorfail import paths
 from scaleorfail.emulator import control
 from scaleorfail.emulator.settings import resolve
 from scaleorfail.errors import UserError
+from scaleorfail.terminal import hint
 from scaleorfail.usecases.compare import Compared, compare_records, fit_model, write_report
 
 SETTINGS = (2, 10)
@@ -39,7 +40,7 @@ def run_demo(tickets: int, keep_emulator: bool, say: Callable[[str], None], port
         if port is not None and port != current.port:
             raise UserError(
                 f"an emulator is already running at {current.url}, not on port {port}",
-                "stop it first (sof local down), or run the demo on it without --port / PORT=",
+                f"stop it first ({hint('sof local down')}), or run the demo on it without --port / PORT=",
             )
         say(f"1/5 using the emulator that is already running at {current.url}")
         info = control.health(current.local_url, token=current.token)
@@ -47,7 +48,7 @@ def run_demo(tickets: int, keep_emulator: bool, say: Callable[[str], None], port
         if timing != "aws":
             say(
                 f"note: that emulator runs the {timing!r} timing profile, so these numbers will not show AWS's "
-                "scaling curve; for the calibrated one: sof local down && sof local up --timing aws"
+                f"scaling curve; for the calibrated one: {hint('sof local down && sof local up --timing aws')}"
             )
     try:
         target = targets.local_target()

@@ -9,6 +9,7 @@ from scaleorfail.errors import UserError
 from scaleorfail.harvest import collect
 from scaleorfail.record.manifest import journal_problems
 from scaleorfail.record.model import HarvestRecord
+from scaleorfail.terminal import fill
 
 
 def harvest_runs(
@@ -37,7 +38,7 @@ def harvest_runs(
                 else ""
             )
             skipped.append(f"{run_dir.name}: skipped: {why}{error.cause}" + (f" ({error.fix})" if error.fix else ""))
-            print(skipped[-1], file=sys.stderr)
+            print(fill(skipped[-1]), file=sys.stderr)
             continue
         records.append(record)
         for problem in journal_problems(run_dir):  # one line each: the records on those lines are not in the harvest
@@ -46,20 +47,20 @@ def harvest_runs(
             if damaged is not None:
                 damaged.append(line)
         if not quiet:
-            print(summary_line(record, cached is not None), file=sys.stderr)
+            print(fill(summary_line(record, cached is not None)), file=sys.stderr)
     return records
 
 
 def summary_line(record: HarvestRecord, cached: bool) -> str:
     recon = record.reconciliation
     statuses = ", ".join(f"{n} {s}" for s, n in recon.harvested_by_status.items()) or "no executions"
-    calls = ", ".join(f"{k} {v}" for k, v in record.api_calls.items())
+    calls = f"{sum(record.api_calls.values())} API calls"  # each call by name: api_calls in harvest.json
     if recon.missing:
         reasons = sorted({m.reason for m in recon.missing})
         balance = f"{len(recon.missing)} missing ({'; '.join(reasons)[:300]})"
     else:
         balance = "reconciled" if recon.balanced else "NOT reconciled"
-    source = "cached" if cached else f"harvested in {record.harvest_seconds:.1f} s ({calls})"
+    source = "cached" if cached else f"harvested in {record.harvest_seconds:.1f} s, {calls}"
     line = f"{record.run_id}: {statuses}; {balance}; {source}"
     if not record.final:
         line += f"; partial: {', '.join(record.pending)} - not cached, read again on the next harvest"

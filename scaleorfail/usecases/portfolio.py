@@ -10,10 +10,12 @@ from scaleorfail import target as targets
 from scaleorfail.evidence import analysis, compare, portfolio, rca, report
 from scaleorfail.harvest import collect
 from scaleorfail.record.model import HarvestRecord
+from scaleorfail.terminal import hint
 from scaleorfail.usecases.diagnose import diagnose_run
 from scaleorfail.usecases.harvest import harvest_runs
 
 PLOTS = ("throughput", "timeline", "latency", "throttles")
+HAPPY = "happy-path"  # the label of Activity 2's run (sof invoke-one)
 
 
 @dataclass
@@ -45,7 +47,7 @@ def insights_markdown(record: HarvestRecord) -> str | None:
     from scaleorfail.evidence import insights
 
     return (
-        f"`sof insights {result.key} --run {record.run_id}`: run at harvest over the run's window "
+        f"{hint(f'sof insights {result.key} --run {record.run_id}')}: run at harvest over the run's window "
         f"({len(result.rows)} rows)\n\n" + insights.render(list(result.rows), fmt="github")
     )
 
@@ -61,7 +63,9 @@ def build(picks: Picks, out: Path | None = None) -> tuple[Path, Path, list[portf
     wall = one(picks.wall) or _pick(cached, lambda r: _single_ok(r, 2))
     fix = one(picks.fix) or _pick(cached, lambda r: _single_ok(r, 10))
     bad = one(picks.bad_input) or _pick(cached, lambda r: any(e.error == "PayloadTooLarge" for e in r.executions))
-    happy = one(picks.happy) or wall or fix
+    happy = one(picks.happy) or _pick(
+        cached, lambda r: r.label == HAPPY and any(e.status == "SUCCEEDED" for e in r.executions)
+    )
     folder = out or paths.runs_dir() / "portfolio"
     folder.mkdir(parents=True, exist_ok=True)
     pair = [r for r in (wall, fix) if r is not None]
@@ -70,7 +74,7 @@ def build(picks: Picks, out: Path | None = None) -> tuple[Path, Path, list[portf
     if pair:
         stats = [analysis.stats(r) for r in pair]
         baseline = compare.with_baseline(stats)
-        comparison = compare.table(stats, "github")
+        comparison = compare.page_tables(stats, "github")[0]  # the story's columns: the page is 1,300 px wide
         built = report.build(stats, pair, baseline, None, folder / "plots")
         plots = {k: v for k, v in built.items() if k in PLOTS}
     reports: dict[str, str] = {}

@@ -21,6 +21,7 @@ from scaleorfail import paths, scenarios
 from scaleorfail import target as targets
 from scaleorfail.errors import UserError
 from scaleorfail.record.model import HarvestRecord
+from scaleorfail.terminal import fill
 from scaleorfail.usecases.deploy import deploy
 from scaleorfail.usecases.harvest import harvest_runs
 
@@ -28,7 +29,7 @@ Say = Callable[[str], None]
 
 
 def _stderr(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
+    print(fill(text, subsequent="    "), file=sys.stderr, flush=True)
 
 
 @dataclass

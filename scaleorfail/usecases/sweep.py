@@ -31,6 +31,7 @@ from scaleorfail.evidence import analysis
 from scaleorfail.evidence.scaling import USL
 from scaleorfail.pipeline import DISTRIBUTED_LIMIT, EMBED, MAP_LIMIT
 from scaleorfail.record.model import HarvestRecord
+from scaleorfail.terminal import fill
 from scaleorfail.usecases.compare import Compared, compare_records, fit_model, write_report
 from scaleorfail.usecases.deploy import deploy
 from scaleorfail.usecases.harvest import harvest_runs
@@ -41,7 +42,7 @@ Say = Callable[[str], None]
 
 
 def _stderr(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
+    print(fill(text), file=sys.stderr, flush=True)
 
 
 @dataclass

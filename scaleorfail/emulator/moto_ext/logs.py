@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import threading
 import time
 import uuid
@@ -92,19 +93,31 @@ def _insights_events(groups: list[Any]) -> list[insights.Event]:
     ]
 
 
-def _malformed_query(message: str) -> Exception:
+def _malformed_query(message: str, query: str = "") -> Exception:
+    """AWS's 400, with where in the query the error is (queryCompileError.location, character offsets)."""
     from moto.core.exceptions import JsonRESTError
 
+    start, end = _error_location(message, query)
     error = JsonRESTError("MalformedQueryException", message)
     error.code = 400
     error.description = json.dumps(
         {
             "__type": "MalformedQueryException",
             "message": message,
-            "queryCompileError": {"location": {"startCharOffset": 0, "endCharOffset": 0}, "message": message},
+            "queryCompileError": {"location": {"startCharOffset": start, "endCharOffset": end}, "message": message},
         }
     )
     return error
+
+
+def _error_location(message: str, query: str) -> tuple[int, int]:
+    """The offsets of the symbol an error message quotes ('fieldz'), or of the last '|' it complains about."""
+    quoted = re.search(r"'([^']+)'", message)
+    symbol = quoted.group(1) if quoted else ""
+    found = (query.rfind if "ends with" in message else query.find)(symbol) if symbol else -1
+    if found >= 0:
+        return found, found + len(symbol) - 1
+    return (0, 0) if not query else (len(query.rstrip()) - 1, len(query.rstrip()) - 1)
 
 
 @override(
@@ -134,12 +147,12 @@ def _start_query(self: Any) -> str:
     try:
         insights.parse_query(query_string)
     except insights.QueryError as exc:
-        raise _malformed_query(str(exc)) from None
+        raise _malformed_query(str(exc), query_string) from None
     flush_sink()
     try:
         result = insights.execute(query_string, _insights_events(groups), start * 1000, end * 1000 + 999)
     except insights.QueryError as exc:
-        raise _malformed_query(str(exc)) from None
+        raise _malformed_query(str(exc), query_string) from None
     if limit is not None:
         result.rows = result.rows[:limit]
     query_id = str(uuid.uuid4())
