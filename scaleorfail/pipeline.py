@@ -26,6 +26,7 @@ STEP_FUNCTIONS = {PREPROCESS: "preprocess", EMBED: "embed", POSTPROCESS: "postpr
 MAP_LIMIT = 40
 # A Distributed Map (map_mode = "distributed") runs up to 10,000 child executions at once (0 = "no limit": 10,000).
 DISTRIBUTED_LIMIT = 10_000
+HISTORY_EVENT_LIMIT = 25_000  # Step Functions' hard quota of events per execution history
 MAP_RUN_LABEL = "Tickets"  # the Distributed Map's Label: its Map Runs and child executions are named <machine>/Tickets
 BATCHES_PREFIX = "batches/"  # the map bucket's ticket batches (JSON Lines), one object per execution
 

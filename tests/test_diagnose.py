@@ -139,7 +139,8 @@ def test_the_report_cites_where_each_piece_of_evidence_comes_from(lab: Emulator)
     else:
         assert plateau.source == "metric" and plateau.how.startswith("GetMetricData")
     assert {e.source for e in finding.evidence} >= {"history"}
-    assert "MAX_CONCURRENCY=10" in finding.action and "sof compare" in finding.verification
+    assert "max_concurrency 10" in finding.action
+    assert "MAX_CONCURRENCY=10" in finding.verification and "sof compare" in finding.verification
 
 
 # -- RCA edge cases on synthetic harvests --------------------------------------------------------------

@@ -29,7 +29,7 @@ def wall_s(done: dict[str, Any]) -> float:
     return float((done["stopDate"] - done["startDate"]).total_seconds())
 
 
-def speedup(emulator: Emulator, n: int = 80) -> tuple[float, dict[str, Any]]:
+def speedup(emulator: Emulator, n: int = 40) -> tuple[float, dict[str, Any]]:
     """Wall time at max_concurrency 2 over wall time at 10, for one batch of n tickets of 250 ms (warm)."""
     outputs = deploy(emulator, simulated_infer_ms=250, infer_jitter_sigma_ms=0)
     run(emulator, outputs, {"tickets": tickets(10), "max_concurrency": 10})  # 10 warm environments per step
@@ -69,7 +69,7 @@ def test_the_aws_profile_splits_cold_starts_and_dispatch_like_lambda_reports_the
     init_ms = float(rows[0]["@initDuration"])
     # REPORT's Init Duration: at least the modelled init (its size on a quiet machine is benchmarked
     # in bench/fidelity_bench.py, not asserted here)
-    assert init_ms >= knobs.cold_start_ms, init_ms
+    assert init_ms >= knobs.cold_start_ms - lag_ms, init_ms
     assert "@initDuration" not in rows[1]
 
     def embed_task_ms(done: dict[str, Any]) -> tuple[float, float]:

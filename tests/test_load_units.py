@@ -194,6 +194,7 @@ def test_the_manifest_round_trips_with_a_versioned_schema(tmp_path: Path) -> Non
     assert data["summary"] == {
         "started": 2,
         "failed_starts": 1,
+        "throttled_starts": 1,  # the failed start was refused by StartExecution's quota
         "unconfirmed_starts": 0,
         "finished": 1,
         "tickets": 20,

@@ -111,3 +111,21 @@ def test_stop_execution_aborts_at_once_in_every_state_type(emulator: Emulator, c
     wait_for_event(emulator, execution, "ExecutionAborted", timeout=180)
     assert sfn.describe_execution(executionArn=execution)["status"] == "ABORTED"  # and stays so
     assert "ExecutionSucceeded" not in history_types(emulator, execution)
+
+
+def test_a_stop_before_the_first_state_still_closes_the_history(emulator: Emulator) -> None:
+    """A stop landing between ExecutionStarted and the first state (moto prunes the program then) still
+    ends the history with ExecutionAborted, as every ABORTED execution's does on AWS."""
+    sfn = emulator.client("stepfunctions")
+    arn = machine(emulator, "stop-before-first-state", wait_30())
+    executions = []
+    for _ in range(30):  # some stops land before the program's first state, some after: every one is closed
+        execution = sfn.start_execution(stateMachineArn=arn, input="{}")["executionArn"]
+        sfn.stop_execution(executionArn=execution, error="Stopped", cause="at once")
+        executions.append(execution)
+    for execution in executions:
+        wait_for_event(emulator, execution, "ExecutionAborted")
+        types = history_types(emulator, execution)
+        assert (
+            types[0] == "ExecutionStarted" and types[-1] == "ExecutionAborted" and types.count("ExecutionAborted") == 1
+        )

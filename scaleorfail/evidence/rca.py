@@ -26,7 +26,7 @@ from typing import Any
 
 from scaleorfail.evidence import orchestration
 from scaleorfail.evidence.analysis import ENDPOINT_THROTTLE_ERRORS, THROTTLE_ERRORS, RunStats, invocations, peak_tasks
-from scaleorfail.pipeline import DISTRIBUTED_LIMIT, EMBED, MAP_LIMIT, map_slots
+from scaleorfail.pipeline import DISTRIBUTED_LIMIT, EMBED, HISTORY_EVENT_LIMIT, MAP_LIMIT, map_slots
 from scaleorfail.record.model import HarvestRecord, LogScope, Visit
 from scaleorfail.record.pace import SHORT_RATIO
 from scaleorfail.terminal import hint, plural
@@ -55,7 +55,6 @@ BONES = {
 NOISE_MS = 400.0
 LEAVES = ("THROTTLED", "EXHAUSTED", "TIMED OUT", "BAD INPUT", "QUOTA", "ORCHESTRATION-BOUND")
 # Step Functions' hard quota: an execution whose history reaches 25,000 events fails with States.Runtime.
-HISTORY_EVENT_LIMIT = 25_000
 HISTORY_LIMIT_ERROR = "States.Runtime"
 HISTORY_LIMIT_WORDS = "maximum number of history events"
 QUARANTINED = "bad-input-fix"  # the label of the bad-input verification run
@@ -174,9 +173,7 @@ def _attempt_times(record: HarvestRecord, step: str) -> list[float]:
 
 
 def _fmt(ms: float | None) -> str:
-    if ms is None:
-        return "-"
-    return f"{ms / 1000:.2f} s" if ms >= 1000 else f"{ms:.0f} ms"
+    return "-" if ms is None else f"{ms / 1000:.2f} s" if ms >= 1000 else f"{ms:.0f} ms"
 
 
 @dataclass

@@ -15,7 +15,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-HISTORY_EVENT_LIMIT = 25_000
+from scaleorfail.pipeline import HISTORY_EVENT_LIMIT
+
 DEFAULT_MAX_ATTEMPTS = 3  # the States Language default of a Retrier's MaxAttempts
 EXECUTION_EVENTS = 2  # ExecutionStarted + ExecutionSucceeded|Failed
 MAP_OWN_EVENTS = 2  # MapStateStarted + MapStateSucceeded|Failed

@@ -270,7 +270,7 @@ def map_mode_check(settings: LoadSettings, map_mode: str) -> None:
         raise UserError(
             f"--max-concurrency {wanted} is above {MAP_LIMIT}, the inline Map's limit (the stack's map_mode is "
             f"{map_mode})",
-            f"use at most {MAP_LIMIT}, or deploy the Distributed Map: sof deploy --var map_mode=distributed",
+            f"use at most {MAP_LIMIT}, or deploy the Distributed Map: {hint('sof deploy --var map_mode=distributed')}",
         )
 
 

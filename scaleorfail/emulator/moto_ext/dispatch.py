@@ -10,7 +10,8 @@ of each request before the action ran:
 * :func:`backend_app`: moto's ``create_backend_app`` makes each service's Flask app with
   ``debug = True``, whose request class then builds a new class on every form-data load
   (``flask.debughelpers.attach_enctype_error_multidict``); the apps are served without debug
-  (an unhandled error is still a 500, logged by Flask instead of re-raised to werkzeug).
+  (``PROPAGATE_EXCEPTIONS`` keeps what debug mode did for errors: an unhandled one reaches
+  :mod:`scaleorfail.emulator.protocol`, which answers an unknown operation with AWS's 400).
 """
 
 from __future__ import annotations
@@ -62,4 +63,5 @@ def backend_app(service: str) -> Any:
 
     app = create_backend_app(service)  # type: ignore[arg-type]  # moto types it as a Literal of its services
     app.debug = False
+    app.config["PROPAGATE_EXCEPTIONS"] = True  # errors reach protocol.wrap, as they did in debug mode
     return app

@@ -86,8 +86,9 @@ STATUS_METRICS = {
 @declare(f"{EXECUTION}.Execution.start", why="AWS/States ExecutionsStarted")
 @declare(
     f"{EXECUTION}.BaseExecutionWorkerCommunication.terminated",
-    why="when an execution ends: its execution log, the AWS/States outcome metrics and ExecutionTime, "
-    "then its retention (history packed, the oldest evicted)",
+    why="when an execution ends: the ExecutionAborted event of a program stopped before its first state (moto "
+    "prunes such a program and writes none), its execution log, the AWS/States outcome metrics and "
+    "ExecutionTime, then its retention (history packed, the oldest evicted)",
 )
 def _lifecycle() -> None:
     from moto.stepfunctions.parser.backend import execution as execution_module
@@ -105,6 +106,7 @@ def _lifecycle() -> None:
     original_terminated = comm_class.terminated
 
     def terminated(self: Any) -> None:
+        _aborted_event(self.execution)
         original_terminated(self)
         execution = self.execution
         try:
@@ -123,6 +125,39 @@ def _lifecycle() -> None:
             log.exception("could not pack a finished execution")
 
     replace(comm_class, "terminated", terminated)
+
+
+def _aborted_event(execution: Any) -> None:
+    """ExecutionAborted for a program stopped before it evaluated anything.
+
+    moto writes ExecutionAborted at the end of the program's body; a stop that lands between
+    ExecutionStarted and the first state makes moto prune the body (``EvalComponent.eval``), so the
+    history ended at ExecutionStarted - an ABORTED execution without its closing event."""
+    from moto.stepfunctions.parser.api import ExecutionAbortedEventDetails, HistoryEventType
+    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+    from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
+
+    env: Any = getattr(execution.exec_worker, "env", None)
+    if env is None or not hasattr(env, "program_state"):
+        return
+    state = env.program_state()
+    if not isinstance(state, ProgramStopped):
+        return
+    events = pages.events_of(execution)
+    last = events[-1].get("type") if events else None
+    if str(getattr(last, "value", last)) in ENDED_EVENTS:  # moto keeps the type as its enum
+        return
+    env.event_history_context.source_event_id = 0
+    env.event_manager.add_event(
+        context=env.event_history_context,
+        event_type=HistoryEventType.ExecutionAborted,
+        event_details=EventDetails(  # type: ignore[typeddict-item]  # moto's TypedDict is total; it fills one
+            executionAbortedEventDetails=ExecutionAbortedEventDetails(error=state.error, cause=state.cause)
+        ),
+    )
+
+
+ENDED_EVENTS = {"ExecutionSucceeded", "ExecutionFailed", "ExecutionAborted", "ExecutionTimedOut"}
 
 
 # -- retention of finished executions (issue 12) ------------------------------------------------

@@ -24,8 +24,8 @@ from scaleorfail.emulator.moto_ext.core import declare, replace, runtime, state
 from scaleorfail.emulator.moto_ext.stepfunctions import pages
 from scaleorfail.emulator.moto_ext.stepfunctions.quotas import transition
 from scaleorfail.emulator.timing import PACER, HistoryWriter
+from scaleorfail.pipeline import HISTORY_EVENT_LIMIT
 
-HISTORY_EVENT_LIMIT = 25_000  # Step Functions' hard quota of events per execution history
 HISTORY_LIMIT_CAUSE = f"The execution reached the maximum number of history events ({HISTORY_EVENT_LIMIT})."
 EVAL = "moto.stepfunctions.parser.asl.eval"
 
