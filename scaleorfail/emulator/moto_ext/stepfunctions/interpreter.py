@@ -15,6 +15,8 @@
 * ``...common.retry.retrier_decl`` (``time``, ``RetrierDecl._eval_body``): a Retry back-off that a
   StopExecution ends (:mod:`scaleorfail.emulator.sfn_stop`); a retry takes its StateTransition
   token (:func:`.quotas.transition`).
+* ``...state.exec.execute_state.ExecutionState._evaluate_with_timeout``: the waiting thread's
+  paced time restarts when the state's own thread returns (timing model).
 """
 
 from __future__ import annotations
@@ -242,3 +244,23 @@ def _interruptible_retry() -> None:
 
     replace(retrier_decl, "time", sfn_stop.InterruptibleSleep())
     replace(retrier_decl.RetrierDecl, "_eval_body", eval_body)
+
+
+@declare(
+    "moto.stepfunctions.parser.asl.component.state.exec.execute_state.ExecutionState._evaluate_with_timeout",
+    why="a Task runs on a thread of its own while the state's thread waits: that wait (dispatch, the handler, "
+    "the task's own events) is modelled or real service time, not the emulator's work for the paced sleeps to "
+    "make up - without a mark the state's next events were shortened by up to LAG_CAP_S each",
+)
+def _task_thread_wait() -> None:
+    from moto.stepfunctions.parser.asl.component.state.exec.execute_state import ExecutionState
+
+    original = ExecutionState._evaluate_with_timeout
+
+    def evaluate_with_timeout(self: Any, env: Any) -> None:
+        try:
+            original(self, env)
+        finally:
+            PACER.mark()
+
+    replace(ExecutionState, "_evaluate_with_timeout", evaluate_with_timeout)
