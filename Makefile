@@ -18,7 +18,7 @@ CHECKOV_VERSION := 3.3.30
 PYTEST_ARGS ?=
 # Workers for `make test`: its tests mostly wait on emulator processes, so more workers than CPUs pay
 # (measured in the README's Tests section); each module runs on one worker (tests/scheduling.py).
-TEST_WORKERS ?= 4
+TEST_WORKERS ?= 6
 TARGET ?= local
 SOF := $(BIN)/sof
 LOCUST := $(BIN)/locust -f loadtest/locustfile.py --headless --target $(TARGET)
@@ -65,7 +65,7 @@ screenshots: $(STAMP) $(CONSOLE_ASSETS) ## Regenerate docs/images/console-*.png 
 demo: $(STAMP) ## The main job on the emulator: deploy, burst at 2 and 10, harvest, compare, report (DEMO_N tickets, PORT)
 	$(SOF) demo $(if $(DEMO_N),-n $(DEMO_N)) $(if $(PORT),--port $(PORT))
 
-test: $(STAMP) $(CONSOLE_ASSETS) ## Run the test suite in parallel (TEST_WORKERS=4 by default; PYTEST_ARGS='tests/test_x.py -k name')
+test: $(STAMP) $(CONSOLE_ASSETS) ## Run the test suite in parallel (TEST_WORKERS=6 by default; PYTEST_ARGS='tests/test_x.py -k name')
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadscope $(PYTEST_ARGS)
 
 $(CHECKOV_VENV)/bin/checkov:
