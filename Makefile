@@ -17,7 +17,7 @@ SCHEMA_CACHE := .cache/provider-schema
 CHECKOV_VERSION := 3.3.30
 PYTEST_ARGS ?=
 # Workers for `make test`: its tests mostly wait on emulator processes, so more workers than CPUs pay
-# (measured in the README's Tests section); each module runs on one worker (tests/scheduling.py).
+# (measured in docs/architecture.md, "The tests"); each module runs on one worker (tests/scheduling.py).
 TEST_WORKERS ?= 6
 TARGET ?= local
 SOF := $(BIN)/sof

@@ -28,6 +28,7 @@ from typing import Any
 import gevent
 from botocore.exceptions import BotoCoreError, ClientError
 from locust import LoadTestShape, User, events, task
+from locust import runners as locust_runners
 from locust.runners import STATE_MISSING, MasterRunner, WorkerRunner
 from locust.stats import PERCENTILES_TO_REPORT, StatsCSV, StatsCSVFileWriter
 
@@ -89,6 +90,11 @@ SEND_INTERVAL_S = 0.5
 MANIFEST_INTERVAL_S = 2.0
 WATCH_INTERVAL_S = 1.0  # the coordinator probes the emulator this often
 COORDINATOR_SILENCE_S = 10.0  # a worker that hears nothing from its coordinator this long stops
+# Locust calls a worker missing after 3 missed 1-s heartbeats. Beside an emulator and its Lambda environments on
+# the same few CPUs a live worker's loop can stall that long (seen at load 9 on 2 CPUs: both workers "lost" before
+# their first start); a worker that is really gone (its process dead) is still noticed, after this many seconds.
+WORKER_LIVENESS_HEARTBEATS = 10
+locust_runners.HEARTBEAT_LIVENESS = WORKER_LIVENESS_HEARTBEATS  # read by MasterRunner at each heartbeat
 EXIT_TARGET_LOST = 3
 EXIT_STORAGE = 4  # the run directory cannot be written (a full disk): the run stopped
 
