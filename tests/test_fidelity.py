@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from emulator_support import Emulator, deploy, finished, insights, run, running_emulator, tickets
+from emulator_support import PASS_MAP, Emulator, deploy, finished, insights, run, running_emulator, tickets
 
 from scaleorfail.emulator.settings import TIMING_PROFILES
 from scaleorfail.emulator.timing import LAG_CAP_S
@@ -95,23 +95,6 @@ def test_the_aws_profile_splits_cold_starts_and_dispatch_like_lambda_reports_the
     cold_duration = float(rows[0]["@duration"])
     unreported = cold_task - cold_duration - (warm_task - warm_duration)
     assert unreported >= knobs.placement_ms + knobs.cold_start_ms - 2 * lag_ms, (cold_task, warm_task, init_ms)
-
-
-PASS_MAP = {
-    "StartAt": "Fan",
-    "States": {
-        "Fan": {
-            "Type": "Map",
-            "MaxConcurrency": 40,
-            "ItemProcessor": {
-                "ProcessorConfig": {"Mode": "INLINE"},
-                "StartAt": "P",
-                "States": {"P": {"Type": "Pass", "End": True}},
-            },
-            "End": True,
-        }
-    },
-}
 
 
 @pytest.fixture(scope="module")

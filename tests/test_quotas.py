@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from emulator_support import Emulator, deploy, metric, running_emulator
+from emulator_support import PASS_MAP, Emulator, deploy, metric, running_emulator
 
 from scaleorfail.evidence import analysis, compare, rca
 from scaleorfail.harvest import collect
@@ -31,21 +31,6 @@ from scaleorfail.record.manifest import load
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parent.parent
 ROLE = "arn:aws:iam::123456789012:role/sof-quotas"
-PASS_MAP = {
-    "StartAt": "Fan",
-    "States": {
-        "Fan": {
-            "Type": "Map",
-            "MaxConcurrency": 40,
-            "ItemProcessor": {
-                "ProcessorConfig": {"Mode": "INLINE"},
-                "StartAt": "P",
-                "States": {"P": {"Type": "Pass", "End": True}},
-            },
-            "End": True,
-        }
-    },
-}
 
 
 def locust(emulator: Emulator, run_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
