@@ -5,8 +5,11 @@
   state (tests/test_faults.py's README table) run together, in order.
 - **Longest first.** The modules are sent longest first, by the durations of the last run
   (kept in pytest's cache, ``.pytest_cache``), so the last module to start is a short one and
-  no worker is left alone with a long one at the end. A test never timed counts
-  ``UNKNOWN_SLOW_S`` when marked slow, else ``UNKNOWN_S``.
+  no worker is left alone with a long one at the end. A module this machine never timed (a
+  fresh clone, as in CI) takes its total from ``durations.json`` (per module, from a full run;
+  ``python tests/scheduling.py`` rewrites it from this machine's cache); a test never timed
+  anywhere counts ``UNKNOWN_SLOW_S`` when marked slow, else ``UNKNOWN_S``. Durations only
+  order the work: a stale file costs minutes, never a verdict.
 
 (``--dist loadgroup`` would allow finer units, but with pytest 9.2 it silently stops grouping:
 pytest-xdist issue #1386.) Without ``--dist loadscope`` (a plain ``pytest tests/test_x.py``)
@@ -15,7 +18,9 @@ nothing is reordered.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,6 +29,14 @@ CACHE_KEY = "scale-or-fail/durations"
 ORDER_FLAG = "sof_longest_first"  # the controller tells its workers to order the collection
 UNKNOWN_SLOW_S = 20.0
 UNKNOWN_S = 0.5
+SHIPPED = Path(__file__).with_name("durations.json")  # module -> seconds of a full run, for a fresh clone
+
+
+def _shipped() -> dict[str, float]:
+    try:
+        return {str(k): float(v) for k, v in json.loads(SHIPPED.read_text()).items()}
+    except (OSError, ValueError, AttributeError):
+        return {}
 
 
 def _controller_of_loadscope(config: pytest.Config) -> bool:
@@ -53,12 +66,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         modules[item.nodeid.split("::", 1)[0]].append(item)
 
+    shipped = _shipped()
+
     def cost(item: pytest.Item) -> float:
         default = UNKNOWN_SLOW_S if item.get_closest_marker("slow") else UNKNOWN_S
         return float(known.get(item.nodeid, default))
 
-    ordered = sorted(modules.values(), key=lambda tests: -sum(cost(item) for item in tests))  # stable on ties
-    items[:] = [item for tests in ordered for item in tests]
+    def module_cost(module: str, tests: list[pytest.Item]) -> float:
+        if module in shipped and not any(item.nodeid in known for item in tests):
+            return shipped[module]
+        return sum(cost(item) for item in tests)
+
+    ordered = sorted(modules.items(), key=lambda entry: -module_cost(*entry))  # stable on ties
+    items[:] = [item for _, tests in ordered for item in tests]
 
 
 class Durations:
@@ -78,3 +98,20 @@ class Durations:
         known = dict(cache.get(CACHE_KEY, {}) or {})
         known.update({nodeid: round(seconds, 2) for nodeid, seconds in self.seconds.items()})
         cache.set(CACHE_KEY, known)
+
+
+CACHE_DIR = Path(__file__).resolve().parent.parent / ".pytest_cache"
+
+
+def _write_shipped() -> None:
+    """durations.json from this machine's last full run: each module's total, in seconds."""
+    found = json.loads((CACHE_DIR / "v" / CACHE_KEY).read_text())
+    totals: dict[str, float] = defaultdict(float)
+    for nodeid, seconds in found.items():
+        totals[nodeid.split("::", 1)[0]] += float(seconds)
+    ordered = dict(sorted(((m, round(t, 1)) for m, t in totals.items()), key=lambda entry: -entry[1]))
+    SHIPPED.write_text(json.dumps(ordered, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    _write_shipped()
