@@ -16,22 +16,13 @@ from typing import Any
 from urllib.parse import quote
 
 from scaleorfail import paths
+from scaleorfail.emulator.identity import alive
 
 STATE_FILE = "console.json"
 
 
 def state_path() -> Path:
     return paths.state_dir() / STATE_FILE
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def write_state(url: str, target: str, read_only: bool, pid: int | None = None) -> Path:
@@ -62,7 +53,10 @@ def read_state() -> dict[str, Any] | None:
 def running(target: str | None = None) -> str | None:
     """The URL of the running console (for this target, when given), or None."""
     state = read_state()
-    if state is None or not _alive(int(state.get("pid") or 0)):
+    if state is None:
+        return None
+    pid = int(state.get("pid") or 0)
+    if pid <= 0 or not alive(pid):
         return None
     if target is not None and state.get("target") != target:
         return None

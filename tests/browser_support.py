@@ -5,27 +5,17 @@ from __future__ import annotations
 import html
 import os
 import re
-import shutil
 import struct
 import subprocess
 from pathlib import Path
 
 import pytest
+from console_support import CHROMIUM, CHROMIUM_ARGS
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 needs_chromium = pytest.mark.skipif(
     CHROMIUM is None and not os.environ.get("SOF_REQUIRE_CHROMIUM"), reason="Debian's chromium is not installed"
 )
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+CHROMIUM_FLAGS = ["--headless", *CHROMIUM_ARGS]
 # Loaded in an iframe, the page reports what the browser made of it: table rows, decoded full-width
 # images, raw Markdown table lines left in its text, and the timeline figure's caption.
 PROBE = (

@@ -13,7 +13,7 @@ import pytest
 import waiting
 from emulator_support import free_port
 
-from scaleorfail.emulator import control
+from scaleorfail.emulator import control, identity
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,7 +46,7 @@ def test_up_status_down_leaves_nothing_running(tmp_path: Path) -> None:
     assert started.returncode == 0, started.stderr
     assert f"http://127.0.0.1:{port}" in started.stdout
     record = json.loads((tmp_path / "emulator.json").read_text())
-    assert control.pid_alive(record["pid"])
+    assert identity.alive(record["pid"])
     assert listening_addresses(port) == {"0100007F"}  # 127.0.0.1 only, nothing on other interfaces
     status = sof(tmp_path, "local", "status")
     assert status.returncode == 0 and "account concurrency 1000" in status.stdout
@@ -77,12 +77,12 @@ def test_up_status_down_leaves_nothing_running(tmp_path: Path) -> None:
     assert stopped.returncode == 0 and "stopped" in stopped.stdout
     # `down` waits for the server; its workers are reaped as they exit
     waiting.wait_for(
-        lambda: not control.pid_alive(record["pid"]) and not any(control.pid_alive(p) for p in workers),
+        lambda: not identity.alive(record["pid"]) and not any(identity.alive(p) for p in workers),
         "the end of the server and its workers",
         pids=[record["pid"], *workers],
     )
-    assert not control.pid_alive(record["pid"])
-    assert [pid for pid in workers if control.pid_alive(pid)] == []
+    assert not identity.alive(record["pid"])
+    assert [pid for pid in workers if identity.alive(pid)] == []
     assert not (tmp_path / "emulator.json").exists()
     assert listening_addresses(port) == set()
     assert sof(tmp_path, "local", "status").returncode == 3

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from scaleorfail.history import EXECUTION_END, ITERATION_END, epoch_ms
@@ -41,13 +41,7 @@ class Attempt:
     cause: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "scheduled": self.scheduled,
-            "started": self.started,
-            "ended": self.ended,
-            "error": self.error,
-            "cause": self.cause,
-        }
+        return asdict(self)
 
 
 @dataclass

@@ -59,20 +59,6 @@ class Running:
         return str(value) if value else None
 
 
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie child of ours is not alive
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return True
-
-
 def _request(url: str, token: str | None, method: str = "GET") -> urllib.request.Request:
     request = urllib.request.Request(url, method=method)
     if method != "GET":

@@ -312,21 +312,30 @@ def _start_warnings(
 ) -> list[str]:
     """What the learner should know before the run starts: 429s ahead, the history limit within reach."""
     throttling = options.concurrency_warning(settings, limit, map_mode)
-    return [w for w in (throttling, _history_warning(target, arn, settings, outputs, throttling)) if w]
+    history = _history_warning(target, arn, settings, outputs, throttling, map_mode)
+    return [w for w in (throttling, history) if w]
 
 
 def _history_warning(
-    target: targets.Target, arn: str, settings: options.LoadSettings, outputs: dict[str, Any], throttling: str | None
+    target: targets.Target,
+    arn: str,
+    settings: options.LoadSettings,
+    outputs: dict[str, Any],
+    throttling: str | None,
+    map_mode: str,
 ) -> str | None:
     """Warn when the deployed definition's batch can reach the 25,000-event history limit - counting every
-    retry only where 429s are to be expected (the Map above the account's or Embed's reserved concurrency)."""
+    retry only where 429s are to be expected (the Map above the account's or Embed's reserved concurrency).
+    A Distributed Map's tickets run in child executions, each with its own history: nothing to read."""
+    if map_mode == "distributed":
+        return None
     try:
         definition = target.client("stepfunctions", max_attempts=1).describe_state_machine(stateMachineArn=arn)
     except Exception:  # the start itself will report an unreachable target or a missing machine
         return None
     reserved = outputs.get("embed_reserved_concurrency")
     knob = settings.max_concurrency  # None: the definition's default (2), which no reserve below 2 refuses
-    slots = map_slots(knob, str(outputs.get("map_mode") or "inline")) if knob is not None else None
+    slots = map_slots(knob, map_mode) if knob is not None else None
     retries = bool(throttling) or (isinstance(reserved, int) and slots is not None and slots > reserved)
     return history_limit.warning(settings.batch_size, str(definition.get("definition") or "{}"), retries)
 
