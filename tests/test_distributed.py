@@ -189,7 +189,9 @@ def test_max_concurrency_bounds_the_children_and_list_executions_pages(emulator:
 @compat("Step Functions", "UpdateMapRun", differences="a new max concurrency applies from the next child started")
 def test_update_map_run_raises_max_concurrency_while_the_run_goes_on(emulator: Emulator, cli: Cli) -> None:
     arn = machine(emulator, "updated", WAIT)
-    execution = start(emulator, arn, {"items": [{"n": i} for i in range(8)], "c": 1})
+    # 16 one-second items one at a time: at least 4 are left when the CLI's update lands, however slow a
+    # busy machine makes the CLI
+    execution = start(emulator, arn, {"items": [{"n": i} for i in range(16)], "c": 1})
     run_arn = map_run(emulator, execution)
     cli("stepfunctions", "update-map-run", "--map-run-arn", run_arn, "--max-concurrency", "4")
     assert cli("stepfunctions", "describe-map-run", "--map-run-arn", run_arn)["maxConcurrency"] == 4
