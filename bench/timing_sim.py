@@ -52,7 +52,7 @@ Wait = str | float  # EVENT, MAP, or seconds to sleep
 class Simulation:
     """One execution of `tickets` at a Map concurrency, on a virtual clock."""
 
-    def __init__(self, timing: Timing, concurrency: int, tickets: int, seed: int = 1) -> None:
+    def __init__(self, timing: Timing, concurrency: int, tickets: int, seed: int = 1, warm: bool = False) -> None:
         self.t = timing
         self.slots = max(1, min(concurrency, MAP_LIMIT, tickets))
         rng = random.Random(seed)
@@ -65,7 +65,7 @@ class Simulation:
         self.queue: list[tuple[float, int, Iterator[Wait] | None, list[Iterator[Wait]]]] = []
         self.pending: list[Iterator[Wait]] = []  # tasks whose event waits for the next write
         self.writing = False
-        self.environments = dict.fromkeys(STEPS, 0)
+        self.environments = dict.fromkeys(STEPS, self.slots if warm else 0)  # warm: every slot's is running
         self.tickets = iter(range(tickets))
         self.cold_starts = 0
         self.running = 0  # slots still working
@@ -151,6 +151,6 @@ class Simulation:
         return self.clock
 
 
-def simulate(timing: Timing, concurrency: int, tickets: int, seed: int = 1) -> float:
-    """Seconds from StartExecution to ExecutionSucceeded for one execution of `tickets`."""
-    return Simulation(timing, concurrency, tickets, seed).run()
+def simulate(timing: Timing, concurrency: int, tickets: int, seed: int = 1, warm: bool = False) -> float:
+    """Seconds from StartExecution to ExecutionSucceeded for one execution of `tickets` (warm: no cold start)."""
+    return Simulation(timing, concurrency, tickets, seed, warm).run()

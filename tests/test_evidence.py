@@ -79,7 +79,9 @@ def test_a_c2_report_does_not_cite_a_neighbours_concurrency(lab: Emulator) -> No
     assert cloudwatch is not None and cloudwatch > 2  # the neighbour's concurrency is in the same minutes
     assert record.metrics.shared and any(name.startswith(neighbour.name) for name in record.metrics.shared_with)
     diagnosis = diagnose_run(run_dir, record=record)
-    assert "THROTTLED (queueing at the Map's max_concurrency (throughput-bound))" in diagnosis.classification
+    assert "THROTTLED (queueing at the Map's max_concurrency (throughput-bound))" in diagnosis.classification, (
+        diagnosis.ruled_out
+    )
     lines = [e.text for e in cited(diagnosis)]
     assert not any(f"ConcurrentExecutions max = {cloudwatch:.0f} (plateau" in line for line in lines), lines
     plateau = next(e for e in cited(diagnosis) if "Embed invocations ran at once" in e.text)

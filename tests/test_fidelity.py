@@ -1,8 +1,8 @@
 """Fidelity to AWS, through real executions: the calibrated timing model and the limits AWS enforces.
 
 The `aws` timing profile's numbers themselves are a benchmark (bench/fidelity_bench.py, 500
-tickets); here only what the model is for is asserted, with generous margins: the same
-burst scales sub-linearly under `aws` and almost linearly under `ideal`, the cold start is
+tickets); here only what the model is for is asserted, with generous margins: the same burst is held to
+the model's sub-linear curve (its modelled waits are floors a busy machine only adds to), the cold start is
 split the way Lambda reports it, and the limits (history events, reserved concurrency)
 answer as AWS answers.
 """
@@ -10,6 +10,7 @@ answer as AWS answers.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,9 @@ from scaleorfail.emulator.settings import TIMING_PROFILES
 from scaleorfail.emulator.timing import LAG_CAP_S
 from scaleorfail.load import history_limit
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+import timing_sim  # bench/ holds scripts, not a package: the model's simulation
+
 pytestmark = pytest.mark.slow
 ROLE = "arn:aws:iam::123456789012:role/sof-test"
 
@@ -29,28 +33,31 @@ def wall_s(done: dict[str, Any]) -> float:
     return float((done["stopDate"] - done["startDate"]).total_seconds())
 
 
-def speedup(emulator: Emulator, n: int = 40) -> tuple[float, dict[str, Any]]:
-    """Wall time at max_concurrency 2 over wall time at 10, for one batch of n tickets of 250 ms (warm)."""
+def burst_walls(emulator: Emulator, n: int = 40) -> tuple[float, float]:
+    """Wall time of one batch of n warm tickets (Embed 250 ms) at max_concurrency 2, then at 10."""
     outputs = deploy(emulator, simulated_infer_ms=250, infer_jitter_sigma_ms=0)
     run(emulator, outputs, {"tickets": tickets(10), "max_concurrency": 10})  # 10 warm environments per step
     slow = run(emulator, outputs, {"tickets": tickets(n), "max_concurrency": 2})
     fast = run(emulator, outputs, {"tickets": tickets(n), "max_concurrency": 10})
     assert slow["status"] == fast["status"] == "SUCCEEDED"
-    return wall_s(slow) / wall_s(fast), slow
+    return wall_s(slow), wall_s(fast)
 
 
-def test_the_aws_profile_scales_sub_linearly_where_the_ideal_one_scales_linearly(tmp_path: Path) -> None:
-    with running_emulator(tmp_path / "aws", timing="aws") as aws:
-        aws_speedup, aws_slow = speedup(aws)
-    with running_emulator(tmp_path / "ideal") as ideal:
-        ideal_speedup, ideal_slow = speedup(ideal)
-    # 5x the concurrency: the modelled orchestration (the history writer, dispatch) keeps the aws profile
-    # further from 5x than the ideal one, on whatever machine runs both. The curve itself (near 5x ideal,
-    # AWS's 3x at 500 tickets) is benchmarked on a quiet machine: bench/fidelity_bench.py.
-    assert aws_speedup < ideal_speedup, (ideal_speedup, aws_speedup)
-    # the orchestration cost is real time: the same batch at c=2 takes longer with it (paced sleeps absorb
-    # real work, so a busy machine narrows the gap; the per-task floors are checked in the next test)
-    assert wall_s(aws_slow) > wall_s(ideal_slow), (wall_s(aws_slow), wall_s(ideal_slow))
+def test_the_aws_profile_holds_a_burst_to_its_models_sub_linear_curve(tmp_path: Path) -> None:
+    # The model (bench/timing_sim.py replays the emulator's modelled waits on a virtual clock) bends
+    # the curve: 5x the concurrency buys well under 5x, as on AWS, because every ticket's events go
+    # through the execution's one history writer.
+    knobs = TIMING_PROFILES["aws"]
+    model_slow, model_fast = (timing_sim.simulate(knobs, c, 40, warm=True) for c in (2, 10))
+    assert model_slow / model_fast < 0.8 * 5, (model_slow, model_fast)
+    with running_emulator(tmp_path, timing="aws") as aws:
+        slow, fast = burst_walls(aws)
+    # Real executions are held to it: modelled waits are floors (a busy machine only adds to them), so
+    # neither burst finishes sooner than the model allows - the c=10 one is the history writer's. The
+    # emulator's own cost (the ideal profile) is about 1.4 s at c=10 on a quiet 2-CPU machine, under
+    # this floor. How close to the model a quiet machine runs is benchmarked: bench/fidelity_bench.py.
+    assert slow >= 0.8 * model_slow, (slow, model_slow)
+    assert fast >= 0.8 * model_fast, (fast, model_fast)
 
 
 def test_the_aws_profile_splits_cold_starts_and_dispatch_like_lambda_reports_them(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ import pytest
 from test_harvest_units import HistoryBuilder, record_for
 
 from scaleorfail.evidence import analysis, rca
+from scaleorfail.record import model
 
 TIMEOUT_CAUSE = (
     "The cause could not be determined because Lambda did not return an error type. Returned payload: "
@@ -105,3 +106,47 @@ def test_a_batch_that_died_at_the_history_limit_is_named_so_with_its_event_count
     assert "smaller batches" in finding.action and "Distributed Map" in finding.action
     markdown = rca.to_markdown(diagnosis)
     assert "no 429, no errors" not in markdown  # an execution failed: the queueing evidence must not say otherwise
+
+
+def queued_history(tickets: int, cold: int) -> list[dict[str, object]]:
+    """max_concurrency 2: tickets run two at a time, Embed 200 ms warm; the first `cold` Embeds take 2 s."""
+    h = HistoryBuilder()
+    start = h.add("ExecutionStarted", 0, None)
+    mapped = h.add("MapStateEntered", 1, start, stateEnteredEventDetails={"name": "ProcessTickets"})
+    map_started = h.add("MapStateStarted", 2, mapped, mapStateStartedEventDetails={"length": tickets})
+    lanes = [3.0, 3.0]  # when each of the Map's two slots is free
+    last = map_started
+    for index in range(tickets):
+        lane = min(range(2), key=lanes.__getitem__)
+        at = lanes[lane]
+        embed_ms = 2000.0 if index < cold else 200.0
+        it = h.add("MapIterationStarted", at, map_started, mapIterationStartedEventDetails={"index": index})
+        last = h.task(it, "Preprocess", at + 1, [(at + 1, at + 2, at + 10, None)])
+        last = h.task(last, "Embed", at + 10, [(at + 11, at + 12, at + 12 + embed_ms, None)])
+        end = at + 12 + embed_ms
+        last = h.task(last, "Postprocess", end, [(end, end + 1, end + 10, None)])
+        last = h.add("MapIterationSucceeded", end + 11, last, mapIterationSucceededEventDetails={"index": index})
+        lanes[lane] = end + 12
+    h.add("ExecutionSucceeded", max(lanes) + 1, last)
+    return h.events
+
+
+@pytest.mark.parametrize("reported_cold_starts", [3, 0])
+def test_queueing_is_judged_on_warm_latency_when_the_logs_count_the_cold_starts(reported_cold_starts: int) -> None:
+    # 40 tickets on 2 slots, 3 Embed cold starts of 2 s: with them, Embed's p95 is a cold start (10x the p50)
+    embed_logs = model.FunctionLogs("Embed", "/aws/lambda/embed", 40, cold_starts=reported_cold_starts)
+    record = record_for(
+        queued_history(40, cold=3),
+        batch=40,
+        parameters={"max_concurrency": 2},
+        logs=model.Logs(functions=(embed_logs,)),
+    )
+    diagnosis = rca.diagnose(record, analysis.stats(record))
+    queueing = "THROTTLED (queueing at the Map's max_concurrency (throughput-bound))"
+    if reported_cold_starts:
+        assert queueing in diagnosis.classification, diagnosis.ruled_out
+        cited = " ".join(e.text for f in diagnosis.findings for e in f.evidence)
+        assert "Embed p50 200 ms, p95 200 ms (its 3 cold starts left out)" in cited
+    else:  # nothing says the two slow Embeds were cold starts: latency is not normal, no queueing verdict
+        assert queueing not in diagnosis.classification
+        assert "warm Embed p95 2.00 s is far from its p50 200 ms" in diagnosis.ruled_out["THROTTLED"]

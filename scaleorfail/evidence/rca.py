@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from scaleorfail.evidence import orchestration
+from scaleorfail.evidence import analysis, orchestration
 from scaleorfail.evidence.analysis import ENDPOINT_THROTTLE_ERRORS, THROTTLE_ERRORS, RunStats, invocations, peak_tasks
 from scaleorfail.pipeline import DISTRIBUTED_LIMIT, EMBED, HISTORY_EVENT_LIMIT, MAP_LIMIT, map_slots
 from scaleorfail.record.model import HarvestRecord, LogScope, Visit
@@ -543,12 +543,12 @@ def _queueing(r: _Run) -> Check:
     run = r.stats
     c = run.max_concurrency
     queue_p95 = run.queue_wait_ms.get("p95")
-    embed = run.task_ms.get(EMBED, {})
+    embed, cold_left_out = analysis.warm_task_ms(r.record, EMBED)  # cold starts are the Resources bone's
     item_mean = run.item_ms_mean
     saturated = c is not None and c > 0 and run.peak_in_flight >= min(c, max(1, run.tickets_ok))
     waited = queue_p95 is not None and item_mean is not None and queue_p95 >= 3 * item_mean
     p50, p95 = embed.get("p50"), embed.get("p95") or 0.0
-    # normal: p95 within 2.5x the median, or within a cold start's worth (NOISE_MS) of it at small latencies
+    # normal: warm p95 within 2.5x the median, or within NOISE_MS of it at small latencies
     normal_latency = bool(p50) and (p95 <= 2.5 * (p50 or 1) or p95 - (p50 or 0) <= NOISE_MS)
     refused = r.errors[THROTTLE] or r.errors[REJECTED]
     if refused or not (saturated and waited and normal_latency and run.tickets >= 3 * (c or 1)):
@@ -556,14 +556,12 @@ def _queueing(r: _Run) -> Check:
         metric_throttles = r.record.metrics.value("account", "Throttles_Sum")
         if metric_throttles is not None:
             shared = r.shared(EMBED)
-            reasons.append(
-                f"CloudWatch Throttles {metric_throttles:.0f}"
-                + (f" (not this run's alone: {shared})" if shared else "")
-            )
+            alone = f" (not this run's alone: {shared})" if shared else ""
+            reasons.append(f"CloudWatch Throttles {metric_throttles:.0f}{alone}")
         if not waited:
             reasons.append(f"queue wait p95 {_fmt(queue_p95)} is small against item time {_fmt(item_mean)}")
         elif not normal_latency:
-            reasons.append("items waited, but per-item latency is not normal (see the other leaves)")
+            reasons.append(f"items waited, but warm Embed p95 {_fmt(p95)} is far from its p50 {_fmt(p50)}")
         elif run.tickets < 3 * (c or 1):
             reasons.append(f"too few tickets ({run.tickets}) to judge queueing at max_concurrency {c}")
         elif not saturated:
@@ -579,7 +577,9 @@ def _queueing(r: _Run) -> Check:
         Evidence("history", f"never more than {run.peak_in_flight} items in flight = max_concurrency {c}", r.history),
         Evidence(
             "history",
-            f"per-item latency normal: Embed p50 {_fmt(embed.get('p50'))}, p95 {_fmt(embed.get('p95'))}; no 429"
+            f"per-item latency normal: Embed p50 {_fmt(embed.get('p50'))}, p95 {_fmt(embed.get('p95'))}"
+            + (f" (its {plural(cold_left_out, 'cold start')} left out)" if cold_left_out else "")
+            + "; no 429"
             + (", no errors" if not any(e.status == "FAILED" for e in r.executions) else ""),
             r.history,
         ),
