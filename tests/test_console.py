@@ -205,17 +205,23 @@ def test_logs_insights_runs_a_saved_query_and_shows_awss_error_for_a_bad_one(con
 
 
 def test_ticket_text_with_markup_is_shown_as_text_and_never_runs(console_lab: Lab, page: Page) -> None:
+    # one at a time: the first ticket (markup in its text) succeeds, then the second's id, markup too, fails
+    # Preprocess's check - so its error message carries the markup into the failure panel and iteration 1
     hostile = [
-        {"ticket_id": "X-<b>bold</b>", "text": XSS_SCRIPT},
         {"ticket_id": "X-2", "text": XSS_IMAGE},
+        {"ticket_id": "X-<b>bold</b>", "text": XSS_SCRIPT},
     ]
-    done = console_lab.run({"tickets": hostile, "max_concurrency": 2})
+    done = console_lab.run({"tickets": hostile, "max_concurrency": 1})
+    assert done["status"] == "FAILED"
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     opened(page, f"{console_lab.console.url}/states/executions/{done['executionArn']}")
     expect(page.locator("section.panel", has_text="Input")).to_contain_text(XSS_SCRIPT)
-    page.click("button[data-iteration='1']")
+    expect(page.locator("#failure-panel")).to_contain_text("ticket_id 'X-<b>bold</b>'")
+    page.click("button[data-iteration='0']")
     expect(page.locator("#iteration-detail")).to_contain_text("onerror")
+    page.click("button[data-iteration='1']")
+    expect(page.locator("#iteration-detail")).to_contain_text("ticket_id 'X-<b>bold</b>'")
     page.click("button[data-tab='events']")
     page.locator("#events details").first.click()
     expect(page.locator("#events")).to_contain_text("X-<b>bold</b>")

@@ -104,6 +104,18 @@ def test_a_failed_execution_ends_the_progress_with_its_status() -> None:
     )
 
 
+def test_a_batch_whose_last_ticket_is_done_is_not_over_until_its_execution_ends() -> None:
+    # the Map state and the execution still have events to write after the last iteration's end: the
+    # progress goes on (ETA 0:00) so that its last word is the execution's status, not "all done"
+    pace = progress.Pace()
+    last_ticket = progress.batch_snapshot(progress.MapCounts(started=10, ended=10), 10, 4.0, pace)
+    assert not last_ticket.complete
+    assert progress.render(last_ticket) == "progress 0:04: 10/10 tickets done, 0 running, 0 queued, ETA 0:00"
+    counts = progress.MapCounts(started=10, ended=10, execution_end="ExecutionSucceeded")
+    over = progress.batch_snapshot(counts, 10, 5.0, pace)
+    assert over.complete and progress.render(over).endswith("- execution SUCCEEDED")
+
+
 def test_a_stream_line_counts_executions_and_says_when_all_are_done() -> None:
     pace = progress.Pace()
     progress.stream_snapshot(60, 10, 0, 5, 5.0, pace)

@@ -91,10 +91,11 @@ class Executions:
         return tracked
 
     def cached(self, arn: str) -> Tracked:
-        """The execution as last read (the paged lists use this: they call no API), read now if never read."""
+        """The execution as last read (the paged lists use this: they call no API), read now if never read
+        (a list asked for while another request's first read is under way waits for that read)."""
         with self._lock:
             tracked = self._tracked.get(arn)
-        return tracked if tracked is not None else self.get(arn)
+        return tracked if tracked is not None and tracked.ticks else self.get(arn)
 
     def _open(self, arn: str) -> Tracked:
         description = self.api.call("stepfunctions", "DescribeExecution", executionArn=arn)

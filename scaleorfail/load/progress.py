@@ -130,7 +130,11 @@ class Snapshot:
 
     @property
     def complete(self) -> bool:
-        return self.ended is not None or (self.total > 0 and self.done >= self.total)
+        """Nothing more will change: a batch's execution ended (its last iteration is not its end), or a
+        stream's every execution is done."""
+        if self.unit == "tickets":
+            return self.ended is not None
+        return self.total > 0 and self.done >= self.total
 
 
 def clock(seconds: float) -> str:

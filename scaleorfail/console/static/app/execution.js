@@ -10,6 +10,7 @@ import {
 const ITERATION_PAGE = 50;
 const TABLE_PAGE = 100;
 const EVENT_PAGE = 100;
+const ITERATION_RETRIES = 3;
 
 export async function render(root, arn) {
   const state = { arn, view: "graph", selected: null, iteration: null, summary: null, graph: null };
@@ -146,9 +147,22 @@ export async function render(root, arn) {
     }
   }
 
-  async function loadIterations() {
+  // A list read that fails (a busy emulator, a restarted console) or that comes back empty while the Map
+  // counts say there are iterations is read again, a few times: an ended execution has no poll to do it.
+  async function loadIterations(attempt = 0) {
     if (!mapName) return;
-    const page = await get("/api/execution/iterations", { arn, map: mapName, offset: iterationState.offset, limit: ITERATION_PAGE, status: iterationState.status });
+    let page;
+    try {
+      page = await get("/api/execution/iterations", { arn, map: mapName, offset: iterationState.offset, limit: ITERATION_PAGE, status: iterationState.status });
+    } catch (error) {
+      showError(error, iterationBox);
+      if (attempt < ITERATION_RETRIES) setTimeout(() => loadIterations(attempt + 1), refreshMs);
+      return;
+    }
+    const expected = (state.summary.maps[mapName] || {}).length || 0;
+    if (!page.total && expected && !iterationState.status && attempt < ITERATION_RETRIES) {
+      setTimeout(() => loadIterations(attempt + 1), refreshMs);
+    }
     clear(iterationBox);
     const rows = page.iterations;
     const list = table(
