@@ -214,3 +214,13 @@ def timing(target: Target) -> dict[str, Any]:
     return {"profile": str(info.get("timing") or settings.get("timing") or "unknown")} | {
         knob: settings[knob] for knob in TIMING_KNOBS if knob in settings
     }
+
+
+def emulator_cpu(target: Target, start: float, end: float) -> dict[str, Any] | None:
+    """The emulator's CPU over a run's window (epoch seconds), for record/cpu.py's verdict; None on AWS."""
+    if target.name != "local" or not target.endpoint_url:
+        return None
+    from scaleorfail.emulator.control import cpu_window
+
+    token = target.access_key if target.access_key != "test" else None
+    return cpu_window(target.endpoint_url, start, end, token=token)

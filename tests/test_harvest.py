@@ -6,6 +6,8 @@ import json
 import os
 import re
 import shutil
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -73,6 +75,14 @@ def test_harvest_reads_every_execution_and_reconciles(lab: tuple[Emulator, list[
         "postprocess",
     }
     assert all(int(row["invocations"]) == 12 for row in query.rows)  # this run's window only
+    # the emulator's own CPU over the run's window: what record/cpu.py judges EMULATOR-BOUND by
+    cpu = record.emulator_cpu
+    assert cpu["samples"] >= 2 and cpu["cpus"] >= 1 and 0 < cpu["server_cores"] < 4, cpu
+    assert cpu["start"] == record.window.start.timestamp() and cpu["server_cores_peak"] >= cpu["server_cores"]
+    emulator, _ = lab
+    with pytest.raises(urllib.error.HTTPError) as refused:  # a malformed window is the client's mistake: 400
+        urllib.request.urlopen(f"{emulator.url}/_sof/cpu?start=soon&end=later", timeout=10)
+    assert refused.value.code == 400
 
 
 def test_the_cache_makes_harvest_instant_and_idempotent(

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,6 +75,19 @@ def health(url: str, timeout: float = 2.0, token: str | None = None) -> dict[str
             return dict(json.loads(response.read()))
     except (urllib.error.URLError, OSError, ValueError):
         return None
+
+
+def cpu_window(
+    url: str, start: float, end: float, token: str | None = None, timeout: float = 5.0
+) -> dict[str, Any] | None:
+    """The emulator server's CPU over [start, end] (epoch seconds), emulator/cpuwatch.py; None: not known."""
+    query = urllib.parse.urlencode({"start": f"{start:.3f}", "end": f"{end:.3f}"})
+    try:
+        with urllib.request.urlopen(_request(f"{url}/_sof/cpu?{query}", token), timeout=timeout) as response:
+            found = json.loads(response.read()).get("window")
+    except (urllib.error.URLError, OSError, ValueError, AttributeError):
+        return None
+    return dict(found) if isinstance(found, dict) else None
 
 
 def probe(url: str, timeout: float = 2.0, token: str | None = None) -> tuple[str, dict[str, Any] | None]:

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from scaleorfail.emulator import auth, browser, workdirs
+from scaleorfail.emulator import auth, browser, cpuwatch, workdirs
 from scaleorfail.emulator.identity import process_start
 from scaleorfail.emulator.settings import PROFILES, TIMING_PROFILES, EmulatorSettings, resolve
 
@@ -79,6 +79,7 @@ class Server:
         self.http: Any = None
         self.runtime: Any = None
         self.guard = browser.BrowserGuard(settings.port, check_host=is_loopback(settings.host))
+        self.cpu = cpuwatch.CpuWatch()
 
     def health(self) -> dict[str, Any]:
         import moto
@@ -98,6 +99,19 @@ class Server:
             "retention": self._retention_stats(),
             "refused": self.guard.stats(),
         }
+
+    def cpu_window(self, query: str) -> tuple[str, dict[str, Any]]:
+        """GET /_sof/cpu?start=&end= (epoch seconds): the server's CPU over that window (emulator/cpuwatch.py)."""
+        from urllib.parse import parse_qs
+
+        asked = parse_qs(query)
+        try:
+            start, end = float(asked["start"][0]), float(asked["end"][0])
+            assert end >= start
+        except (KeyError, ValueError, AssertionError):
+            return "400 Bad Request", {"__type": "ValidationException", "message": "start and end: epoch seconds"}
+        found = self.cpu.window(start, end)
+        return "200 OK", {"window": found.to_json() if found else None}
 
     def _retention_stats(self) -> dict[str, Any]:
         if not self.runtime:
@@ -131,6 +145,11 @@ class Server:
             if path == "/_sof/health":
                 body = json.dumps(self.health()).encode()
                 start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+                return [body]
+            if path == "/_sof/cpu":
+                status, answer = self.cpu_window(environ.get("QUERY_STRING", ""))
+                body = json.dumps(answer).encode()
+                start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
                 return [body]
             if path == "/_sof/account-concurrency" and environ.get("REQUEST_METHOD") == "POST":
                 from dataclasses import replace
@@ -217,6 +236,7 @@ class Server:
             print(remote_warning(self.settings.host, self.settings.port), flush=True)
         serving = threading.Thread(target=self.http.serve_forever, name="http", daemon=True)
         serving.start()
+        self.cpu.start()
         self._stop.wait()
         self.http.shutdown()
         moto_ext.shutdown()

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from scaleorfail.pipeline import EMBED, STEPS, map_slots
+from scaleorfail.record import cpu
 from scaleorfail.record.model import Attempt, Execution, HarvestRecord, Item
 from scaleorfail.record.pace import StartPace
 from scaleorfail.stats import percentile
@@ -88,6 +89,8 @@ class RunStats:
     start_pace: StartPace | None = None  # a stream's achieved start rate against the asked one
     map_mode: str = "inline"  # distributed: the tickets ran as a Map Run's child executions
     child_executions: int = 0  # of the Map Runs (distributed)
+    emulator_flag: str | None = None  # EMULATOR-BOUND | MACHINE BUSY: the emulator, not the service, set the pace
+    emulator_flag_why: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -215,6 +218,8 @@ def stats(record: HarvestRecord, prices: dict[str, Any] | None = None) -> RunSta
         start_pace=record.start_pace,
         map_mode=record.map_mode,
         child_executions=sum(run.children for run in record.map_runs),
+        emulator_flag=flag_of.name if (flag_of := cpu.verdict(record.emulator_cpu)) else None,
+        emulator_flag_why=flag_of.why if flag_of else "",
     )
 
 

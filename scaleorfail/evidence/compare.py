@@ -383,6 +383,11 @@ def footnotes(runs: list[RunStats], baseline: RunStats | None) -> list[str]:
             )
         if run.start_pace is not None and run.start_pace.short:
             notes.append(f"{run.label}: starts fell short - {run.start_pace.sentence()}")
+        if run.emulator_flag:
+            notes.append(
+                f"{run.label}: {run.emulator_flag} - {run.emulator_flag_why}; its numbers are not AWS's behaviour "
+                "(a scaling fit leaves it out)"
+            )
         if run.pending:
             notes.append(
                 f"{run.label}: partial - {', '.join(run.pending)}; its numbers will change on the next harvest"

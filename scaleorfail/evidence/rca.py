@@ -838,6 +838,7 @@ def diagnose(record: HarvestRecord, run: RunStats, target_flag: str | None = Non
             f"the run is not the experiment it asked for: it {pace.sentence()}; judge its numbers at the rate achieved"
         )
     notes += [f"log evidence not read at harvest: {problem}" for problem in record.logs.problems]
+    notes += [f"{run.emulator_flag}: {run.emulator_flag_why}; its timings are not AWS's"] if run.emulator_flag else []
     shared = r.shared()
     if shared:
         notes.append(f"CloudWatch metrics: {shared}; the report cites the histories' counts where they differ")

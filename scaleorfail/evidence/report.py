@@ -80,6 +80,14 @@ def plot_throughput(runs: list[RunStats], model: USL | None, path: Path) -> Path
             label="measured" if len(modes) == 1 else f"measured, {name}",
             zorder=3,
         )
+    flagged = [
+        (r.max_concurrency, r.throughput) for r in runs if r.emulator_flag and r.max_concurrency and r.throughput
+    ]
+    if flagged:  # measured, but the emulator's ceiling: circled, and left out of the fit
+        axis.plot(
+            [p[0] for p in flagged], [p[1] for p in flagged], "o", markersize=13, markerfacecolor="none",
+            color="tab:red", label="emulator-bound (not AWS; left out of the fit)", zorder=4,
+        )  # fmt: skip
     span = max(top, 10) + 1
     previous_x: float | None = None
     stagger = 0

@@ -253,7 +253,16 @@ class Collector:
             api_calls=dict(sorted(self.limiter.calls.items())),
             api_wait_s=round(self.limiter.waited_s, 3),
             harvest_seconds=round(time.monotonic() - began, 3),
+            emulator_cpu=self.emulator_cpu(manifest, window),
         )
+
+    def emulator_cpu(self, manifest: Manifest, window: tuple[datetime, datetime]) -> dict[str, Any]:
+        """The emulator's own CPU over the run (record/cpu.py's verdict), when the emulator that ran it still runs."""
+        if manifest.target != "local" or not manifest.emulator_instance:
+            return {}
+        if self.target.instance != manifest.emulator_instance:
+            return {}  # restarted since: its samples are not the run's
+        return targets.emulator_cpu(self.target, window[0].timestamp(), window[1].timestamp()) or {}
 
     def resolve_unconfirmed(self) -> tuple[dict[str, int], list[str]]:
         """Starts the harness could not confirm: do they exist? (by their deterministic ARN)."""

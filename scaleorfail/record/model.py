@@ -15,9 +15,10 @@ Lambda errors qualified by their cause, final/pending, provisional metrics; 3: t
 model, request ids, log evidence, account settings, metrics shared with other executions).
 ``start_pace`` (a stream's achieved start rate, :mod:`.pace`), ``Reconciliation.throttled_starts``,
 ``FunctionLogs.peak_concurrency`` and ``Logs.peak_concurrency`` (concurrency from the functions'
-START..END log lines), and an execution's ``map_mode`` / ``map_runs`` (a Distributed Map's Map Runs,
-whose child executions are its items) are optional and were added within version 3: older records
-read with them empty (an inline Map). A record of another version is not read: the run is harvested again.
+START..END log lines), ``emulator_cpu`` (the emulator's own CPU over the run), and an execution's
+``map_mode`` / ``map_runs`` (a Distributed Map's Map Runs, whose child executions are its items) are
+optional and were added within version 3: older records read with them empty (an inline Map). A record
+of another version is not read: the run is harvested again.
 """
 
 from __future__ import annotations
@@ -353,6 +354,8 @@ class HarvestRecord:
     api_wait_s: float = 0.0
     harvest_seconds: float = 0.0
     start_pace: StartPace | None = None  # a stream's achieved start rate against the asked one (record.pace)
+    # the emulator server's CPU over the run's window (emulator/cpuwatch.py; judged by record/cpu.py); {} on AWS
+    emulator_cpu: dict[str, Any] = field(default_factory=dict)
 
     @property
     def items(self) -> list[Item]:

@@ -98,9 +98,10 @@ def compare_records(
 
 def fit_model(runs: list[analysis.RunStats]) -> scaling.USL | None:
     """The Universal Scalability Law fitted to the runs' throughput by max_concurrency (one map mode:
-    the inline runs when they mix; three settings or more)."""
+    the inline runs when they mix; three settings or more; a run the emulator itself paced is left out)."""
     if len({r.map_mode for r in runs}) > 1:
         runs = [r for r in runs if r.map_mode == "inline"]
+    runs = [r for r in runs if not r.emulator_flag]  # the emulator's ceiling, not the service's curve
     points = {r.max_concurrency: r.throughput for r in runs if r.max_concurrency and r.throughput}
     if len(points) < 3:
         return None

@@ -162,6 +162,8 @@ def sweep(
                 f"{run.throughput or 0:.2f} tickets/s, {run.executions_ok} ok / {run.executions_failed} failed"
                 + (f"; {left} setting(s) left, about {eta:.0f} s" if left else "")
             )
+            if run.emulator_flag:
+                say(f"sweep {index}/{len(steps)}: {run.emulator_flag} - {run.emulator_flag_why}; left out of the fit")
     finally:
         if "restore" in state:
             shown = ", ".join(f"{k}={v}" for k, v in state["restore"].items()) or "the module's defaults"
@@ -176,7 +178,14 @@ def sweep(
     model = next(iter(models.values()), None)
     out = output or paths.runs_dir() / f"sweep-{Path(run_dirs[0]).name}"
     write_report(compared, model, out)
-    warning = small_batch_warning(tickets, settings, compared.records)
+    warnings = [warning] if (warning := small_batch_warning(tickets, settings, compared.records)) else []
+    flagged = [f"{r.label} ({r.emulator_flag})" for r in compared.runs if r.emulator_flag]
+    if flagged:
+        warnings.append(
+            f"{', '.join(flagged)}: the emulator, not the modelled service, set the pace there - those points are "
+            "left out of the fit and are not AWS's behaviour (see the report's notes; a quieter machine, or fewer "
+            "settings at once, measures them)"
+        )
     cap = DISTRIBUTED_LIMIT if map_mode in ("distributed", "both") else MAP_LIMIT
     limit = min(cap, targets.account_concurrency(target) or cap)
-    return Sweep(compared, model, out, [warning] if warning else [], limit, models)
+    return Sweep(compared, model, out, warnings, limit, models)
