@@ -1,4 +1,4 @@
-"""EMULATOR-BOUND and MACHINE BUSY: the emulator's CPU over a run, and what the evidence does with it.
+"""EMULATOR-BOUND: the emulator's CPU over a run, and what the evidence does with it.
 
 A sweep point the emulator itself paced is never presented as AWS's behaviour: compare and the
 report say so beside it, the plot circles it, the scaling fit leaves it out.
@@ -55,7 +55,7 @@ def test_the_watch_samples_this_process() -> None:
     ("window", "flag"),
     [
         ({"server_cores": 0.97, "load_before": 0.3, "cpus": 2}, "EMULATOR-BOUND"),
-        ({"server_cores": 0.40, "load_before": 5.0, "cpus": 2}, "MACHINE BUSY"),
+        ({"server_cores": 0.40, "load_before": 5.0, "cpus": 2}, None),  # the load is told, not judged
         ({"server_cores": 0.40, "load_before": 1.0, "cpus": 2}, None),
         ({}, None),
     ],

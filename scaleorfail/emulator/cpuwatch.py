@@ -3,7 +3,7 @@
 A sampler thread records, once a second, the server process's CPU seconds (time.process_time:
 every thread's) and the machine's 1-minute load average; ``GET /_sof/cpu?start=&end=`` (epoch
 seconds) sums a run's window from them, and the harvest keeps the answer in the run's record
-(record/cpu.py judges it: EMULATOR-BOUND, MACHINE BUSY). Six hours of samples are kept (about 1 MB).
+(record/cpu.py judges it: EMULATOR-BOUND). Six hours of samples are kept (about 1 MB).
 """
 
 from __future__ import annotations

@@ -89,7 +89,7 @@ class RunStats:
     start_pace: StartPace | None = None  # a stream's achieved start rate against the asked one
     map_mode: str = "inline"  # distributed: the tickets ran as a Map Run's child executions
     child_executions: int = 0  # of the Map Runs (distributed)
-    emulator_flag: str | None = None  # EMULATOR-BOUND | MACHINE BUSY: the emulator, not the service, set the pace
+    emulator_flag: str | None = None  # EMULATOR-BOUND: the emulator, not the service, set the pace
     emulator_flag_why: str = ""
 
     def to_json(self) -> dict[str, Any]:
