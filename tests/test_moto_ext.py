@@ -134,6 +134,14 @@ def test_the_interpreters_json_copy_is_a_deep_copy(value: object) -> None:
     assert not mutable_ids(copied) & mutable_ids(value)  # nothing mutable is shared
 
 
+def test_a_value_reached_twice_is_copied_once_as_deepcopy_does() -> None:
+    tickets = [{"ticket_id": "T-1", "text": "a"}]
+    context = {"Execution": {"Input": {"tickets": tickets}}, "Map": {"Items": tickets}}
+    copied = copies.json_copy(context)
+    assert copied == context and copied["Map"]["Items"] is copied["Execution"]["Input"]["tickets"]
+    assert copied["Map"]["Items"] is not tickets
+
+
 def test_what_is_not_json_is_copied_as_deepcopy_copies_it() -> None:
     moment = datetime(2026, 12, 7, tzinfo=UTC)
     ordered = OrderedDict(a=[1])

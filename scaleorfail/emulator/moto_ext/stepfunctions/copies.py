@@ -38,14 +38,28 @@ SCALARS = (str, int, float, bool, type(None))
 
 
 def json_copy(value: Any, memo: dict[int, Any] | None = None) -> Any:
-    """A deep copy of a JSON value (dicts, lists, scalars); anything else as copy.deepcopy copies it."""
+    """A deep copy of a JSON value (dicts, lists, scalars); anything else as copy.deepcopy copies it.
+
+    Like copy.deepcopy it copies a dict or list reached twice once (the memo, keyed by id): the
+    context object holds the execution's input in several places, and a batch's input is large."""
     kind = type(value)
     if kind in SCALARS:
         return value
+    if memo is None:
+        memo = {}
     if kind is dict:
-        return {key: json_copy(item) for key, item in value.items()}
+        found = memo.get(id(value))
+        if found is None:
+            found = memo[id(value)] = {}
+            for key, item in value.items():
+                found[key] = item if type(item) in SCALARS else json_copy(item, memo)
+        return found
     if kind is list:
-        return [json_copy(item) for item in value]
+        found = memo.get(id(value))
+        if found is None:
+            found = memo[id(value)] = []
+            found.extend(item if type(item) in SCALARS else json_copy(item, memo) for item in value)
+        return found
     return copy.deepcopy(value, memo)
 
 
