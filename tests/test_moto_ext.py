@@ -6,23 +6,18 @@ now has that we add, a patch made twice or without a declaration - each fails he
 
 from __future__ import annotations
 
-import copy
 import json
 import sys
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import MutableMapping
-from datetime import UTC, datetime
 from pathlib import Path
 
 import moto
 import pytest
 import waiting
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from scaleorfail.emulator import moto_ext
 from scaleorfail.emulator.moto_ext import core
-from scaleorfail.emulator.moto_ext.stepfunctions import copies
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -75,7 +70,6 @@ import json, sys, tempfile
 from pathlib import Path
 from scaleorfail.emulator import moto_ext
 from scaleorfail.emulator.moto_ext import core
-from scaleorfail.emulator.moto_ext.stepfunctions import copies
 from scaleorfail.emulator.settings import EmulatorSettings
 
 with tempfile.TemporaryDirectory() as work:
@@ -109,50 +103,3 @@ def test_install_makes_every_declared_patch_once_and_it_stays() -> None:
         if c.__module__.startswith("scaleorfail.")
     }
     assert routed == ours  # every subclass with overrides serves a route, and only ours do
-
-
-JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
-    max_leaves=30,
-)
-
-
-def mutable_ids(value: object) -> set[int]:
-    if isinstance(value, dict):
-        return {id(value)}.union(*(mutable_ids(v) for v in value.values()))
-    if isinstance(value, list):
-        return {id(value)}.union(*(mutable_ids(v) for v in value))
-    return set()
-
-
-@given(JSON)
-@settings(max_examples=200, deadline=None)
-def test_the_interpreters_json_copy_is_a_deep_copy(value: object) -> None:
-    copied = copies.json_copy(value)
-    assert copied == value and copy.deepcopy(value) == copied
-    assert not mutable_ids(copied) & mutable_ids(value)  # nothing mutable is shared
-
-
-def test_a_value_reached_twice_is_copied_once_as_deepcopy_does() -> None:
-    tickets = [{"ticket_id": "T-1", "text": "a"}]
-    context = {"Execution": {"Input": {"tickets": tickets}}, "Map": {"Items": tickets}}
-    copied = copies.json_copy(context)
-    assert copied == context and copied["Map"]["Items"] is copied["Execution"]["Input"]["tickets"]
-    assert copied["Map"]["Items"] is not tickets
-
-
-def test_what_is_not_json_is_copied_as_deepcopy_copies_it() -> None:
-    moment = datetime(2026, 12, 7, tzinfo=UTC)
-    ordered = OrderedDict(a=[1])
-    value = {"at": moment, "ordered": ordered, "nested": [{"deep": ordered}]}
-    copied = copies.json_copy(value)
-    assert copied == value and type(copied["ordered"]) is OrderedDict
-    assert copied["ordered"] is not ordered and copied["ordered"]["a"] is not ordered["a"]
-    deep: list[object] = []
-    for _ in range(5000):  # deeper than the recursion limit: copy.deepcopy's own behaviour
-        deep = [deep]
-    with pytest.raises(RecursionError):
-        copy.deepcopy(deep)
-    with pytest.raises(RecursionError):
-        copies.json_copy(deep)
