@@ -306,6 +306,37 @@ def test_get_metric_statistics_gives_percentiles_on_clock_aligned_periods(cli: C
     assert "InvalidParameterCombination" in both.stderr
 
 
+@compat("CloudWatch", "ListMetrics", differences="every metric that has a datapoint, however old (AWS: two weeks)")
+def test_list_metrics_lists_each_metric_once(cli: Cli, tmp_path: Path) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+    endpoint = [{"Name": "EndpointName", "Value": "e1"}, {"Name": "VariantName", "Value": "AllTraffic"}]
+    data = [
+        *(
+            {"MetricName": "Calls", "Timestamp": (now - timedelta(seconds=i)).isoformat(), "Value": 1.0}
+            for i in range(3)
+        ),
+        *({"MetricName": "Latency", "Dimensions": endpoint, "Value": float(i)} for i in range(2)),
+        {"MetricName": "Latency", "Dimensions": endpoint[:1], "Value": 5.0},
+    ]
+    path = tmp_path / "data.json"
+    path.write_text(json.dumps(data))
+    cli("cloudwatch", "put-metric-data", "--namespace", "Sof/List", "--metric-data", f"file://{path}")
+
+    def listed(*filters: str) -> list[tuple[str, list[tuple[str, str]]]]:
+        metrics = cli("cloudwatch", "list-metrics", "--namespace", "Sof/List", *filters)["Metrics"]
+        return sorted((m["MetricName"], sorted((d["Name"], d["Value"]) for d in m["Dimensions"])) for m in metrics)
+
+    # one entry per metric (namespace, name, dimension set), not one per datapoint
+    assert listed() == [
+        ("Calls", []),
+        ("Latency", [("EndpointName", "e1")]),
+        ("Latency", [("EndpointName", "e1"), ("VariantName", "AllTraffic")]),
+    ]
+    assert listed("--dimensions", "Name=VariantName") == [
+        ("Latency", [("EndpointName", "e1"), ("VariantName", "AllTraffic")])
+    ]
+
+
 # -- alarms -----------------------------------------------------------------------------------------
 
 

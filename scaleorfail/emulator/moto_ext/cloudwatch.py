@@ -13,6 +13,7 @@
 * :class:`CloudWatchAPI`, moto's ``CloudWatchResponse`` on its ``url_paths`` (moto's own
   extension point): every action flushes the sink first; GetMetricStatistics with
   ExtendedStatistics and periods on clock boundaries; DescribeAlarmHistory (moto: HTTP 500).
+* ``CloudWatchBackend.get_filtered_metrics`` (ListMetrics): each metric once, as on AWS.
 * :func:`trim_metrics`: ``CloudWatchBackend.metric_data`` kept within the retention count.
 
 The sink that writes the metrics is :class:`.core.MotoSink`.
@@ -89,6 +90,28 @@ def _get_metric_data() -> None:
         return [{k: v for k, v in r.items() if k != "return_data"} for r in results if r["return_data"]]
 
     replace(CloudWatchBackend, "get_metric_data", get_metric_data)
+
+
+@declare(
+    f"{BACKEND}.get_filtered_metrics",
+    why="ListMetrics lists each metric once: moto compared every dimension with every other, so a metric with "
+    "two dimensions (or none) came back once per datapoint, and the check made a listing O(datapoints x metrics)",
+)
+def _list_metrics() -> None:
+    from moto.cloudwatch.models import CloudWatchBackend
+
+    def get_filtered_metrics(
+        self: Any, metric_name: str | None, namespace: str | None, dimensions: list[dict[str, str]]
+    ) -> list[Any]:
+        """One datum per metric (namespace, name and dimension set) that passes moto's own filter."""
+        found: dict[tuple[str, str, tuple[tuple[str, str], ...]], Any] = {}
+        for md in self.get_all_metrics():
+            key = (md.namespace, md.name, tuple(sorted((d.name, d.value) for d in md.dimensions)))
+            if key not in found and md.filter(namespace=namespace, name=metric_name, dimensions=dimensions):
+                found[key] = md
+        return list(found.values())
+
+    replace(CloudWatchBackend, "get_filtered_metrics", get_filtered_metrics)
 
 
 def _dimension_key(dimensions: list[dict[str, str]]) -> tuple[tuple[str, str], ...]:
