@@ -108,8 +108,9 @@ def test_a_batch_that_died_at_the_history_limit_is_named_so_with_its_event_count
     assert "no 429, no errors" not in markdown  # an execution failed: the queueing evidence must not say otherwise
 
 
-def queued_history(tickets: int, cold: int) -> list[dict[str, object]]:
-    """max_concurrency 2: tickets run two at a time, Embed 200 ms warm; the first `cold` Embeds take 2 s."""
+def queued_history(tickets: int, cold: int, slow: dict[int, float] | None = None) -> list[dict[str, object]]:
+    """max_concurrency 2: tickets run two at a time, Embed 200 ms warm; the first `cold` Embeds take 2 s,
+    and the tickets in `slow` (index -> ms) as long as it says."""
     h = HistoryBuilder()
     start = h.add("ExecutionStarted", 0, None)
     mapped = h.add("MapStateEntered", 1, start, stateEnteredEventDetails={"name": "ProcessTickets"})
@@ -119,7 +120,7 @@ def queued_history(tickets: int, cold: int) -> list[dict[str, object]]:
     for index in range(tickets):
         lane = min(range(2), key=lanes.__getitem__)
         at = lanes[lane]
-        embed_ms = 2000.0 if index < cold else 200.0
+        embed_ms = (slow or {}).get(index, 2000.0 if index < cold else 200.0)
         it = h.add("MapIterationStarted", at, map_started, mapIterationStartedEventDetails={"index": index})
         last = h.task(it, "Preprocess", at + 1, [(at + 1, at + 2, at + 10, None)])
         last = h.task(last, "Embed", at + 10, [(at + 11, at + 12, at + 12 + embed_ms, None)])
@@ -150,3 +151,21 @@ def test_queueing_is_judged_on_warm_latency_when_the_logs_count_the_cold_starts(
     else:  # nothing says the two slow Embeds were cold starts: latency is not normal, no queueing verdict
         assert queueing not in diagnosis.classification
         assert "warm Embed p95 2.00 s is far from its p50 200 ms" in diagnosis.ruled_out["THROTTLED"]
+
+
+@pytest.mark.parametrize("slow_ticket", [2, 11])
+def test_one_starved_item_in_a_small_queued_batch_is_not_a_latency_tail(slow_ticket: int) -> None:
+    # the learner's incident-c2: 12 tickets on 2 slots, warm; one Embed waited 3 s for a CPU (a busy machine).
+    # Early or last, it moves neither the verdict (one sample is not a tail) nor "waited" (the median item time).
+    record = record_for(
+        queued_history(12, cold=0, slow={slow_ticket: 3200.0}), batch=12, parameters={"max_concurrency": 2}
+    )
+    diagnosis = rca.diagnose(record, analysis.stats(record))
+    assert "THROTTLED (queueing at the Map's max_concurrency (throughput-bound))" in diagnosis.classification, (
+        diagnosis.ruled_out
+    )
+    # two starved Embeds in twelve are a tail: then latency, not the queue, is in question
+    twice = record_for(
+        queued_history(12, cold=0, slow={2: 3200.0, 7: 3200.0}), batch=12, parameters={"max_concurrency": 2}
+    )
+    assert "far from its p50" in rca.diagnose(twice, analysis.stats(twice)).ruled_out["THROTTLED"]

@@ -56,7 +56,7 @@ class RunStats:
     step_ms: dict[str, dict[str, float | None]]
     task_ms: dict[str, dict[str, float | None]]
     queue_wait_ms: dict[str, float | None]
-    item_ms_mean: float | None
+    item_ms_mean: float | None  # the median is item_ms_p50 (below)
     retries: int
     retry_errors: dict[str, int]
     throttles: int
@@ -78,6 +78,7 @@ class RunStats:
     efficiency: float | None = None
     notes: list[str] = field(default_factory=list)
     endpoint_throttles: int = 0  # SageMakerRuntime.ThrottlingException attempts (endpoint variant)
+    item_ms_p50: float | None = None  # an item's typical time once started (one starved item moves the mean)
     embed_backend: str = "lambda"
     timing: str | None = None  # the emulator's timing profile (aws, ideal ...) or "real AWS"
     endpoint_max_concurrency: int | None = None
@@ -192,6 +193,7 @@ def stats(record: HarvestRecord, prices: dict[str, Any] | None = None) -> RunSta
             "max": max(map_waits, default=None),
         },
         item_ms_mean=round(mean_item, 1) if mean_item is not None else None,
+        item_ms_p50=percentile(item_times, 50),
         retries=retries,
         retry_errors=dict(sorted(retry_errors.items())),
         throttles=throttled,
@@ -321,8 +323,8 @@ def invocations(record: HarvestRecord, step: str) -> int:
     )
 
 
-def warm_task_ms(record: HarvestRecord, step: str) -> tuple[dict[str, float | None], int]:
-    """A step's task time p50/p95 without its cold starts, and how many were left out.
+def warm_task_ms(record: HarvestRecord, step: str) -> tuple[dict[str, float | None], int, list[float]]:
+    """A step's task time p50/p95 without its cold starts, how many were left out, and the warm times.
 
     The REPORT lines count a function's cold starts but do not say which task they slowed; a cold
     start is the slowest kind of invocation, so as many of the slowest successful attempts are left
@@ -336,7 +338,18 @@ def warm_task_ms(record: HarvestRecord, step: str) -> tuple[dict[str, float | No
         if attempt.duration_ms is not None and attempt.error is None
     )
     warm = times[: max(0, len(times) - cold)] if len(times) > cold else times
-    return {"p50": percentile(warm, 50), "p95": percentile(warm, 95)}, len(times) - len(warm)
+    return {"p50": percentile(warm, 50), "p95": percentile(warm, 95)}, len(times) - len(warm), warm
+
+
+def slow_tail(times: list[float], factor: float, noise_ms: float) -> bool:
+    """Whether latency has a slow tail: more than 5 % of the times, and at least two of them, over `factor`
+    times the median and more than `noise_ms` above it. On many samples that is "p95 far from p50"; on a
+    dozen, one slow sample (a process that waited for a CPU on a busy machine) is not a tail."""
+    median = percentile(times, 50)
+    if not median:
+        return False
+    far = sum(1 for t in times if t > factor * median and t - median > noise_ms)
+    return far >= 2 and far > 0.05 * len(times)
 
 
 def _attempts(execution: Execution, step: str | None) -> Iterable[Attempt]:

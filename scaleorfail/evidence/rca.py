@@ -543,13 +543,13 @@ def _queueing(r: _Run) -> Check:
     run = r.stats
     c = run.max_concurrency
     queue_p95 = run.queue_wait_ms.get("p95")
-    embed, cold_left_out = analysis.warm_task_ms(r.record, EMBED)  # cold starts are the Resources bone's
-    item_mean = run.item_ms_mean
+    embed, cold_left_out, warm = analysis.warm_task_ms(r.record, EMBED)  # cold starts: the Resources bone's
+    item_mean, item_typical = run.item_ms_mean, run.item_ms_p50 or run.item_ms_mean  # typical: the median
     saturated = c is not None and c > 0 and run.peak_in_flight >= min(c, max(1, run.tickets_ok))
-    waited = queue_p95 is not None and item_mean is not None and queue_p95 >= 3 * item_mean
+    waited = queue_p95 is not None and item_typical is not None and queue_p95 >= 3 * item_typical
     p50, p95 = embed.get("p50"), embed.get("p95") or 0.0
-    # normal: warm p95 within 2.5x the median, or within NOISE_MS of it at small latencies
-    normal_latency = bool(p50) and (p95 <= 2.5 * (p50 or 1) or p95 - (p50 or 0) <= NOISE_MS)
+    # normal: no slow tail - p95 within 2.5x the median or NOISE_MS of it, one slow sample aside
+    normal_latency = bool(p50) and not analysis.slow_tail(warm, 2.5, NOISE_MS)
     refused = r.errors[THROTTLE] or r.errors[REJECTED]
     if refused or not (saturated and waited and normal_latency and run.tickets >= 3 * (c or 1)):
         reasons = [f"0 {THROTTLE} and 0 {REJECTED} in {r.attempts} attempts"]
@@ -559,7 +559,7 @@ def _queueing(r: _Run) -> Check:
             alone = f" (not this run's alone: {shared})" if shared else ""
             reasons.append(f"CloudWatch Throttles {metric_throttles:.0f}{alone}")
         if not waited:
-            reasons.append(f"queue wait p95 {_fmt(queue_p95)} is small against item time {_fmt(item_mean)}")
+            reasons.append(f"queue wait p95 {_fmt(queue_p95)} is small against item time {_fmt(item_typical)}")
         elif not normal_latency:
             reasons.append(f"items waited, but warm Embed p95 {_fmt(p95)} is far from its p50 {_fmt(p50)}")
         elif run.tickets < 3 * (c or 1):
