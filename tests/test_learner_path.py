@@ -268,7 +268,9 @@ def test_the_readme_activities_and_the_on_aws_commands(learner: Learner, page: P
     # 7 - throttling, twice: the Map's cap (no 429) and the real 429 wall, each classified, fixed and verified.
     out = learner.ok("scripts/07-throttling.sh")
     cap = between(out, "# Incident report: incident-c2", "## Ruled out")
-    assert "THROTTLED here is the orchestration cap, not Lambda refusing calls: 0 throttles, no 429" in flat(cap)
+    assert "THROTTLED here is the orchestration cap, not Lambda refusing calls: 0 throttles, no 429" in flat(cap), (
+        between(out, "# Incident report: incident-c2", "== 2.")  # with why each leaf was ruled out
+    )
     assert row(between(out, "== 1.", "== 2."), "verify-c10")[1] == "10"
     wall429 = between(out, "# Incident report: throttled-c20", "## Ruled out")
     assert "THROTTLED - hard limit (429)" in wall429 and "Fishbone bone 1" in wall429

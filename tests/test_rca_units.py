@@ -169,3 +169,23 @@ def test_one_starved_item_in_a_small_queued_batch_is_not_a_latency_tail(slow_tic
         queued_history(12, cold=0, slow={2: 3200.0, 7: 3200.0}), batch=12, parameters={"max_concurrency": 2}
     )
     assert "far from its p50" in rca.diagnose(twice, analysis.stats(twice)).ruled_out["THROTTLED"]
+
+
+@pytest.mark.parametrize(("report_mean_ms", "queueing"), [(205.0, True), (700.0, False)])
+def test_a_task_time_tail_the_handlers_own_time_does_not_share_is_not_the_functions(
+    report_mean_ms: float, queueing: bool
+) -> None:
+    # two Embed tasks took 3 s in the history; the REPORT lines say whether the handler itself was slow
+    # (mean far above the median) or the time went around the call (dispatch on a machine short of CPU)
+    embed_logs = model.FunctionLogs(
+        "Embed", "/aws/lambda/embed", 12, duration_ms_p50=200.0, duration_ms_mean=report_mean_ms
+    )
+    record = record_for(
+        queued_history(12, cold=0, slow={2: 3200.0, 7: 3200.0}),
+        batch=12,
+        parameters={"max_concurrency": 2},
+        logs=model.Logs(functions=(embed_logs,)),
+    )
+    diagnosis = rca.diagnose(record, analysis.stats(record))
+    verdict = "THROTTLED (queueing at the Map's max_concurrency (throughput-bound))"
+    assert (verdict in diagnosis.classification) is queueing, (diagnosis.classification, diagnosis.ruled_out)

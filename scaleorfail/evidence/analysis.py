@@ -352,6 +352,16 @@ def slow_tail(times: list[float], factor: float, noise_ms: float) -> bool:
     return far >= 2 and far > 0.05 * len(times)
 
 
+def handler_slowed(record: HarvestRecord, step: str, factor: float = 1.2) -> bool:
+    """Whether the function's own time (REPORT Duration) shows slow calls: its mean over `factor` times its
+    median. A slow tail in the task times that the handler's own time does not share came from around the
+    call (dispatch, a machine short of CPU), not from the function. Unknown (no REPORT lines): True."""
+    logs = record.logs.function(step)
+    if logs is None or not logs.duration_ms_p50 or logs.duration_ms_mean is None:
+        return True
+    return logs.duration_ms_mean > factor * logs.duration_ms_p50
+
+
 def _attempts(execution: Execution, step: str | None) -> Iterable[Attempt]:
     for item in execution.items:
         for visit in item.visits:

@@ -548,8 +548,8 @@ def _queueing(r: _Run) -> Check:
     saturated = c is not None and c > 0 and run.peak_in_flight >= min(c, max(1, run.tickets_ok))
     waited = queue_p95 is not None and item_typical is not None and queue_p95 >= 3 * item_typical
     p50, p95 = embed.get("p50"), embed.get("p95") or 0.0
-    # normal: no slow tail - p95 within 2.5x the median or NOISE_MS of it, one slow sample aside
-    normal_latency = bool(p50) and not analysis.slow_tail(warm, 2.5, NOISE_MS)
+    tail = analysis.slow_tail(warm, 2.5, NOISE_MS) and analysis.handler_slowed(r.record, EMBED)  # the handler's own
+    normal_latency = bool(p50) and not tail
     refused = r.errors[THROTTLE] or r.errors[REJECTED]
     if refused or not (saturated and waited and normal_latency and run.tickets >= 3 * (c or 1)):
         reasons = [f"0 {THROTTLE} and 0 {REJECTED} in {r.attempts} attempts"]
