@@ -32,7 +32,9 @@ ROLE = "arn:aws:iam::123456789012:role/lambda"
 def sof(state: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return waiting.run(
         [sys.executable, "-m", "scaleorfail.cli", *args],
-        env={**os.environ, "SOF_STATE_DIR": str(state), "SOF_COLD_START_MS": "0", **(env or {})},
+        # runs under the state's folder, not the repository's runs/ (the suite writes nothing outside its tmp)
+        env={**os.environ, "SOF_STATE_DIR": str(state), "SOF_RUNS_DIR": str(state / "runs"), "SOF_COLD_START_MS": "0"}
+        | (env or {}),
         cwd=ROOT,
     )
 
