@@ -19,6 +19,10 @@ from scaleorfail.emulator.settings import EmulatorSettings, resolve
 from scaleorfail.target import Target
 
 FAST = {"simulated_infer_ms": 20, "infer_jitter_sigma_ms": 0}
+# Embed calls long enough to overlap however busy the machine is: 20 ms ones, dispatched by a starved
+# orchestrator, can run one after the other (the Map's slots or an endpoint's never all taken at once).
+OVERLAP_MS = 500
+OVERLAP = {"simulated_infer_ms": OVERLAP_MS}
 
 
 def free_port() -> int:

@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 from emulator_support import (
+    OVERLAP,
+    OVERLAP_MS,
     Emulator,
     deploy,
     finished,
@@ -326,14 +328,9 @@ def test_a_live_history_is_paged_like_aws_without_repeats(emulator: Emulator) ->
 # -- metrics and logs -----------------------------------------------------------------------------------
 
 
-OVERLAP_MS = 500
-
-
 def test_metrics_match_what_happened(tmp_path: Path) -> None:
     with running_emulator(tmp_path) as fresh:
-        # Embed calls of 500 ms: the Map's 4 overlap however busy the machine is (20 ms ones, dispatched by a
-        # starved orchestrator, could run one after another, and the peak read 3)
-        outputs = deploy(fresh, simulated_infer_ms=OVERLAP_MS)
+        outputs = deploy(fresh, **OVERLAP)  # the Map's 4 Embed calls overlap (20 ms ones: the peak read 3)
         machine = {"StateMachineArn": outputs["state_machine_arn"]}
         ok = run(fresh, outputs, {"tickets": tickets(7), "max_concurrency": 4})
         bad = run(fresh, outputs, {"tickets": [{"ticket_id": "T-X", "text": ""}]})

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from emulator_support import Emulator, deploy, insights, metric, run, task_failures, tickets
+from emulator_support import OVERLAP, Emulator, deploy, insights, metric, run, task_failures, tickets
 from emulator_support import lab as emulator_lab
 from waiting import wait_for
 
@@ -41,11 +41,6 @@ DIMS = {"EndpointName": ENDPOINT, "VariantName": "AllTraffic"}
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
     with emulator_lab(tmp_path_factory.mktemp("sagemaker")) as emulator:
         yield emulator
-
-
-# Requests that last long enough to overlap however busy the machine is: 20 ms ones, dispatched by a
-# starved orchestrator, can reach the endpoint one after the other and never find its 2 slots taken.
-OVERLAP = {"simulated_infer_ms": 500}
 
 
 @pytest.fixture

@@ -544,7 +544,7 @@ def _queueing(r: _Run) -> Check:
     c = run.max_concurrency
     queue_p95 = run.queue_wait_ms.get("p95")
     embed, cold_left_out, warm = analysis.warm_task_ms(r.record, EMBED)  # cold starts: the Resources bone's
-    item_mean, item_typical = run.item_ms_mean, run.item_ms_p50 or run.item_ms_mean  # typical: the median
+    item_mean, item_typical = run.item_ms_mean, run.item_ms_p50  # typical: the median (one starved item aside)
     saturated = c is not None and c > 0 and run.peak_in_flight >= min(c, max(1, run.tickets_ok))
     waited = queue_p95 is not None and item_typical is not None and queue_p95 >= 3 * item_typical
     p50, p95 = embed.get("p50"), embed.get("p95") or 0.0

@@ -104,12 +104,12 @@ def _list_metrics() -> None:
         self: Any, metric_name: str | None, namespace: str | None, dimensions: list[dict[str, str]]
     ) -> list[Any]:
         """One datum per metric (namespace, name and dimension set) that passes moto's own filter."""
-        found: dict[tuple[str, str, tuple[tuple[str, str], ...]], Any] = {}
+        judged: dict[cwstats.MetricKey, Any] = {}  # the first datum of each metric, or None: filtered out
         for md in self.get_all_metrics():
-            key = (md.namespace, md.name, tuple(sorted((d.name, d.value) for d in md.dimensions)))
-            if key not in found and md.filter(namespace=namespace, name=metric_name, dimensions=dimensions):
-                found[key] = md
-        return list(found.values())
+            key = (md.namespace, md.name, _moto_dimensions(md))
+            if key not in judged:
+                judged[key] = md if md.filter(namespace=namespace, name=metric_name, dimensions=dimensions) else None
+        return [md for md in judged.values() if md is not None]
 
     replace(CloudWatchBackend, "get_filtered_metrics", get_filtered_metrics)
 
@@ -118,10 +118,14 @@ def _dimension_key(dimensions: list[dict[str, str]]) -> tuple[tuple[str, str], .
     return tuple(sorted((str(d["Name"]), str(d["Value"])) for d in dimensions))
 
 
+def _moto_dimensions(md: Any) -> tuple[tuple[str, str], ...]:
+    """A moto datum's dimensions as a metric key's (sorted name, value pairs)."""
+    return tuple(sorted((d.name, d.value) for d in md.dimensions))
+
+
 def _point(md: Any) -> cwstats.Point:
     """A moto ``MetricDatum`` / ``MetricAggregatedDatum`` as a statistics point."""
-    dimensions = tuple(sorted((d.name, d.value) for d in md.dimensions))
-    return cwstats.Point(md.namespace, md.name, dimensions, cwstats.aware(md.timestamp), _values(md), md.unit)
+    return cwstats.Point(md.namespace, md.name, _moto_dimensions(md), cwstats.aware(md.timestamp), _values(md), md.unit)
 
 
 _index_lock = threading.Lock()
