@@ -257,6 +257,28 @@ def test_executions_without_a_name_get_unique_ones(emulator: Emulator) -> None:
     assert first != second and not first.endswith(":None")
 
 
+def test_an_execution_name_is_idempotent_while_running_and_taken_after(emulator: Emulator) -> None:
+    """AWS's rule for a STANDARD execution's name, among many executions of the machine (an index finds it)."""
+    waiting = {"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 600, "End": True}}}
+    arn = _pass_machine(emulator, "named", waiting)
+    sfn = emulator.client("stepfunctions")
+    others = [sfn.start_execution(stateMachineArn=arn, name=f"other-{i}")["executionArn"] for i in range(25)]
+    first = sfn.start_execution(stateMachineArn=arn, name="nightly", input='{"day": 1}')["executionArn"]
+    more = [sfn.start_execution(stateMachineArn=arn, name=f"later-{i}")["executionArn"] for i in range(25)]
+    for execution in others + more:
+        sfn.stop_execution(executionArn=execution)
+    again = sfn.start_execution(stateMachineArn=arn, name="nightly", input='{"day": 1}')["executionArn"]
+    assert again == first and len(set(others + more + [first])) == 51  # same name and input, running: the same one
+    with pytest.raises(ClientError) as other_input:
+        sfn.start_execution(stateMachineArn=arn, name="nightly", input='{"day": 2}')
+    assert other_input.value.response["Error"]["Code"] == "ExecutionAlreadyExists"
+    sfn.stop_execution(executionArn=first)
+    assert finished(sfn, first)["status"] == "ABORTED"
+    with pytest.raises(ClientError) as after_end:
+        sfn.start_execution(stateMachineArn=arn, name="nightly", input='{"day": 1}')
+    assert after_end.value.response["Error"]["Code"] == "ExecutionAlreadyExists" and first in str(after_end.value)
+
+
 def test_payloads_over_256_kb_are_refused(emulator: Emulator) -> None:
     arn = _pass_machine(
         emulator,

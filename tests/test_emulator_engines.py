@@ -6,6 +6,9 @@ Fast and exhaustive where the client tests (test_cli_compat.py) are end to end a
 from __future__ import annotations
 
 import json
+import threading
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -16,6 +19,7 @@ from scaleorfail.emulator import alarms, cfn_props, cwstats, metricmath, protoco
 from scaleorfail.emulator import logs_insights as insights
 from scaleorfail.emulator.filterpattern import FilterPatternError, compile_pattern, split_fields
 from scaleorfail.emulator.metric_index import PointIndex
+from scaleorfail.emulator.threadpool import ElasticThreads
 
 DOC = json.dumps({"step": "embed", "duration_ms": 120, "route": "billing", "err": None, "ok": True, "a": ["x", "y"]})
 
@@ -337,3 +341,43 @@ def test_insights_refuses_what_it_does_not_know(text: str) -> None:
 def test_protocol_checks_the_json_body(body: bytes, problem: str | None) -> None:
     found = protocol.malformed(body)
     assert (found is None) if problem is None else (problem in str(found))
+
+
+def test_elastic_threads_reuse_a_parked_thread_and_never_queue_behind_a_busy_one() -> None:
+    threads = ElasticThreads("t", idle_s=30)
+    seen: list[str] = []
+    release, blocked, done = threading.Event(), threading.Event(), threading.Event()
+
+    def block() -> None:
+        seen.append(threading.current_thread().name)
+        blocked.set()
+        release.wait(10)
+
+    threads.submit(block)
+    assert blocked.wait(10)
+    threads.submit(lambda: (seen.append(threading.current_thread().name), done.set()))
+    assert done.wait(10)  # ran beside the blocked job, on a thread of its own
+    assert seen[0] != seen[1]
+    release.set()
+    wait_until(lambda: threads.parked == 2)
+    again = threading.Event()
+    threads.submit(lambda: (seen.append(threading.current_thread().name), again.set()))
+    assert again.wait(10) and seen[2] in seen[:2]  # a parked thread took it: no third thread
+
+
+def test_elastic_threads_reset_each_thread_before_a_job_and_end_idle_ones() -> None:
+    resets: list[int] = []
+    threads = ElasticThreads("idle-ends", idle_s=0.05, on_job=lambda: resets.append(1))
+    ran = threading.Event()
+    threads.submit(ran.set)
+    assert ran.wait(10)
+    wait_until(lambda: threads.parked == 0 and len(resets) == 1)  # parked, then ended after idle_s
+    names = {t.name for t in threading.enumerate()}
+    assert not any(name.startswith("idle-ends-") for name in names)
+
+
+def wait_until(condition: Callable[[], bool], seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "condition never held"
+        time.sleep(0.01)

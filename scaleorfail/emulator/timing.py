@@ -72,6 +72,10 @@ class Pacer:
         """Count afresh from now: the time since the last mark is not the emulator's to make up."""
         self._local.mark = self._clock()
 
+    def forget(self) -> None:
+        """This thread starts over as a new one would: no lag, no mark (a pooled thread between jobs)."""
+        self._local.__dict__.clear()
+
     def consume(self, most: float) -> float:
         """Take up to `most` seconds off this thread's lag (its work since the mark included); returns how much."""
         lag = self.lag()

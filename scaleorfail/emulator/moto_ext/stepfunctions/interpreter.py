@@ -15,8 +15,9 @@
 * ``...common.retry.retrier_decl`` (``time``, ``RetrierDecl._eval_body``): a Retry back-off that a
   StopExecution ends (:mod:`scaleorfail.emulator.sfn_stop`); a retry takes its StateTransition
   token (:func:`.quotas.transition`).
-* ``...state.exec.execute_state.ExecutionState._evaluate_with_timeout``: the waiting thread's
-  paced time restarts when the state's own thread returns (timing model).
+* ``...state.exec.execute_state.ExecutionState._evaluate_with_timeout``: a Task runs on a reused
+  thread (:class:`scaleorfail.emulator.threadpool.ElasticThreads`), not a new one each time; the
+  waiting thread's paced time restarts when the Task returns (timing model).
 """
 
 from __future__ import annotations
@@ -27,10 +28,12 @@ from typing import Any
 
 from scaleorfail.emulator.moto_ext.core import declare, replace
 from scaleorfail.emulator.moto_ext.stepfunctions.quotas import transition
+from scaleorfail.emulator.threadpool import ElasticThreads
 from scaleorfail.emulator.timing import PACER
 from scaleorfail.pipeline import MAP_LIMIT
 
 INLINE_MAP_CAP = MAP_LIMIT
+TASK_THREADS = ElasticThreads("sfn-task", on_job=PACER.forget)  # the threads Tasks run on, reused
 PROGRAM_POOL_SIZE = 256
 MAP_ITERATION = "moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration"
 
@@ -248,19 +251,60 @@ def _interruptible_retry() -> None:
 
 @declare(
     "moto.stepfunctions.parser.asl.component.state.exec.execute_state.ExecutionState._evaluate_with_timeout",
-    why="a Task runs on a thread of its own while the state's thread waits: that wait (dispatch, the handler, "
-    "the task's own events) is modelled or real service time, not the emulator's work for the paced sleeps to "
-    "make up - without a mark the state's next events were shortened by up to LAG_CAP_S each",
+    why="a Task runs on a reusable thread (moto started a new Thread per Task: a seventh of the emulator's CPU at "
+    "700 tasks/s), and the waiting thread's paced time restarts when the Task returns: that wait (dispatch, the "
+    "handler, the task's own events) is modelled or real service time, not the emulator's work for the paced "
+    "sleeps to make up - without a mark the state's next events were shortened by up to LAG_CAP_S each",
 )
 def _task_thread_wait() -> None:
+    import copy
+
+    from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import EvalTimeoutError
     from moto.stepfunctions.parser.asl.component.state.exec.execute_state import ExecutionState
+    from moto.stepfunctions.parser.asl.eval.environment import Environment
 
-    original = ExecutionState._evaluate_with_timeout
+    def evaluate_with_timeout(self: Any, env: Environment) -> None:
+        """moto 5.2.5's body, the Task's thread taken from TASK_THREADS instead of started anew."""
+        self.timeout.eval(env=env)
+        timeout_seconds: int = env.stack.pop()
+        frame: Environment = env.open_frame()
+        frame.states.reset(input_value=env.states.get_input())
+        frame.stack = copy.deepcopy(env.stack)
+        outputs: list[Any] = []
+        exceptions: list[Exception | None] = [None]
+        terminated = threading.Event()
 
-    def evaluate_with_timeout(self: Any, env: Any) -> None:
+        def exec_and_notify() -> None:
+            try:
+                self._eval_execution(frame)
+                outputs.extend(frame.stack)
+            except Exception as ex:
+                exceptions.append(ex)
+            terminated.set()
+
+        TASK_THREADS.submit(exec_and_notify)
         try:
-            original(self, env)
+            finished_on_time = terminated.wait(timeout_seconds)
         finally:
             PACER.mark()
+        frame.set_ended()
+        env.close_frame(frame)
+        exception = exceptions.pop()
+        if exception:
+            raise exception
+        if not finished_on_time:
+            raise EvalTimeoutError()
+        output = outputs.pop()
+        env.stack.append(output)
+        if not self._is_language_query_jsonpath():
+            env.states.set_result(output)
+        if self.assign_decl:
+            self.assign_decl.eval(env=env)
+        if self.result_selector:
+            self.result_selector.eval(env=env)
+        if self.result_path:
+            self.result_path.eval(env)
+        else:
+            env.states.reset(input_value=env.stack.pop())
 
     replace(ExecutionState, "_evaluate_with_timeout", evaluate_with_timeout)
