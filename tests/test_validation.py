@@ -4,6 +4,7 @@ of the operation, bodies capped at AWS's limits, a client mistake never a 500.""
 from __future__ import annotations
 
 import json
+import re
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -297,3 +298,12 @@ def test_a_stack_with_a_bad_definition_fails_with_the_same_diagnostics(emulator:
     text = str(refused.value) + json.dumps(cfn.describe_stack_events(StackName="badsm")["StackEvents"], default=str)
     assert "MISSING_TRANSITION_TARGET: Missing 'Next' target: Gone at /States/A/Next" in text
     assert emulator.client("stepfunctions").list_state_machines()["stateMachines"] == []
+
+
+def test_the_emulator_log_names_the_requests_answered_with_an_error_only(emulator: Emulator) -> None:
+    target = "Logs_20140328.DescribeLogGroups"
+    assert json_call(emulator, "logs", target, {"limit": 5}, "1.1")[0] == 200
+    assert json_call(emulator, "logs", target, {"limit": 51}, "1.1")[0] == 400
+    log = (emulator.state_dir / "emulator.log").read_text()
+    statuses = [int(code) for code in re.findall(r'"[A-Z]+ \S+ HTTP/1\.1" (\d{3})', log)]
+    assert 400 in statuses and min(statuses) >= 400, statuses  # every request of the module logged an error
