@@ -72,12 +72,13 @@ def cpu_seconds(pid: int) -> tuple[float, float]:
     return own, children
 
 
-def busy_cpu(pid: int) -> tuple[float, float]:
-    """(the machine's busy CPU seconds, those of the emulator, its Lambda environments and this benchmark)."""
+def busy_cpu(emulator: tuple[float, float]) -> tuple[float, float]:
+    """(the machine's busy CPU seconds, those of the emulator and its Lambda environments - `emulator`, as
+    :func:`cpu_seconds` read them - and this benchmark)."""
     times = psutil.cpu_times()
     # guest time is counted in user time already; idle and iowait are not work
     skipped = sum(getattr(times, name, 0.0) for name in ("idle", "iowait", "guest", "guest_nice"))
-    ours = sum(cpu_seconds(pid)) + sum(psutil.Process().cpu_times()[:2])
+    ours = sum(emulator) + sum(psutil.Process().cpu_times()[:2])
     return sum(times) - skipped, ours
 
 
@@ -105,11 +106,12 @@ def lambda_tasks(emulator: Any, outputs: dict[str, Any], n: int) -> dict[str, An
     batch = tickets(n)
     warm = json.dumps({"tickets": batch[:80], "max_concurrency": 40})  # every environment the run needs, started
     wait(sfn, sfn.start_execution(stateMachineArn=machine, input=warm)["executionArn"])
-    before, load_before, machine_before, began = cpu_seconds(state.pid), load(), busy_cpu(state.pid), time.monotonic()
+    before, load_before, began = cpu_seconds(state.pid), load(), time.monotonic()
+    machine_before = busy_cpu(before)
     payload = json.dumps({"tickets": batch, "max_concurrency": 40})
     done = wait(sfn, sfn.start_execution(stateMachineArn=machine, input=payload)["executionArn"])
-    after, machine_after = cpu_seconds(state.pid), busy_cpu(state.pid)
-    others = others_cores(machine_before, machine_after, time.monotonic() - began)
+    after = cpu_seconds(state.pid)
+    others = others_cores(machine_before, busy_cpu(after), time.monotonic() - began)
     assert done["status"] == "SUCCEEDED", done
     wall = (done["stopDate"] - done["startDate"]).total_seconds()
     tasks = 3 * n  # Preprocess, Embed, Postprocess per ticket (the pipeline's tasks; no retries with 0 ms)
@@ -147,14 +149,14 @@ def start_executions(emulator: Any, machine: str, payload: str, seconds: float, 
             with lock:
                 counts[outcome] += 1
 
-    load_before, machine_before, began = load(), busy_cpu(state.pid), time.monotonic()
+    load_before, machine_before, began = load(), busy_cpu(cpu_seconds(state.pid)), time.monotonic()
     pool = [threading.Thread(target=worker, args=(client,)) for client in clients]
     for thread in pool:
         thread.start()
     for thread in pool:
         thread.join()
     elapsed = time.monotonic() - began
-    others = others_cores(machine_before, busy_cpu(state.pid), elapsed)
+    others = others_cores(machine_before, busy_cpu(cpu_seconds(state.pid)), elapsed)
     return {
         **counts,
         "seconds": round(elapsed, 2),

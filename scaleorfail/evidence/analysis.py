@@ -323,8 +323,8 @@ def invocations(record: HarvestRecord, step: str) -> int:
     )
 
 
-def warm_task_ms(record: HarvestRecord, step: str) -> tuple[dict[str, float | None], int, list[float]]:
-    """A step's task time p50/p95 without its cold starts, how many were left out, and the warm times.
+def warm_task_ms(record: HarvestRecord, step: str) -> tuple[list[float], int]:
+    """A step's successful task times without its cold starts (sorted), and how many were left out.
 
     The REPORT lines count a function's cold starts but do not say which task they slowed; a cold
     start is the slowest kind of invocation, so as many of the slowest successful attempts are left
@@ -338,7 +338,7 @@ def warm_task_ms(record: HarvestRecord, step: str) -> tuple[dict[str, float | No
         if attempt.duration_ms is not None and attempt.error is None
     )
     warm = times[: max(0, len(times) - cold)] if len(times) > cold else times
-    return {"p50": percentile(warm, 50), "p95": percentile(warm, 95)}, len(times) - len(warm), warm
+    return warm, len(times) - len(warm)
 
 
 def slow_tail(times: list[float], factor: float, noise_ms: float) -> bool:

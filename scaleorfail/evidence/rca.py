@@ -543,11 +543,11 @@ def _queueing(r: _Run) -> Check:
     run = r.stats
     c = run.max_concurrency
     queue_p95 = run.queue_wait_ms.get("p95")
-    embed, cold_left_out, warm = analysis.warm_task_ms(r.record, EMBED)  # cold starts: the Resources bone's
+    warm, cold_left_out = analysis.warm_task_ms(r.record, EMBED)  # cold starts: the Resources bone's
     item_mean, item_typical = run.item_ms_mean, run.item_ms_p50  # typical: the median (one starved item aside)
     saturated = c is not None and c > 0 and run.peak_in_flight >= min(c, max(1, run.tickets_ok))
     waited = queue_p95 is not None and item_typical is not None and queue_p95 >= 3 * item_typical
-    p50, p95 = embed.get("p50"), embed.get("p95") or 0.0
+    p50, p95 = analysis.percentile(warm, 50), analysis.percentile(warm, 95) or 0.0
     tail = analysis.slow_tail(warm, 2.5, NOISE_MS) and analysis.handler_slowed(r.record, EMBED)  # the handler's own
     normal_latency = bool(p50) and not tail
     refused = r.errors[THROTTLE] or r.errors[REJECTED]
@@ -577,7 +577,7 @@ def _queueing(r: _Run) -> Check:
         Evidence("history", f"never more than {run.peak_in_flight} items in flight = max_concurrency {c}", r.history),
         Evidence(
             "history",
-            f"per-item latency normal: Embed p50 {_fmt(embed.get('p50'))}, p95 {_fmt(embed.get('p95'))}"
+            f"per-item latency normal: Embed p50 {_fmt(p50)}, p95 {_fmt(p95)}"
             + (f" (its {plural(cold_left_out, 'cold start')} left out)" if cold_left_out else "")
             + "; no 429"
             + (", no errors" if not any(e.status == "FAILED" for e in r.executions) else ""),
