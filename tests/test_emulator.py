@@ -279,6 +279,22 @@ def test_an_execution_name_is_idempotent_while_running_and_taken_after(emulator:
     assert after_end.value.response["Error"]["Code"] == "ExecutionAlreadyExists" and first in str(after_end.value)
 
 
+def test_a_refused_jsonata_definition_leaves_later_definitions_jsonpath(emulator: Emulator) -> None:
+    """moto kept the parser's QueryLanguage scopes on its class: a refused JSONata definition left its scope
+    behind and every later definition was read as JSONata (InputPath ignored)."""
+    downgrade = {"QueryLanguage": "JSONata", "StartAt": "P",
+                 "States": {"P": {"Type": "Pass", "QueryLanguage": "JSONPath", "End": True}}}  # fmt: skip
+    with pytest.raises(ClientError):
+        _pass_machine(emulator, "downgrade", downgrade)
+    arn = _pass_machine(
+        emulator, "input-path", {"StartAt": "P", "States": {"P": {"Type": "Pass", "InputPath": "$.x", "End": True}}}
+    )
+    sfn = emulator.client("stepfunctions")
+    execution = sfn.start_execution(stateMachineArn=arn, input='{"x": {"y": 1}, "z": 2}')["executionArn"]
+    done = finished(sfn, execution)
+    assert done["status"] == "SUCCEEDED" and json.loads(done["output"]) == {"y": 1}
+
+
 def test_payloads_over_256_kb_are_refused(emulator: Emulator) -> None:
     arn = _pass_machine(
         emulator,

@@ -7,6 +7,8 @@
 * ``...parser.backend.execution_worker.ExecutionWorker._get_evaluation_entrypoint`` /
   ``_execution_logic`` (``_evaluation_details.state_machine_details.definition``): parsed
   programs pooled per definition instead of an ANTLR parse per execution.
+* ``...parser.asl.parse.preprocessor.Preprocessor._query_language_per_scope``: a QueryLanguage scope
+  stack per parse (moto's, on the class, was shared by every parse, on every thread).
 * ``...parser.asl.utils.json_path.parse`` and ``...common.path.result_path.parse``
   (jsonpath_ng parsers, rebuilt per evaluation in 5.2.5): memoised.
 * ``...backend.execution.BaseExecutionWorkerCommunication._reflect_execution_status``
@@ -154,6 +156,25 @@ def _program_pool() -> None:
 
     replace(ExecutionWorker, "_get_evaluation_entrypoint", get_evaluation_entrypoint)
     replace(ExecutionWorker, "_execution_logic", execution_logic)
+
+
+@declare(
+    "moto.stepfunctions.parser.asl.parse.preprocessor.Preprocessor._query_language_per_scope",
+    why="each parse keeps its own QueryLanguage scope stack: moto's is one list on the class, shared by every "
+    "parse - a refused JSONata definition left its scope on it (every later definition was read as JSONata: "
+    "InputPath ignored), and parses on two threads emptied each other's (IndexError: an execution that "
+    "never ended)",
+)
+def _parser_scopes() -> None:
+    from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
+
+    def scopes(self: Any) -> list[Any]:
+        found: list[Any] | None = self.__dict__.get("_sof_scopes")
+        if found is None:
+            found = self.__dict__["_sof_scopes"] = []
+        return found
+
+    replace(Preprocessor, "_query_language_per_scope", property(scopes))
 
 
 @declare(
