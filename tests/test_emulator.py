@@ -295,6 +295,34 @@ def test_a_refused_jsonata_definition_leaves_later_definitions_jsonpath(emulator
     assert done["status"] == "SUCCEEDED" and json.loads(done["output"]) == {"y": 1}
 
 
+def test_executions_of_one_definition_at_once_each_run_their_own_input(emulator: Emulator) -> None:
+    """A definition is parsed once: executions at once run copies of that program, ended ones hand theirs on.
+    Each must see only its own data (Parallel and Map keep per-run fields on their components)."""
+    tag = {"Type": "Pass", "Parameters": {"n.$": "$", "run.$": "$$.Execution.Name"}, "End": True}
+    each = {"Type": "Map", "ItemsPath": "$.items", "End": True,
+            "ItemProcessor": {"ProcessorConfig": {"Mode": "INLINE"}, "StartAt": "Tag", "States": {"Tag": tag}}}  # fmt: skip
+    name = {"Type": "Pass", "Parameters": {"who.$": "$.who"}, "End": True}
+    both = {"Type": "Parallel", "End": True, "Branches": [{"StartAt": "Each", "States": {"Each": each}},
+                                                          {"StartAt": "Name", "States": {"Name": name}}]}  # fmt: skip
+    arn = _pass_machine(
+        emulator, "at-once", {"StartAt": "Hold", "States": {"Hold": {"Type": "Wait", "Seconds": 1, "Next": "Both"},
+                                                            "Both": both}}  # fmt: skip
+    )
+    sfn = emulator.client("stepfunctions")
+    for round_ in ("copies", "pooled"):  # first all at once (one parse, then copies), then the pooled programs
+        started = {
+            f"{round_}-{i}": sfn.start_execution(
+                stateMachineArn=arn, name=f"{round_}-{i}", input=json.dumps({"items": [i, i + 1, i + 2], "who": i})
+            )["executionArn"]
+            for i in range(12)
+        }
+        for run_name, execution in started.items():
+            done = finished(sfn, execution)
+            i = int(run_name.rsplit("-", 1)[1])
+            assert done["status"] == "SUCCEEDED", done
+            assert json.loads(done["output"]) == [[{"n": n, "run": run_name} for n in (i, i + 1, i + 2)], {"who": i}]
+
+
 def test_payloads_over_256_kb_are_refused(emulator: Emulator) -> None:
     arn = _pass_machine(
         emulator,
