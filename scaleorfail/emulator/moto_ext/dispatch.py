@@ -5,6 +5,9 @@ of each request before the action ran:
 
 * ``moto.backends.list_of_moto_modules``: a directory listing and an ``isdir`` per moto package
   for every request (``DomainDispatcherApplication.get_backend_for_host``) - listed once;
+* ``DomainDispatcherApplication.get_backend_for_host``: then a match of every service's URL
+  patterns, in turn, against the request's host - the answer kept per host (the hosts a
+  client names are a few per service and region; past :data:`HOSTS_KEPT`, matched anew);
 * ``moto.core.responses.method_names_from_class``: ``inspect.getmembers`` of the response class
   for every call (``BaseResponse.call_action``) - once per class;
 * :func:`backend_app`: moto's ``create_backend_app`` makes each service's Flask app with
@@ -21,6 +24,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from scaleorfail.emulator.moto_ext.core import declare, replace
+
+HOSTS_KEPT = 1024  # hosts whose backend is remembered (a client may name any host: the memory is bounded)
 
 
 @declare("moto.backends.list_of_moto_modules", why="moto's packages listed once (moto listed them per request)")
@@ -55,6 +60,28 @@ def _method_names_once() -> None:
         return found
 
     replace(responses, "method_names_from_class", method_names_from_class)
+
+
+@declare(
+    "moto.moto_server.werkzeug_app.DomainDispatcherApplication.get_backend_for_host",
+    why="a host's backend found once (moto matched every service's URL patterns, in turn, on every request)",
+)
+def _backend_per_host() -> None:
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+    original = DomainDispatcherApplication.get_backend_for_host
+    known: dict[str | None, Any] = {}
+
+    def get_backend_for_host(self: Any, host: str | None) -> Any:
+        try:
+            return known[host]
+        except KeyError:
+            found = original(self, host)
+            if len(known) < HOSTS_KEPT:
+                known[host] = found
+            return found
+
+    replace(DomainDispatcherApplication, "get_backend_for_host", get_backend_for_host)
 
 
 def backend_app(service: str) -> Any:
