@@ -323,6 +323,19 @@ def test_executions_of_one_definition_at_once_each_run_their_own_input(emulator:
             assert json.loads(done["output"]) == [[{"n": n, "run": run_name} for n in (i, i + 1, i + 2)], {"who": i}]
 
 
+def test_an_execution_past_its_timeout_seconds_times_out(emulator: Emulator) -> None:
+    arn = _pass_machine(
+        emulator, "times-out", {"TimeoutSeconds": 1, "StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 30, "End": True}}}
+    )
+    sfn = emulator.client("stepfunctions")
+    execution = sfn.start_execution(stateMachineArn=arn)["executionArn"]
+    done = finished(sfn, execution)
+    assert done["status"] == "TIMED_OUT"
+    assert (done["stopDate"] - done["startDate"]).total_seconds() < 10
+    events = sfn.get_execution_history(executionArn=execution)["events"]
+    assert events[-1]["type"] == "ExecutionTimedOut"
+
+
 def test_payloads_over_256_kb_are_refused(emulator: Emulator) -> None:
     arn = _pass_machine(
         emulator,

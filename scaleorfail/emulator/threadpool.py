@@ -10,12 +10,14 @@ holds its thread exactly as a thread of its own would. A thread parked for ``idl
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 from collections.abc import Callable
 
 Job = Callable[[], None]
 IDLE_S = 60.0
+LOG = logging.getLogger("scale-or-fail")
 
 
 class ElasticThreads:
@@ -50,7 +52,10 @@ class ElasticThreads:
         while True:
             if self._on_job is not None:
                 self._on_job()
-            job()
+            try:
+                job()
+            except Exception:  # as a thread of its own would: reported, and the thread serves on
+                LOG.exception("a job on %s failed", threading.current_thread().name)
             del job  # what the job held is not kept alive while the thread is parked
             with self._lock:
                 self._parked.append(inbox)

@@ -4,7 +4,8 @@
   and ``...asl.eval.environment.Environment.__init__`` (``event_manager``): every history event
   passes the execution's serialised writer (:class:`scaleorfail.emulator.timing.HistoryWriter`),
   TaskStarted waits for the modelled dispatch latency, and the 25,000-event history limit
-  (the execution fails with States.Runtime as event 25,000, as on AWS).
+  (the execution fails with States.Runtime as event 25,000, as on AWS); a history ended by the
+  execution's TimeoutSeconds (:mod:`.interpreter`) takes no further event.
 * ``...asl.eval.environment.Environment.set_error`` (``_program_state``): a stopped or
   timed-out program stays so (a Map iteration reporting its abort no longer turned an
   ABORTED execution FAILED), and past the limit the limit is the error.
@@ -109,6 +110,8 @@ def _history() -> None:
         added: int | None = None
         with order:  # the limit check and the append are one step
             next_id = int(self._event_id_gen._next_id)
+            if self.__dict__.get("_sof_ended"):
+                return next_id - 1  # ended by its timeout (interpreter._pooled_threads): nothing follows on AWS
             capped = bool(self.__dict__.get("_sof_capped"))
             if event_type in terminal:
                 if capped:

@@ -21,6 +21,10 @@
 * ``...state.exec.execute_state.ExecutionState._evaluate_with_timeout``: a Task runs on a reused
   thread (:class:`scaleorfail.emulator.threadpool.ElasticThreads`), not a new one each time; the
   waiting thread's paced time restarts when the Task returns (timing model).
+* ``...backend.execution_worker.ExecutionWorker.start``, ``...component.program.program.Program.eval``
+  and ``...iteration.inline_iteration_component.InlineIterationComponent._launch_worker``: an
+  execution, each program it runs (the execution's own, each Map iteration's) and each Map
+  worker run on reused threads too (moto started a thread for each and kept it in ``TMP_THREADS``).
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ from scaleorfail.emulator.timing import PACER
 from scaleorfail.pipeline import MAP_LIMIT
 
 INLINE_MAP_CAP = MAP_LIMIT
-TASK_THREADS = ElasticThreads("sfn-task", on_job=PACER.forget)  # the threads Tasks run on, reused
+SFN_THREADS = ElasticThreads("sfn", on_job=PACER.forget)  # the interpreter's threads, reused
 PROGRAM_POOL_SIZE = 256
 MAP_ITERATION = "moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration"
 
@@ -305,7 +309,7 @@ def _task_thread_wait() -> None:
     from moto.stepfunctions.parser.asl.eval.environment import Environment
 
     def evaluate_with_timeout(self: Any, env: Environment) -> None:
-        """moto 5.2.5's body, the Task's thread taken from TASK_THREADS instead of started anew."""
+        """moto 5.2.5's body, the Task's thread taken from SFN_THREADS instead of started anew."""
         self.timeout.eval(env=env)
         timeout_seconds: int = env.stack.pop()
         frame: Environment = env.open_frame()
@@ -323,7 +327,7 @@ def _task_thread_wait() -> None:
                 exceptions.append(ex)
             terminated.set()
 
-        TASK_THREADS.submit(exec_and_notify)
+        SFN_THREADS.submit(exec_and_notify)
         try:
             finished_on_time = terminated.wait(timeout_seconds)
         finally:
@@ -349,3 +353,62 @@ def _task_thread_wait() -> None:
             env.states.reset(input_value=env.stack.pop())
 
     replace(ExecutionState, "_evaluate_with_timeout", evaluate_with_timeout)
+
+
+@declare(
+    "moto.stepfunctions.parser.backend.execution_worker.ExecutionWorker.start",
+    why="an execution runs on a reused thread (moto started a new Thread per execution)",
+)
+@declare(
+    "moto.stepfunctions.parser.asl.component.program.program.Program.eval",
+    why="a program (an execution's, a Map iteration's) runs on a reused thread, waited on with its TimeoutSeconds "
+    "(moto started a new Thread per program run: two per execution, one per Map item); an execution past its "
+    "TimeoutSeconds ends its history with ExecutionTimedOut then (moto: once the state in flight ended)",
+)
+@declare(
+    f"{MAP_ITERATION}.inline_iteration_component.InlineIterationComponent._launch_worker",
+    why="a Map's workers run on reused threads (moto started a new Thread per worker)",
+)
+def _pooled_threads() -> None:
+    from moto.stepfunctions.parser.api import ExecutionTimedOutEventDetails, HistoryEventType
+    from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
+    from moto.stepfunctions.parser.asl.component.program.program import Program
+    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import inline_iteration_component
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
+    def start(self: Any) -> None:
+        SFN_THREADS.submit(self._execution_logic)
+
+    def program_eval(self: Any, env: Any) -> None:
+        """moto 5.2.5's Program.eval: the body on another thread, the caller waits at most the program's timeout."""
+        timeout = self.timeout_seconds.timeout_seconds if self.timeout_seconds else None
+        env.next_state_name = self.start_at.start_at_name
+        ended = threading.Event()
+
+        def run() -> None:
+            try:
+                EvalComponent.eval(self, env)
+            finally:
+                ended.set()
+
+        SFN_THREADS.submit(run)
+        if ended.wait(timeout):
+            return
+        env.set_timed_out()
+        if not env.is_frame():  # AWS ends the history at the timeout; moto wrote it when the state in flight ended
+            env.event_manager.add_event(
+                context=env.event_history_context,
+                event_type=HistoryEventType.ExecutionTimedOut,
+                event_details=EventDetails(executionTimedOutEventDetails=ExecutionTimedOutEventDetails()),
+            )
+            env.event_manager._sof_ended = True  # what the program's thread still adds is dropped
+
+    def launch_worker(self: Any, env: Any, eval_input: Any, job_pool: Any) -> Any:
+        worker = self._create_worker(env=env, eval_input=eval_input, job_pool=job_pool)
+        SFN_THREADS.submit(worker.eval)
+        return worker
+
+    replace(ExecutionWorker, "start", start)
+    replace(Program, "eval", program_eval)
+    replace(inline_iteration_component.InlineIterationComponent, "_launch_worker", launch_worker)
