@@ -19,7 +19,6 @@ from scaleorfail.emulator import alarms, cfn_props, cwstats, metricmath, protoco
 from scaleorfail.emulator import logs_insights as insights
 from scaleorfail.emulator.filterpattern import FilterPatternError, compile_pattern, split_fields
 from scaleorfail.emulator.metric_index import PointIndex
-from scaleorfail.emulator.moto_ext.stepfunctions.copies import json_copy
 from scaleorfail.emulator.threadpool import ElasticThreads
 
 DOC = json.dumps({"step": "embed", "duration_ms": 120, "route": "billing", "err": None, "ok": True, "a": ["x", "y"]})
@@ -375,42 +374,6 @@ def test_elastic_threads_reset_each_thread_before_a_job_and_end_idle_ones() -> N
     wait_until(lambda: threads.parked == 0 and len(resets) == 1)  # parked, then ended after idle_s
     names = {t.name for t in threading.enumerate()}
     assert not any(name.startswith("idle-ends-") for name in names)
-
-
-JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
-    max_leaves=30,
-)
-
-
-def containers(value: object) -> list[int]:
-    """The ids of every dict and list inside value (itself included)."""
-    found: list[int] = []
-    if isinstance(value, dict | list):
-        found.append(id(value))
-        for item in value.values() if isinstance(value, dict) else value:
-            found.extend(containers(item))
-    return found
-
-
-@given(JSON)
-@settings(max_examples=200, deadline=None)
-def test_the_interpreter_s_json_copy_is_a_deep_copy(value: object) -> None:
-    copied = json_copy(value)
-    assert copied == value and type(copied) is type(value)
-    assert not set(containers(copied)) & set(containers(value))  # nothing mutable is shared
-
-
-def test_the_json_copy_deep_copies_what_is_not_json() -> None:
-    class Box:
-        def __init__(self, inner: list[int]) -> None:
-            self.inner = inner
-
-    box, pair = Box([1, 2]), (1, [2])
-    copied = json_copy({"box": box, "pair": pair, "atoms": (1, "a")})
-    assert copied["box"] is not box and copied["box"].inner == [1, 2] and copied["box"].inner is not box.inner
-    assert copied["pair"] == pair and copied["pair"][1] is not pair[1]  # a tuple holding a list is copied too
 
 
 def wait_until(condition: Callable[[], bool], seconds: float = 10.0) -> None:

@@ -3,7 +3,6 @@
 - :mod:`.tasks` - Lambda and SageMaker tasks called in-process (the 429 a task records).
 - :mod:`.interpreter` - the inline Map cap of 40, the iteration loop, pooled programs,
   memoised JSONPath, the status set last.
-- :mod:`.copies` - the deep copies of a state's data made for JSON values.
 - :mod:`.history` - the history writer of the timing model, the 25,000-event limit, a stop
   that stays a stop, execution logging.
 - :mod:`.executions` - StartExecution's limits, the AWS/States metrics, retention of
@@ -19,7 +18,6 @@ Importing this package declares its patches; ``moto_ext.install`` applies them.
 
 from scaleorfail.emulator.moto_ext.stepfunctions import (
     api,
-    copies,
     distributed,
     executions,
     history,
@@ -28,4 +26,4 @@ from scaleorfail.emulator.moto_ext.stepfunctions import (
     tasks,
 )
 
-__all__ = ["api", "copies", "distributed", "executions", "history", "interpreter", "quotas", "tasks"]
+__all__ = ["api", "distributed", "executions", "history", "interpreter", "quotas", "tasks"]

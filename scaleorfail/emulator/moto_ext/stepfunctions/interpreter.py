@@ -35,7 +35,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from scaleorfail.emulator.moto_ext.core import declare, replace
-from scaleorfail.emulator.moto_ext.stepfunctions.copies import json_copy
 from scaleorfail.emulator.moto_ext.stepfunctions.quotas import transition
 from scaleorfail.emulator.threadpool import ElasticThreads
 from scaleorfail.emulator.timing import PACER
@@ -304,6 +303,8 @@ def _interruptible_retry() -> None:
     "sleeps to make up - without a mark the state's next events were shortened by up to LAG_CAP_S each",
 )
 def _task_thread_wait() -> None:
+    import copy
+
     from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import EvalTimeoutError
     from moto.stepfunctions.parser.asl.component.state.exec.execute_state import ExecutionState
     from moto.stepfunctions.parser.asl.eval.environment import Environment
@@ -314,7 +315,7 @@ def _task_thread_wait() -> None:
         timeout_seconds: int = env.stack.pop()
         frame: Environment = env.open_frame()
         frame.states.reset(input_value=env.states.get_input())
-        frame.stack = json_copy(env.stack)
+        frame.stack = copy.deepcopy(env.stack)
         outputs: list[Any] = []
         exceptions: list[Exception | None] = [None]
         terminated = threading.Event()
