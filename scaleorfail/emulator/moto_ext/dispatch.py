@@ -10,6 +10,10 @@ of each request before the action ran:
   client names are a few per service and region; past :data:`HOSTS_KEPT`, matched anew);
 * ``moto.core.responses.method_names_from_class``: ``inspect.getmembers`` of the response class
   for every call (``BaseResponse.call_action``) - once per class;
+* ``moto.core.base_backend.BackendDict.__getitem__``: every look-up of a service's backend
+  (``lambda_backends[account]``, several per Lambda task and per execution) took moto's one
+  global lock and compared the dict with each of the ~100 registered ones - an account's backend
+  that exists is now returned as a plain dict read (moto's path makes the missing ones);
 * :func:`backend_app`: moto's ``create_backend_app`` makes each service's Flask app with
   ``debug = True``, whose request class then builds a new class on every form-data load
   (``flask.debughelpers.attach_enctype_error_multidict``); the apps are served without debug
@@ -82,6 +86,23 @@ def _backend_per_host() -> None:
             return found
 
     replace(DomainDispatcherApplication, "get_backend_for_host", get_backend_for_host)
+
+
+@declare(
+    "moto.core.base_backend.BackendDict.__getitem__",
+    why="an account's existing backend read without moto's global lock and registry scan (taken on every "
+    "backend look-up: several per Lambda task); moto's path still makes a missing one",
+)
+def _existing_backends_read() -> None:
+    from moto.core.base_backend import BackendDict
+
+    original = BackendDict.__getitem__
+
+    def getitem(self: Any, account_id: str) -> Any:
+        found = dict.get(self, account_id)  # present only once moto made and registered it (reset clears both)
+        return found if found is not None else original(self, account_id)
+
+    replace(BackendDict, "__getitem__", getitem)
 
 
 def backend_app(service: str) -> Any:
