@@ -227,6 +227,15 @@ def revision_trees(revisions: list[str]) -> Iterator[dict[str, Path]]:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], check=False)
 
 
+def imported_from(tree: Path) -> None:
+    """Checks that a process started as the emulator is (same interpreter, environment, working
+    directory, ``-m``) imports the package from `tree`, the revision being measured."""
+    probe = "import scaleorfail, sys; sys.stdout.write(scaleorfail.__file__)"
+    found = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    if not Path(found).resolve().is_relative_to(tree.resolve()):
+        raise RuntimeError(f"the emulator would import {found}, not the revision in {tree}")
+
+
 def describe(revision: str) -> str:
     found = subprocess.run(
         ["git", "-C", str(ROOT), "log", "-1", "--format=%h %s", revision], capture_output=True, text=True, check=False
@@ -236,15 +245,20 @@ def describe(revision: str) -> str:
 
 def compare(revisions: list[str], rounds: int, args: argparse.Namespace) -> dict[str, Any]:
     runs: dict[str, list[dict[str, Any]]] = {r: [] for r in revisions}
-    previous = os.environ.get("PYTHONPATH")
+    previous, here = os.environ.get("PYTHONPATH"), Path.cwd()
     with revision_trees(revisions) as trees:
         for round_ in range(rounds):
             for revision in revisions if round_ % 2 == 0 else list(reversed(revisions)):
                 print(f"round {round_ + 1}: {revision}", flush=True)
-                os.environ["PYTHONPATH"] = str(trees[revision])  # the emulator process imports that revision
+                # The emulator runs `python -m scaleorfail.emulator.server`, whose first import path is its
+                # working directory: from the checkout, it imported the checkout whatever PYTHONPATH said.
+                os.environ["PYTHONPATH"] = str(trees[revision])
+                os.chdir(trees[revision])
                 try:
+                    imported_from(trees[revision])
                     runs[revision].append(measure(args.n, args.seconds, args.threads, args.overhead, 1))
                 finally:
+                    os.chdir(here)
                     if previous is None:
                         os.environ.pop("PYTHONPATH", None)
                     else:
