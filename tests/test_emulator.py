@@ -284,8 +284,9 @@ def test_a_refused_jsonata_definition_leaves_later_definitions_jsonpath(emulator
     behind and every later definition was read as JSONata (InputPath ignored)."""
     downgrade = {"QueryLanguage": "JSONata", "StartAt": "P",
                  "States": {"P": {"Type": "Pass", "QueryLanguage": "JSONPath", "End": True}}}  # fmt: skip
-    with pytest.raises(ClientError):
+    with pytest.raises(ClientError) as refused:
         _pass_machine(emulator, "downgrade", downgrade)
+    assert refused.value.response["Error"]["Code"] == "InvalidDefinition"  # moto's ASL backend named no error
     arn = _pass_machine(
         emulator, "input-path", {"StartAt": "P", "States": {"P": {"Type": "Pass", "InputPath": "$.x", "End": True}}}
     )

@@ -13,6 +13,9 @@ served through moto's ``url_paths`` (moto's own extension point, as ``awslambda_
 * DescribeExecution: inputDetails / outputDetails, stopDate for every ended status, redriveCount
   (reads the parser ``Execution``'s ``execution_input``, ``output``, ``stop_date``, ``error``,
   ``cause``, ``state_machine_arn``).
+* The errors of moto's ASL backend (``moto.stepfunctions.parser.api``: InvalidDefinition,
+  TaskDoesNotExist ...) named: they declare their name as ``code``, as LocalStack's do, where moto's
+  ``AWSError`` reads ``TYPE`` - so they reached a client as ``An error occurred ()``.
 """
 
 from __future__ import annotations
@@ -26,9 +29,21 @@ from moto.stepfunctions import urls as stepfunctions_urls
 from moto.stepfunctions.responses import StepFunctionResponse
 
 from scaleorfail.emulator import sfn_stop
-from scaleorfail.emulator.moto_ext.core import declare, override, replace_item
+from scaleorfail.emulator.moto_ext.core import declare, override, replace, replace_item
 from scaleorfail.emulator.moto_ext.stepfunctions import distributed, mapruns, pages
 
+PARSER_ERRORS = (  # those moto's ASL backend raises (moto 5.2.5)
+    "ActivityDoesNotExist",
+    "InvalidDefinition",
+    "InvalidExecutionInput",
+    "InvalidName",
+    "InvalidToken",
+    "MissingRequiredParameter",
+    "ResourceNotFound",
+    "TaskDoesNotExist",
+    "TaskTimedOut",
+    "ValidationException",
+)
 STOP_WAIT_S = 30.0  # a stop waits for a program that has not started yet (a loaded machine: seconds)
 JSON_CONTENT_TYPE = "application/x-amz-json-1.0"  # Step Functions' protocol (awsJson1_0)
 RESPONSE = "moto.stepfunctions.responses.StepFunctionResponse"
@@ -154,3 +169,22 @@ class StepFunctionsAPI(StepFunctionResponse):
 @declare(f"moto.stepfunctions.urls.url_paths[{ROUTE}]", why="the Step Functions API served by StepFunctionsAPI")
 def _route() -> None:
     replace_item(stepfunctions_urls, "url_paths", ROUTE, StepFunctionsAPI.dispatch)
+
+
+def _named(installer: Any) -> Any:
+    for name in reversed(PARSER_ERRORS):
+        installer = declare(
+            f"moto.stepfunctions.parser.api.{name}.TYPE",
+            why="the error's name as its type (moto's AWSError reads TYPE; the parser's errors declare code): a "
+            "client saw an empty error code",
+        )(installer)
+    return installer
+
+
+@_named
+def _parser_errors_named() -> None:
+    from moto.stepfunctions.parser import api
+
+    for name in PARSER_ERRORS:
+        error = getattr(api, name)
+        replace(error, "TYPE", error.code)  # the status stays AWSError's 400, every one's status_code
