@@ -300,15 +300,13 @@ def test_executions_of_one_definition_at_once_each_run_their_own_input(emulator:
     """A definition is parsed once: executions at once run copies of that program, ended ones hand theirs on.
     Each must see only its own data (Parallel and Map keep per-run fields on their components)."""
     tag = {"Type": "Pass", "Parameters": {"n.$": "$", "run.$": "$$.Execution.Name"}, "End": True}
-    each = {"Type": "Map", "ItemsPath": "$.items", "End": True,
-            "ItemProcessor": {"ProcessorConfig": {"Mode": "INLINE"}, "StartAt": "Tag", "States": {"Tag": tag}}}  # fmt: skip
+    processor = {"ProcessorConfig": {"Mode": "INLINE"}, "StartAt": "Tag", "States": {"Tag": tag}}
+    each = {"Type": "Map", "ItemsPath": "$.items", "End": True, "ItemProcessor": processor}
     name = {"Type": "Pass", "Parameters": {"who.$": "$.who"}, "End": True}
-    both = {"Type": "Parallel", "End": True, "Branches": [{"StartAt": "Each", "States": {"Each": each}},
-                                                          {"StartAt": "Name", "States": {"Name": name}}]}  # fmt: skip
-    arn = _pass_machine(
-        emulator, "at-once", {"StartAt": "Hold", "States": {"Hold": {"Type": "Wait", "Seconds": 1, "Next": "Both"},
-                                                            "Both": both}}  # fmt: skip
-    )
+    branches = [{"StartAt": "Each", "States": {"Each": each}}, {"StartAt": "Name", "States": {"Name": name}}]
+    hold = {"Type": "Wait", "Seconds": 1, "Next": "Both"}
+    both = {"Type": "Parallel", "End": True, "Branches": branches}
+    arn = _pass_machine(emulator, "at-once", {"StartAt": "Hold", "States": {"Hold": hold, "Both": both}})
     sfn = emulator.client("stepfunctions")
     for round_ in ("copies", "pooled"):  # first all at once (one parse, then copies), then the pooled programs
         started = {
@@ -326,7 +324,9 @@ def test_executions_of_one_definition_at_once_each_run_their_own_input(emulator:
 
 def test_an_execution_past_its_timeout_seconds_times_out(emulator: Emulator) -> None:
     arn = _pass_machine(
-        emulator, "times-out", {"TimeoutSeconds": 1, "StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 30, "End": True}}}
+        emulator,
+        "times-out",
+        {"TimeoutSeconds": 1, "StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 30, "End": True}}},
     )
     sfn = emulator.client("stepfunctions")
     execution = sfn.start_execution(stateMachineArn=arn)["executionArn"]

@@ -374,7 +374,6 @@ def _pooled_threads() -> None:
     from moto.stepfunctions.parser.api import ExecutionTimedOutEventDetails, HistoryEventType
     from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
     from moto.stepfunctions.parser.asl.component.program.program import Program
-    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
     from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import inline_iteration_component
     from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 
@@ -401,7 +400,7 @@ def _pooled_threads() -> None:
             env.event_manager.add_event(
                 context=env.event_history_context,
                 event_type=HistoryEventType.ExecutionTimedOut,
-                event_details=EventDetails(executionTimedOutEventDetails=ExecutionTimedOutEventDetails()),
+                event_details={"executionTimedOutEventDetails": ExecutionTimedOutEventDetails()},  # an EventDetails
             )
             env.event_manager._sof_ended = True  # what the program's thread still adds is dropped
 
