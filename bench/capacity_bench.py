@@ -16,9 +16,10 @@ The CPU other processes used during each measurement is recorded beside it (in c
 average cannot tell, since it counts the benchmark's own threads): on a shared machine a capacity
 figure means little without it.
 
-A/B in one run: ``--revisions main,HEAD~2,HEAD`` measures each git revision's emulator (a
-detached worktree of it, put first on the emulator's PYTHONPATH) in turn, round after round, so
-what each change bought is seen side by side, on the same machine at the same time.
+A/B in one run: ``--revisions main,HEAD~2,HEAD`` measures each git revision's emulator (started
+from a detached worktree of it, which is also on its PYTHONPATH; a probe checks the import) in
+turn, round after round, so what each change bought is seen side by side, on the same machine at
+the same time.
 
 Results: bench/results/capacity.json and capacity.md (with --revisions: capacity-ab.json/.md).
 """

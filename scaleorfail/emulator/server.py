@@ -273,8 +273,7 @@ def errors_only_request_handler() -> type:
 
     A line per request ("POST / HTTP/1.1" 200, no operation named) told nothing at hundreds of calls a
     second and buried what someone reading the log looks for: the 4xx and 5xx lines. (It held about
-    3 % of the server's GIL samples under a StartExecution burst; the start rate did not measurably
-    change without it.)"""
+    3 % of the server's GIL samples under a StartExecution burst.)"""
     from werkzeug.serving import WSGIRequestHandler
 
     class ErrorsOnly(WSGIRequestHandler):

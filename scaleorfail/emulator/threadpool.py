@@ -1,8 +1,9 @@
 """Reusable daemon threads for work that must not wait for a free worker (issue 22, capacity).
 
-moto's interpreter starts a new ``Thread`` for every Task it runs, so that the state's own thread
-can wait with the state's timeout. Starting a thread costs its creation and a hand-over of the GIL
-before ``start()`` returns - a seventh of the emulator's CPU when it ran 700 Lambda tasks/s. An
+moto's interpreter starts a new ``Thread`` for every Task it runs (so that the state's own thread
+can wait with the state's timeout), every execution, every program run and every Map worker.
+Starting a thread costs its creation and a hand-over of the GIL before ``start()`` returns - for
+the Tasks alone, a seventh of the emulator's GIL samples when it ran 700 Lambda tasks/s. An
 :class:`ElasticThreads` keeps finished threads parked for the next job instead: a job never queues
 behind another (a parked thread takes it, or a new one starts), so a Task that outlives its timeout
 holds its thread exactly as a thread of its own would. A thread parked for ``idle_s`` ends.

@@ -32,18 +32,6 @@ from scaleorfail.emulator import sfn_stop
 from scaleorfail.emulator.moto_ext.core import declare, override, replace, replace_item
 from scaleorfail.emulator.moto_ext.stepfunctions import distributed, mapruns, pages
 
-PARSER_ERRORS = (  # those moto's ASL backend raises (moto 5.2.5)
-    "ActivityDoesNotExist",
-    "InvalidDefinition",
-    "InvalidExecutionInput",
-    "InvalidName",
-    "InvalidToken",
-    "MissingRequiredParameter",
-    "ResourceNotFound",
-    "TaskDoesNotExist",
-    "TaskTimedOut",
-    "ValidationException",
-)
 STOP_WAIT_S = 30.0  # a stop waits for a program that has not started yet (a loaded machine: seconds)
 JSON_CONTENT_TYPE = "application/x-amz-json-1.0"  # Step Functions' protocol (awsJson1_0)
 RESPONSE = "moto.stepfunctions.responses.StepFunctionResponse"
@@ -169,6 +157,23 @@ class StepFunctionsAPI(StepFunctionResponse):
 @declare(f"moto.stepfunctions.urls.url_paths[{ROUTE}]", why="the Step Functions API served by StepFunctionsAPI")
 def _route() -> None:
     replace_item(stepfunctions_urls, "url_paths", ROUTE, StepFunctionsAPI.dispatch)
+
+
+def _parser_errors() -> tuple[str, ...]:
+    """The errors of moto's ASL backend: every AWSError of its API module that names itself in ``code``."""
+    from moto.core.exceptions import AWSError
+    from moto.stepfunctions.parser import api
+
+    return tuple(
+        sorted(
+            name
+            for name, error in vars(api).items()
+            if isinstance(error, type) and issubclass(error, AWSError) and isinstance(error.__dict__.get("code"), str)
+        )
+    )
+
+
+PARSER_ERRORS = _parser_errors()
 
 
 def _named(installer: Any) -> Any:

@@ -5,7 +5,7 @@
   passes the execution's serialised writer (:class:`scaleorfail.emulator.timing.HistoryWriter`),
   TaskStarted waits for the modelled dispatch latency, and the 25,000-event history limit
   (the execution fails with States.Runtime as event 25,000, as on AWS); a history ended by the
-  execution's TimeoutSeconds (:mod:`.interpreter`) takes no further event.
+  execution's TimeoutSeconds (:func:`end_timed_out`) takes no further event.
 * ``...asl.eval.environment.Environment.set_error`` (``_program_state``): a stopped or
   timed-out program stays so (a Map iteration reporting its abort no longer turned an
   ABORTED execution FAILED), and past the limit the limit is the error.
@@ -111,7 +111,7 @@ def _history() -> None:
         with order:  # the limit check and the append are one step
             next_id = int(self._event_id_gen._next_id)
             if self.__dict__.get("_sof_ended"):
-                return next_id - 1  # ended by its timeout (interpreter._pooled_threads): nothing follows on AWS
+                return next_id - 1  # ended by its timeout (end_timed_out): nothing follows on AWS
             capped = bool(self.__dict__.get("_sof_capped"))
             if event_type in terminal:
                 if capped:
@@ -145,6 +145,19 @@ def _history() -> None:
     replace(manager_class, "add_event", add_event)
     replace(environment_class, "__init__", init)
     replace(environment_class, "set_error", set_error)
+
+
+def end_timed_out(env: Any) -> None:
+    """Ends an execution's history at its TimeoutSeconds, as AWS does: ExecutionTimedOut now, nothing after
+    (moto's program wrote it only once the state in flight ended, and went on adding that state's events)."""
+    from moto.stepfunctions.parser.api import ExecutionTimedOutEventDetails, HistoryEventType
+
+    env.event_manager.add_event(
+        context=env.event_history_context,
+        event_type=HistoryEventType.ExecutionTimedOut,
+        event_details={"executionTimedOutEventDetails": ExecutionTimedOutEventDetails()},  # an EventDetails
+    )
+    env.event_manager._sof_ended = True
 
 
 ERROR_EVENTS = ("Failed", "TimedOut", "Aborted")

@@ -35,6 +35,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from scaleorfail.emulator.moto_ext.core import declare, replace
+from scaleorfail.emulator.moto_ext.stepfunctions.history import end_timed_out
 from scaleorfail.emulator.moto_ext.stepfunctions.quotas import transition
 from scaleorfail.emulator.threadpool import ElasticThreads
 from scaleorfail.emulator.timing import PACER
@@ -42,7 +43,8 @@ from scaleorfail.pipeline import MAP_LIMIT
 
 INLINE_MAP_CAP = MAP_LIMIT
 SFN_THREADS = ElasticThreads("sfn", on_job=PACER.forget)  # the interpreter's threads, reused
-PROGRAM_POOL_SIZE = 256
+PROGRAM_POOL_SIZE = 256  # parsed programs kept per definition
+DEFINITIONS_COPIED = 256  # definitions whose first parse is kept to copy (the oldest dropped first)
 MAP_ITERATION = "moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration"
 
 
@@ -127,12 +129,12 @@ def _iteration_loop() -> None:
     why="the program goes back to its pool when the execution ends",
 )
 def _program_pool() -> None:
-    """Each execution re-parsed its definition with ANTLR (15-60 ms of CPU per StartExecution).
+    """Each execution re-parsed its definition with ANTLR (15-30 ms of CPU for the pipeline's).
 
     Parsed programs are kept in a pool per definition and reused - by one execution at a
     time, since a few components (Parallel's branches) keep per-run fields. When the pool is
     empty (more executions of a definition at once than have ended), the program is copied
-    from the definition's first parse, pickled before it ever ran: about 0.4 ms, not a parse.
+    from the definition's first parse, pickled before it ever ran: 0.2 ms to unpickle, not a parse.
     """
     from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
     from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
@@ -153,7 +155,7 @@ def _program_pool() -> None:
             except (pickle.PicklingError, TypeError, AttributeError, RecursionError):
                 copied = None
             with lock:
-                if len(templates) >= PROGRAM_POOL_SIZE:
+                if len(templates) >= DEFINITIONS_COPIED:
                     templates.pop(next(iter(templates)))  # the oldest definition's
                 templates[definition] = copied
         return program
@@ -371,7 +373,6 @@ def _task_thread_wait() -> None:
     why="a Map's workers run on reused threads (moto started a new Thread per worker)",
 )
 def _pooled_threads() -> None:
-    from moto.stepfunctions.parser.api import ExecutionTimedOutEventDetails, HistoryEventType
     from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
     from moto.stepfunctions.parser.asl.component.program.program import Program
     from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import inline_iteration_component
@@ -396,13 +397,8 @@ def _pooled_threads() -> None:
         if ended.wait(timeout):
             return
         env.set_timed_out()
-        if not env.is_frame():  # AWS ends the history at the timeout; moto wrote it when the state in flight ended
-            env.event_manager.add_event(
-                context=env.event_history_context,
-                event_type=HistoryEventType.ExecutionTimedOut,
-                event_details={"executionTimedOutEventDetails": ExecutionTimedOutEventDetails()},  # an EventDetails
-            )
-            env.event_manager._sof_ended = True  # what the program's thread still adds is dropped
+        if not env.is_frame():  # an execution's own program: its history ends now
+            end_timed_out(env)
 
     def launch_worker(self: Any, env: Any, eval_input: Any, job_pool: Any) -> Any:
         worker = self._create_worker(env=env, eval_input=eval_input, job_pool=job_pool)
