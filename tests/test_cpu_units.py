@@ -40,6 +40,18 @@ def test_a_short_saturation_shows_in_the_peak_not_in_the_average() -> None:
     assert found.server_cores < 0.3 and found.server_cores_peak == pytest.approx(1.0, abs=0.05)
 
 
+def test_a_window_tells_how_long_tasks_waited_for_a_cpu_and_how_busy_the_machine_was() -> None:
+    # 10 s of a 2-CPU machine: runnable tasks waited 6 s of them, and 15 of its 20 CPU seconds were busy
+    samples = [Sample(1000.0 + t, 0.1 * t, 1.0, stall_s=0.6 * t, busy_s=1.5 * t) for t in range(11)]
+    found = summarise(samples, 1000.0, 1010.0)
+    assert found is not None
+    if found.cpus == 2:
+        assert found.machine_busy == pytest.approx(0.75)
+    assert found.cpu_stalled == pytest.approx(0.6)
+    untold = summarise(steady(0.5, 10), 1000.0, 1010.0)  # no PSI, no /proc/stat (not Linux): nothing is claimed
+    assert untold is not None and untold.cpu_stalled is None and untold.machine_busy is None
+
+
 def test_the_watch_samples_this_process() -> None:
     watch = CpuWatch(interval_s=0.05).start()
     try:
@@ -60,9 +72,28 @@ def test_the_watch_samples_this_process() -> None:
         ({}, None),
     ],
 )
-def test_the_verdict(window: dict[str, float], flag: str | None) -> None:
+def test_the_emulator_bound_verdict(window: dict[str, float], flag: str | None) -> None:
     found = cpu.verdict(window)
     assert (found.name if found else None) == flag
+
+
+@pytest.mark.parametrize(
+    ("window", "flagged"),
+    [
+        ({"server_cores": 0.4, "cpus": 2, "cpu_stalled": 0.9, "machine_busy": 1.0}, True),
+        ({"server_cores": 0.4, "cpus": 2, "cpu_stalled": 0.5}, True),
+        ({"server_cores": 0.4, "cpus": 2, "cpu_stalled": 0.1, "machine_busy": 0.6}, False),
+        ({"server_cores": 0.4, "cpus": 2, "cpu_stalled": None}, False),  # not told: not judged
+        ({"server_cores": 0.4, "cpus": 2}, False),  # a record harvested before the watch told it
+        ({}, False),  # real AWS: no emulator, no machine of ours
+    ],
+)
+def test_a_machine_whose_tasks_waited_for_a_cpu_is_flagged_contended(window: dict[str, float], flagged: bool) -> None:
+    found = cpu.contended(window)
+    assert (found is not None) is flagged
+    if found:
+        assert found.name == "HOST-CONTENDED" and f"{window['cpu_stalled']:.0%} of the run" in found.why
+        assert [f.name for f in cpu.flags(window)] == ["HOST-CONTENDED"]
 
 
 def flagged_runs() -> tuple[list[analysis.RunStats], list[object]]:

@@ -16,6 +16,7 @@ import waiting
 from browser_support import CHROMIUM, CHROMIUM_FLAGS, needs_chromium, png_size, rendered
 from emulator_support import Emulator, deploy, free_port, running_emulator
 
+from scaleorfail.emulator.cpuwatch import cpu_stall_s
 from scaleorfail.evidence import analysis, compare, report
 from scaleorfail.harvest import collect
 from scaleorfail.load import runner
@@ -79,6 +80,10 @@ def test_harvest_reads_every_execution_and_reconciles(lab: tuple[Emulator, list[
     cpu = record.emulator_cpu
     assert cpu["samples"] >= 2 and cpu["cpus"] >= 1 and 0 < cpu["server_cores"] < 4, cpu
     assert cpu["start"] == record.window.start.timestamp() and cpu["server_cores_peak"] >= cpu["server_cores"]
+    # and the machine's: how long runnable tasks waited for a CPU (HOST-CONTENDED), where Linux tells it
+    told = cpu_stall_s() is not None
+    assert (cpu["cpu_stalled"] is not None) is told and (not told or 0 <= cpu["cpu_stalled"] <= 1), cpu
+    assert cpu["machine_busy"] is None or 0 <= cpu["machine_busy"] <= 1, cpu
     emulator, _ = lab
     with pytest.raises(urllib.error.HTTPError) as refused:  # a malformed window is the client's mistake: 400
         urllib.request.urlopen(f"{emulator.url}/_sof/cpu?start=soon&end=later", timeout=10)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from test_harvest_units import HistoryBuilder, record_for
 
@@ -189,3 +191,33 @@ def test_a_task_time_tail_the_handlers_own_time_does_not_share_is_not_the_functi
     diagnosis = rca.diagnose(record, analysis.stats(record))
     verdict = "THROTTLED (queueing at the Map's max_concurrency (throughput-bound))"
     assert (verdict in diagnosis.classification) is queueing, (diagnosis.classification, diagnosis.ruled_out)
+
+
+@pytest.mark.parametrize(("cpu_stalled", "queueing"), [(0.9, True), (0.1, False), (None, False)])
+def test_a_tail_on_a_machine_whose_cpus_were_contended_is_the_machines_not_the_functions(
+    cpu_stalled: float | None, queueing: bool
+) -> None:
+    # CI's incident-c2: two Embeds 3 s, the handler's own REPORT time slowed too (it sleeps, then waits to run),
+    # while the suite's other workers kept runnable tasks waiting for the 2 CPUs most of the run
+    embed_logs = model.FunctionLogs("Embed", "/aws/lambda/embed", 12, duration_ms_p50=200.0, duration_ms_mean=700.0)
+    record = replace(
+        record_for(
+            queued_history(12, cold=0, slow={2: 3200.0, 7: 3200.0}),
+            batch=12,
+            parameters={"max_concurrency": 2},
+            logs=model.Logs(functions=(embed_logs,)),
+        ),
+        emulator_cpu={"server_cores": 0.3, "cpus": 2, "cpu_stalled": cpu_stalled, "machine_busy": 1.0},
+    )
+    diagnosis = rca.diagnose(record, analysis.stats(record))
+    verdict = "THROTTLED (queueing at the Map's max_concurrency (throughput-bound))"
+    assert (verdict in diagnosis.classification) is queueing, (diagnosis.classification, diagnosis.ruled_out)
+    cited = " ".join(e.text for f in diagnosis.findings for e in f.evidence)
+    contended = [n for n in diagnosis.notes if n.startswith("HOST-CONTENDED")]
+    if queueing:
+        assert "its tail is the machine's, not the function's: some runnable task waited for a CPU 90% of the run" in (
+            cited
+        )
+        assert contended and contended[0].endswith("its timings are not AWS's")
+    else:
+        assert "far from its p50" in diagnosis.ruled_out["THROTTLED"] and not contended

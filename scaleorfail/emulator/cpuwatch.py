@@ -1,9 +1,11 @@
 """The emulator's own CPU, second by second: was the emulator, not the modelled service, the bottleneck?
 
 A sampler thread records, once a second, the server process's CPU seconds (time.process_time:
-every thread's) and the machine's 1-minute load average; ``GET /_sof/cpu?start=&end=`` (epoch
-seconds) sums a run's window from them, and the harvest keeps the answer in the run's record
-(record/cpu.py judges it: EMULATOR-BOUND). Six hours of samples are kept (about 1 MB).
+every thread's), the machine's 1-minute load average, and - where Linux tells them - the machine's
+busy CPU seconds (/proc/stat) and the time some runnable task waited for a CPU (the kernel's CPU
+pressure, /proc/pressure/cpu). ``GET /_sof/cpu?start=&end=`` (epoch seconds) sums a run's window
+from them, and the harvest keeps the answer in the run's record (record/cpu.py judges it:
+EMULATOR-BOUND, and a machine whose CPUs were contended). Six hours of samples are kept (about 1 MB).
 """
 
 from __future__ import annotations
@@ -14,11 +16,15 @@ import threading
 import time
 from collections import deque
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 INTERVAL_S = 1.0
 KEEP_S = 6 * 3600
 PEAK_SPAN_S = 5.0  # the busiest stretch of this length within a window (a short saturation an average hides)
+PRESSURE = Path("/proc/pressure/cpu")  # Linux 4.20+ with PSI: "some ... total=<microseconds>"
+STAT = Path("/proc/stat")  # "cpu  user nice system idle iowait irq softirq steal ..." in clock ticks
+TICK_S = 1.0 / os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 0.01
 
 
 @dataclass(frozen=True)
@@ -26,6 +32,26 @@ class Sample:
     at: float  # epoch seconds
     cpu_s: float  # the server process's CPU seconds so far
     load: float  # the machine's 1-minute load average
+    stall_s: float | None = None  # seconds some runnable task waited for a CPU, so far (None: not told)
+    busy_s: float | None = None  # the machine's busy CPU seconds (all CPUs), so far (None: not told)
+
+
+def cpu_stall_s() -> float | None:
+    """The kernel's count of the time at least one runnable task waited for a CPU (None: no PSI here)."""
+    try:
+        some = PRESSURE.read_text().splitlines()[0]
+        return int(some.rsplit("total=", 1)[1]) / 1e6
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def machine_busy_s() -> float | None:
+    """The machine's busy CPU seconds, summed over its CPUs: all but idle and I/O wait (None: no /proc/stat)."""
+    try:
+        ticks = [int(x) for x in STAT.read_text().split("\n", 1)[0].split()[1:9]]
+        return (sum(ticks) - ticks[3] - ticks[4]) * TICK_S
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 @dataclass(frozen=True)
@@ -39,6 +65,8 @@ class WindowCpu:
     server_cores_peak: float  # the busiest PEAK_SPAN_S stretch
     load_before: float  # load average at the window's start (the machine's other work)
     cpus: int
+    cpu_stalled: float | None = None  # share of the window some runnable task waited for a CPU (PSI "some")
+    machine_busy: float | None = None  # share of all the machine's CPUs busy over the window
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -55,7 +83,7 @@ class CpuWatch:
         self._thread: threading.Thread | None = None
 
     def sample(self) -> None:
-        now = Sample(time.time(), time.process_time(), os.getloadavg()[0])
+        now = Sample(time.time(), time.process_time(), os.getloadavg()[0], cpu_stall_s(), machine_busy_s())
         with self._lock:
             self.samples.append(now)
 
@@ -97,12 +125,18 @@ def summarise(samples: list[Sample], start: float, end: float) -> WindowCpu | No
             j += 1
         if j > i and inside[j].at > sample.at:
             peak = max(peak, (inside[j].cpu_s - sample.cpu_s) / (inside[j].at - sample.at))
+    cpus = os.cpu_count() or 1
+    first_s, last_s = inside[0], inside[-1]
+    stalled = None if first_s.stall_s is None or last_s.stall_s is None else (last_s.stall_s - first_s.stall_s) / wall
+    busy = None if first_s.busy_s is None or last_s.busy_s is None else (last_s.busy_s - first_s.busy_s) / wall / cpus
     return WindowCpu(
         start=start,
         end=end,
         samples=len(inside),
         server_cores=round(cores, 3),
         server_cores_peak=round(max(peak, cores), 3),
-        load_before=round(inside[0].load, 2),
-        cpus=os.cpu_count() or 1,
+        load_before=round(first_s.load, 2),
+        cpus=cpus,
+        cpu_stalled=None if stalled is None else round(min(1.0, max(0.0, stalled)), 3),
+        machine_busy=None if busy is None else round(min(1.0, max(0.0, busy)), 3),
     )

@@ -362,6 +362,17 @@ def handler_slowed(record: HarvestRecord, step: str, factor: float = 1.2) -> boo
     return logs.duration_ms_mean > factor * logs.duration_ms_p50
 
 
+def function_tail(record: HarvestRecord, step: str, warm: list[float], noise_ms: float) -> tuple[bool, str]:
+    """Whether a step's warm latency has a slow tail that is the function's own (slow_tail at 2.5 times the
+    median), and when one was set aside, why. A tail the handler's own time does not share came from around
+    the call; one on a machine whose CPUs were contended (record/cpu.py) is the machine's: every process on
+    it, the handler's own code included, ran late at times."""
+    if not slow_tail(warm, 2.5, noise_ms) or not handler_slowed(record, step):
+        return False, ""
+    host = cpu.contended(record.emulator_cpu)
+    return (False, f"its tail is the machine's, not the function's: {host.why}") if host else (True, "")
+
+
 def _attempts(execution: Execution, step: str | None) -> Iterable[Attempt]:
     for item in execution.items:
         for visit in item.visits:

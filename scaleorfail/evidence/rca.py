@@ -27,6 +27,7 @@ from typing import Any
 from scaleorfail.evidence import analysis, orchestration
 from scaleorfail.evidence.analysis import ENDPOINT_THROTTLE_ERRORS, THROTTLE_ERRORS, RunStats, invocations, peak_tasks
 from scaleorfail.pipeline import DISTRIBUTED_LIMIT, EMBED, HISTORY_EVENT_LIMIT, MAP_LIMIT, map_slots
+from scaleorfail.record import cpu
 from scaleorfail.record.model import HarvestRecord, LogScope, Visit
 from scaleorfail.record.pace import SHORT_RATIO
 from scaleorfail.terminal import hint, plural
@@ -34,8 +35,7 @@ from scaleorfail.terminal import hint, plural
 (THROTTLE,) = THROTTLE_ERRORS  # Lambda's 429
 (REJECTED,) = ENDPOINT_THROTTLE_ERRORS  # the Embed endpoint refused the request
 DATA_ERRORS = ("PayloadTooLarge", "InvalidTicket")
-# As the harvest names them (harvest.history.qualified_error): AWS also reports these deaths as
-# Lambda.Unknown or Runtime.ExitError, with the reason only in the cause.
+# As harvest.history.qualified_error names them (AWS: Lambda.Unknown or Runtime.ExitError, the reason in the cause)
 MEMORY_ERRORS = ("Runtime.OutOfMemory", "Runtime.ExitError (out of memory)", "Lambda.Unknown (out of memory)")
 TIMEOUT_ERRORS = (
     "DependencyTimeout",
@@ -50,8 +50,7 @@ BONES = {
     3: "Dependencies (slow external API, downstream throttling, network)",
     4: "Data / Input (payload too big, schema mismatch, distribution shift)",
 }
-# A cold start's worth of latency (placement + init: about 370 ms on AWS and under the emulator's aws
-# timing profile), or a loaded laptop's scheduling jitter: not a latency wall.
+# A cold start's latency (placement + init: about 370 ms on AWS and the aws profile) or a laptop's jitter.
 NOISE_MS = 400.0
 LEAVES = ("THROTTLED", "EXHAUSTED", "TIMED OUT", "BAD INPUT", "QUOTA", "ORCHESTRATION-BOUND")
 # Step Functions' hard quota: an execution whose history reaches 25,000 events fails with States.Runtime.
@@ -548,7 +547,7 @@ def _queueing(r: _Run) -> Check:
     saturated = c is not None and c > 0 and run.peak_in_flight >= min(c, max(1, run.tickets_ok))
     waited = queue_p95 is not None and item_typical is not None and queue_p95 >= 3 * item_typical
     p50, p95 = analysis.percentile(warm, 50), analysis.percentile(warm, 95) or 0.0
-    tail = analysis.slow_tail(warm, 2.5, NOISE_MS) and analysis.handler_slowed(r.record, EMBED)  # the handler's own
+    tail, set_aside = analysis.function_tail(r.record, EMBED, warm, NOISE_MS)
     normal_latency = bool(p50) and not tail
     refused = r.errors[THROTTLE] or r.errors[REJECTED]
     if refused or not (saturated and waited and normal_latency and run.tickets >= 3 * (c or 1)):
@@ -579,6 +578,7 @@ def _queueing(r: _Run) -> Check:
             "history",
             f"per-item latency normal: Embed p50 {_fmt(p50)}, p95 {_fmt(p95)}"
             + (f" (its {plural(cold_left_out, 'cold start')} left out)" if cold_left_out else "")
+            + (f"; {set_aside}" if set_aside else "")
             + "; no 429"
             + (", no errors" if not any(e.status == "FAILED" for e in r.executions) else ""),
             r.history,
@@ -838,7 +838,7 @@ def diagnose(record: HarvestRecord, run: RunStats, target_flag: str | None = Non
             f"the run is not the experiment it asked for: it {pace.sentence()}; judge its numbers at the rate achieved"
         )
     notes += [f"log evidence not read at harvest: {problem}" for problem in record.logs.problems]
-    notes += [f"{run.emulator_flag}: {run.emulator_flag_why}; its timings are not AWS's"] if run.emulator_flag else []
+    notes += [f"{flag.name}: {flag.why}; its timings are not AWS's" for flag in cpu.flags(r.record.emulator_cpu)]
     shared = r.shared()
     if shared:
         notes.append(f"CloudWatch metrics: {shared}; the report cites the histories' counts where they differ")
