@@ -358,8 +358,9 @@ def test_elastic_threads_reuse_a_parked_thread_and_never_queue_behind_a_busy_one
     threads.submit(lambda: (seen.append(threading.current_thread().name), done.set()))
     assert done.wait(10)  # ran beside the blocked job, on a thread of its own
     assert seen[0] != seen[1]
+    wait_until(lambda: threads.running == 1)  # the blocked job is in flight: the emulator is not quiet
     release.set()
-    wait_until(lambda: threads.parked == 2)
+    wait_until(lambda: threads.parked == 2 and threads.running == 0)
     again = threading.Event()
     threads.submit(lambda: (seen.append(threading.current_thread().name), again.set()))
     assert again.wait(10) and seen[2] in seen[:2]  # a parked thread took it: no third thread

@@ -90,6 +90,24 @@ def test_harvest_reads_every_execution_and_reconciles(lab: tuple[Emulator, list[
     assert refused.value.code == 400
 
 
+def test_full_garbage_collections_wait_for_the_quiet_after_the_runs(lab: tuple[Emulator, list[Path]]) -> None:
+    # emulator/gcpolicy.py: a full collection walks the whole heap holding the GIL; the runs ended, so
+    # the emulator is quiet and one has run, none of them forced in the middle of work
+    emulator, _ = lab
+
+    def gc_stats() -> dict[str, float]:
+        with urllib.request.urlopen(f"{emulator.url}/_sof/health", timeout=10) as answer:
+            return dict(json.loads(answer.read())["gc"])
+
+    found = waiting.wait_for(
+        lambda: (stats := gc_stats())["full_collections"] >= 1 and stats,
+        "a full collection in the quiet after the runs",
+        quiet_s=60,  # LEAST_APART_S (10 s) after the emulator started at the latest, then QUIET_S
+        interval=0.5,
+    )
+    assert found["while_busy"] == 0 and found["frozen_at_start"] > 10_000 and found["longest_pause_ms"] > 0, found
+
+
 def test_the_cache_makes_harvest_instant_and_idempotent(
     lab: tuple[Emulator, list[Path]], monkeypatch: pytest.MonkeyPatch
 ) -> None:

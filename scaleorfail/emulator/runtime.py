@@ -433,6 +433,10 @@ class LambdaRuntime:
             environment.kill()
         return len(expired)
 
+    def busy(self) -> bool:
+        """Whether an invocation is running now (read without the lock: a moment's answer)."""
+        return bool(self._busy)
+
     def stats(self) -> dict[str, Any]:
         with self._lock:
             return {

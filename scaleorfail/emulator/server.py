@@ -24,10 +24,11 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from scaleorfail.emulator import auth, browser, cpuwatch, workdirs
+from scaleorfail.emulator import auth, browser, cpuwatch, gcpolicy, workdirs
 from scaleorfail.emulator.identity import process_start
 from scaleorfail.emulator.settings import PROFILES, TIMING_PROFILES, EmulatorSettings, resolve
 
@@ -80,6 +81,7 @@ class Server:
         self.runtime: Any = None
         self.guard = browser.BrowserGuard(settings.port, check_host=is_loopback(settings.host))
         self.cpu = cpuwatch.CpuWatch()
+        self.gc: gcpolicy.FullCollections | None = None
 
     def health(self) -> dict[str, Any]:
         import moto
@@ -98,6 +100,7 @@ class Server:
             "sagemaker": self._endpoint_stats(),
             "retention": self._retention_stats(),
             "refused": self.guard.stats(),
+            "gc": asdict(self.gc.stats) if self.gc else {},
         }
 
     def cpu_window(self, query: str) -> tuple[str, dict[str, Any]]:
@@ -239,6 +242,10 @@ class Server:
         print(f"scale-or-fail emulator listening on http://{self.settings.host}:{self.settings.port}", flush=True)
         if not is_loopback(self.settings.host):
             print(remote_warning(self.settings.host, self.settings.port), flush=True)
+        from scaleorfail.emulator.moto_ext.stepfunctions.interpreter import SFN_THREADS
+
+        runtime = self.runtime
+        self.gc = gcpolicy.FullCollections(lambda: SFN_THREADS.running > 0 or runtime.busy()).install()
         serving = threading.Thread(target=self.http.serve_forever, name="http", daemon=True)
         serving.start()
         self.cpu.start()

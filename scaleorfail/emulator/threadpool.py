@@ -31,9 +31,11 @@ class ElasticThreads:
         self._lock = threading.Lock()
         self._parked: list[queue.SimpleQueue[Job]] = []
         self._started = 0
+        self._running = 0  # jobs submitted and not yet ended
 
     def submit(self, job: Job) -> None:
         with self._lock:
+            self._running += 1
             inbox = self._parked.pop() if self._parked else None
             if inbox is None:
                 self._started += 1
@@ -48,6 +50,11 @@ class ElasticThreads:
         with self._lock:
             return len(self._parked)
 
+    @property
+    def running(self) -> int:
+        """Jobs submitted and not yet ended (0: nothing of this pool's work is in flight)."""
+        return self._running
+
     def _serve(self, job: Job) -> None:
         inbox: queue.SimpleQueue[Job] = queue.SimpleQueue()
         while True:
@@ -59,6 +66,7 @@ class ElasticThreads:
                 LOG.exception("a job on %s failed", threading.current_thread().name)
             del job  # what the job held is not kept alive while the thread is parked
             with self._lock:
+                self._running -= 1
                 self._parked.append(inbox)
             try:
                 job = inbox.get(timeout=self._idle_s)
