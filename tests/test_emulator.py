@@ -337,6 +337,30 @@ def test_an_execution_past_its_timeout_seconds_times_out(emulator: Emulator) -> 
     assert events[-1]["type"] == "ExecutionTimedOut"
 
 
+def test_a_task_past_its_own_timeout_seconds_times_out_while_its_function_runs_on(emulator: Emulator) -> None:
+    # Embed sleeps 4 s; the Task waits at most 1 s (a Task without TimeoutSeconds runs on its state's own
+    # thread, one with it on a thread of its own the state waits on: this is the path that must still time out)
+    outputs = deploy(emulator, simulated_infer_ms=4000, infer_jitter_sigma_ms=0)
+    try:
+        task = {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::lambda:invoke",
+            "Parameters": {"FunctionName": outputs["function_names"]["embed"], "Payload.$": "$"},
+            "TimeoutSeconds": 1,
+            "End": True,
+        }
+        arn = _pass_machine(emulator, "task-times-out", {"StartAt": "Embed", "States": {"Embed": task}})
+        sfn = emulator.client("stepfunctions")
+        ticket = json.dumps({"ticket_id": "T-1", "text": "my parcel never arrived"})
+        execution = sfn.start_execution(stateMachineArn=arn, input=ticket)["executionArn"]
+        done = finished(sfn, execution)
+        assert done["status"] == "FAILED" and done["error"] == "States.Timeout", done  # not its 4 s success
+        events = sfn.get_execution_history(executionArn=execution)["events"]
+        assert "TaskTimedOut" in [e["type"] for e in events]
+    finally:
+        deploy(emulator)
+
+
 def test_payloads_over_256_kb_are_refused(emulator: Emulator) -> None:
     arn = _pass_machine(
         emulator,

@@ -84,6 +84,24 @@ def test_a_cold_pacer_thread_starts_on_time() -> None:
     assert clock.slept == [0.020]
 
 
+def test_work_run_apart_on_the_callers_thread_is_timed_as_on_a_thread_of_its_own() -> None:
+    # a Task without TimeoutSeconds runs on its state's thread: the state's own work before it is not made up
+    # by the Task's modelled waits (a cold start's init floor), and the state keeps its lag for its own
+    clock = Clock()
+    pacer = Pacer(clock.sleep, clock)
+    pacer.mark()
+    clock.work(0.030)  # the state's interpreter work: 30 ms behind
+    with pacer.apart():
+        assert pacer.lag() == 0.0
+        pacer.sleep(0.150)  # the modelled init: not shortened
+    assert clock.slept == [0.150]
+    assert pacer.lag() == pytest.approx(LAG_CAP_S)  # its own mark back: 180 ms since it, capped
+    with pacer.apart():
+        pacer.mark()
+        clock.work(0.020)
+    assert pacer.lag() == pytest.approx(LAG_CAP_S)  # the block's marks stay in the block
+
+
 def test_the_history_writer_charges_base_plus_per_event_and_makes_up_a_late_write() -> None:
     clock = Clock(late=0.001)
     pacer = Pacer(clock.sleep, clock)

@@ -31,10 +31,11 @@ refilled continuously at `rate` per second. docs/emulator.md gives every number 
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 LAG_CAP_S = 0.050  # lateness carried at most (a thread that fell further behind stays behind)
 
@@ -75,6 +76,18 @@ class Pacer:
     def forget(self) -> None:
         """This thread starts over as a new one would: no lag, no mark (a pooled thread between jobs)."""
         self._local.__dict__.clear()
+
+    @contextlib.contextmanager
+    def apart(self) -> Iterator[None]:
+        """Run a block as a new thread would (no lag, no mark), then give this thread back its own lag and mark:
+        work run on the caller's thread instead of a thread of its own keeps the timing it had there."""
+        saved = dict(self._local.__dict__)
+        self._local.__dict__.clear()
+        try:
+            yield
+        finally:
+            self._local.__dict__.clear()
+            self._local.__dict__.update(saved)
 
     def consume(self, most: float) -> float:
         """Take up to `most` seconds off this thread's lag (its work since the mark included); returns how much."""

@@ -29,6 +29,7 @@
 
 from __future__ import annotations
 
+import logging
 import pickle
 import threading
 from datetime import UTC, datetime
@@ -45,6 +46,7 @@ INLINE_MAP_CAP = MAP_LIMIT
 SFN_THREADS = ElasticThreads("sfn", on_job=PACER.forget)  # the interpreter's threads, reused
 PROGRAM_POOL_SIZE = 256  # parsed programs kept per definition
 DEFINITIONS_COPIED = 256  # definitions whose first parse is kept to copy (the oldest dropped first)
+LOG = logging.getLogger("scale-or-fail")
 MAP_ITERATION = "moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration"
 
 
@@ -297,22 +299,38 @@ def _interruptible_retry() -> None:
     replace(retrier_decl.RetrierDecl, "_eval_body", eval_body)
 
 
+def _run_task(job: Any, done: threading.Event, timeout_s: float, unbounded: bool) -> bool:
+    """A Task's body: on the state's own thread when no TimeoutSeconds bounds it (nothing to wait out), else
+    on a pooled thread waited on at most `timeout_s`. Either way the state's paced time restarts when it
+    returns. True: the body ended in time."""
+    try:
+        if unbounded:
+            with PACER.apart():  # as on a thread of its own: its modelled waits do not make up the state's work
+                job()
+            return True
+        SFN_THREADS.submit(job)
+        return done.wait(timeout_s)
+    finally:
+        PACER.mark()
+
+
 @declare(
     "moto.stepfunctions.parser.asl.component.state.exec.execute_state.ExecutionState._evaluate_with_timeout",
-    why="a Task runs on a reusable thread (moto started a new Thread per Task: a seventh of the emulator's CPU at "
-    "700 tasks/s), and the waiting thread's paced time restarts when the Task returns: that wait (dispatch, the "
-    "handler, the task's own events) is modelled or real service time, not the emulator's work for the paced "
-    "sleeps to make up - without a mark the state's next events were shortened by up to LAG_CAP_S each",
+    why="a Task without TimeoutSeconds runs on its state's thread, one with it on a reusable thread (moto started "
+    "a new Thread per Task: a seventh of the emulator's CPU at 700 tasks/s, and a hand-over of the GIL each), and "
+    "the waiting thread's paced time restarts when the Task returns: that wait (dispatch, the handler, the task's "
+    "own events) is modelled or real service time, not the emulator's work for the paced sleeps to make up - "
+    "without a mark the state's next events were shortened by up to LAG_CAP_S each",
 )
 def _task_thread_wait() -> None:
     import copy
 
-    from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import EvalTimeoutError
+    from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import EvalTimeoutError, TimeoutSeconds
     from moto.stepfunctions.parser.asl.component.state.exec.execute_state import ExecutionState
     from moto.stepfunctions.parser.asl.eval.environment import Environment
 
     def evaluate_with_timeout(self: Any, env: Environment) -> None:
-        """moto 5.2.5's body, the Task's thread taken from SFN_THREADS instead of started anew."""
+        """moto 5.2.5's body; the Task runs as _run_task says, not on a Thread started anew."""
         self.timeout.eval(env=env)
         timeout_seconds: int = env.stack.pop()
         frame: Environment = env.open_frame()
@@ -330,11 +348,8 @@ def _task_thread_wait() -> None:
                 exceptions.append(ex)
             terminated.set()
 
-        SFN_THREADS.submit(exec_and_notify)
-        try:
-            finished_on_time = terminated.wait(timeout_seconds)
-        finally:
-            PACER.mark()
+        unbounded = timeout_seconds >= TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS
+        finished_on_time = _run_task(exec_and_notify, terminated, timeout_seconds, unbounded)
         frame.set_ended()
         env.close_frame(frame)
         exception = exceptions.pop()
@@ -364,8 +379,9 @@ def _task_thread_wait() -> None:
 )
 @declare(
     "moto.stepfunctions.parser.asl.component.program.program.Program.eval",
-    why="a program (an execution's, a Map iteration's) runs on a reused thread, waited on with its TimeoutSeconds "
-    "(moto started a new Thread per program run: two per execution, one per Map item); an execution past its "
+    why="a program with TimeoutSeconds (an execution's) runs on a reused thread waited on that long, one without "
+    "(a Map iteration's) on its caller's thread (moto started a new Thread per program run: two per execution, one "
+    "per Map item); an execution past its "
     "TimeoutSeconds ends its history with ExecutionTimedOut then (moto: once the state in flight ended)",
 )
 @declare(
@@ -382,9 +398,17 @@ def _pooled_threads() -> None:
         SFN_THREADS.submit(self._execution_logic)
 
     def program_eval(self: Any, env: Any) -> None:
-        """moto 5.2.5's Program.eval: the body on another thread, the caller waits at most the program's timeout."""
+        """moto 5.2.5's Program.eval: the body on another thread, the caller waits at most the program's timeout;
+        with no timeout to wait out, the body runs on the caller's thread (its exceptions reported, as a thread's)."""
         timeout = self.timeout_seconds.timeout_seconds if self.timeout_seconds else None
         env.next_state_name = self.start_at.start_at_name
+        if timeout is None:  # nothing to wait out (a Map iteration's program): run it here, timed as on its own
+            try:
+                with PACER.apart():
+                    EvalComponent.eval(self, env)
+            except Exception:  # as on a thread of its own: reported, and the caller goes on
+                LOG.exception("a program run failed")
+            return
         ended = threading.Event()
 
         def run() -> None:
