@@ -4,9 +4,10 @@ CPython's cyclic collector runs a full (oldest-generation) collection whenever t
 survived into it have grown by a quarter. The emulator keeps everything in memory - every
 execution's history, every log line, every metric datum - so its heap only grows (430,000 objects
 after four 400-ticket runs), and each full collection walks all of it holding the GIL: 200 ms on a
-2-CPU machine, about one every 3 s under load. For those 200 ms no execution, Task or API call
-moves; a run at max_concurrency 40 lost 0.2-0.4 s of its 3 s to them (measured with a gc callback,
-and by the bench's overhead row with full collections deferred: 1.23 -> 1.13, docs/benchmarks.md).
+2-CPU machine, about one every 3 s under load (measured with a gc callback). For those 200 ms no
+execution, Task or API call moves: four warm 400-ticket runs at max_concurrency 40 took 2.96-3.34 s
+with them and 2.80-2.91 s with full collections off, and the emulator's CPU per Lambda task fell
+from 1.11 to 0.78 ms (medians of the bench's A/B, docs/benchmarks.md).
 
 So :class:`FullCollections`:
 
@@ -17,7 +18,7 @@ So :class:`FullCollections`:
 - runs the full collection itself, on a daemon thread, once the emulator has been quiet (nothing
   running: no execution, no Task, no Lambda invocation) for ``quiet_s`` - between a run and the next,
   where a pause delays nobody;
-- and never defers it more than ``most_deferred_s`` of busy time, so the cyclic garbage a long busy
+- and never defers it more than ``most_deferred_s`` while busy, so the cyclic garbage a long busy
   stretch leaves (ended executions' interpreter frames) is still reclaimed: memory stays bounded by
   what that much work leaves, with one pause per stretch instead of one every few seconds.
 """
