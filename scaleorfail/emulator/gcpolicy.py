@@ -16,8 +16,8 @@ So :class:`FullCollections`:
 - turns off the automatic full collection (the youngest two generations are collected as before:
   they are small and most garbage dies there);
 - runs the full collection itself, on a daemon thread, once the emulator has been quiet (nothing
-  running: no execution, no Task, no Lambda invocation) for ``quiet_s`` - between a run and the next,
-  where a pause delays nobody;
+  running: no execution, no Task, no Lambda invocation or endpoint request) for ``quiet_s`` -
+  between a run and the next, where a pause delays nobody;
 - and never defers it more than ``most_deferred_s`` while busy, so the cyclic garbage a long busy
   stretch leaves (ended executions' interpreter frames) is still reclaimed: memory stays bounded by
   what that much work leaves, with one pause per stretch instead of one every few seconds.

@@ -244,8 +244,8 @@ class Server:
             print(remote_warning(self.settings.host, self.settings.port), flush=True)
         from scaleorfail.emulator.moto_ext.stepfunctions.interpreter import SFN_THREADS
 
-        runtime = self.runtime
-        self.gc = gcpolicy.FullCollections(lambda: SFN_THREADS.running > 0 or runtime.busy()).install()
+        runtimes = (self.runtime, moto_ext.endpoint_runtime())  # Lambda invocations, SageMaker requests
+        self.gc = gcpolicy.FullCollections(lambda: SFN_THREADS.running > 0 or any(r.busy() for r in runtimes)).install()
         serving = threading.Thread(target=self.http.serve_forever, name="http", daemon=True)
         serving.start()
         self.cpu.start()
