@@ -26,23 +26,27 @@ sys.path.insert(0, str(ROOT / "tests"))
 from emulator_support import deploy, running_emulator, tickets  # noqa: E402
 
 from scaleorfail.emulator import control  # noqa: E402
+from scaleorfail.load import history_limit  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 
 
 def main() -> int:
     executions = int(os.environ.get("SOF_BENCH_EXECUTIONS", "12"))
-    # 1,400 tickets: about the most an inline Map takes under Step Functions' 25,000-event history limit
-    # (2,000, the figure before the emulator enforced that limit, now fails with States.Runtime)
-    size = int(os.environ.get("SOF_BENCH_TICKETS", "1400"))
     samples: list[float] = []
     with tempfile.TemporaryDirectory(prefix="sof-retention-bench-") as scratch, running_emulator(Path(scratch)) as em:
         outputs = deploy(em, simulated_infer_ms=0, infer_jitter_sigma_ms=0, infer_jitter_clamp_ms=0)
+        sfn = em.client("stepfunctions")
+        definition = sfn.describe_state_machine(stateMachineArn=outputs["state_machine_arn"])["definition"]
+        found = history_limit.budget(definition)
+        assert found is not None, "the deployed pipeline has no inline Map"
+        # the largest batch under Step Functions' 25,000-event history limit, in hundreds: 1,400 (2,000, the
+        # figure before the emulator enforced that limit, fails with States.Runtime)
+        size = int(os.environ.get("SOF_BENCH_TICKETS") or found.largest_batch() // 100 * 100)
         current = control.read_state(em.state_dir)
         assert current is not None
         server = psutil.Process(current.pid)
         idle = server.memory_info().rss / 2**20
-        sfn = em.client("stepfunctions")
         payload = json.dumps({"tickets": tickets(size), "max_concurrency": 40})
         peak = idle
         began = time.monotonic()

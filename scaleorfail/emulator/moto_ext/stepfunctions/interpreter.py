@@ -299,19 +299,20 @@ def _interruptible_retry() -> None:
     replace(retrier_decl.RetrierDecl, "_eval_body", eval_body)
 
 
-def _run_task(job: Any, done: threading.Event, timeout_s: float, unbounded: bool) -> bool:
-    """A Task's body: on the state's own thread when no TimeoutSeconds bounds it (nothing to wait out), else
-    on a pooled thread waited on at most `timeout_s`. Either way the state's paced time restarts when it
-    returns. True: the body ended in time."""
-    try:
-        if unbounded:
-            with PACER.apart():  # as on a thread of its own: its modelled waits do not make up the state's work
+def _run_bounded(job: Any, done: threading.Event, timeout_s: float | None) -> bool:
+    """Runs a Task's or a program's body, which sets `done` when it ends: with no timeout to wait out, on the
+    caller's thread, timed and failing as on a thread of its own (its modelled waits do not make up the
+    caller's work; an exception is reported, the caller goes on); else on a pooled thread, waited on at most
+    `timeout_s`. True: the body ended in time."""
+    if timeout_s is None:
+        try:
+            with PACER.apart():
                 job()
-            return True
-        SFN_THREADS.submit(job)
-        return done.wait(timeout_s)
-    finally:
-        PACER.mark()
+        except Exception:
+            LOG.exception("a Step Functions job on its caller's thread failed")
+        return True
+    SFN_THREADS.submit(job)
+    return done.wait(timeout_s)
 
 
 @declare(
@@ -330,7 +331,7 @@ def _task_thread_wait() -> None:
     from moto.stepfunctions.parser.asl.eval.environment import Environment
 
     def evaluate_with_timeout(self: Any, env: Environment) -> None:
-        """moto 5.2.5's body; the Task runs as _run_task says, not on a Thread started anew."""
+        """moto 5.2.5's body; the Task runs as _run_bounded says, not on a Thread started anew."""
         self.timeout.eval(env=env)
         timeout_seconds: int = env.stack.pop()
         frame: Environment = env.open_frame()
@@ -348,8 +349,11 @@ def _task_thread_wait() -> None:
                 exceptions.append(ex)
             terminated.set()
 
-        unbounded = timeout_seconds >= TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS
-        finished_on_time = _run_task(exec_and_notify, terminated, timeout_seconds, unbounded)
+        bound = None if timeout_seconds >= TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS else timeout_seconds
+        try:
+            finished_on_time = _run_bounded(exec_and_notify, terminated, bound)
+        finally:
+            PACER.mark()  # the state's paced time restarts when its Task returns
         frame.set_ended()
         env.close_frame(frame)
         exception = exceptions.pop()
@@ -402,13 +406,6 @@ def _pooled_threads() -> None:
         with no timeout to wait out, the body runs on the caller's thread (its exceptions reported, as a thread's)."""
         timeout = self.timeout_seconds.timeout_seconds if self.timeout_seconds else None
         env.next_state_name = self.start_at.start_at_name
-        if timeout is None:  # nothing to wait out (a Map iteration's program): run it here, timed as on its own
-            try:
-                with PACER.apart():
-                    EvalComponent.eval(self, env)
-            except Exception:  # as on a thread of its own: reported, and the caller goes on
-                LOG.exception("a program run failed")
-            return
         ended = threading.Event()
 
         def run() -> None:
@@ -417,8 +414,7 @@ def _pooled_threads() -> None:
             finally:
                 ended.set()
 
-        SFN_THREADS.submit(run)
-        if ended.wait(timeout):
+        if _run_bounded(run, ended, timeout):  # no timeout (a Map iteration's program): on the caller's thread
             return
         env.set_timed_out()
         if not env.is_frame():  # an execution's own program: its history ends now
