@@ -111,6 +111,13 @@ def test_stop_execution_aborts_at_once_in_every_state_type(emulator: Emulator, c
     wait_for_event(emulator, execution, "ExecutionAborted", timeout=180)
     assert sfn.describe_execution(executionArn=execution)["status"] == "ABORTED"  # and stays so
     assert "ExecutionSucceeded" not in history_types(emulator, execution)
+    assert not interpreter_errors(emulator)  # the stopped program's pruned states wrote no error lines
+
+
+def interpreter_errors(emulator: Emulator) -> list[str]:
+    """The interpreter's error lines in the emulator's log (moto writes one per component a failure crosses)."""
+    text = (emulator.state_dir / "emulator.log").read_text(errors="replace")
+    return [line[:200] for line in text.splitlines() if "Exception=" in line or "ended with exception" in line]
 
 
 def test_a_stop_before_the_first_state_still_closes_the_history(emulator: Emulator) -> None:
@@ -129,3 +136,4 @@ def test_a_stop_before_the_first_state_still_closes_the_history(emulator: Emulat
         assert (
             types[0] == "ExecutionStarted" and types[-1] == "ExecutionAborted" and types.count("ExecutionAborted") == 1
         )
+    assert not interpreter_errors(emulator)

@@ -12,7 +12,10 @@ states; three things escaped that:
 :func:`stop_until_stopped` repeats the stop until the program is stopped, then reports the
 execution ABORTED at once (AWS does not wait for a running task either; the task's thread ends
 on its own and writes nothing more). :class:`InterruptibleSleep` stands in for the retrier's
-``time`` module: its back-off wait ends when the program stops. The moto wiring is in
+``time`` module: its back-off wait ends when the program stops. A stopped program's threads still run
+to their end, and a state whose parts were pruned by the stop fails on what they did not leave (a Choice
+pops an empty stack); :class:`AfterStop` keeps those failures, consequences of the stop that change
+nothing a client sees, out of the emulator's log. The moto wiring is in
 ``moto_ext.stepfunctions.api`` (StopExecution) and ``moto_ext.stepfunctions.interpreter``
 (``_interruptible_retry``); this module names
 moto's objects only by the attributes it reads.
@@ -21,9 +24,10 @@ moto's objects only by the attributes it reads.
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -32,6 +36,37 @@ _current = threading.local()  # the Environment of the retrier running on this t
 
 def remember_env(env: Any) -> None:
     _current.env = env
+
+
+_program = threading.local()  # the Environment of the program evaluated on this thread
+
+
+@contextlib.contextmanager
+def evaluating(env: Any) -> Iterator[None]:
+    """The program of `env` is evaluated on this thread inside the block (programs nest: a Map's
+    iteration runs on its caller's thread)."""
+    previous = getattr(_program, "env", None)
+    _program.env = env
+    try:
+        yield
+    finally:
+        _program.env = previous
+
+
+def stopped_here() -> bool:
+    """Whether the execution of the program evaluated on this thread was stopped (StopExecution)."""
+    env = getattr(_program, "env", None)
+    if env is None:
+        return False
+    root = env.event_manager.__dict__.get("_sof_root") or env  # frames share their execution's manager
+    return type(getattr(root, "_program_state", None)).__name__ == "ProgramStopped"
+
+
+class AfterStop(logging.Filter):
+    """Drops the interpreter's error lines written on the thread of a stopped execution's program."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno < logging.ERROR or not stopped_here()
 
 
 class InterruptibleSleep:

@@ -25,6 +25,9 @@
   and ``...iteration.inline_iteration_component.InlineIterationComponent._launch_worker``: an
   execution, each program it runs (the execution's own, each Map iteration's) and each Map
   worker run on reused threads too (moto started a thread for each and kept it in ``TMP_THREADS``).
+  Each program's thread knows the program it evaluates (``sfn_stop.evaluating``): the error lines moto's
+  ``eval_component`` and ``program`` loggers write about a stopped execution's pruned states are filtered
+  out (``sfn_stop.AfterStop``, a logging filter on those two loggers).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ import threading
 from datetime import UTC, datetime
 from typing import Any
 
+from scaleorfail.emulator import sfn_stop
 from scaleorfail.emulator.moto_ext.core import declare, replace
 from scaleorfail.emulator.moto_ext.stepfunctions.history import end_timed_out
 from scaleorfail.emulator.moto_ext.stepfunctions.quotas import transition
@@ -48,6 +52,8 @@ PROGRAM_POOL_SIZE = 256  # parsed programs kept per definition
 DEFINITIONS_COPIED = 256  # definitions whose first parse is kept to copy (the oldest dropped first)
 LOG = logging.getLogger("scale-or-fail")
 MAP_ITERATION = "moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration"
+EVAL_COMPONENT = "moto.stepfunctions.parser.asl.component.eval_component"  # loggers, named after their modules
+PROGRAM = "moto.stepfunctions.parser.asl.component.program.program"
 
 
 @declare(
@@ -284,8 +290,6 @@ def _interruptible_retry() -> None:
     from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
     from moto.stepfunctions.parser.asl.component.common.retry.retrier_outcome import RetrierOutcome
 
-    from scaleorfail.emulator import sfn_stop
-
     original = retrier_decl.RetrierDecl._eval_body
 
     def eval_body(self: Any, env: Any) -> None:
@@ -410,7 +414,8 @@ def _pooled_threads() -> None:
 
         def run() -> None:
             try:
-                EvalComponent.eval(self, env)
+                with sfn_stop.evaluating(env):
+                    EvalComponent.eval(self, env)
             finally:
                 ended.set()
 
@@ -425,6 +430,8 @@ def _pooled_threads() -> None:
         SFN_THREADS.submit(worker.eval)
         return worker
 
+    for logger in (EVAL_COMPONENT, PROGRAM):  # moto's error lines about a stopped execution's pruned states
+        logging.getLogger(logger).addFilter(sfn_stop.AfterStop())
     replace(ExecutionWorker, "start", start)
     replace(Program, "eval", program_eval)
     replace(inline_iteration_component.InlineIterationComponent, "_launch_worker", launch_worker)
