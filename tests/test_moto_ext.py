@@ -10,14 +10,18 @@ import json
 import sys
 from collections import Counter
 from collections.abc import MutableMapping
+from datetime import UTC, datetime
 from pathlib import Path
 
 import moto
 import pytest
 import waiting
+from hypothesis import given
+from hypothesis import strategies as st
 
 from scaleorfail.emulator import moto_ext
 from scaleorfail.emulator.moto_ext import core
+from scaleorfail.emulator.moto_ext.stepfunctions import copies
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -70,6 +74,7 @@ import json, sys, tempfile
 from pathlib import Path
 from scaleorfail.emulator import moto_ext
 from scaleorfail.emulator.moto_ext import core
+from scaleorfail.emulator.moto_ext.stepfunctions import copies
 from scaleorfail.emulator.settings import EmulatorSettings
 
 with tempfile.TemporaryDirectory() as work:
@@ -103,3 +108,36 @@ def test_install_makes_every_declared_patch_once_and_it_stays() -> None:
         if c.__module__.startswith("scaleorfail.")
     }
     assert routed == ours  # every subclass with overrides serves a route, and only ours do
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
+    max_leaves=30,
+)
+
+
+def containers(value: object) -> list[int]:
+    """The ids of every dict and list in a JSON value."""
+    if isinstance(value, dict):
+        return [id(value), *(i for item in value.values() for i in containers(item))]
+    if isinstance(value, list):
+        return [id(value), *(i for item in value for i in containers(item))]
+    return []
+
+
+@given(JSON)
+def test_the_interpreters_json_copy_is_equal_and_shares_no_container(value: object) -> None:
+    copied = copies.json_copy(value)
+    assert copied == value and json.dumps(copied) == json.dumps(value)
+    assert not set(containers(copied)) & set(containers(value))
+
+
+def test_what_is_not_json_is_copied_as_copy_deepcopy_copies_it() -> None:
+    moment = datetime(2026, 12, 7, tzinfo=UTC)
+    shared = [1, 2]
+    value = {"when": moment, "pair": (shared, shared), "kind": Counter(a=1)}
+    copied = copies.json_copy(value)
+    assert copied == value and copied["when"] == moment
+    assert copied["pair"][0] is copied["pair"][1] and copied["pair"][0] is not shared  # deepcopy's memo, inside
+    assert type(copied["kind"]) is Counter and copied["kind"] is not value["kind"]

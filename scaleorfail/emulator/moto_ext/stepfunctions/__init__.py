@@ -3,6 +3,7 @@
 - :mod:`.tasks` - Lambda and SageMaker tasks called in-process (the 429 a task records).
 - :mod:`.interpreter` - the inline Map cap of 40, the iteration loop, pooled programs,
   memoised JSONPath, the status set last.
+- :mod:`.copies` - the interpreter's copies of state data made as JSON copies.
 - :mod:`.history` - the history writer of the timing model, the 25,000-event limit, a stop
   that stays a stop, execution logging.
 - :mod:`.executions` - StartExecution's limits, the AWS/States metrics, retention of
@@ -18,6 +19,7 @@ Importing this package declares its patches; ``moto_ext.install`` applies them.
 
 from scaleorfail.emulator.moto_ext.stepfunctions import (
     api,
+    copies,
     distributed,
     executions,
     history,
@@ -26,4 +28,4 @@ from scaleorfail.emulator.moto_ext.stepfunctions import (
     tasks,
 )
 
-__all__ = ["api", "distributed", "executions", "history", "interpreter", "quotas", "tasks"]
+__all__ = ["api", "copies", "distributed", "executions", "history", "interpreter", "quotas", "tasks"]
