@@ -28,7 +28,7 @@ import threading
 import time
 import types
 import uuid
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable, Iterable, MutableMapping
 from dataclasses import dataclass
 from datetime import UTC
 from typing import Any, ClassVar, TypeVar
@@ -69,6 +69,17 @@ def declare(target: str, *, why: str, adds: bool = False) -> Callable[[Installer
     def register(installer: Installer) -> Installer:
         home = f"{installer.__module__}.{installer.__qualname__}"
         INSTALLERS.setdefault(installer, []).insert(0, Target(target, why, adds, home))
+        return installer
+
+    return register
+
+
+def declare_each(targets: Iterable[str], *, why: str) -> Callable[[Installer], Installer]:
+    """Declares one patch, for one reason, at each of `targets` (in their order)."""
+
+    def register(installer: Installer) -> Installer:
+        for target in reversed(list(targets)):
+            installer = declare(target, why=why)(installer)
         return installer
 
     return register

@@ -29,7 +29,7 @@ from moto.stepfunctions import urls as stepfunctions_urls
 from moto.stepfunctions.responses import StepFunctionResponse
 
 from scaleorfail.emulator import sfn_stop
-from scaleorfail.emulator.moto_ext.core import declare, override, replace, replace_item
+from scaleorfail.emulator.moto_ext.core import declare, declare_each, override, replace, replace_item
 from scaleorfail.emulator.moto_ext.stepfunctions import distributed, mapruns, pages
 
 STOP_WAIT_S = 30.0  # a stop waits for a program that has not started yet (a loaded machine: seconds)
@@ -176,17 +176,11 @@ def _parser_errors() -> tuple[str, ...]:
 PARSER_ERRORS = _parser_errors()
 
 
-def _named(installer: Any) -> Any:
-    for name in reversed(PARSER_ERRORS):
-        installer = declare(
-            f"moto.stepfunctions.parser.api.{name}.TYPE",
-            why="the error's name as its type (moto's AWSError reads TYPE; the parser's errors declare code): a "
-            "client saw an empty error code",
-        )(installer)
-    return installer
-
-
-@_named
+@declare_each(
+    [f"moto.stepfunctions.parser.api.{name}.TYPE" for name in PARSER_ERRORS],
+    why="the error's name as its type (moto's AWSError reads TYPE; the parser's errors declare code): a "
+    "client saw an empty error code",
+)
 def _parser_errors_named() -> None:
     from moto.stepfunctions.parser import api
 

@@ -30,7 +30,7 @@ import copy
 import types
 from typing import Any
 
-from scaleorfail.emulator.moto_ext.core import declare, replace
+from scaleorfail.emulator.moto_ext.core import declare_each, replace
 
 PARSER = "moto.stepfunctions.parser.asl"
 STATE_EXEC = f"{PARSER}.component.state.exec"
@@ -71,17 +71,11 @@ COPY = _Copy("copy")
 COPY.deepcopy = json_copy  # type: ignore[attr-defined]
 
 
-def _declared(installer: Any) -> Any:
-    for module in reversed(MODULES):
-        installer = declare(
-            f"{module}.copy",
-            why="the interpreter's deep copies of JSON state data, at every step, made by a JSON copy "
-            "(three times as fast as copy.deepcopy; any other value still copied by copy.deepcopy)",
-        )(installer)
-    return installer
-
-
-@_declared
+@declare_each(
+    [f"{module}.copy" for module in MODULES],
+    why="the interpreter's deep copies of JSON state data, at every step, made by a JSON copy "
+    "(three times as fast as copy.deepcopy; any other value still copied by copy.deepcopy)",
+)
 def _json_copies() -> None:
     import importlib
 
