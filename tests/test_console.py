@@ -7,6 +7,7 @@ AWS target gets) serve the whole module; each test opens its pages in a fresh br
 from __future__ import annotations
 
 import json
+import re
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -138,6 +139,33 @@ def test_a_burst_started_from_the_console_shows_its_map_counts_rising(console_la
     assert int(page.evaluate("document.body.dataset.ticks || '0'")) >= 2  # it refreshed by itself
 
 
+def test_an_answer_overtaken_by_a_later_read_is_not_drawn(console_lab: Lab, page: Page) -> None:
+    """The Event view asked for every event, then (the filter typed) for the matching ones: when the
+    first answer arrives last, the page keeps the filtered rows - as a tick's read did to CI once."""
+    from scaleorfail.executions import named_bad_input
+
+    failed = console_lab.run({"tickets": [named_bad_input("oversized_text_5100")], "max_concurrency": 2})
+    held: list[Any] = []
+
+    def hold_the_unfiltered(route: Any) -> None:
+        if "q=" in route.request.url:
+            route.continue_()
+        else:
+            held.append(route)
+
+    page.route(re.compile(r"/api/execution/events\?"), hold_the_unfiltered)
+    opened(page, f"{console_lab.console.url}/states/executions/{failed['executionArn']}")
+    page.click("button[data-tab='events']")
+    page.fill("#event-filter", "PayloadTooLarge")
+    expect(page.locator("body")).to_have_attribute("data-event-reads", "1")  # the filtered answer, drawn
+    assert len(held) == 1  # the first read's, still on its way
+    with page.expect_response(lambda response: "/api/execution/events" in response.url and "q=" not in response.url):
+        held[0].continue_()
+    expect(page.locator("body")).to_have_attribute("data-event-reads", "2")  # the first answer, handled
+    types = set(page.locator("#events tbody tr td:nth-child(2)").all_inner_texts())
+    assert types and "ExecutionStarted" not in types and "TaskFailed" in types
+
+
 def test_the_bad_input_execution_shows_preprocess_failed_with_payload_too_large(console_lab: Lab, page: Page) -> None:
     from scaleorfail.executions import named_bad_input
 
@@ -156,6 +184,9 @@ def test_the_bad_input_execution_shows_preprocess_failed_with_payload_too_large(
     expect(page.locator("#table-view tbody tr").filter(has_text="Preprocess")).to_contain_text("PayloadTooLarge")
     page.click("button[data-tab='events']")
     page.fill("#event-filter", "PayloadTooLarge")
+    # two answers handled: the tab's read and the filter's (no tick: the execution has ended); rows waited
+    # for before them could be the tab's, drawn while the filter's read was still held back by its debounce
+    expect(page.locator("body")).to_have_attribute("data-event-reads", "2")
     expect(page.locator("#events tbody tr").filter(has_text="ExecutionStarted")).to_have_count(0)
     expect(page.locator("#events tbody tr").first).to_be_visible()
     assert set(page.locator("#events tbody tr td:nth-child(2)").all_inner_texts()) <= {

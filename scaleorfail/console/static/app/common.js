@@ -65,6 +65,18 @@ export async function get(path, params) {
   return answer(await fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" }));
 }
 
+// A list read again by a tick, a filter and a pager at once: answers can arrive out of order, and the
+// last to arrive is not always the last asked for. latest() gives a reader whose call resolves to the
+// answer only if no later call was made meanwhile (else to null: a newer answer is on its way).
+export function latest() {
+  let asked = 0;
+  return async (path, params) => {
+    const mine = ++asked;
+    const data = await get(path, params);
+    return mine === asked ? data : null;
+  };
+}
+
 export async function post(path, params, payload) {
   const query = new URLSearchParams(params || {});
   const url = query.toString() ? `${path}?${query}` : path;

@@ -3,7 +3,7 @@
 // refresh interval; the server reads only the history events that are new.
 import { drawGraph } from "./graph.js";
 import {
-  append, badge, clear, codeBlock, el, fmtDuration, fmtNumber, fmtTime, get, heading, link, machineHref,
+  append, badge, clear, codeBlock, el, fmtDuration, fmtNumber, fmtTime, get, heading, latest, link, machineHref,
   pager, poll, post, readOnly, refreshMs, section, showError, table, tabs,
 } from "./common.js";
 
@@ -149,11 +149,13 @@ export async function render(root, arn) {
 
   // A list read that fails (a busy emulator, a restarted console) or that comes back empty while the Map
   // counts say there are iterations is read again, a few times: an ended execution has no poll to do it.
+  const readIterations = latest();
   async function loadIterations(attempt = 0) {
     if (!mapName) return;
     let page;
     try {
-      page = await get("/api/execution/iterations", { arn, map: mapName, offset: iterationState.offset, limit: ITERATION_PAGE, status: iterationState.status });
+      page = await readIterations("/api/execution/iterations", { arn, map: mapName, offset: iterationState.offset, limit: ITERATION_PAGE, status: iterationState.status });
+      if (!page) return; // a later read (another status, page or tick) renders instead
     } catch (error) {
       showError(error, iterationBox);
       if (attempt < ITERATION_RETRIES) setTimeout(() => loadIterations(attempt + 1), refreshMs);
@@ -208,8 +210,10 @@ export async function render(root, arn) {
 
   // Table view
   const tableState = { offset: 0 };
+  const readTable = latest();
   async function loadTable() {
-    const page = await get("/api/execution/table", { arn, offset: tableState.offset, limit: TABLE_PAGE });
+    const page = await readTable("/api/execution/table", { arn, offset: tableState.offset, limit: TABLE_PAGE });
+    if (!page) return;
     clear(tableView);
     append(
       tableView,
@@ -254,8 +258,11 @@ export async function render(root, arn) {
       loadEvents();
     }, 250);
   });
+  const readEvents = latest();
   async function loadEvents() {
-    const page = await get("/api/execution/events", { arn, offset: eventState.offset, limit: EVENT_PAGE, type: eventState.type, q: eventState.q });
+    const page = await readEvents("/api/execution/events", { arn, offset: eventState.offset, limit: EVENT_PAGE, type: eventState.type, q: eventState.q });
+    document.body.dataset.eventReads = String(Number(document.body.dataset.eventReads || 0) + 1); // answers handled
+    if (!page) return; // a tick's read from before the filter changed must not put the unfiltered rows back
     if (page.types.join() !== eventState.types.join()) {
       eventState.types = page.types;
       clear(typeSelect).append(el("option", { value: "" }, "all event types"), ...page.types.map((t) => el("option", { value: t, selected: t === eventState.type }, t)));

@@ -1,8 +1,8 @@
 // A state machine: its graph, its definition, its executions (paged), and Start execution (emulator only).
 import { drawGraph } from "./graph.js";
 import {
-  append, badge, clear, codeBlock, el, executionHref, fmtDuration, fmtTime, get, heading, link, post, readOnly,
-  section, showError, table, tabs,
+  append, badge, clear, codeBlock, el, executionHref, fmtDuration, fmtTime, get, heading, latest, link, post,
+  readOnly, section, showError, table, tabs,
 } from "./common.js";
 
 const PAGE = 100;
@@ -34,8 +34,10 @@ export async function render(root, arn) {
   append(root, section("Executions", el("div", { class: "toolbar" }, filter), list));
   const tokens = [""];
   let index = 0;
+  const readExecutions = latest();
   async function load() {
-    const page = await get("/api/statemachine/executions", { arn, status: filter.value, token: tokens[index], limit: PAGE });
+    const page = await readExecutions("/api/statemachine/executions", { arn, status: filter.value, token: tokens[index], limit: PAGE });
+    if (!page) return; // a later read (another status or page) renders instead
     tokens[index + 1] = page.next || null;
     const prev = el("button", { type: "button", disabled: index === 0 }, "‹ Newer");
     const next = el("button", { type: "button", disabled: !page.next }, "Older ›");
