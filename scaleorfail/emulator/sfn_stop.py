@@ -31,20 +31,13 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 
-_current = threading.local()  # the Environment of the retrier running on this thread
-
-
-def remember_env(env: Any) -> None:
-    _current.env = env
-
-
-_program = threading.local()  # the Environment of the program evaluated on this thread
+_program = threading.local()  # the Environment evaluated on this thread: a program's, or a retrier's
 
 
 @contextlib.contextmanager
 def evaluating(env: Any) -> Iterator[None]:
-    """The program of `env` is evaluated on this thread inside the block (programs nest: a Map's
-    iteration runs on its caller's thread)."""
+    """`env` is evaluated on this thread inside the block - a program's, or a Retry's waiting out its
+    back-off; blocks nest (a Map's iteration runs on its caller's thread, a Retry inside its program)."""
     previous = getattr(_program, "env", None)
     _program.env = env
     try:
@@ -77,7 +70,7 @@ class InterruptibleSleep:
 
     @staticmethod
     def sleep(seconds: float) -> None:
-        env = getattr(_current, "env", None)
+        env = getattr(_program, "env", None)  # the retrier's (interpreter._interruptible_retry)
         if env is None:
             time.sleep(seconds)
             return

@@ -27,6 +27,7 @@ none) and cycles (a JSON document cannot have one).
 from __future__ import annotations
 
 import copy
+import importlib
 import types
 from typing import Any
 
@@ -77,7 +78,5 @@ COPY.deepcopy = json_copy  # type: ignore[attr-defined]
     "(three times as fast as copy.deepcopy; any other value still copied by copy.deepcopy)",
 )
 def _json_copies() -> None:
-    import importlib
-
     for name in MODULES:
         replace(importlib.import_module(name), "copy", COPY)

@@ -293,8 +293,8 @@ def _interruptible_retry() -> None:
     original = retrier_decl.RetrierDecl._eval_body
 
     def eval_body(self: Any, env: Any) -> None:
-        sfn_stop.remember_env(env)
-        original(self, env)
+        with sfn_stop.evaluating(env):  # the back-off's InterruptibleSleep waits on this env's program state
+            original(self, env)
         PACER.mark()  # a Retry's interval is waited on AWS too (timing model: not made up)
         if env.stack and env.stack[-1] == RetrierOutcome.Executed:
             transition(env.event_manager.__dict__.get("_sof_root"))
