@@ -8,6 +8,7 @@ import re
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from email.message import Message
 from typing import Any
 
 import boto3
@@ -33,8 +34,10 @@ def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
 
 def post(
     emulator: Emulator, path: str, body: bytes, signing: str, headers: dict[str, str] | None = None
-) -> tuple[int, dict[str, str], bytes]:
-    """A request as any HTTP client sends it (botocore would refuse to send the bad ones itself)."""
+) -> tuple[int, Message, bytes]:
+    """A request as any HTTP client sends it (botocore would refuse to send the bad ones itself); the
+    answer's headers are looked up as HTTP names them, whatever their case (AWS over HTTP/2 sends them
+    lower-case; the emulator's server capitalises them)."""
     request = urllib.request.Request(
         emulator.url + path,
         data=body,
@@ -43,9 +46,9 @@ def post(
     )
     try:
         with urllib.request.urlopen(request, timeout=60) as answer:
-            return answer.status, dict(answer.headers), answer.read()
+            return answer.status, answer.headers, answer.read()
     except urllib.error.HTTPError as error:
-        return error.code, dict(error.headers), error.read()
+        return error.code, error.headers, error.read()
 
 
 def json_call(emulator: Emulator, signing: str, target: str, document: Any, version: str = "1.0") -> tuple[int, Any]:

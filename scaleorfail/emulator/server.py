@@ -194,9 +194,9 @@ class Server:
         os.environ["MOTO_DISABLE_GLOBAL_CORS"] = "true"
         from moto import settings as moto_settings
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication
-        from werkzeug.serving import make_server
 
         from scaleorfail.emulator import moto_ext
+        from scaleorfail.emulator.httpserver import HttpServer
 
         if not moto_settings.DISABLE_GLOBAL_CORS:
             print("error: moto was imported before MOTO_DISABLE_GLOBAL_CORS was set; not starting", file=sys.stderr)
@@ -208,23 +208,14 @@ class Server:
         from scaleorfail.emulator import protocol
 
         app = protocol.wrap(DomainDispatcherApplication(moto_ext.dispatch.backend_app))
-        try:  # bound here, not by werkzeug (which prints and exits on EADDRINUSE): a lost race is told apart
+        try:  # bound here, not by the HTTP server: a lost race for the port is told apart
             listener = listen(self.settings.host, self.settings.port)
-            self.http = make_server(
-                self.settings.host,
-                self.settings.port,
-                self.wrap(app),
-                threaded=True,
-                fd=listener.fileno(),
-                request_handler=errors_only_request_handler(),
-            )
-            listener.close()  # werkzeug serves a duplicate of it
         except OSError as exc:
             print(f"error: cannot listen on {self.settings.host}:{self.settings.port}: {exc.strerror}", file=sys.stderr)
             moto_ext.shutdown()
             shutil.rmtree(self.work_dir, ignore_errors=True)  # a loser of a start race leaves nothing behind
             return EXIT_ADDRESS_IN_USE if exc.errno == errno.EADDRINUSE else 2
-        self.http.daemon_threads = True
+        self.http = HttpServer(self.wrap(app), listener)
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, self._on_signal)
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -273,22 +264,6 @@ CONTROL_REFUSAL = (
     f"the emulator's control endpoints take POST only with an {CONTROL_HEADER}: 1 header (a browser cannot send it "
     "cross-origin without a preflight, which the emulator refuses)"
 )
-
-
-def errors_only_request_handler() -> type:
-    """werkzeug's request handler, its access log kept for the requests answered with an error.
-
-    A line per request ("POST / HTTP/1.1" 200, no operation named) told nothing at hundreds of calls a
-    second and buried what someone reading the log looks for: the 4xx and 5xx lines. (It held about
-    3 % of the server's GIL samples under a StartExecution burst.)"""
-    from werkzeug.serving import WSGIRequestHandler
-
-    class ErrorsOnly(WSGIRequestHandler):
-        def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-            if not str(code).startswith(("1", "2", "3")):
-                super().log_request(code, size)
-
-    return ErrorsOnly
 
 
 def control_header(environ: dict[str, Any]) -> bool:
