@@ -10,6 +10,8 @@
    per execution over the burst and its backlog - what a start costs, accepted and run.
 3. Overhead at max_concurrency 40 inline, as bench/emulator_bench.py defines it: 400 tickets,
    Embed 250 ms, the warm median over the modelled lower bound ceil(400/40) x 250 ms.
+4. The emulator's start: from the command to the server's first answer (what every `sof local up`,
+   demo and test module waits for).
 
 Goals (issue 22): >= 1,000 tasks/s on 2 CPUs, >= 300 StartExecution/s accepted, overhead <= 1.15.
 The CPU other processes used during each measurement is recorded beside it (in cores; the load
@@ -199,9 +201,11 @@ def start_rates(emulator: Any, outputs: dict[str, Any], seconds: float, threads:
 
 
 def measure(n: int, seconds: float, threads: int, with_overhead: bool, repeats: int) -> dict[str, Any]:
+    began = time.monotonic()
     with running_emulator(Path(tempfile.mkdtemp(prefix="sof-capacity-"))) as emulator:
+        started_s = round(time.monotonic() - began, 2)  # from the command to the server's first answer
         outputs = deploy(emulator, simulated_infer_ms=0, infer_jitter_sigma_ms=0, model_memory_mb=0)
-        result = {"lambda_tasks": lambda_tasks(emulator, outputs, n)}
+        result: dict[str, Any] = {"emulator_start_s": started_s, "lambda_tasks": lambda_tasks(emulator, outputs, n)}
         print(f"  tasks: {result['lambda_tasks']}", flush=True)
         result["start_execution"] = start_rates(emulator, outputs, seconds, threads)
         print(f"  starts: {result['start_execution']}", flush=True)
@@ -291,6 +295,7 @@ def ab_markdown(result: dict[str, Any]) -> str:
                 median_of(runs, "start_execution", "pipeline_one_ticket", "accepted_per_s"),
                 median_of(runs, "start_execution", "pipeline_one_ticket", "emulator_cpu_ms_per_execution"),
                 median_of(runs, "overhead_c40", "ratio"),
+                median_of(runs, "emulator_start_s"),
                 ", ".join(str(r["lambda_tasks"].get("others_cpu_cores", "-")) for r in runs),
             )
         )
@@ -312,6 +317,7 @@ def ab_markdown(result: dict[str, Any]) -> str:
                     "StartExecution/s (pipeline)",
                     "CPU ms per pipeline execution (burst)",
                     "overhead c=40",
+                    "emulator start (s)",
                     "others' CPU (cores) per round",
                 ],
                 tablefmt="github",
@@ -370,6 +376,10 @@ def markdown(result: dict[str, Any]) -> str:
             "",
         ),
     ]
+    if "emulator_start_s" in result:
+        rows.append(
+            ("Emulator start, from the command to its first answer", f"{result['emulator_start_s']} s", "", "", "")
+        )
     if over:
         rows.append(
             (

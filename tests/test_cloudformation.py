@@ -318,3 +318,29 @@ def test_a_failing_or_unrecognized_resource_is_reported_as_aws_reports_it(emulat
     failed = [e for e in events if e["ResourceStatus"] == "CREATE_FAILED"]
     assert failed and "NoSuchBucket" in failed[0]["ResourceStatusReason"]
     assert emulator.client("logs").describe_log_groups(logGroupNamePrefix="/sof/rollback")["logGroups"] == []
+
+
+def test_requests_racing_to_be_cloudformations_first_all_meet_its_extensions(tmp_path: Path) -> None:
+    """The CloudFormation extensions are installed on the service's first request (its moto models are
+    slow to import): requests that arrive together, first, each wait for them - none is served by
+    moto's unextended CloudFormation, which would accept a type AWS does not have."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from botocore.exceptions import ClientError
+    from emulator_support import running_emulator
+
+    unknown = json.dumps({"Resources": {"Thing": {"Type": "AWS::Nothing::Here", "Properties": {}}}})
+    with running_emulator(tmp_path / "state") as fresh:
+        clients = [fresh.client("cloudformation") for _ in range(6)]
+
+        def create(number: int) -> str:
+            try:
+                clients[number].create_stack(StackName=f"sof-race-{number}", TemplateBody=unknown)
+            except ClientError as error:
+                return str(error.response["Error"]["Message"])
+            return "created"
+
+        with ThreadPoolExecutor(len(clients)) as pool:
+            answers = list(pool.map(create, range(len(clients))))
+        assert answers == ["Template format error: Unrecognized resource types: [AWS::Nothing::Here]"] * 6
+        assert clients[0].list_stacks()["StackSummaries"] == []

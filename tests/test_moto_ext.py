@@ -80,13 +80,19 @@ from scaleorfail.emulator.settings import EmulatorSettings
 with tempfile.TemporaryDirectory() as work:
     moto_ext.install(EmulatorSettings(port=1), Path(work))
     try:
+        deferred = {
+            "imported_at_install": "moto.cloudformation" in sys.modules,
+            "applied_at_install": sorted(core.APPLIED),
+        }
+        for service in dict.fromkeys(core.DEFERRED.values()):  # what each service's first request runs
+            core.apply_deferred(service)
         found = {}
         for path, value in core.APPLIED.items():
             owner, name = core.locate(path)
             held = owner.get(name) if isinstance(owner, dict) else vars(owner).get(name)
             routed = getattr(getattr(value, "__self__", None), "__qualname__", None)
             found[path] = {"held": held is value, "routed": routed}
-        json.dump(found, sys.stdout)
+        json.dump({"found": found, "deferred": deferred}, sys.stdout)
     finally:
         moto_ext.shutdown()
 """
@@ -96,9 +102,15 @@ def test_install_makes_every_declared_patch_once_and_it_stays() -> None:
     """In a fresh process: install() applies each declared patch and route, and each still holds what it put."""
     done = waiting.run([sys.executable, "-c", INSTALL], cwd=ROOT)
     assert done.returncode == 0, done.stderr[-2000:]
-    applied = json.loads(done.stdout)
+    answer = json.loads(done.stdout)
+    applied = answer["found"]
     patches = {t.path for targets in core.INSTALLERS.values() for t in targets}
     assert set(applied) == patches
+    # CloudFormation's patches wait for its first request, and its models are not even imported before
+    later = {t.path for installer, targets in core.INSTALLERS.items() if installer in core.DEFERRED for t in targets}
+    assert later and all(path.startswith("moto.") for path in later)
+    assert set(answer["deferred"]["applied_at_install"]) == patches - later
+    assert answer["deferred"]["imported_at_install"] is False
     assert [path for path, found in applied.items() if not found["held"]] == []
     routed = {found["routed"] for path, found in applied.items() if "url_paths[" in path}
     ours = {

@@ -21,7 +21,7 @@ import contextlib
 from typing import Any
 
 from scaleorfail.emulator import cfn_props
-from scaleorfail.emulator.moto_ext.core import declare, error_text, log, replace, state
+from scaleorfail.emulator.moto_ext.core import declare, error_text, log, on_first_request, replace, state
 from scaleorfail.emulator.settings import ACCOUNT_ID
 
 
@@ -45,6 +45,7 @@ def _template_error(exc: cfn_props.TemplateError) -> Exception:
     return ValidationError(message=str(exc))
 
 
+@on_first_request("cloudformation")
 @declare(
     "moto.stepfunctions.models.StateMachine.create_from_cloudformation_json",
     why="into the parser backend the API serves (moto wrote stepfunctions_backends), with Definition, "
@@ -127,6 +128,7 @@ def _state_machine() -> None:
     replace(StateMachine, "has_cfn_attr", classmethod(has_cfn_attr))
 
 
+@on_first_request("cloudformation")
 @declare(
     "moto.awslambda.models.LambdaFunction.create_from_cloudformation_json",
     why="environment values as strings (Terraform and CloudFormation give numbers and booleans)",
@@ -314,6 +316,7 @@ def _cfn_refresh_outputs(backend: Any, stack: Any) -> None:
         backend.exports[export.name] = export
 
 
+@on_first_request("cloudformation")
 @declare(
     "moto.sagemaker.models.Model.cloudformation_name_type", why="ModelName names the model (moto: a generated name)"
 )
@@ -342,6 +345,7 @@ def _sagemaker_names() -> None:
         replace(model, "cloudformation_name_type", staticmethod(lambda prop=prop: prop))
 
 
+@on_first_request("cloudformation")
 @declare("moto.cloudformation.models.CloudFormationBackend.create_stack", why="unrecognized resource types refused")
 @declare(
     "moto.cloudformation.models.Stack.create_resources",
@@ -446,6 +450,7 @@ def _stacks() -> None:
     replace(CloudFormationBackend, "update_stack", update_stack)
 
 
+@on_first_request("cloudformation")
 def register_alarm_type() -> None:
     """AWS::CloudWatch::Alarm registered: after the patches (moto caches the types and their name properties)."""
     from moto.cloudformation import parsing

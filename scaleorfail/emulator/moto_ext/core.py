@@ -8,7 +8,9 @@
   and a second patch of the same one. The methods of our subclasses of moto's response
   classes (served through ``url_paths``, moto's own extension point) are declared with
   ``@override(target, why=...)``. :func:`apply_all` runs the installers in declaration
-  order; ``tests/test_moto_ext.py`` checks every target against the pinned moto.
+  order, except those marked :func:`on_first_request`, which :func:`apply_deferred` runs when
+  their service is first asked; ``tests/test_moto_ext.py`` checks every target against the
+  pinned moto.
 * **The sink.** Logs and metrics of invocations and executions, written behind into moto's
   CloudWatch Logs and CloudWatch backends (``LogsBackend.groups`` / ``create_log_group`` /
   ``LogGroup.create_log_stream`` / ``put_log_events``; ``CloudWatchBackend.metric_data``
@@ -149,17 +151,54 @@ def replace_item(module: types.ModuleType, mapping: str, key: str, new: Any) -> 
     return _put(f"{module.__name__}.{mapping}[{key}]", getattr(module, mapping), key, new)
 
 
+DEFERRED: dict[Installer, str] = {}  # installer -> the service whose first request runs it
+_deferred_done: set[str] = set()
+_deferred_lock = threading.Lock()
+
+
+def on_first_request(service: str) -> Callable[[Installer], Installer]:
+    """Marks an installer to run on `service`'s first request (:func:`apply_deferred`), not at install:
+    for extensions of a service whose moto modules are slow to import and that nothing else uses (moto's
+    CloudFormation pulls in EC2's models: most of what an emulator start spent importing)."""
+
+    def mark(installer: Installer) -> Installer:
+        DEFERRED[installer] = service
+        return installer
+
+    return mark
+
+
+def _run(installer: Installer) -> None:
+    targets = INSTALLERS.get(installer, [])
+    _installing[:] = targets
+    try:
+        installer()
+    finally:
+        _installing.clear()
+    missed = [t.path for t in targets if t.path not in APPLIED]
+    if missed:
+        raise RuntimeError(f"{targets[0].home}: declared but not patched: {missed}")
+
+
 def apply_all() -> None:
-    """Runs every installer once, in declaration order; each must make every patch it declared."""
-    for installer, targets in INSTALLERS.items():
-        _installing[:] = targets
-        try:
-            installer()
-        finally:
-            _installing.clear()
-        missed = [t.path for t in targets if t.path not in APPLIED]
-        if missed:
-            raise RuntimeError(f"{targets[0].home}: declared but not patched: {missed}")
+    """Runs every installer not deferred once, in declaration order; each must make every patch it declared."""
+    for installer in INSTALLERS:
+        if installer not in DEFERRED:
+            _run(installer)
+
+
+def apply_deferred(service: str) -> None:
+    """Runs the installers deferred to `service`'s first request, in the order they were marked (once;
+    a request racing the first waits for them)."""
+    if service in _deferred_done or service not in DEFERRED.values():
+        return
+    with _deferred_lock:
+        if service in _deferred_done:
+            return
+        for installer, wanted in DEFERRED.items():
+            if wanted == service:
+                _run(installer)
+        _deferred_done.add(service)
 
 
 def configure() -> None:

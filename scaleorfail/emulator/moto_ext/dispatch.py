@@ -27,7 +27,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-from scaleorfail.emulator.moto_ext.core import declare, replace
+from scaleorfail.emulator.moto_ext.core import apply_deferred, declare, replace
 
 HOSTS_KEPT = 1024  # hosts whose backend is remembered (a client may name any host: the memory is bounded)
 
@@ -109,6 +109,7 @@ def backend_app(service: str) -> Any:
     """moto's ``create_backend_app`` for `service`, served without Flask's debug mode."""
     from moto.moto_server.werkzeug_app import create_backend_app
 
+    apply_deferred(service)  # before the service's models serve their first request
     app = create_backend_app(service)  # type: ignore[arg-type]  # moto types it as a Literal of its services
     app.debug = False
     app.config["PROPAGATE_EXCEPTIONS"] = True  # errors reach protocol.wrap, as they did in debug mode
