@@ -10,7 +10,9 @@
    per execution over the burst and its backlog - what a start costs, accepted and run.
 3. Overhead at max_concurrency 40 inline, as bench/emulator_bench.py defines it: 400 tickets,
    Embed 250 ms, the warm median over the modelled lower bound ceil(400/40) x 250 ms.
-4. The emulator's start: from the command to the server's first answer (what every `sof local up`,
+4. One cheap API call (DescribeStateMachine from 8 clients): calls/s and the CPU per call of the
+   emulator and of the client - the path every harvest read and polling Locust user pays.
+5. The emulator's start: from the command to the server's first answer (what every `sof local up`,
    demo and test module waits for).
 
 Goals (issue 22): >= 1,000 tasks/s on 2 CPUs, >= 300 StartExecution/s accepted, overhead <= 1.15.
@@ -200,6 +202,39 @@ def start_rates(emulator: Any, outputs: dict[str, Any], seconds: float, threads:
     }
 
 
+def api_calls(emulator: Any, machine: str, calls: int = 2000, threads: int = 8) -> dict[str, Any]:
+    """What one cheap API call costs, server and client: DescribeStateMachine from `threads` clients.
+
+    Every read a harvest, a console page or a polling Locust user makes pays this path (the HTTP server,
+    moto's dispatch and serialiser) before its own work."""
+    state = control.read_state(emulator.state_dir)
+    assert state is not None
+    clients = [emulator.client("stepfunctions") for _ in range(threads)]
+    for client in clients:  # each client's connection opened before the clock starts
+        client.describe_state_machine(stateMachineArn=machine)
+    emulator_before, own_before = cpu_seconds(state.pid)[0], sum(psutil.Process().cpu_times()[:2])
+    began = time.monotonic()
+
+    def worker(client: Any) -> None:
+        for _ in range(calls // threads):
+            client.describe_state_machine(stateMachineArn=machine)
+
+    pool = [threading.Thread(target=worker, args=(client,)) for client in clients]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+    elapsed = time.monotonic() - began
+    done = calls // threads * threads
+    return {
+        "calls": done,
+        "client_threads": threads,
+        "calls_per_s": round(done / elapsed, 1),
+        "emulator_cpu_ms_per_call": round((cpu_seconds(state.pid)[0] - emulator_before) * 1000 / done, 3),
+        "client_cpu_ms_per_call": round((sum(psutil.Process().cpu_times()[:2]) - own_before) * 1000 / done, 3),
+    }
+
+
 def measure(n: int, seconds: float, threads: int, with_overhead: bool, repeats: int) -> dict[str, Any]:
     began = time.monotonic()
     with running_emulator(Path(tempfile.mkdtemp(prefix="sof-capacity-"))) as emulator:
@@ -209,6 +244,8 @@ def measure(n: int, seconds: float, threads: int, with_overhead: bool, repeats: 
         print(f"  tasks: {result['lambda_tasks']}", flush=True)
         result["start_execution"] = start_rates(emulator, outputs, seconds, threads)
         print(f"  starts: {result['start_execution']}", flush=True)
+        result["api_call"] = api_calls(emulator, outputs["state_machine_arn"])
+        print(f"  api calls: {result['api_call']}", flush=True)
     if with_overhead:
         row = overhead(400, [40], repeats)[0]
         result["overhead_c40"] = {**row, "load_average": load()}
@@ -295,6 +332,7 @@ def ab_markdown(result: dict[str, Any]) -> str:
                 median_of(runs, "start_execution", "pipeline_one_ticket", "accepted_per_s"),
                 median_of(runs, "start_execution", "pipeline_one_ticket", "emulator_cpu_ms_per_execution"),
                 median_of(runs, "overhead_c40", "ratio"),
+                median_of(runs, "api_call", "emulator_cpu_ms_per_call"),
                 median_of(runs, "emulator_start_s"),
                 ", ".join(str(r["lambda_tasks"].get("others_cpu_cores", "-")) for r in runs),
             )
@@ -317,6 +355,7 @@ def ab_markdown(result: dict[str, Any]) -> str:
                     "StartExecution/s (pipeline)",
                     "CPU ms per pipeline execution (burst)",
                     "overhead c=40",
+                    "emulator CPU ms per API call",
                     "emulator start (s)",
                     "others' CPU (cores) per round",
                 ],
@@ -376,6 +415,18 @@ def markdown(result: dict[str, Any]) -> str:
             "",
         ),
     ]
+    if "api_call" in result:
+        api = result["api_call"]
+        rows.append(
+            (
+                f"DescribeStateMachine from {api['client_threads']} clients: calls/s, CPU per call",
+                f"{api['calls_per_s']}/s; emulator {api['emulator_cpu_ms_per_call']} ms, "
+                f"client {api['client_cpu_ms_per_call']} ms",
+                "",
+                "",
+                "",
+            )
+        )
     if "emulator_start_s" in result:
         rows.append(
             ("Emulator start, from the command to its first answer", f"{result['emulator_start_s']} s", "", "", "")
