@@ -35,6 +35,7 @@ import contextlib
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -267,6 +268,7 @@ def revision_trees(revisions: list[str]) -> Iterator[dict[str, Path]]:
     finally:
         for tree in trees.values():
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], check=False)
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def imported_from(tree: Path) -> None:
