@@ -42,7 +42,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -138,6 +138,15 @@ def lambda_tasks(emulator: Any, outputs: dict[str, Any], n: int) -> dict[str, An
     }
 
 
+def each_on_a_thread(worker: Callable[[Any], None], clients: list[Any]) -> None:
+    """worker(client) for every client at once, each on a thread of its own; returns when all have ended."""
+    pool = [threading.Thread(target=worker, args=(client,)) for client in clients]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+
+
 def start_executions(emulator: Any, machine: str, payload: str, seconds: float, threads: int) -> dict[str, Any]:
     state = control.read_state(emulator.state_dir)
     assert state is not None
@@ -160,11 +169,7 @@ def start_executions(emulator: Any, machine: str, payload: str, seconds: float, 
     load_before, began = load(), time.monotonic()
     emulator_before = cpu_seconds(state.pid)
     machine_before = busy_cpu(emulator_before)
-    pool = [threading.Thread(target=worker, args=(client,)) for client in clients]
-    for thread in pool:
-        thread.start()
-    for thread in pool:
-        thread.join()
+    each_on_a_thread(worker, clients)
     elapsed = time.monotonic() - began
     others = others_cores(machine_before, busy_cpu(cpu_seconds(state.pid)), elapsed)
     drain_s = drained(clients[0], machine)
@@ -220,11 +225,7 @@ def api_calls(emulator: Any, machine: str, calls: int = 2000, threads: int = 8) 
         for _ in range(calls // threads):
             client.describe_state_machine(stateMachineArn=machine)
 
-    pool = [threading.Thread(target=worker, args=(client,)) for client in clients]
-    for thread in pool:
-        thread.start()
-    for thread in pool:
-        thread.join()
+    each_on_a_thread(worker, clients)
     elapsed = time.monotonic() - began
     done = calls // threads * threads
     return {

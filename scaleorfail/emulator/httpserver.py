@@ -3,9 +3,9 @@
 werkzeug's development server, which served the emulator before, answers every request with
 ``Connection: close`` (so every client call opens a TCP connection, and the server starts a thread
 for it), parses the headers with the ``email`` package and then watches the socket for up to 10 ms to
-drain it. For a DescribeStateMachine that was 1.25 ms of the emulator's CPU, where waitress - which
-keeps connections alive and parses requests itself - takes 0.89 ms, and the client 1.06 ms where it
-now takes 0.85 ms (docs/benchmarks.md, "The HTTP server").
+drain it. waitress keeps connections alive and parses requests itself: in `bench/capacity_bench.py`'s
+A/B, a DescribeStateMachine cost the emulator 1.66 ms of CPU where it cost 2.06 ms, and the client
+1.17 ms where it cost 1.27 ms (medians; docs/benchmarks.md, "The HTTP server").
 
 waitress runs requests on a fixed number of threads, so a request that waits - a synchronous Invoke
 of a function that sleeps, a StartSyncExecution - would hold one, and the next requests would queue
