@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -247,6 +248,32 @@ def _pass_machine(emulator: Emulator, name: str, definition: dict[str, Any]) -> 
     iam = emulator.client("iam")
     role = iam.create_role(RoleName=f"{name}-role", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
     return str(sfn.create_state_machine(name=name, definition=json.dumps(definition), roleArn=role)["stateMachineArn"])
+
+
+def test_executions_of_a_new_machine_starting_together_share_its_one_parse(emulator: Emulator) -> None:
+    """Twenty executions start at once on a machine no execution has run: one ANTLR parse of its
+    definition, nineteen copies of it (/_sof/health counts how each got its program)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def programs() -> dict[str, int]:
+        with urllib.request.urlopen(f"{emulator.url}/_sof/health", timeout=10) as answer:
+            return dict(json.loads(answer.read())["programs"])
+
+    # 150 states: a parse long enough (tens of ms) that the twenty starts arrive while it runs
+    states: dict[str, Any] = {f"P{i}": {"Type": "Pass", "Next": f"P{i + 1}"} for i in range(150)}
+    states["P150"] = {"Type": "Wait", "Seconds": 1, "End": True}
+    arn = _pass_machine(emulator, "together", {"StartAt": "P0", "States": states})
+    clients = [emulator.client("stepfunctions") for _ in range(20)]
+    before = programs()
+    with ThreadPoolExecutor(len(clients)) as pool:
+        started = list(pool.map(lambda client: client.start_execution(stateMachineArn=arn)["executionArn"], clients))
+    sfn = clients[0]
+    wait_for(
+        lambda: all(sfn.describe_execution(executionArn=e)["status"] == "SUCCEEDED" for e in started), "all 20 done"
+    )
+    after = programs()
+    assert after["parsed"] - before["parsed"] == 1
+    assert after["copied"] + after["reused"] - before["copied"] - before["reused"] == 19
 
 
 def test_executions_without_a_name_get_unique_ones(emulator: Emulator) -> None:

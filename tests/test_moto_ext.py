@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections import Counter
 from collections.abc import MutableMapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import moto
 import pytest
@@ -22,6 +25,7 @@ from hypothesis import strategies as st
 from scaleorfail.emulator import moto_ext
 from scaleorfail.emulator.moto_ext import core
 from scaleorfail.emulator.moto_ext.stepfunctions import copies
+from scaleorfail.emulator.moto_ext.stepfunctions.interpreter import ProgramTemplates
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -153,3 +157,48 @@ def test_what_is_not_json_is_copied_as_copy_deepcopy_copies_it() -> None:
     assert copied == value and copied["when"] == moment
     assert copied["pair"][0] is copied["pair"][1] and copied["pair"][0] is not shared  # deepcopy's memo, inside
     assert type(copied["kind"]) is Counter and copied["kind"] is not value["kind"]
+
+
+def test_programs_asked_for_during_a_definitions_first_parse_wait_for_it_and_get_copies() -> None:
+    """Executions of a new state machine that start together: one ANTLR parse, not one each."""
+    parsed: list[str] = []
+
+    def parse(definition: str) -> dict[str, Any]:
+        parsed.append(definition)
+        time.sleep(0.3)  # the others arrive while it runs
+        return {"definition": definition, "states": [{"Type": "Pass"}]}
+
+    templates = ProgramTemplates(parse)
+    with ThreadPoolExecutor(20) as pool:
+        programs = list(pool.map(lambda _: templates.fresh("d"), range(20)))
+    assert parsed == ["d"]
+    assert all(program == programs[0] for program in programs)
+    assert len({id(program) for program in programs}) == 20  # each execution holds a program of its own
+
+
+def test_a_failed_first_parse_leaves_the_next_caller_to_parse_and_an_unpicklable_program_is_parsed_each_time() -> None:
+    attempts: list[str] = []
+
+    def flaky(definition: str) -> dict[str, Any]:
+        attempts.append(definition)
+        if len(attempts) == 1:
+            time.sleep(0.2)
+            raise ValueError("the first parse fails")
+        return {"definition": definition}
+
+    templates = ProgramTemplates(flaky)
+    with ThreadPoolExecutor(4) as pool:
+        outcomes = list(pool.map(lambda _: _outcome(templates, "d"), range(4)))
+    assert outcomes.count("ValueError") == 1
+    assert [outcome for outcome in outcomes if outcome != "ValueError"] == [{"definition": "d"}] * 3
+    assert attempts == ["d", "d"]  # the failure, then one parse whose copy served the rest
+
+    unpicklable = ProgramTemplates(lambda definition: {"run": lambda: definition})
+    assert [unpicklable.fresh("e")["run"]() for _ in range(3)] == ["e", "e", "e"]
+
+
+def _outcome(templates: ProgramTemplates, definition: str) -> object:
+    try:
+        return templates.fresh(definition)
+    except ValueError:
+        return "ValueError"

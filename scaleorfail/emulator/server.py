@@ -86,6 +86,8 @@ class Server:
     def health(self) -> dict[str, Any]:
         import moto
 
+        from scaleorfail.emulator.moto_ext.stepfunctions.interpreter import PROGRAMS
+
         return {
             "status": "ok",
             "pid": os.getpid(),
@@ -101,6 +103,7 @@ class Server:
             "retention": self._retention_stats(),
             "refused": self.guard.stats(),
             "gc": asdict(self.gc.stats) if self.gc else {},
+            "programs": dict(PROGRAMS),  # how executions got their parsed definitions (pooled, copied, parsed)
         }
 
     def cpu_window(self, query: str) -> tuple[str, dict[str, Any]]:

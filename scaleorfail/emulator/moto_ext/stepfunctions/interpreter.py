@@ -35,6 +35,7 @@ from __future__ import annotations
 import logging
 import pickle
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -50,6 +51,7 @@ INLINE_MAP_CAP = MAP_LIMIT
 SFN_THREADS = ElasticThreads("sfn", on_job=PACER.forget)  # the interpreter's threads, reused
 PROGRAM_POOL_SIZE = 256  # parsed programs kept per definition
 DEFINITIONS_COPIED = 256  # definitions whose first parse is kept to copy (the oldest dropped first)
+PROGRAMS = {"parsed": 0, "copied": 0, "reused": 0}  # how executions got their programs (/_sof/health)
 LOG = logging.getLogger("scale-or-fail")
 MAP_ITERATION = "moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration"
 EVAL_COMPONENT = "moto.stepfunctions.parser.asl.component.eval_component"  # loggers, named after their modules
@@ -128,6 +130,56 @@ def _iteration_loop() -> None:
     replace(IterationWorker, "_eval_pool", eval_pool)
 
 
+class ProgramTemplates:
+    """A definition's first parse, pickled before it ever ran, copied for each later program (0.2 ms to
+    unpickle, not a 15-30 ms ANTLR parse). Callers that ask for a definition while its first parse is
+    under way wait for it rather than each parsing too: a load test's first second (forty users on a
+    new state machine) was forty parses, a second of the GIL. A program pickle cannot copy is parsed
+    each time. The oldest definitions' copies are dropped past `keep`."""
+
+    def __init__(self, parse: Callable[[str], Any], keep: int = DEFINITIONS_COPIED) -> None:
+        self._parse = parse
+        self._keep = keep
+        self._templates: dict[str, bytes | None] = {}  # None: not picklable, parsed each time
+        self._parsing: dict[str, threading.Event] = {}  # definitions whose first parse is under way
+        self._lock = threading.Lock()
+
+    def fresh(self, definition: str) -> Any:
+        """A program of definition no one else holds."""
+        while True:
+            with self._lock:
+                template, known = self._templates.get(definition), definition in self._templates
+                first = self._parsing.get(definition)
+                if template is None and not known and first is None:
+                    self._parsing[definition] = threading.Event()  # this caller parses; the others wait
+            if template is not None:
+                PROGRAMS["copied"] += 1
+                return pickle.loads(template)
+            if known or first is None:
+                break
+            first.wait()
+        try:
+            program = self._parse(definition)
+            PROGRAMS["parsed"] += 1
+            if not known:
+                self._keep_copy(definition, program)
+        finally:
+            if not known:
+                with self._lock:
+                    self._parsing.pop(definition).set()  # the waiting copy it (or, if it failed, parse it)
+        return program
+
+    def _keep_copy(self, definition: str, program: Any) -> None:
+        try:
+            copied: bytes | None = pickle.dumps(program, protocol=pickle.HIGHEST_PROTOCOL)
+        except (pickle.PicklingError, TypeError, AttributeError, RecursionError):
+            copied = None
+        with self._lock:
+            if len(self._templates) >= self._keep:
+                self._templates.pop(next(iter(self._templates)))  # the oldest definition's
+            self._templates[definition] = copied
+
+
 @declare(
     "moto.stepfunctions.parser.backend.execution_worker.ExecutionWorker._get_evaluation_entrypoint",
     why="a parsed program taken from the definition's pool (moto parsed with ANTLR per execution, ~30 ms)",
@@ -141,32 +193,16 @@ def _program_pool() -> None:
 
     Parsed programs are kept in a pool per definition and reused - by one execution at a
     time, since a few components (Parallel's branches) keep per-run fields. When the pool is
-    empty (more executions of a definition at once than have ended), the program is copied
-    from the definition's first parse, pickled before it ever ran: 0.2 ms to unpickle, not a parse.
+    empty (more executions of a definition at once than have ended), :class:`ProgramTemplates`
+    gives a copy of the definition's first parse.
     """
     from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
     from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 
     pools: dict[str, list[Any]] = {}
-    templates: dict[str, bytes | None] = {}  # None: a program pickle cannot copy, parsed each time
+    templates = ProgramTemplates(lambda definition: AmazonStateLanguageParser.parse(definition)[0])
     lock = threading.Lock()
     original_logic: Any = ExecutionWorker._execution_logic
-
-    def fresh_program(definition: str) -> Any:
-        template = templates.get(definition)
-        if template is not None:
-            return pickle.loads(template)
-        program = AmazonStateLanguageParser.parse(definition)[0]
-        if definition not in templates:
-            try:
-                copied: bytes | None = pickle.dumps(program, protocol=pickle.HIGHEST_PROTOCOL)
-            except (pickle.PicklingError, TypeError, AttributeError, RecursionError):
-                copied = None
-            with lock:
-                if len(templates) >= DEFINITIONS_COPIED:
-                    templates.pop(next(iter(templates)))  # the oldest definition's
-                templates[definition] = copied
-        return program
 
     def get_evaluation_entrypoint(self: Any) -> Any:
         definition = self._evaluation_details.state_machine_details.definition
@@ -174,7 +210,9 @@ def _program_pool() -> None:
             pool = pools.get(definition)
             program = pool.pop() if pool else None
         if program is None:
-            program = fresh_program(definition)
+            program = templates.fresh(definition)
+        else:
+            PROGRAMS["reused"] += 1
         self._sof_program = (definition, program)
         return program
 
