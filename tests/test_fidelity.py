@@ -98,10 +98,14 @@ def test_the_aws_profile_splits_cold_starts_and_dispatch_like_lambda_reports_the
     assert cold_dispatch + warm_dispatch >= 2 * knobs.task_dispatch_ms - lag_ms  # Step Functions -> Lambda
     warm_duration = float(rows[1]["@duration"])
     assert warm_task >= warm_duration  # the invoke round trip is on top of REPORT Duration
-    # a cold Embed also pays what REPORT does not show (placement, code download), and at least the modelled init
+    # a cold Embed also pays what REPORT does not show (placement, code download), and at least the modelled init:
+    # two modelled sleeps, each of which a late thread may shorten by the lag it makes up. (Less the warm call's
+    # own unreported time, this was a difference of two noisy measurements: a busy machine that delayed the warm
+    # call more than the cold one failed it, 4 ms short, with nothing modelled missing.)
     cold_duration = float(rows[0]["@duration"])
-    unreported = cold_task - cold_duration - (warm_task - warm_duration)
+    unreported = cold_task - cold_duration
     assert unreported >= knobs.placement_ms + knobs.cold_start_ms - 2 * lag_ms, (cold_task, warm_task, init_ms)
+    assert unreported > warm_task - warm_duration + knobs.placement_ms / 2  # the cold call's, not the warm's
 
 
 @pytest.fixture(scope="module")
