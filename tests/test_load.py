@@ -128,8 +128,13 @@ def started_in(run_dir: Path) -> int:
     return sum(1 for line in lines if '"kind": "started"' in line)
 
 
-def test_an_interrupted_run_still_leaves_a_valid_manifest(emulator: Emulator, tmp_path: Path) -> None:
+@pytest.mark.parametrize("sigint", ["default", "inherited ignored"])
+def test_an_interrupted_run_still_leaves_a_valid_manifest(emulator: Emulator, tmp_path: Path, sigint: str) -> None:
+    """Ctrl+C (SIGINT) ends a run with its manifest written - also a run started as a script's background
+    job, which inherits SIGINT ignored (bash ignores it for asynchronous commands without job control)."""
     env = {**os.environ, "SOF_STATE_DIR": str(emulator.state_dir)}
+    ignored = sigint != "default"
+    run_id = "t-int-ign" if ignored else "t-int"  # one emulator: names of their own
     command = [
         sys.executable,
         "-m",
@@ -148,22 +153,30 @@ def test_an_interrupted_run_still_leaves_a_valid_manifest(emulator: Emulator, tm
         "--batch-size",
         "1",
         "--run-id",
-        "t-int",
+        run_id,
     ]
-    process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        command,
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=(lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if ignored else None,  # noqa: PLW1509
+    )
     # interrupt it mid-run, once it has started a few executions
     waiting.wait_for(
-        lambda: started_in(tmp_path / "t-int") >= 5 or process.poll() is not None, "5 starts", pids=[process.pid]
+        lambda: started_in(tmp_path / run_id) >= 5 or process.poll() is not None, "5 starts", pids=[process.pid]
     )
     assert process.poll() is None, "the run ended before it started 5 executions"
     process.send_signal(signal.SIGINT)
     _, stderr = waiting.finish(process)
-    manifest = load(tmp_path / "t-int")
+    manifest = load(tmp_path / run_id)
     assert manifest.status == "interrupted", stderr[-2000:]
     assert 5 <= len(manifest.executions) < 300
     started = {e.name for e in manifest.executions}
     unconfirmed = {u.name for u in manifest.unconfirmed}
-    emulated = set(executions_in_emulator(emulator, "t-int"))
+    emulated = set(executions_in_emulator(emulator, run_id))
     assert started <= emulated  # everything recorded as started exists
     assert emulated <= started | unconfirmed  # and nothing that exists is missing from the manifest
 

@@ -138,8 +138,11 @@ def _init(environment: Any, **_: Any) -> None:
         fail(error)
         return
     _announce(warnings)
-    # SIGTERM ends the run like Ctrl+C (Locust installs its own handler only after a shape run is over)
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    # SIGTERM ends the run like Ctrl+C (Locust installs its own handler only after a shape run is over), and so
+    # does SIGINT however the run was started: a background job of a script (`locust ... &`, no job control)
+    # inherits SIGINT ignored, Python then keeps it ignored, and neither `kill -INT` nor a test could stop the run
+    for stop in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop, signal.default_int_handler)
     environment.parsed_options.run_id = settings.run_id  # sent to workers with the spawn message
     environment.parsed_options.sof_profile = settings.profile.name
     if not settings.profile.single:  # -t became the profile's duration: workers get it as --duration
