@@ -150,17 +150,19 @@ class ProgramTemplates:
             with self._lock:
                 template, known = self._templates.get(definition), definition in self._templates
                 first = self._parsing.get(definition)
-                if template is None and not known and first is None:
+                if template is not None:
+                    PROGRAMS["copied"] += 1  # counted under the lock: a += from many threads can lose one
+                elif not known and first is None:
                     self._parsing[definition] = threading.Event()  # this caller parses; the others wait
             if template is not None:
-                PROGRAMS["copied"] += 1
                 return pickle.loads(template)
             if known or first is None:
                 break
             first.wait()
         try:
             program = self._parse(definition)
-            PROGRAMS["parsed"] += 1
+            with self._lock:
+                PROGRAMS["parsed"] += 1
             if not known:
                 self._keep_copy(definition, program)
         finally:
@@ -209,10 +211,10 @@ def _program_pool() -> None:
         with lock:
             pool = pools.get(definition)
             program = pool.pop() if pool else None
+            if program is not None:
+                PROGRAMS["reused"] += 1
         if program is None:
             program = templates.fresh(definition)
-        else:
-            PROGRAMS["reused"] += 1
         self._sof_program = (definition, program)
         return program
 
