@@ -6,6 +6,7 @@ now has that we add, a patch made twice or without a declaration - each fails he
 
 from __future__ import annotations
 
+import copy
 import json
 import sys
 import time
@@ -157,6 +158,25 @@ def test_what_is_not_json_is_copied_as_copy_deepcopy_copies_it() -> None:
     assert copied == value and copied["when"] == moment
     assert copied["pair"][0] is copied["pair"][1] and copied["pair"][0] is not shared  # deepcopy's memo, inside
     assert type(copied["kind"]) is Counter and copied["kind"] is not value["kind"]
+
+
+def test_program_states_and_sets_are_copied_member_by_member_as_deepcopy_would() -> None:
+    """The program states the environment copies at every state: the same kind and attributes as a deepcopy,
+    nothing shared; a set of names likewise."""
+    from moto.stepfunctions.parser.asl.eval import program_state
+
+    running = program_state.ProgramRunning()
+    running.next_state_name = "Embed"
+    failed = program_state.ProgramError({"error": "States.TaskFailed", "cause": "boom"})
+    stopped = program_state.ProgramStopped(datetime(2026, 12, 8, tzinfo=UTC), "Stop", None)
+    for original in (running, failed, stopped, program_state.ProgramEnded()):
+        copied = copies.json_copy(original)
+        assert type(copied) is type(original) and copied is not original
+        assert vars(copied) == vars(copy.deepcopy(original))
+    assert copies.json_copy(running).next_state_name == "Embed"
+    assert copies.json_copy(failed).error is not failed.error
+    names = {"Preprocess", "Embed"}
+    assert copies.json_copy(names) == names and copies.json_copy(names) is not names
 
 
 def test_programs_asked_for_during_a_definitions_first_parse_wait_for_it_and_get_copies() -> None:

@@ -41,6 +41,7 @@ from typing import Any
 
 from scaleorfail.emulator import sfn_stop
 from scaleorfail.emulator.moto_ext.core import declare, replace
+from scaleorfail.emulator.moto_ext.stepfunctions.copies import json_copy
 from scaleorfail.emulator.moto_ext.stepfunctions.history import end_timed_out
 from scaleorfail.emulator.moto_ext.stepfunctions.quotas import transition
 from scaleorfail.emulator.threadpool import ElasticThreads
@@ -368,8 +369,6 @@ def _run_bounded(job: Any, done: threading.Event, timeout_s: float | None) -> bo
     "without a mark the state's next events were shortened by up to LAG_CAP_S each",
 )
 def _task_thread_wait() -> None:
-    import copy
-
     from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import EvalTimeoutError, TimeoutSeconds
     from moto.stepfunctions.parser.asl.component.state.exec.execute_state import ExecutionState
     from moto.stepfunctions.parser.asl.eval.environment import Environment
@@ -380,7 +379,7 @@ def _task_thread_wait() -> None:
         timeout_seconds: int = env.stack.pop()
         frame: Environment = env.open_frame()
         frame.states.reset(input_value=env.states.get_input())
-        frame.stack = copy.deepcopy(env.stack)
+        frame.stack = json_copy(env.stack)  # moto: copy.deepcopy; the stack holds JSON values
         outputs: list[Any] = []
         exceptions: list[Exception | None] = [None]
         terminated = threading.Event()
