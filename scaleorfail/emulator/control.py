@@ -253,7 +253,11 @@ def down(state_dir: Path) -> bool:
     if current is None:
         return False
     info = health(current.local_url, token=current.token) or {}
-    worker_pids = list(info.get("lambda", {}).get("pids", []))
+    lambda_info = info.get("lambda", {})
+    worker_pids = [
+        *lambda_info.get("pids", []),
+        *([lambda_info["fork_server"]] if lambda_info.get("fork_server") else []),
+    ]
     started = current.record.get("process_start")
     if why_not_emulator(current.pid, started) is None:  # checked again right before signalling
         os.kill(current.pid, signal.SIGTERM)

@@ -26,7 +26,6 @@ import secrets
 import select
 import shutil
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -41,8 +40,8 @@ from typing import IO, Any, Protocol
 from scaleorfail.emulator.quotas import Quotas
 from scaleorfail.emulator.settings import EmulatorSettings
 from scaleorfail.emulator.timing import PACER
+from scaleorfail.emulator.zygote import WORKER, Spawn, Spawner, WorkerProcess, exec_worker
 
-WORKER = Path(__file__).with_name("worker.py")
 INIT_TIMEOUT_S = 10.0  # Lambda's init phase limit
 MAX_UNZIPPED_BYTES = 250 * 1024 * 1024
 LOG_TAIL_BYTES = 4096
@@ -140,7 +139,9 @@ class InvokeResult:
 class Environment:
     """One worker process for one function version."""
 
-    def __init__(self, spec: FunctionSpec, code_dir: Path, endpoint: str, region: str) -> None:
+    def __init__(
+        self, spec: FunctionSpec, code_dir: Path, endpoint: str, region: str, spawn: Spawn = exec_worker
+    ) -> None:
         self.spec = spec
         self.key = spec.key
         stamp = datetime.now(UTC).strftime("%Y/%m/%d")
@@ -148,7 +149,8 @@ class Environment:
         self.code_dir = code_dir
         self.endpoint = endpoint
         self.region = region
-        self.process: subprocess.Popen[bytes] | None = None
+        self.spawn = spawn
+        self.process: WorkerProcess | None = None
         self.last_used = time.monotonic()
         self.pending_init_ms: float | None = None
         self.init_error: dict[str, Any] | None = None
@@ -190,15 +192,7 @@ class Environment:
         The modelled time is a floor (REPORT Init Duration is at least that); returns how much
         longer than it the real start took (0 when it fitted)."""
         began = time.perf_counter()
-        self.process = subprocess.Popen(
-            [sys.executable, "-I", str(WORKER)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            env=self.environment_variables(),
-            cwd=str(self.code_dir),
-            start_new_session=True,
-        )
+        self.process = self.spawn(self.environment_variables(), self.code_dir)
         message = self._read(INIT_TIMEOUT_S)
         if isinstance(message, str):
             code = self.exit_status() if message == EXITED else None
@@ -225,8 +219,9 @@ class Environment:
         """The next message, or TIMEOUT, or EXITED when the process ended first."""
         assert self.process is not None and self.process.stdout is not None
         stdout: IO[bytes] = self.process.stdout
-        ready, _, _ = select.select([stdout], [], [], max(0.0, timeout_s))
-        if not ready:
+        waiting = select.poll()  # not select(): a busy emulator has descriptors past 1024
+        waiting.register(stdout, select.POLLIN)
+        if not waiting.poll(max(0.0, timeout_s) * 1000):
             return TIMEOUT
         line = stdout.readline()
         if not line:
@@ -317,6 +312,7 @@ class LambdaRuntime:
         self._code_dirs: dict[str, Path] = {}
         self._current_keys: dict[str, str] = {}
         self._stopping = threading.Event()
+        self._spawn = Spawner(settings.lambda_spawn)
         self.cold_starts = 0
         self._reaper = threading.Thread(target=self._reap_forever, name="lambda-reaper", daemon=True)
         self._reaper.start()
@@ -354,7 +350,7 @@ class LambdaRuntime:
             )
 
     def _new_environment(self, spec: FunctionSpec, code_dir: Path) -> Environment:
-        return Environment(spec, code_dir, self.endpoint, self.settings.region)
+        return Environment(spec, code_dir, self.endpoint, self.settings.region, self._spawn)
 
     def _acquire(self, spec: FunctionSpec) -> tuple[Environment, bool, int, int]:
         """An environment for spec (warm if one is idle), or ThrottledError."""
@@ -445,6 +441,8 @@ class LambdaRuntime:
                 "busy": dict(self._busy),
                 "cold_starts": self.cold_starts,
                 "pids": sorted(e.process.pid for e in self._environments if e.process is not None),
+                "spawn": self._spawn.mode,
+                "fork_server": self._spawn.pid,
             }
 
     def shutdown(self) -> None:
@@ -455,6 +453,7 @@ class LambdaRuntime:
             self._idle.clear()
         for environment in environments:
             environment.kill()
+        self._spawn.close()
 
     # -- code -------------------------------------------------------------------------
 

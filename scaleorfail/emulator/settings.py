@@ -108,6 +108,7 @@ class EmulatorSettings:
     execution_start_ms: float = TIMING_PROFILES[DEFAULT_TIMING].execution_start_ms
     idle_expiry_s: float = 300.0  # a warm environment idle this long is shut down
     max_environments: int = 400  # hard cap on worker processes, whatever the limits say
+    lambda_spawn: str = "fork"  # fork: environments forked by a running runtime (emulator/zygote.py); exec: fresh
     # Retention (docs/emulator.md "Memory and retention"): what finished work the emulator keeps.
     retain_executions: int = 5000  # finished executions kept (oldest evicted first)
     retain_execution_mb: float = 256.0  # their packed histories + inputs + outputs, at most this many MB
@@ -196,12 +197,14 @@ ENV_VARS = {
     "SOF_STATE_TRANSITION_RATE": ("state_transition_rate", float),
     "SOF_LAMBDA_SCALING_BUCKET": ("lambda_scaling_bucket", float),
     "SOF_LAMBDA_SCALING_RATE": ("lambda_scaling_rate", float),
+    "SOF_LAMBDA_SPAWN": ("lambda_spawn", str),
     "SOF_RETAIN_EXECUTIONS": ("retain_executions", int),
     "SOF_RETAIN_EXECUTION_MB": ("retain_execution_mb", float),
     "SOF_RETAIN_LOG_EVENTS": ("retain_log_events", int),
     "SOF_RETAIN_METRIC_POINTS": ("retain_metric_points", int),
 }
 TIMING_ENV_VAR = "SOF_TIMING"
+LAMBDA_SPAWN_MODES = ("fork", "exec")
 
 
 def resolve(
@@ -256,6 +259,11 @@ def resolve(
         raise UserError(f"quotas cannot be negative: {', '.join(quotas)}", "set them to 0 (the published) or more")
     if settings.lambda_scaling_bucket < 1 or settings.lambda_scaling_rate <= 0:
         raise UserError("the Lambda scaling rate needs a bucket of at least 1 and a rate above 0", "unset them")
+    if settings.lambda_spawn not in LAMBDA_SPAWN_MODES:
+        raise UserError(
+            f"SOF_LAMBDA_SPAWN={settings.lambda_spawn!r} is not a way to start Lambda environments",
+            f"use one of: {', '.join(LAMBDA_SPAWN_MODES)}",
+        )
     if min(settings.retain_executions, settings.retain_log_events, settings.retain_metric_points) < 1:
         raise UserError("the SOF_RETAIN_* counts must be at least 1", "unset them for the defaults")
     if settings.retain_execution_mb <= 0:
