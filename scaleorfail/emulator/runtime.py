@@ -22,7 +22,7 @@ import io
 import json
 import math
 import os
-import secrets
+import random
 import select
 import shutil
 import subprocess
@@ -145,7 +145,8 @@ class Environment:
         self.spec = spec
         self.key = spec.key
         stamp = datetime.now(UTC).strftime("%Y/%m/%d")
-        self.log_stream = f"{stamp}/[{spec.version}]{secrets.token_hex(16)}"
+        # random, not secrets: built under the runtime's lock, where a system call would let the GIL go
+        self.log_stream = f"{stamp}/[{spec.version}]{random.getrandbits(128):032x}"
         self.code_dir = code_dir
         self.endpoint = endpoint
         self.region = region
@@ -353,36 +354,57 @@ class LambdaRuntime:
         return Environment(spec, code_dir, self.endpoint, self.settings.region, self._spawn)
 
     def _acquire(self, spec: FunctionSpec) -> tuple[Environment, bool, int, int]:
-        """An environment for spec (warm if one is idle), or ThrottledError."""
+        """An environment for spec (warm if one is idle), or ThrottledError.
+
+        Nothing under the runtime-wide lock lets the GIL go (no system call, no thread start, no other lock
+        that can wait): every invocation takes this lock twice, and a holder that waited for the GIL while
+        hundreds of threads ran made every invocation behind it wait too - environments held that long were
+        busy, so more were started (docs/emulator.md, "Lambda without Docker")."""
         reservations = self.reservations()
         code_dir = self._code_dir(spec)  # unpacked (once per code) outside the runtime-wide lock
-        with self._lock:
-            self._admit(spec, reservations)
-            self._retire_stale(spec)
-            idle = self._idle.get(spec.key) or []
-            environment = idle.pop() if idle else None
-            cold = environment is None
-            if environment is None:
-                self._scale(spec)
-                self._make_room()
-                environment = self._new_environment(spec, code_dir)
-                self._environments.add(environment)
-            self._busy[spec.name] += 1
-            return environment, cold, self._busy[spec.name], sum(self._busy.values())
+        retiring: list[Environment] = []
+        try:
+            with self._lock:
+                self._admit(spec, reservations)
+                self._retire_stale(spec, retiring)
+                idle = self._idle.get(spec.key) or []
+                environment = idle.pop() if idle else None
+                cold = environment is None
+                if environment is None:
+                    self._scale(spec)
+                    self._make_room(retiring)
+                    environment = self._new_environment(spec, code_dir)
+                    self._environments.add(environment)
+                self._busy[spec.name] += 1
+                return environment, cold, self._busy[spec.name], sum(self._busy.values())
+        finally:
+            self._retire(retiring)
 
     def _release(self, environment: Environment, reusable: bool) -> None:
+        keep = reusable and environment.alive() and not self._stopping.is_set()  # alive(): a system call
         with self._lock:
             self._busy[environment.spec.name] -= 1
             if self._busy[environment.spec.name] <= 0:
                 del self._busy[environment.spec.name]
-            if reusable and environment.alive() and not self._stopping.is_set():
+            if keep:
                 environment.last_used = time.monotonic()
                 self._idle.setdefault(environment.key, []).append(environment)
                 return
             self._environments.discard(environment)
         environment.kill()
 
-    def _retire_stale(self, spec: FunctionSpec) -> None:
+    @staticmethod
+    def _retire(environments: list[Environment]) -> None:
+        """Shut these environments down in the background (outside the runtime-wide lock)."""
+
+        def kill_all() -> None:
+            for environment in environments:
+                environment.kill()
+
+        if environments:
+            threading.Thread(target=kill_all, name="lambda-retire", daemon=True).start()
+
+    def _retire_stale(self, spec: FunctionSpec, retiring: list[Environment]) -> None:
         """Idle environments of an older code/configuration of this function are shut down."""
         if self._current_keys.get(spec.name) == spec.key:
             return
@@ -391,10 +413,10 @@ class LambdaRuntime:
             if key != spec.key and idle and idle[0].spec.name == spec.name:
                 for environment in idle:
                     self._environments.discard(environment)
-                    threading.Thread(target=environment.kill, daemon=True).start()
+                    retiring.append(environment)
                 del self._idle[key]
 
-    def _make_room(self) -> None:
+    def _make_room(self, retiring: list[Environment]) -> None:
         if len(self._environments) < self.settings.max_environments:
             return
         oldest = min((e for idle in self._idle.values() for e in idle), key=lambda e: e.last_used, default=None)
@@ -405,7 +427,7 @@ class LambdaRuntime:
             )
         self._idle[oldest.key].remove(oldest)
         self._environments.discard(oldest)
-        threading.Thread(target=oldest.kill, daemon=True).start()
+        retiring.append(oldest)
 
     def _reap_forever(self) -> None:
         while not self._stopping.wait(1.0):
