@@ -1,5 +1,6 @@
-"""The Lambda runtime's environment pool, driven directly: the emulator's cap on environments and a code change
-both shut idle environments down, in the background, and the invocation that needed room goes on."""
+"""The Lambda runtime's environment pool, driven directly: at the emulator's cap on environments an invocation
+waits for one (its own function's, or room made by shutting the oldest idle one down, in the background), and
+new code retires the old code's idle environments."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import psutil
 import pytest
 import waiting
 
+from scaleorfail.emulator import runtime as runtime_module
 from scaleorfail.emulator.runtime import Datum, FunctionSpec, LambdaRuntime, ThrottledError
 from scaleorfail.emulator.settings import resolve
 
@@ -85,13 +87,49 @@ def test_at_the_cap_the_oldest_idle_environment_makes_room(runtime: LambdaRuntim
     assert pid_of(runtime, spec("b")) == second  # b's stays warm
 
 
-def test_at_the_cap_with_nothing_idle_an_invocation_is_refused(runtime: LambdaRuntime) -> None:
-    busy = threading.Thread(target=pid_of, args=(runtime, spec("a"), {"sleep": 3}))
-    busy.start()
-    waiting.wait_for(lambda: runtime.stats()["busy"], "a's invocation running")
+def in_flight(runtime: LambdaRuntime, function: FunctionSpec, sleep_s: float) -> tuple[threading.Thread, list[Any]]:
+    """An invocation of `function` running sleep_s on its own thread; its environment's pid and the moment it
+    returned, once it has."""
+    found: list[Any] = []
+    thread = threading.Thread(
+        target=lambda: found.extend([pid_of(runtime, function, {"sleep": sleep_s}), time.monotonic()])
+    )
+    thread.start()
+    waiting.wait_for(lambda: runtime.stats()["busy"], f"{function.name}'s invocation running")
+    return thread, found
+
+
+def test_at_the_cap_an_invocation_waits_for_its_own_functions_environment(runtime: LambdaRuntime) -> None:
+    """Its function has an invocation in flight: it waits for that environment (warm), neither shutting another
+    down nor being throttled - the cap is the emulator's, not Lambda's."""
+    thread, first = in_flight(runtime, spec("a"), 1.5)
+    second = pid_of(runtime, spec("a"))
+    returned = time.monotonic()
+    thread.join()
+    assert second == first[0] and returned >= first[1]  # a's environment, once a's invocation had ended
+    stats = runtime.stats()
+    assert stats["cold_starts"] == 1 and stats["cap_waits"] == 1 and stats["cap_wait_s"] > 0
+
+
+def test_at_the_cap_with_nothing_idle_an_invocation_waits_for_room(runtime: LambdaRuntime) -> None:
+    thread, first = in_flight(runtime, spec("a"), 1.5)
+    second = pid_of(runtime, spec("b"))  # b has nothing in flight: a's environment, once idle, makes room
+    thread.join()
+    assert second != first[0]
+    waiting.wait_for(lambda: ended(first[0]), "a's environment's end")
+    assert runtime.stats()["cold_starts"] == 2 and runtime.stats()["cap_waits"] == 1
+
+
+def test_at_the_cap_an_invocation_that_waited_too_long_is_refused(
+    runtime: LambdaRuntime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(runtime_module, "CAP_WAIT_S", 0.5)
+    thread, _ = in_flight(runtime, spec("a"), 4)
+    began = time.monotonic()
     with pytest.raises(ThrottledError, match="the emulator's cap of 1 execution environments is reached"):
         pid_of(runtime, spec("b"))
-    busy.join()
+    assert time.monotonic() - began < 3.5
+    thread.join()
 
 
 def test_new_code_retires_the_idle_environments_of_the_old(runtime: LambdaRuntime) -> None:

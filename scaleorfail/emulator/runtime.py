@@ -42,7 +42,10 @@ from scaleorfail.emulator.settings import EmulatorSettings
 from scaleorfail.emulator.timing import PACER
 from scaleorfail.emulator.zygote import WORKER, Spawn, Spawner, WorkerProcess, exec_worker
 
-INIT_TIMEOUT_S = 10.0  # Lambda's init phase limit
+INIT_TIMEOUT_S = 10.0
+CAP_WAIT_S = (
+    60.0  # at the emulator's cap on environments, how long an invocation waits for one  # Lambda's init phase limit
+)
 MAX_UNZIPPED_BYTES = 250 * 1024 * 1024
 LOG_TAIL_BYTES = 4096
 TIMEOUT = "timeout"
@@ -306,6 +309,12 @@ class LambdaRuntime:
         self.work_dir = work_dir
         self.endpoint = f"http://{settings.host}:{settings.port}"
         self._lock = threading.Lock()
+        # At the emulator's cap on environments, invocations wait here for one to come back (see _acquire)
+        self._returned: dict[str, threading.Condition] = {}  # per function version: one of its environments
+        self._room = threading.Condition(self._lock)  # any environment idle or gone: room to start one
+        self._waiting: Counter[str] = Counter()  # invocations waiting, per function version ("" for room)
+        self.cap_waits = 0
+        self.cap_wait_s = 0.0
         self._idle: dict[str, list[Environment]] = {}
         self._busy: Counter[str] = Counter()
         self._environments: set[Environment] = set()
@@ -356,29 +365,90 @@ class LambdaRuntime:
     def _acquire(self, spec: FunctionSpec) -> tuple[Environment, bool, int, int]:
         """An environment for spec (warm if one is idle), or ThrottledError.
 
+        At the emulator's cap on environments (``max_environments``, a resource guard, not a Lambda limit) an
+        invocation waits for one: for an environment of its own function while that function has invocations
+        in flight (one comes back soon), else for room, made by shutting down the oldest idle one. It used to
+        be refused with ConcurrentInvocationLimitExceeded - a throttle AWS would not have sent, which the
+        pipeline's Retry then backed off for minutes - or to shut down another function's environment that
+        was needed again at once. After CAP_WAIT_S it is refused as before.
+
         Nothing under the runtime-wide lock lets the GIL go (no system call, no thread start, no other lock
         that can wait): every invocation takes this lock twice, and a holder that waited for the GIL while
-        hundreds of threads ran made every invocation behind it wait too - environments held that long were
-        busy, so more were started (docs/emulator.md, "Lambda without Docker")."""
+        hundreds of threads ran made every invocation behind it wait too."""
         reservations = self.reservations()
         code_dir = self._code_dir(spec)  # unpacked (once per code) outside the runtime-wide lock
         retiring: list[Environment] = []
         try:
             with self._lock:
-                self._admit(spec, reservations)
-                self._retire_stale(spec, retiring)
-                idle = self._idle.get(spec.key) or []
-                environment = idle.pop() if idle else None
-                cold = environment is None
-                if environment is None:
-                    self._scale(spec)
-                    self._make_room(retiring)
-                    environment = self._new_environment(spec, code_dir)
-                    self._environments.add(environment)
+                environment, cold = self._wait_for_environment(spec, reservations, code_dir, retiring)
                 self._busy[spec.name] += 1
                 return environment, cold, self._busy[spec.name], sum(self._busy.values())
         finally:
             self._retire(retiring)
+
+    def _wait_for_environment(
+        self, spec: FunctionSpec, reservations: dict[str, int], code_dir: Path, retiring: list[Environment]
+    ) -> tuple[Environment, bool]:
+        """Under the lock: (an idle environment of spec's, False) or (a new one, True), waiting at the cap."""
+        began: float | None = None
+        try:
+            while True:
+                self._admit(spec, reservations)
+                self._retire_stale(spec, retiring)
+                idle = self._idle.get(spec.key) or []
+                if idle:
+                    return idle.pop(), False
+                waited_out = began is not None and time.monotonic() - began >= CAP_WAIT_S
+                room = len(self._environments) < self.settings.max_environments
+                victim = None if room else self._victim(spec, waited_out)
+                if room or victim is not None:
+                    self._scale(spec)
+                    if victim is not None:
+                        self._idle[victim.key].remove(victim)
+                        self._environments.discard(victim)
+                        retiring.append(victim)
+                    environment = self._new_environment(spec, code_dir)
+                    self._environments.add(environment)
+                    return environment, True
+                if began is None:
+                    began = time.monotonic()
+                    self.cap_waits += 1
+                self._wait_at_cap(spec)
+        finally:
+            if began is not None:
+                self.cap_wait_s += time.monotonic() - began
+
+    def _victim(self, spec: FunctionSpec, waited_out: bool) -> Environment | None:
+        """At the cap: the idle environment to shut down for spec's - the oldest - unless spec's own function
+        has invocations in flight (None: it waits for one of them); once it has waited CAP_WAIT_S, any idle
+        one, and with none idle, ThrottledError."""
+        if self._busy[spec.name] and not waited_out:
+            return None
+        oldest = min((e for idle in self._idle.values() for e in idle), key=lambda e: e.last_used, default=None)
+        if oldest is None and waited_out:
+            raise ThrottledError(
+                "ConcurrentInvocationLimitExceeded",
+                f"the emulator's cap of {self.settings.max_environments} execution environments is reached",
+            )
+        return oldest
+
+    def _wait_at_cap(self, spec: FunctionSpec) -> None:
+        """Wait (the lock released meanwhile) for one of spec's environments back, or for room; at most 1 s at a
+        time, so that a wake-up missed or meant for another still ends in a look."""
+        key = spec.key if self._busy[spec.name] else ""
+        condition = self._room if not key else self._returned.setdefault(key, threading.Condition(self._lock))
+        self._waiting[key] += 1
+        try:
+            condition.wait(timeout=1.0)
+        finally:
+            self._waiting[key] -= 1
+
+    def _wake(self, key: str | None) -> None:
+        """Under the lock: an environment of `key` is idle (None: one is gone); wake whoever can use it."""
+        if key is not None and self._waiting[key]:
+            self._returned[key].notify()
+        elif self._waiting[""]:
+            self._room.notify()
 
     def _release(self, environment: Environment, reusable: bool) -> None:
         keep = reusable and environment.alive() and not self._stopping.is_set()  # alive(): a system call
@@ -389,8 +459,10 @@ class LambdaRuntime:
             if keep:
                 environment.last_used = time.monotonic()
                 self._idle.setdefault(environment.key, []).append(environment)
+                self._wake(environment.key)
                 return
             self._environments.discard(environment)
+            self._wake(None)
         environment.kill()
 
     @staticmethod
@@ -416,19 +488,6 @@ class LambdaRuntime:
                     retiring.append(environment)
                 del self._idle[key]
 
-    def _make_room(self, retiring: list[Environment]) -> None:
-        if len(self._environments) < self.settings.max_environments:
-            return
-        oldest = min((e for idle in self._idle.values() for e in idle), key=lambda e: e.last_used, default=None)
-        if oldest is None:
-            raise ThrottledError(
-                "ConcurrentInvocationLimitExceeded",
-                f"the emulator's cap of {self.settings.max_environments} execution environments is reached",
-            )
-        self._idle[oldest.key].remove(oldest)
-        self._environments.discard(oldest)
-        retiring.append(oldest)
-
     def _reap_forever(self) -> None:
         while not self._stopping.wait(1.0):
             self.reap_idle()
@@ -447,6 +506,7 @@ class LambdaRuntime:
                     del self._idle[key]
             for environment in expired:
                 self._environments.discard(environment)
+                self._wake(None)
         for environment in expired:
             environment.kill()
         return len(expired)
@@ -462,6 +522,8 @@ class LambdaRuntime:
                 "idle": sum(len(v) for v in self._idle.values()),
                 "busy": dict(self._busy),
                 "cold_starts": self.cold_starts,
+                "cap_waits": self.cap_waits,  # invocations that waited at the emulator's cap on environments
+                "cap_wait_s": round(self.cap_wait_s, 3),
                 "pids": sorted(e.process.pid for e in self._environments if e.process is not None),
                 "spawn": self._spawn.mode,
                 "fork_server": self._spawn.pid,
