@@ -366,11 +366,11 @@ class LambdaRuntime:
         """An environment for spec (warm if one is idle), or ThrottledError.
 
         At the emulator's cap on environments (``max_environments``, a resource guard, not a Lambda limit) an
-        invocation waits for one: for an environment of its own function while that function has invocations
-        in flight (one comes back soon), else for room, made by shutting down the oldest idle one. It used to
-        be refused with ConcurrentInvocationLimitExceeded - a throttle AWS would not have sent, which the
-        pipeline's Retry then backed off for minutes - or to shut down another function's environment that
-        was needed again at once. After CAP_WAIT_S it is refused as before.
+        invocation shuts down the oldest idle environment no other invocation is waiting for, and starts its
+        own; with none, it waits - for an environment of its own function while that function has
+        invocations in flight (one comes back soon), else for room. It used to be refused with
+        ConcurrentInvocationLimitExceeded - a throttle AWS would not have sent, which the pipeline's Retry
+        then backed off for minutes. After CAP_WAIT_S it is refused as before.
 
         Nothing under the runtime-wide lock lets the GIL go (no system call, no thread start, no other lock
         that can wait): every invocation takes this lock twice, and a holder that waited for the GIL while
@@ -419,12 +419,11 @@ class LambdaRuntime:
                 self.cap_wait_s += time.monotonic() - began
 
     def _victim(self, spec: FunctionSpec, waited_out: bool) -> Environment | None:
-        """At the cap: the idle environment to shut down for spec's - the oldest - unless spec's own function
-        has invocations in flight (None: it waits for one of them); once it has waited CAP_WAIT_S, any idle
-        one, and with none idle, ThrottledError."""
-        if self._busy[spec.name] and not waited_out:
-            return None
-        oldest = min((e for idle in self._idle.values() for e in idle), key=lambda e: e.last_used, default=None)
+        """At the cap: the idle environment to shut down for spec's - the oldest of those no invocation is
+        waiting for (a function that needs none now) - or None: spec waits. Once it has waited CAP_WAIT_S,
+        any idle one; with none idle, ThrottledError."""
+        spare = (e for key, idle in self._idle.items() if waited_out or not self._waiting[key] for e in idle)
+        oldest = min(spare, key=lambda e: e.last_used, default=None)
         if oldest is None and waited_out:
             raise ThrottledError(
                 "ConcurrentInvocationLimitExceeded",
