@@ -111,6 +111,9 @@ class Zygote:
                 cwd=str(WORKER.parent),
                 start_new_session=True,
             )
+        except OSError:
+            ours.close()
+            raise
         finally:
             theirs.close()
         ours.settimeout(START_TIMEOUT_S)
@@ -157,13 +160,24 @@ class Zygote:
             raise SpawnError(f"the Lambda runtime's fork server could not start an environment: {reason}")
         pid = int(answer[0]["pid"])
         process = ForkedProcess(self, pid, os.fdopen(to_child, "wb"), os.fdopen(from_child, "rb"))
-        with self._lock:
-            early = self._early_ends.pop(pid, None)
-            if early is None:
-                self._children[pid] = process
-        if early is not None:
-            process.ended(early)
+        self._meet(pid, process=process)
         return process
+
+    def _meet(self, pid: int, process: ForkedProcess | None = None, status: int | None = None) -> None:
+        """The spawner's process and the fork server's report of its end meet here, in either order (the
+        report can be read before the spawner has its answer)."""
+        with self._lock:
+            if process is None:
+                process = self._children.pop(pid, None)
+                if process is None:
+                    self._early_ends[pid] = int(status or 0)
+                    return
+            else:
+                status = self._early_ends.pop(pid, None)
+                if status is None:
+                    self._children[pid] = process
+                    return
+        process.ended(int(status or 0))
 
     def kill(self, pid: int) -> None:
         with self._send_lock, contextlib.suppress(OSError):  # gone: it killed its children as it ended
@@ -179,13 +193,7 @@ class Zygote:
                 break
             message = json.loads(data)
             if "exited" in message:
-                pid, status = int(message["exited"]), int(message["status"])
-                with self._lock:
-                    process = self._children.pop(pid, None)
-                    if process is None:
-                        self._early_ends[pid] = status
-                if process is not None:
-                    process.ended(status)
+                self._meet(int(message["exited"]), status=int(message["status"]))
                 continue
             number = int(message.get("spawned", message.get("failed", 0)))
             with self._lock:
