@@ -20,7 +20,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import secrets
 import tarfile
 import time
 from dataclasses import dataclass
@@ -37,7 +36,9 @@ from scaleorfail.emulator.runtime import (
     ThrottledError,
     check_member,
     staged,
+    stream_id,
 )
+from scaleorfail.emulator.zygote import Spawn
 
 INVOCATION_TIMEOUT_S = 60.0  # SageMaker's limit for a real-time or serverless invocation
 SERVING_RUNTIME = "sagemaker-serverless"
@@ -83,10 +84,10 @@ def endpoint_spec(
 class ServingEnvironment(Environment):
     """One serverless container: the model's code folder is the task root."""
 
-    def __init__(self, spec: FunctionSpec, code_dir: Path, endpoint: str, region: str) -> None:
-        super().__init__(spec, code_dir / "code", endpoint, region)
+    def __init__(self, spec: FunctionSpec, code_dir: Path, endpoint: str, region: str, spawn: Spawn) -> None:
+        super().__init__(spec, code_dir / "code", endpoint, region, spawn)
         self.model_dir = code_dir
-        self.log_stream = f"{spec.version}/{secrets.token_hex(16)}"
+        self.log_stream = f"{spec.version}/{stream_id()}"
 
     def environment_variables(self) -> dict[str, str]:
         spec = self.spec
@@ -148,7 +149,7 @@ class EndpointRuntime(LambdaRuntime):
         """A serverless endpoint scales within its MaxConcurrency (``_admit``): no Lambda scaling rate."""
 
     def _new_environment(self, spec: FunctionSpec, code_dir: Path) -> Environment:
-        return ServingEnvironment(spec, code_dir, self.endpoint, self.settings.region)
+        return ServingEnvironment(spec, code_dir, self.endpoint, self.settings.region, self._spawn)
 
     def _unpack(self, code: bytes, target: Path) -> None:
         unpack_model(code, target)

@@ -40,12 +40,10 @@ from typing import IO, Any, Protocol
 from scaleorfail.emulator.quotas import Quotas
 from scaleorfail.emulator.settings import EmulatorSettings
 from scaleorfail.emulator.timing import PACER
-from scaleorfail.emulator.zygote import WORKER, Spawn, Spawner, WorkerProcess, exec_worker
+from scaleorfail.emulator.zygote import RUNTIME_ENV, WORKER, Spawn, Spawner, WorkerProcess, exec_worker
 
-INIT_TIMEOUT_S = 10.0
-CAP_WAIT_S = (
-    60.0  # at the emulator's cap on environments, how long an invocation waits for one  # Lambda's init phase limit
-)
+INIT_TIMEOUT_S = 10.0  # Lambda's init phase limit
+CAP_WAIT_S = 60.0  # at the emulator's cap on environments, how long an invocation waits for one
 MAX_UNZIPPED_BYTES = 250 * 1024 * 1024
 LOG_TAIL_BYTES = 4096
 TIMEOUT = "timeout"
@@ -139,6 +137,12 @@ class InvokeResult:
         return text.encode("utf-8")[-LOG_TAIL_BYTES:].decode("utf-8", errors="ignore")
 
 
+def stream_id() -> str:
+    """A log stream's random part (32 hex digits, as Lambda's). From `random`, not `secrets`: environments are
+    made under the runtime's lock, where getrandom() would let the GIL go."""
+    return f"{random.getrandbits(128):032x}"
+
+
 class Environment:
     """One worker process for one function version."""
 
@@ -148,8 +152,7 @@ class Environment:
         self.spec = spec
         self.key = spec.key
         stamp = datetime.now(UTC).strftime("%Y/%m/%d")
-        # random, not secrets: built under the runtime's lock, where a system call would let the GIL go
-        self.log_stream = f"{stamp}/[{spec.version}]{random.getrandbits(128):032x}"
+        self.log_stream = f"{stamp}/[{spec.version}]{stream_id()}"
         self.code_dir = code_dir
         self.endpoint = endpoint
         self.region = region
@@ -163,7 +166,7 @@ class Environment:
     def environment_variables(self) -> dict[str, str]:
         spec = self.spec
         # Lambda's PATH, not this machine's (it names the user's folders); the worker is started by full path
-        env = {"PATH": "/var/lang/bin:/usr/local/bin:/usr/bin/:/bin:/opt/bin", "LANG": "C.UTF-8", "TZ": ":UTC"}
+        env = dict(RUNTIME_ENV)
         env.update(spec.environment)
         env.update(
             {
