@@ -14,7 +14,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import psutil
 import pytest
 import waiting
 
@@ -71,18 +70,11 @@ def pid_of(runtime: LambdaRuntime, function: FunctionSpec, event: dict[str, Any]
     return int(runtime.invoke(function, json.dumps(event or {}).encode()).body)
 
 
-def ended(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return True
-
-
 def test_at_the_cap_the_oldest_idle_environment_makes_room(runtime: LambdaRuntime) -> None:
     first = pid_of(runtime, spec("a"))
     second = pid_of(runtime, spec("b"))  # the cap is 1: a's idle environment is shut down for b's
     assert second != first
-    waiting.wait_for(lambda: ended(first), "the retired environment's end")
+    waiting.wait_for(lambda: not waiting.running(first), "the retired environment's end")
     assert runtime.stats()["environments"] == 1 and runtime.stats()["cold_starts"] == 2
     assert pid_of(runtime, spec("b")) == second  # b's stays warm
 
@@ -116,7 +108,7 @@ def test_at_the_cap_with_nothing_idle_an_invocation_waits_for_room(runtime: Lamb
     second = pid_of(runtime, spec("b"))  # b has nothing in flight: a's environment, once idle, makes room
     thread.join()
     assert second != first[0]
-    waiting.wait_for(lambda: ended(first[0]), "a's environment's end")
+    waiting.wait_for(lambda: not waiting.running(first[0]), "a's environment's end")
     assert runtime.stats()["cold_starts"] == 2 and runtime.stats()["cap_waits"] == 1
 
 
@@ -137,5 +129,5 @@ def test_new_code_retires_the_idle_environments_of_the_old(runtime: LambdaRuntim
     began = time.monotonic()
     new = pid_of(runtime, spec("a", HANDLER + "\n# version 2\n"))
     assert new != old
-    waiting.wait_for(lambda: ended(old), "the old code's environment's end")
+    waiting.wait_for(lambda: not waiting.running(old), "the old code's environment's end")
     assert time.monotonic() - began < 30

@@ -152,7 +152,9 @@ def test_stopping_the_fork_server_ends_its_environments(code: Path) -> None:
     spawner.close()
     for process in processes:
         assert process.wait(10) == -signal.SIGKILL
-    waiting.wait_for(lambda: not any(_running(pid) for pid in (server, *(p.pid for p in processes))), "their end")
+    waiting.wait_for(
+        lambda: not any(waiting.running(pid) for pid in (server, *(p.pid for p in processes))), "their end"
+    )
 
 
 def test_a_fork_server_that_died_is_replaced_and_its_environments_end(code: Path) -> None:
@@ -167,7 +169,7 @@ def test_a_fork_server_that_died_is_replaced_and_its_environments_end(code: Path
         orphan.kill()
         assert orphan.stdin is not None
         orphan.stdin.close()  # what Environment.kill does next: the orphan reads EOF and ends
-        waiting.wait_for(lambda: not _running(orphan.pid), "the orphan's end")
+        waiting.wait_for(lambda: not waiting.running(orphan.pid), "the orphan's end")
         process = spawner(environment(code), code)
         assert ready(process)["ready"] is True
         assert spawner.pid not in (None, first)
@@ -254,14 +256,7 @@ def test_the_emulator_starts_environments_as_sof_lambda_spawn_says(tmp_path: Pat
             state = control.read_state(emulator.state_dir)
             assert state is not None and runtime["fork_server"] is None and parent == state.pid
     gone = [runtime["pids"][0], *([server.pid] if mode == "fork" else [])]
-    waiting.wait_for(lambda: not any(_running(pid) for pid in gone), "the environments' end with the emulator")
-
-
-def _running(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
+    waiting.wait_for(lambda: not any(waiting.running(pid) for pid in gone), "the environments' end with the emulator")
 
 
 def test_sof_lambda_spawn_is_fork_or_exec() -> None:

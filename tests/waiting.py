@@ -172,3 +172,11 @@ def history_length(sfn: Any, arn: str) -> int:
         token = page.get("nextToken")
         if not token:
             return count
+
+
+def running(pid: int) -> bool:
+    """The process exists and has not ended (a zombie, ended but not yet reaped, counts as ended)."""
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
