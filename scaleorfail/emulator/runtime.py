@@ -40,7 +40,7 @@ from typing import IO, Any, Protocol
 from scaleorfail.emulator.quotas import Quotas
 from scaleorfail.emulator.settings import EmulatorSettings
 from scaleorfail.emulator.timing import PACER
-from scaleorfail.emulator.zygote import RUNTIME_ENV, WORKER, Spawn, Spawner, WorkerProcess, exec_worker
+from scaleorfail.emulator.zygote import RUNTIME_ENV, WORKER, Spawn, Spawner, WorkerProcess
 
 INIT_TIMEOUT_S = 10.0  # Lambda's init phase limit
 CAP_WAIT_S = 60.0  # at the emulator's cap on environments, how long an invocation waits for one
@@ -146,9 +146,7 @@ def stream_id() -> str:
 class Environment:
     """One worker process for one function version."""
 
-    def __init__(
-        self, spec: FunctionSpec, code_dir: Path, endpoint: str, region: str, spawn: Spawn = exec_worker
-    ) -> None:
+    def __init__(self, spec: FunctionSpec, code_dir: Path, endpoint: str, region: str, spawn: Spawn) -> None:
         self.spec = spec
         self.key = spec.key
         stamp = datetime.now(UTC).strftime("%Y/%m/%d")
